@@ -1,0 +1,19 @@
+//! API-key auth: each key param goes in a header, the query string or the form body, per the
+//! service's `placement` or the param's own (Zoho's "Param Type": Header, Query String, Form Data).
+
+use super::{PlacedValue, place_values};
+use crate::invoke::{InvokeError, Outgoing};
+
+/// The key params of a connection.
+#[derive(Debug)]
+pub struct ApiKey {
+    /// Each key and where it goes.
+    pub values: Vec<PlacedValue>,
+}
+
+impl ApiKey {
+    /// Places every key on the request.
+    pub fn apply(&self, req: &mut Outgoing, link_name: &str) -> Result<(), InvokeError> {
+        place_values(req, &self.values, link_name)
+    }
+}

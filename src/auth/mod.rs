@@ -1,0 +1,88 @@
+//! Applying a connection's credentials to an outgoing request: one [`Credentials`] variant per
+//! auth kind, each in its own file. The invoker calls [`Credentials::apply`] for every hop that may
+//! carry credentials (same host, allowed, HTTPS or loopback) and never for the others.
+//!
+//! On a clash, credentials win: a script header, query or form field with the same name as one the
+//! credentials set is replaced.
+
+pub mod api_key;
+pub mod basic;
+
+use secrecy::SecretString;
+
+use crate::invoke::{InvokeError, Outgoing};
+use crate::service::Placement;
+
+/// A value a connection sends on every request: an API key or a non-auth param such as Desk's
+/// `orgId`.
+#[derive(Debug)]
+pub struct PlacedValue {
+    /// Header, query or form field name.
+    pub key: String,
+    /// Where it goes.
+    pub placement: Placement,
+    /// The value (sealed at rest, zeroized on drop).
+    pub value: SecretString,
+}
+
+/// A connection's credentials, by auth kind.
+#[derive(Debug)]
+pub enum Credentials {
+    /// No credentials.
+    None,
+    /// API key(s): see [`api_key`].
+    ApiKey(api_key::ApiKey),
+    /// HTTP Basic: see [`basic`].
+    Basic(basic::Basic),
+}
+
+impl Credentials {
+    /// Sets the credentials on `req`.
+    pub fn apply(&self, req: &mut Outgoing, link_name: &str) -> Result<(), InvokeError> {
+        match self {
+            Credentials::None => Ok(()),
+            Credentials::ApiKey(k) => k.apply(req, link_name),
+            Credentials::Basic(b) => {
+                b.apply(req);
+                Ok(())
+            }
+        }
+    }
+
+    /// Query-string keys these credentials use (redacted in traces).
+    pub fn query_keys(&self) -> Vec<&str> {
+        match self {
+            Credentials::ApiKey(k) => {
+                k.values.iter().filter(|v| v.placement == Placement::Query).map(|v| v.key.as_str()).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether there is anything to protect.
+    pub fn is_none(&self) -> bool {
+        matches!(self, Credentials::None)
+    }
+}
+
+/// Places values on a request, replacing same-named script values.
+pub fn place_values(req: &mut Outgoing, values: &[PlacedValue], link_name: &str) -> Result<(), InvokeError> {
+    use secrecy::ExposeSecret;
+    for v in values {
+        let value = v.value.expose_secret();
+        match v.placement {
+            Placement::Header => req.set_header(&v.key, value),
+            Placement::Query => req.set_query(&v.key, value),
+            Placement::Form => req.set_form(&v.key, value).map_err(|detail| {
+                InvokeError::bad_request(
+                    format!(
+                        "connection `{link_name}` sends `{}` as form data, which needs a form body: {detail}",
+                        v.key
+                    ),
+                    Some(link_name),
+                )
+            })?,
+        }
+    }
+    Ok(())
+}

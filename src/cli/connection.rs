@@ -1,0 +1,408 @@
+//! `linkrun connection create|list|show|delete`.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+
+use clap::Subcommand;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+
+use crate::catalog::Catalog;
+use crate::connection::{ConnectionRecord, Status, mask, param_field};
+use crate::home::Home;
+use crate::link_name::LinkName;
+use crate::service::{AuthKind, Param, Service};
+use crate::vault::Vault;
+use crate::{Error, Result};
+
+/// Connection commands.
+#[derive(Debug, Subcommand)]
+pub enum ConnectionCmd {
+    /// Create a connection: an instance of a service with its params, under a unique link name.
+    Create {
+        /// The link name scripts use (`connection: "LINK"`).
+        link: String,
+        /// The service's link name (see `linkrun service list`).
+        #[arg(long)]
+        service: String,
+        /// Data center (for services with several).
+        #[arg(long, conflicts_with = "instance")]
+        dc: Option<String>,
+        /// Instance name (for services addressed by instance, e.g. ServiceNow).
+        #[arg(long)]
+        instance: Option<String>,
+        /// A scope to request (repeatable).
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// KEY=VALUE, or KEY alone to be asked for it without echo (repeatable).
+        #[arg(long = "param", value_name = "KEY[=VALUE]")]
+        params: Vec<String>,
+        /// KEY=ENVVAR: take the value from an environment variable (repeatable).
+        #[arg(long = "param-env", value_name = "KEY=ENVVAR")]
+        param_env: Vec<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List connections.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a connection, secrets masked.
+    Show {
+        /// Link name.
+        link: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a connection and its sealed values.
+    Delete {
+        /// Link name.
+        link: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+/// Runs a connection command.
+pub fn run(home: &Home, cmd: ConnectionCmd) -> Result<()> {
+    match cmd {
+        ConnectionCmd::Create { link, service, dc, instance, scopes, params, param_env, json } => {
+            create(home, CreateArgs { link, service, dc, instance, scopes, params, param_env, json })
+        }
+        ConnectionCmd::List { json } => list(home, json),
+        ConnectionCmd::Show { link, json } => show(home, &link, json),
+        ConnectionCmd::Delete { link, yes } => delete(home, &link, yes),
+    }
+}
+
+struct CreateArgs {
+    link: String,
+    service: String,
+    dc: Option<String>,
+    instance: Option<String>,
+    scopes: Vec<String>,
+    params: Vec<String>,
+    param_env: Vec<String>,
+    json: bool,
+}
+
+fn check_link(link: &str) -> Result<()> {
+    LinkName::parse(link).map(|_| ()).map_err(|rule| Error::Usage(format!("invalid link name `{link}`: {rule}")))
+}
+
+fn unknown_connection(link: &str) -> Error {
+    Error::Connection(format!(
+        "unknown connection `{link}`: see `linkrun connection list`, or create it with `linkrun connection create {link} --service NAME`"
+    ))
+}
+
+fn create(home: &Home, a: CreateArgs) -> Result<()> {
+    check_link(&a.link)?;
+    let catalog = Catalog::load(home)?;
+    let service = catalog.get(&a.service)?;
+    let dc = resolve_dc(service, a.dc.as_deref())?;
+    let instance = resolve_instance(service, a.instance.as_deref())?;
+    let declared = service.params();
+    let known = |key: &str| -> Result<&Param> {
+        declared.iter().find(|p| p.key == key).ok_or_else(|| {
+            let keys: Vec<_> = declared.iter().map(|p| format!("`{}`", p.key)).collect();
+            Error::Usage(format!(
+                "service `{}` has no param `{key}`: its params are {}",
+                service.link_name(),
+                if keys.is_empty() { "none".to_string() } else { keys.join(", ") }
+            ))
+        })
+    };
+    // Gather values without prompting yet: flags first, then the environment.
+    let mut values: BTreeMap<String, SecretString> = BTreeMap::new();
+    let mut ask: Vec<&Param> = Vec::new();
+    for raw in &a.params {
+        match raw.split_once('=') {
+            Some((k, v)) => {
+                known(k)?;
+                values.insert(k.to_string(), SecretString::from(v.to_string()));
+            }
+            None => ask.push(known(raw)?),
+        }
+    }
+    for raw in &a.param_env {
+        let (k, var) = raw
+            .split_once('=')
+            .filter(|(k, v)| !k.is_empty() && !v.is_empty())
+            .ok_or_else(|| Error::Usage(format!("`{raw}` is not KEY=ENVVAR: write --param-env api_key=MY_API_KEY")))?;
+        known(k)?;
+        let v = std::env::var(var).ok().filter(|v| !v.is_empty()).ok_or_else(|| {
+            Error::Usage(format!("environment variable `{var}` (for param `{k}`) is not set or empty: export it, or pass --param {k}=VALUE"))
+        })?;
+        values.insert(k.to_string(), SecretString::from(v));
+    }
+    let missing: Vec<&Param> = declared
+        .iter()
+        .filter(|p| !p.optional && !values.contains_key(&p.key) && !ask.iter().any(|q| q.key == p.key))
+        .collect();
+    let interactive = super::interactive();
+    if !interactive {
+        if let Some(p) = ask.first() {
+            return Err(Error::Usage(format!(
+                "--param {k} asks for its value on a terminal, and there is none: pass --param {k}=VALUE or --param-env {k}=ENVVAR",
+                k = p.key
+            )));
+        }
+        if let Some(p) = missing.first() {
+            return Err(Error::Usage(format!(
+                "missing required param `{k}` ({}) for service `{}`: pass --param {k}=VALUE or --param-env {k}=ENVVAR",
+                p.label,
+                service.link_name(),
+                k = p.key
+            )));
+        }
+    }
+    // Refuse a duplicate before asking anything.
+    let mut vault = Vault::open(home)?;
+    if vault.get(&a.link)?.is_some() {
+        return Err(duplicate(&a.link));
+    }
+    for p in ask.into_iter().chain(missing) {
+        let v = prompt(p)?;
+        values.insert(p.key.clone(), v);
+    }
+    for p in &declared {
+        if !p.optional && values.get(&p.key).is_none_or(|v| v.expose_secret().is_empty()) {
+            return Err(Error::Usage(format!("param `{}` ({}) cannot be empty: give it a value", p.key, p.label)));
+        }
+    }
+    let status = match service.auth() {
+        AuthKind::Oauth1 if values.contains_key("token") && values.contains_key("token_secret") => Status::Connected,
+        AuthKind::Oauth1 | AuthKind::Oauth2 => Status::NotAuthorized,
+        AuthKind::None | AuthKind::ApiKey | AuthKind::Basic => Status::Connected,
+    };
+    let scopes = if a.scopes.is_empty() {
+        service.def.oauth2.as_ref().map(|o| o.scopes.clone()).unwrap_or_default()
+    } else {
+        a.scopes
+    };
+    let rec = ConnectionRecord {
+        link_name: a.link.clone(),
+        service: service.link_name().to_string(),
+        data_center: dc,
+        instance,
+        scopes,
+        status,
+        created_at: 0,
+        updated_at: 0,
+    };
+    let fields: Vec<(String, SecretString)> = values.into_iter().map(|(k, v)| (param_field(&k), v)).collect();
+    if !vault.create(&rec, &fields)? {
+        return Err(duplicate(&a.link));
+    }
+    if a.json {
+        return super::print_json(&json!({"link_name": rec.link_name, "service": rec.service, "status": rec.status}));
+    }
+    eprintln!("created connection `{}` (service `{}`, status {})", rec.link_name, rec.service, rec.status);
+    if status == Status::NotAuthorized {
+        eprintln!("next: run `linkrun connection authorize {}`", rec.link_name);
+    }
+    Ok(())
+}
+
+fn duplicate(link: &str) -> Error {
+    Error::Usage(format!(
+        "connection `{link}` already exists: link names are unique, so choose another or delete it first with `linkrun connection delete {link} --yes`"
+    ))
+}
+
+fn resolve_dc(service: &Service, dc: Option<&str>) -> Result<Option<String>> {
+    let dcs = service.data_centers();
+    let list = || dcs.iter().map(|d| format!("`{d}`")).collect::<Vec<_>>().join(", ");
+    match dc {
+        Some(d) if dcs.is_empty() => Err(Error::Usage(format!(
+            "service `{}` has no data centers, so --dc {d} does not apply: leave it out",
+            service.link_name()
+        ))),
+        Some(d) if !dcs.contains(&d) => Err(Error::Usage(format!(
+            "service `{}` has no data center `{d}`: use one of {}",
+            service.link_name(),
+            list()
+        ))),
+        Some(d) => Ok(Some(d.to_string())),
+        None if dcs.is_empty() => Ok(None),
+        None => match &service.def.default_data_center {
+            Some(d) => Ok(Some(d.get_ref().clone())),
+            None => Err(Error::Usage(format!(
+                "service `{}` needs a data center: pass --dc with one of {}",
+                service.link_name(),
+                list()
+            ))),
+        },
+    }
+}
+
+fn resolve_instance(service: &Service, instance: Option<&str>) -> Result<Option<String>> {
+    match (instance, &service.def.instance_url) {
+        (Some(i), Some(_)) => {
+            let ok = !i.is_empty()
+                && i.len() <= 63
+                && i.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !i.starts_with('-');
+            if ok {
+                Ok(Some(i.to_ascii_lowercase()))
+            } else {
+                Err(Error::Usage(format!(
+                    "instance name `{i}` is not valid: use letters, digits and dashes only (the part before .service-now.com)"
+                )))
+            }
+        }
+        (Some(i), None) => Err(Error::Usage(format!(
+            "service `{}` is not addressed by instance, so --instance {i} does not apply: leave it out",
+            service.link_name()
+        ))),
+        (None, Some(t)) => Err(Error::Usage(format!(
+            "service `{}` needs an instance: pass --instance NAME (its URL is `{}`)",
+            service.link_name(),
+            t.get_ref()
+        ))),
+        (None, None) => Ok(None),
+    }
+}
+
+fn prompt(p: &Param) -> Result<SecretString> {
+    let label = format!("{} ({}): ", p.label, p.key);
+    let value = if p.secret {
+        rpassword::prompt_password(&label)
+            .map_err(|e| Error::Usage(format!("cannot read `{}` from the terminal: {e}", p.key)))?
+    } else {
+        eprint!("{label}");
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| Error::Usage(format!("cannot read `{}` from the terminal: {e}", p.key)))?;
+        line.trim_end_matches(['\n', '\r']).to_string()
+    };
+    Ok(SecretString::from(value))
+}
+
+fn list(home: &Home, json: bool) -> Result<()> {
+    let recs = if Vault::exists(home) { Vault::open(home)?.list()? } else { Vec::new() };
+    if json {
+        let items: Vec<_> = recs.iter().map(record_json).collect();
+        return super::print_json(&json!(items));
+    }
+    if recs.is_empty() {
+        eprintln!("no connections yet: create one with `linkrun connection create LINK --service NAME`");
+        return Ok(());
+    }
+    let w = recs.iter().map(|r| r.link_name.len()).max().unwrap_or(0).max(9);
+    let sw = recs.iter().map(|r| r.service.len()).max().unwrap_or(0).max(7);
+    println!("{:w$}  {:sw$}  {:14}  WHERE", "LINK_NAME", "SERVICE", "STATUS");
+    for r in &recs {
+        println!("{:w$}  {:sw$}  {:14}  {}", r.link_name, r.service, r.status.as_str(), where_of(r));
+    }
+    Ok(())
+}
+
+fn where_of(r: &ConnectionRecord) -> String {
+    match (&r.data_center, &r.instance) {
+        (Some(d), _) => format!("dc {d}"),
+        (_, Some(i)) => format!("instance {i}"),
+        _ => "-".to_string(),
+    }
+}
+
+fn record_json(r: &ConnectionRecord) -> serde_json::Value {
+    json!({"link_name": r.link_name, "service": r.service, "data_center": r.data_center, "instance": r.instance, "scopes": r.scopes, "status": r.status})
+}
+
+fn show(home: &Home, link: &str, json: bool) -> Result<()> {
+    if !Vault::exists(home) {
+        return Err(unknown_connection(link));
+    }
+    let vault = Vault::open(home)?;
+    let rec = vault.get(link)?.ok_or_else(|| unknown_connection(link))?;
+    let fields = vault.read_fields(link)?;
+    let catalog = Catalog::load(home).ok();
+    let service = catalog.as_ref().and_then(|c| c.get(&rec.service).ok());
+    let defs = service.map(|s| s.params()).unwrap_or_default();
+    let mut shown: Vec<(String, String, bool)> = Vec::new();
+    for (field, value) in &fields {
+        let Some(key) = field.strip_prefix("param:") else { continue };
+        // Unknown keys (service changed since) are treated as secret.
+        let secret = defs.iter().find(|p| p.key == key).is_none_or(|p| p.secret);
+        let text = if secret { mask(value.expose_secret()) } else { value.expose_secret().to_string() };
+        shown.push((key.to_string(), text, secret));
+    }
+    let endpoint = service.map(|s| s.endpoint(rec.data_center.as_deref(), rec.instance.as_deref()));
+    if json {
+        let mut doc = record_json(&rec);
+        doc["base_url"] = json!(endpoint.as_ref().and_then(|e| e.base_url.clone()));
+        doc["allowed_hosts"] = json!(endpoint.as_ref().map(|e| e.allowed_hosts.clone()));
+        doc["params"] = shown
+            .iter()
+            .map(|(k, v, s)| (k.clone(), json!({"value": v, "secret": s})))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+        return super::print_json(&doc);
+    }
+    println!("connection:  {}", rec.link_name);
+    println!(
+        "service:     {}{}",
+        rec.service,
+        service.map(|s| format!(" ({})", s.def.name)).unwrap_or_else(|| " (not installed)".into())
+    );
+    println!("status:      {}", rec.status);
+    if let Some(d) = &rec.data_center {
+        println!("data center: {d}");
+    }
+    if let Some(i) = &rec.instance {
+        println!("instance:    {i}");
+    }
+    if let Some(e) = &endpoint {
+        if let Some(b) = &e.base_url {
+            println!("base URL:    {b}");
+        }
+        println!("hosts:       {}", e.allowed_hosts.join(", "));
+    }
+    if !rec.scopes.is_empty() {
+        println!("scopes:      {}", rec.scopes.join(", "));
+    }
+    if !shown.is_empty() {
+        println!("params:");
+        for (k, v, _) in &shown {
+            println!("  {k:16} {v}");
+        }
+    }
+    Ok(())
+}
+
+fn delete(home: &Home, link: &str, yes: bool) -> Result<()> {
+    if !Vault::exists(home) {
+        return Err(unknown_connection(link));
+    }
+    let mut vault = Vault::open(home)?;
+    if vault.get(link)?.is_none() {
+        return Err(unknown_connection(link));
+    }
+    if !yes {
+        if !super::interactive() {
+            return Err(Error::Usage(format!(
+                "deleting connection `{link}` needs confirmation and there is no terminal: pass --yes"
+            )));
+        }
+        eprint!("delete connection `{link}` and its sealed secrets? [y/N] ");
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map_err(|e| Error::Usage(format!("cannot read the answer: {e}")))?;
+        if !matches!(line.trim(), "y" | "Y" | "yes") {
+            eprintln!("kept connection `{link}`");
+            return Ok(());
+        }
+    }
+    vault.delete(link)?;
+    eprintln!("deleted connection `{link}`");
+    Ok(())
+}

@@ -1,0 +1,90 @@
+//! The command-line interface (the CLI contract of DESIGN.md), one file per command group.
+//!
+//! stdout carries results only; progress, traces and errors go to stderr. Errors print one line,
+//! `error: ...`, and set the exit code of [`crate::Error::exit_code`].
+
+pub mod connection;
+pub mod run;
+pub mod service;
+pub mod vault;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::home::Home;
+use crate::{Error, Result};
+
+/// linkrun: connections to SaaS APIs in an encrypted local vault, and Rhai scripts that call them.
+#[derive(Debug, Parser)]
+#[command(name = "linkrun", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// linkrun's folder (vault, key file, installed services); default $LINKRUN_HOME, else
+    /// $XDG_DATA_HOME/linkrun, else ~/.local/share/linkrun.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    /// Trace each HTTP request (method, URL with credentials redacted, status, time) on stderr.
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List, show and add services.
+    #[command(subcommand)]
+    Service(service::ServiceCmd),
+    /// Create, inspect and delete connections.
+    #[command(subcommand)]
+    Connection(connection::ConnectionCmd),
+    /// Run a Rhai script.
+    Run(run::RunArgs),
+    /// Inspect and rekey the vault.
+    #[command(subcommand)]
+    Vault(vault::VaultCmd),
+}
+
+/// Parses the command line, runs it, prints any error, and returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match dispatch(cli) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<()> {
+    let home = Home::resolve(cli.home)?;
+    match cli.command {
+        Command::Service(c) => service::run(&home, c),
+        Command::Connection(c) => connection::run(&home, c),
+        Command::Run(a) => run::run(&home, a, cli.verbose),
+        Command::Vault(c) => vault::run(&home, c),
+    }
+}
+
+/// Whether stdin is a terminal we may prompt on.
+pub fn interactive() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// Prints a JSON document on stdout.
+pub fn print_json(v: &serde_json::Value) -> Result<()> {
+    let text = serde_json::to_string_pretty(v).map_err(|e| Error::Other(e.to_string()))?;
+    println!("{text}");
+    Ok(())
+}

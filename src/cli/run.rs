@@ -1,0 +1,39 @@
+//! `linkrun run SCRIPT.rhai`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::home::Home;
+use crate::script::{self, RunOptions};
+use crate::{Error, Result};
+
+/// Arguments of `run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The Rhai script.
+    pub script: PathBuf,
+    /// A value for the script's `args` map (repeatable).
+    #[arg(long = "arg", value_name = "KEY=VALUE")]
+    pub args: Vec<String>,
+    /// Print the result as JSON (and `print` output on stderr).
+    #[arg(long)]
+    pub json: bool,
+    /// Wall-clock limit for the whole script, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 600.0)]
+    pub timeout: f64,
+}
+
+/// Runs the script and prints its result.
+pub fn run(home: &Home, a: RunArgs, verbose: bool) -> Result<()> {
+    if !(a.timeout > 0.0 && a.timeout.is_finite()) {
+        return Err(Error::Usage(format!("--timeout {} is not a positive number of seconds", a.timeout)));
+    }
+    let args = a.args.iter().map(|s| script::parse_pair(s, "--arg")).collect::<Result<Vec<_>>>()?;
+    let opts = RunOptions { path: a.script, args, json: a.json, timeout: Duration::from_secs_f64(a.timeout), verbose };
+    if let Some(out) = script::run(home, &opts)? {
+        println!("{out}");
+    }
+    Ok(())
+}

@@ -1,0 +1,49 @@
+//! The error type every command returns, and the exit codes of the CLI contract.
+//!
+//! Exit codes: 0 success; 1 the script failed; 2 usage error (bad flag, bad TOML, bad link name);
+//! 3 the vault cannot be opened; 4 a connection problem. Each module has its own error enum; they
+//! all convert into [`Error`], which knows its exit code. Messages are one sentence that names the
+//! thing at fault and says how to fix it, and never contain a secret.
+
+use crate::vault::VaultError;
+
+/// Result alias used across the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error that ends a command.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad flag, bad TOML, bad link name, missing input: exit 2.
+    #[error("{0}")]
+    Usage(String),
+    /// The vault cannot be opened or a sealed value cannot be read: exit 3.
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    /// Unknown, unauthorised, revoked connection, or a provider refusal: exit 4.
+    #[error("{0}")]
+    Connection(String),
+    /// The script failed: exit 1.
+    #[error("{0}")]
+    Script(String),
+    /// Anything else (I/O on linkrun's own files): exit 1.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Error {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Usage(_) => 2,
+            Error::Vault(e) => e.exit_code(),
+            Error::Connection(_) => 4,
+            Error::Script(_) | Error::Other(_) => 1,
+        }
+    }
+}
+
+impl From<crate::service::ServiceError> for Error {
+    fn from(e: crate::service::ServiceError) -> Self {
+        Error::Usage(e.to_string())
+    }
+}

@@ -1,0 +1,34 @@
+//! linkrun: connections to SaaS APIs kept in an encrypted local vault, and Rhai scripts that call
+//! those APIs through `invoke_url` with the connection's credentials applied.
+//!
+//! Module map (where each concern lives):
+//!
+//! | module            | concern |
+//! |-------------------|---------|
+//! | [`error`]         | the one error type the binary maps to exit codes |
+//! | [`home`]          | where linkrun keeps its files (`--home`, `LINKRUN_HOME`, XDG) |
+//! | [`link_name`]     | the link-name rule shared by services and connections |
+//! | [`service`]       | the service TOML schema and its validation |
+//! | [`catalog`]       | built-in, installed and `./connections/` services, conflicts between them |
+//! | [`connection`]    | a connection record, its status, masking of secrets for display |
+//! | [`vault`]         | the SQLite + AES-256-GCM vault: key sources, sealing, migrations, rekey |
+//! | [`auth`]          | applying a connection's credentials to a request (one variant per auth kind) |
+//! | [`invoke`]        | Deluge `invokeurl` semantics, host rules, redirects, response mapping |
+//! | [`http`]          | the lazily built, shared HTTP clients |
+//! | [`script`]        | the Rhai engine, its limits, and the script API |
+//! | [`cli`]           | the command-line interface, one file per command group |
+
+pub mod auth;
+pub mod catalog;
+pub mod cli;
+pub mod connection;
+pub mod error;
+pub mod home;
+pub mod http;
+pub mod invoke;
+pub mod link_name;
+pub mod script;
+pub mod service;
+pub mod vault;
+
+pub use error::{Error, Result};

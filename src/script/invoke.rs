@@ -1,0 +1,171 @@
+//! The `invoke_url` binding: reads the script's request map, sends it through the run's
+//! [`crate::invoke::Invoker`] on the current-thread runtime, and turns the response (or the
+//! error) into Rhai values.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString, Map, NativeCallContext, Position};
+
+use super::{RunState, Stop, builtins};
+use crate::invoke::{DEFAULT_TIMEOUT, ErrorKind, Failure, InvokeError, Parameters, Response, ScriptRequest};
+
+const KEYS: &[&str] =
+    &["url", "type", "parameters", "body", "headers", "content-type", "connection", "detailed", "timeout"];
+
+/// Registers `invoke_url(map)`.
+pub(crate) fn register(engine: &mut Engine, state: Rc<RunState>) {
+    engine.register_fn("invoke_url", move |ctx: NativeCallContext, m: Map| -> Result<Dynamic, Box<EvalAltResult>> {
+        let pos = ctx.call_position();
+        let (req, detailed) = read_request(&m).map_err(|e| throw(&e, pos))?;
+        let remaining = state.remaining();
+        if remaining.is_zero() {
+            return Err(state.halt(Stop::Deadline, pos));
+        }
+        let timeout = req.timeout.unwrap_or(DEFAULT_TIMEOUT).min(remaining);
+        let result = state.runtime.block_on(state.invoker.send(&req, timeout));
+        match result {
+            Ok(resp) => Ok(response_value(resp, detailed)),
+            Err(Failure::Fatal(e)) => Err(state.halt(Stop::Fatal(e), pos)),
+            Err(Failure::Invoke(e)) if e.kind == ErrorKind::Timeout && state.remaining().is_zero() => {
+                Err(state.halt(Stop::Deadline, pos))
+            }
+            Err(Failure::Invoke(e)) => Err(throw(&e, pos)),
+        }
+    });
+}
+
+/// The catchable error value: `#{ kind, message, connection }`.
+pub fn error_map(e: &InvokeError) -> Map {
+    let mut m = Map::new();
+    m.insert("kind".into(), Dynamic::from(e.kind.as_str().to_string()));
+    m.insert("message".into(), Dynamic::from(e.message.clone()));
+    m.insert("connection".into(), e.connection.clone().map(Dynamic::from).unwrap_or(Dynamic::UNIT));
+    m
+}
+
+fn throw(e: &InvokeError, pos: Position) -> Box<EvalAltResult> {
+    Box::new(EvalAltResult::ErrorRuntime(Dynamic::from_map(error_map(e)), pos))
+}
+
+fn bad(msg: String) -> InvokeError {
+    InvokeError::bad_request(msg, None)
+}
+
+fn text_of(v: &Dynamic, key: &str) -> Result<String, InvokeError> {
+    if let Some(s) = v.read_lock::<ImmutableString>() {
+        return Ok(s.to_string());
+    }
+    if v.is_int() || v.is_float() || v.is_bool() || v.is_char() {
+        return Ok(v.to_string());
+    }
+    Err(bad(format!("`{key}` of invoke_url must be text, not {}", v.type_name())))
+}
+
+fn parameters_of(v: &Dynamic, key: &str) -> Result<Parameters, InvokeError> {
+    if v.is_map() || v.is_array() {
+        let json = builtins::to_json_value(v).map_err(|e| bad(format!("`{key}` of invoke_url cannot be sent: {e}")))?;
+        return Ok(match json {
+            serde_json::Value::Object(m) => Parameters::Map(m),
+            serde_json::Value::Array(a) => Parameters::List(a),
+            other => Parameters::Text(other.to_string()),
+        });
+    }
+    text_of(v, key).map(Parameters::Text)
+}
+
+/// Reads the request map (unknown keys are refused, to catch typos).
+pub fn read_request(m: &Map) -> Result<(ScriptRequest, bool), InvokeError> {
+    for k in m.keys() {
+        if !KEYS.contains(&k.as_str()) {
+            return Err(bad(format!("unknown key `{k}` in the invoke_url map: the keys are {}", KEYS.join(", "))));
+        }
+    }
+    let url = match m.get("url") {
+        Some(u) => text_of(u, "url")?,
+        None => return Err(bad("invoke_url needs a `url`".into())),
+    };
+    let mut req = ScriptRequest { url, ..Default::default() };
+    if let Some(t) = m.get("type") {
+        req.method = Some(text_of(t, "type")?);
+    }
+    if let Some(p) = m.get("parameters").filter(|p| !p.is_unit()) {
+        req.parameters = Some(parameters_of(p, "parameters")?);
+    }
+    if let Some(b) = m.get("body").filter(|p| !p.is_unit()) {
+        req.body = Some(parameters_of(b, "body")?);
+    }
+    if let Some(h) = m.get("headers").filter(|p| !p.is_unit()) {
+        let Some(hm) = h.read_lock::<Map>() else {
+            return Err(bad(format!("`headers` of invoke_url must be a map, not {}", h.type_name())));
+        };
+        for (k, v) in hm.iter() {
+            req.headers.push((k.to_string(), text_of(v, k)?));
+        }
+    }
+    if let Some(c) = m.get("content-type").filter(|p| !p.is_unit()) {
+        req.content_type = Some(text_of(c, "content-type")?);
+    }
+    if let Some(c) = m.get("connection").filter(|p| !p.is_unit()) {
+        let link = text_of(c, "connection")?;
+        if !link.is_empty() {
+            req.connection = Some(link);
+        }
+    }
+    let detailed = match m.get("detailed") {
+        Some(d) => d
+            .as_bool()
+            .map_err(|_| bad(format!("`detailed` of invoke_url must be true or false, not {}", d.type_name())))?,
+        None => false,
+    };
+    if let Some(t) = m.get("timeout") {
+        let secs = if let Ok(i) = t.as_int() {
+            i as f64
+        } else if let Ok(f) = t.as_float() {
+            f
+        } else {
+            return Err(bad(format!("`timeout` of invoke_url must be a number of seconds, not {}", t.type_name())));
+        };
+        if !(secs > 0.0 && secs <= 86_400.0) {
+            return Err(bad(format!("`timeout` of invoke_url must be between 0 and 86400 seconds, not {secs}")));
+        }
+        req.timeout = Some(Duration::from_secs_f64(secs));
+    }
+    if let Some(ct) = req.content_type.clone() {
+        req.headers.retain(|(n, _)| !n.eq_ignore_ascii_case("content-type"));
+        req.content_type = Some(ct);
+    } else if let Some((_, v)) = req.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("content-type")) {
+        req.content_type = Some(v.clone());
+    }
+    Ok((req, detailed))
+}
+
+/// The response as a script value: the body as a map or array when it is JSON, else a string
+/// ("" for 204 and HEAD); with `detailed`, `#{ responseCode, responseText, responseHeader }`.
+pub fn response_value(resp: Response, detailed: bool) -> Dynamic {
+    let body = body_value(&resp.body);
+    if !detailed {
+        return body;
+    }
+    let mut headers = Map::new();
+    for (k, v) in resp.headers {
+        headers.insert(k.into(), Dynamic::from(v));
+    }
+    let mut m = Map::new();
+    m.insert("responseCode".into(), Dynamic::from(resp.status as i64));
+    m.insert("responseText".into(), body);
+    m.insert("responseHeader".into(), Dynamic::from_map(headers));
+    Dynamic::from_map(m)
+}
+
+fn body_value(bytes: &[u8]) -> Dynamic {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if matches!(first, Some(b'{') | Some(b'[')) {
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) {
+            if let Ok(d) = rhai::serde::to_dynamic(v) {
+                return d;
+            }
+        }
+    }
+    Dynamic::from(String::from_utf8_lossy(bytes).into_owned())
+}

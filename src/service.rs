@@ -1,0 +1,800 @@
+//! The service TOML schema (`connections/README.md` documents it for users) and its validation.
+//!
+//! A service says how to talk to one API: where it lives (one base URL, one per data center, or an
+//! instance template), which auth kind it uses and where that kind's parameters go, which hosts may
+//! receive credentials, and which params a connection must supply. Parsing rejects unknown keys;
+//! validation rejects what parses but cannot work, each error naming the file and line.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+use url::Url;
+
+use crate::link_name::LinkName;
+
+/// An error in a service definition, located in its file.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}:{line}: {message}")]
+pub struct ServiceError {
+    /// The file the definition came from (`<built-in>/NAME.toml` for embedded ones).
+    pub file: String,
+    /// 1-based line of the fault (1 when unknown).
+    pub line: usize,
+    /// One sentence naming the fault and the fix.
+    pub message: String,
+}
+
+/// The auth kinds. Each implies its own params (see [`ServiceDef::implied_params`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthKind {
+    /// No credentials.
+    None,
+    /// One or more API-key params placed per `placement`.
+    ApiKey,
+    /// HTTP Basic: `username` and `password` in the `Authorization` header.
+    Basic,
+    /// OAuth 1.0a (RFC 5849).
+    Oauth1,
+    /// OAuth 2.0 (RFC 6749).
+    Oauth2,
+}
+
+impl fmt::Display for AuthKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AuthKind::None => "none",
+            AuthKind::ApiKey => "api_key",
+            AuthKind::Basic => "basic",
+            AuthKind::Oauth1 => "oauth1",
+            AuthKind::Oauth2 => "oauth2",
+        })
+    }
+}
+
+/// Where parameters go on a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Placement {
+    /// An HTTP header.
+    Header,
+    /// The URL's query string.
+    Query,
+    /// The `application/x-www-form-urlencoded` body.
+    Form,
+}
+
+impl fmt::Display for Placement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Placement::Header => "header",
+            Placement::Query => "query",
+            Placement::Form => "form",
+        })
+    }
+}
+
+/// One `[[params]]` entry: something the user supplies when creating a connection.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParamDef {
+    /// The name: for api_key the header / query / form field name.
+    pub key: Spanned<String>,
+    /// What the user is asked for.
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Masked in output; never shown in full.
+    #[serde(default)]
+    pub secret: bool,
+    /// Params are required unless optional.
+    #[serde(default)]
+    pub optional: bool,
+    /// A non-auth param sent on every request, or for api_key an override of the service placement.
+    #[serde(default)]
+    pub placement: Option<Placement>,
+}
+
+/// One data center: `[data_centers.NAME]`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataCenterDef {
+    /// Base URL of the API in this data center.
+    pub base_url: Spanned<String>,
+    /// Hosts allowed in this data center (default: the service's, else the base URL's host).
+    #[serde(default)]
+    pub allowed_hosts: Option<Spanned<Vec<String>>>,
+    /// The OAuth accounts server in this data center (`{accounts_url}` in OAuth URLs).
+    #[serde(default)]
+    pub accounts_url: Option<Spanned<String>>,
+}
+
+/// The `[oauth2]` table (authorised in the OAuth 2.0 issue; parsed and validated now).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth2Def {
+    /// Authorization endpoint (may use `{accounts_url}`, `{instance}`, `{base_url}`).
+    #[serde(default)]
+    pub authorize_url: Option<Spanned<String>>,
+    /// Token endpoint.
+    pub token_url: Spanned<String>,
+    /// Revocation endpoint.
+    #[serde(default)]
+    pub revoke_url: Option<Spanned<String>>,
+    /// Default scopes.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// `comma`, `space` or `plus`.
+    #[serde(default)]
+    pub scope_delimiter: Option<ScopeDelimiter>,
+    /// Prefix of the `Authorization` header (`Bearer`, Zoho: `Zoho-oauthtoken`).
+    #[serde(default)]
+    pub header_prefix: Option<String>,
+    /// How the client authenticates at the token endpoint: `form` or `basic`.
+    #[serde(default)]
+    pub client_auth: Option<ClientAuth>,
+    /// Extra authorize parameters (Zoho: `access_type = "offline"`, `prompt = "consent"`).
+    #[serde(default)]
+    pub authorize_params: BTreeMap<String, String>,
+    /// PKCE S256 on the code grant (default true).
+    #[serde(default)]
+    pub pkce: Option<bool>,
+    /// Allowed grants: `authorization_code`, `password`, `client_credentials`.
+    #[serde(default)]
+    pub grant_types: Vec<String>,
+    /// Whether the token response's `api_domain` replaces the base URL host.
+    #[serde(default)]
+    pub use_api_domain: bool,
+    /// Seconds before expiry at which a token is refreshed.
+    #[serde(default)]
+    pub refresh_margin: Option<u64>,
+    /// Fixed port of the loopback redirect URI.
+    #[serde(default)]
+    pub redirect_port: Option<u16>,
+}
+
+/// OAuth 2.0 scope delimiters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScopeDelimiter {
+    /// `,` (Zoho).
+    Comma,
+    /// ` ` (RFC 6749).
+    Space,
+    /// `+`.
+    Plus,
+}
+
+/// OAuth 2.0 client authentication at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuth {
+    /// `client_id` and `client_secret` in the form body.
+    Form,
+    /// HTTP Basic.
+    Basic,
+}
+
+/// The `[oauth1]` table (signed in the OAuth 1.0a issue; parsed and validated now).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth1Def {
+    /// Temporary-credential endpoint.
+    #[serde(default)]
+    pub request_token_url: Option<Spanned<String>>,
+    /// Resource-owner authorization endpoint.
+    #[serde(default)]
+    pub authorize_url: Option<Spanned<String>>,
+    /// Token endpoint.
+    #[serde(default)]
+    pub access_token_url: Option<Spanned<String>>,
+    /// One of the methods in [`OAUTH1_SIGNATURE_METHODS`].
+    pub signature_method: Spanned<String>,
+    /// Optional `realm` of the `Authorization` header.
+    #[serde(default)]
+    pub realm: Option<String>,
+}
+
+/// Signature methods an `[oauth1]` table may name.
+pub const OAUTH1_SIGNATURE_METHODS: &[&str] =
+    &["HMAC-SHA1", "HMAC-SHA256", "HMAC-SHA512", "RSA-SHA1", "RSA-SHA256", "PLAINTEXT"];
+
+/// The `[test]` table: the request `connection test` makes.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestDef {
+    /// URL, absolute or relative to the base URL.
+    pub url: String,
+    /// HTTP method (default GET).
+    #[serde(default, rename = "type")]
+    pub method: Option<String>,
+}
+
+/// A service definition as written in TOML.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceDef {
+    /// Unique name used by `--service`.
+    pub link_name: Spanned<String>,
+    /// Display name.
+    pub name: String,
+    /// One line on what it is.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The auth kind.
+    pub auth: Spanned<AuthKind>,
+    /// Where the auth kind's parameters go (default header).
+    #[serde(default)]
+    pub placement: Option<Spanned<Placement>>,
+    /// A single base URL.
+    #[serde(default)]
+    pub base_url: Option<Spanned<String>>,
+    /// Per-instance base URL, e.g. `https://{instance}.service-now.com`.
+    #[serde(default)]
+    pub instance_url: Option<Spanned<String>>,
+    /// Per-data-center base URLs.
+    #[serde(default)]
+    pub data_centers: BTreeMap<String, DataCenterDef>,
+    /// The data center used when `--dc` is not given.
+    #[serde(default)]
+    pub default_data_center: Option<Spanned<String>>,
+    /// Hosts credentials may be sent to (`*.example.com` matches subdomains only).
+    #[serde(default)]
+    pub allowed_hosts: Option<Spanned<Vec<String>>>,
+    /// Params a connection supplies.
+    #[serde(default)]
+    pub params: Vec<ParamDef>,
+    /// OAuth 2.0 settings.
+    #[serde(default)]
+    pub oauth2: Option<OAuth2Def>,
+    /// OAuth 1.0a settings.
+    #[serde(default)]
+    pub oauth1: Option<OAuth1Def>,
+    /// The verification request of `connection test`.
+    #[serde(default)]
+    pub test: Option<TestDef>,
+}
+
+/// A validated service with the file it came from.
+#[derive(Debug, Clone)]
+pub struct Service {
+    /// The definition.
+    pub def: ServiceDef,
+    /// Where it came from.
+    pub origin: Origin,
+    /// The file name shown in errors.
+    pub file: String,
+}
+
+/// Where a service definition came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// Embedded in the binary from `connections/`.
+    BuiltIn,
+    /// Installed by `service add` into `$LINKRUN_HOME/services/`.
+    Installed,
+    /// `./connections/*.toml` of the current folder.
+    Local,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Origin::BuiltIn => "built-in",
+            Origin::Installed => "installed",
+            Origin::Local => "local",
+        })
+    }
+}
+
+/// A param as a connection sees it: declared or implied by the auth kind.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Param {
+    /// Name.
+    pub key: String,
+    /// What the user is asked for.
+    pub label: String,
+    /// Masked in output.
+    pub secret: bool,
+    /// Not required at create time.
+    pub optional: bool,
+    /// Where it is sent on each request, if anywhere.
+    pub placement: Option<Placement>,
+    /// Implied by the auth kind (consumed by the auth layer, not sent as a plain param).
+    pub implied: bool,
+}
+
+/// Where a connection's requests go, resolved from the data center or instance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Endpoint {
+    /// Base URL for relative script URLs.
+    pub base_url: Option<String>,
+    /// Host patterns that may receive credentials.
+    pub allowed_hosts: Vec<String>,
+    /// The data center's accounts server, if any.
+    pub accounts_url: Option<String>,
+}
+
+impl Service {
+    /// Parses and validates a definition. `file` is only used in messages.
+    pub fn parse(text: &str, file: &str, origin: Origin) -> Result<Service, ServiceError> {
+        let def: ServiceDef = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
+            ServiceError { file: file.to_string(), line, message: toml_message(&e) }
+        })?;
+        let service = Service { def, origin, file: file.to_string() };
+        service.validate(text)?;
+        Ok(service)
+    }
+
+    /// Reads, parses and validates a file.
+    pub fn load(path: &Path, origin: Origin) -> Result<Service, ServiceError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ServiceError {
+            file: file.clone(),
+            line: 1,
+            message: format!("cannot read the service file: {e}"),
+        })?;
+        Service::parse(&text, &file, origin)
+    }
+
+    /// The link name.
+    pub fn link_name(&self) -> &str {
+        self.def.link_name.get_ref()
+    }
+
+    /// The auth kind.
+    pub fn auth(&self) -> AuthKind {
+        *self.def.auth.get_ref()
+    }
+
+    /// The placement of the auth kind's parameters (default header).
+    pub fn placement(&self) -> Placement {
+        self.def.placement.as_ref().map(|p| *p.get_ref()).unwrap_or(Placement::Header)
+    }
+
+    /// Declared params plus the ones the auth kind implies, implied first.
+    pub fn params(&self) -> Vec<Param> {
+        let mut out: Vec<Param> = implied_params(self.auth())
+            .iter()
+            .map(|&(key, label, secret, optional)| {
+                let declared = self.def.params.iter().find(|p| p.key.get_ref() == key);
+                Param {
+                    key: key.to_string(),
+                    label: declared.and_then(|d| d.label.clone()).unwrap_or_else(|| label.to_string()),
+                    secret,
+                    optional,
+                    placement: None,
+                    implied: true,
+                }
+            })
+            .collect();
+        let auth = self.auth();
+        for p in &self.def.params {
+            if out.iter().any(|o| o.key == *p.key.get_ref()) {
+                continue;
+            }
+            let placement = match (p.placement, auth) {
+                (Some(pl), _) => Some(pl),
+                (None, AuthKind::ApiKey) => Some(self.placement()),
+                (None, _) => None,
+            };
+            out.push(Param {
+                key: p.key.get_ref().clone(),
+                label: p.label.clone().unwrap_or_else(|| p.key.get_ref().clone()),
+                secret: p.secret,
+                optional: p.optional,
+                placement,
+                implied: false,
+            });
+        }
+        out
+    }
+
+    /// The data centers, in name order.
+    pub fn data_centers(&self) -> Vec<&str> {
+        self.def.data_centers.keys().map(String::as_str).collect()
+    }
+
+    /// Resolves base URL and allowed hosts for a connection's data center or instance.
+    /// `dc` must be one of the service's data centers (checked at connection create).
+    pub fn endpoint(&self, dc: Option<&str>, instance: Option<&str>) -> Endpoint {
+        let service_hosts = self.def.allowed_hosts.as_ref().map(|h| h.get_ref().clone());
+        let (base, hosts, accounts) = match dc.and_then(|d| self.def.data_centers.get(d)) {
+            Some(d) => (
+                Some(d.base_url.get_ref().clone()),
+                d.allowed_hosts.as_ref().map(|h| h.get_ref().clone()).or(service_hosts),
+                d.accounts_url.as_ref().map(|a| a.get_ref().clone()),
+            ),
+            None => {
+                let base = match (instance, &self.def.instance_url) {
+                    (Some(i), Some(t)) => Some(t.get_ref().replace("{instance}", i)),
+                    _ => self.def.base_url.as_ref().map(|b| b.get_ref().clone()),
+                };
+                (base, service_hosts, None)
+            }
+        };
+        let base = base.map(|b| substitute_env(&b));
+        let allowed_hosts = match hosts {
+            Some(h) => {
+                h.iter().map(|p| p.replace("{instance}", instance.unwrap_or_default()).to_ascii_lowercase()).collect()
+            }
+            None => base
+                .as_deref()
+                .and_then(|b| Url::parse(b).ok())
+                .and_then(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_ascii_lowercase()))
+                .into_iter()
+                .collect(),
+        };
+        Endpoint { base_url: base, allowed_hosts, accounts_url: accounts }
+    }
+
+    fn err(&self, text: &str, span: Option<Range<usize>>, message: String) -> ServiceError {
+        ServiceError { file: self.file.clone(), line: span.map(|s| line_of(text, s.start)).unwrap_or(1), message }
+    }
+
+    fn validate(&self, text: &str) -> Result<(), ServiceError> {
+        let d = &self.def;
+        let name = d.link_name.get_ref();
+        if let Err(rule) = LinkName::parse(name) {
+            return Err(self.err(text, Some(d.link_name.span()), format!("invalid link_name `{name}`: {rule}")));
+        }
+        let auth = self.auth();
+        if let Some(p) = &d.placement {
+            let ok = match auth {
+                AuthKind::None => true,
+                AuthKind::ApiKey | AuthKind::Oauth1 => true,
+                AuthKind::Oauth2 => *p.get_ref() != Placement::Form,
+                AuthKind::Basic => *p.get_ref() == Placement::Header,
+            };
+            if !ok {
+                return Err(self.err(
+                    text,
+                    Some(p.span()),
+                    format!(
+                        "placement `{}` does not work with auth `{auth}`: {}",
+                        p.get_ref(),
+                        match auth {
+                            AuthKind::Basic =>
+                                "basic credentials always go in the Authorization header; remove `placement`",
+                            _ => "an OAuth 2.0 token goes in the header or the query; use `header` or `query`",
+                        }
+                    ),
+                ));
+            }
+        }
+        let sources = [d.base_url.is_some(), d.instance_url.is_some(), !d.data_centers.is_empty()];
+        if sources.iter().filter(|s| **s).count() > 1 {
+            return Err(self.err(
+                text,
+                Some(d.link_name.span()),
+                "give only one of `base_url`, `instance_url` and `[data_centers.*]`".to_string(),
+            ));
+        }
+        let mut urls: Vec<&Spanned<String>> = Vec::new();
+        urls.extend(d.base_url.iter());
+        for dc in d.data_centers.values() {
+            urls.push(&dc.base_url);
+            urls.extend(dc.accounts_url.iter());
+        }
+        if let Some(o) = &d.oauth2 {
+            urls.push(&o.token_url);
+            urls.extend(o.authorize_url.iter());
+            urls.extend(o.revoke_url.iter());
+        }
+        if let Some(o) = &d.oauth1 {
+            urls.extend(o.request_token_url.iter());
+            urls.extend(o.authorize_url.iter());
+            urls.extend(o.access_token_url.iter());
+        }
+        for u in urls {
+            check_url(u.get_ref(), false).map_err(|m| self.err(text, Some(u.span()), m))?;
+        }
+        if let Some(t) = &d.instance_url {
+            if !t.get_ref().contains("{instance}") {
+                return Err(self.err(
+                    text,
+                    Some(t.span()),
+                    format!("`instance_url` `{}` has no `{{instance}}` placeholder: write it like `https://{{instance}}.service-now.com`", t.get_ref()),
+                ));
+            }
+            check_url(t.get_ref(), true).map_err(|m| self.err(text, Some(t.span()), m))?;
+        }
+        if let Some(dc) = &d.default_data_center {
+            if !d.data_centers.contains_key(dc.get_ref()) {
+                return Err(self.err(
+                    text,
+                    Some(dc.span()),
+                    format!(
+                        "`default_data_center` `{}` is not one of `[data_centers.*]`: add it or pick one of {}",
+                        dc.get_ref(),
+                        list(d.data_centers.keys())
+                    ),
+                ));
+            }
+        }
+        for dc in d.data_centers.keys() {
+            if LinkName::parse(dc).is_err() {
+                return Err(self.err(
+                    text,
+                    None,
+                    format!("data center name `{dc}` is not valid: use lowercase letters, digits and underscores, like `us` or `eu`"),
+                ));
+            }
+        }
+        let host_lists =
+            d.allowed_hosts.iter().chain(d.data_centers.values().filter_map(|dc| dc.allowed_hosts.as_ref()));
+        for hosts in host_lists {
+            for h in hosts.get_ref() {
+                check_host_pattern(h).map_err(|m| self.err(text, Some(hosts.span()), m))?;
+            }
+        }
+        let mut seen: Vec<&str> = Vec::new();
+        for p in &d.params {
+            let key = p.key.get_ref();
+            if key.is_empty() || key.chars().any(|c| c.is_control() || c == ' ') {
+                return Err(self.err(
+                    text,
+                    Some(p.key.span()),
+                    format!(
+                        "param key `{key}` is empty or has spaces: give the exact header, query or form field name"
+                    ),
+                ));
+            }
+            if seen.contains(&key.as_str()) {
+                return Err(self.err(
+                    text,
+                    Some(p.key.span()),
+                    format!("param `{key}` is declared twice: keep one `[[params]]` entry per key"),
+                ));
+            }
+            seen.push(key);
+            if p.placement == Some(Placement::Form) && auth != AuthKind::ApiKey {
+                // Form params only make sense when the request has a form body; allowed, checked per request.
+            }
+        }
+        if auth == AuthKind::ApiKey && d.params.is_empty() {
+            return Err(self.err(
+                text,
+                Some(d.auth.span()),
+                "auth `api_key` needs at least one `[[params]]` entry naming the key, e.g. key = \"X-Api-Key\""
+                    .to_string(),
+            ));
+        }
+        let (needs, table) = match auth {
+            AuthKind::Oauth2 => (d.oauth2.is_none(), "oauth2"),
+            AuthKind::Oauth1 => (d.oauth1.is_none(), "oauth1"),
+            _ => (false, ""),
+        };
+        if needs {
+            return Err(self.err(
+                text,
+                Some(d.auth.span()),
+                format!("auth `{auth}` needs an `[{table}]` table: see connections/README.md"),
+            ));
+        }
+        if auth != AuthKind::Oauth2 && d.oauth2.is_some() {
+            return Err(self.err(
+                text,
+                Some(d.auth.span()),
+                format!(
+                    "an `[oauth2]` table is only read with auth = \"oauth2\", not `{auth}`: remove it or change `auth`"
+                ),
+            ));
+        }
+        if auth != AuthKind::Oauth1 && d.oauth1.is_some() {
+            return Err(self.err(
+                text,
+                Some(d.auth.span()),
+                format!(
+                    "an `[oauth1]` table is only read with auth = \"oauth1\", not `{auth}`: remove it or change `auth`"
+                ),
+            ));
+        }
+        if let Some(o) = &d.oauth1 {
+            let m = o.signature_method.get_ref();
+            if !OAUTH1_SIGNATURE_METHODS.contains(&m.as_str()) {
+                return Err(self.err(
+                    text,
+                    Some(o.signature_method.span()),
+                    format!("unknown signature_method `{m}`: use one of {}", OAUTH1_SIGNATURE_METHODS.join(", ")),
+                ));
+            }
+        }
+        if let Some(o) = &d.oauth2 {
+            for g in &o.grant_types {
+                if !["authorization_code", "password", "client_credentials"].contains(&g.as_str()) {
+                    return Err(self.err(text, Some(o.token_url.span()), format!("unknown grant type `{g}` in `[oauth2]`: use authorization_code, password or client_credentials")));
+                }
+            }
+        }
+        if auth != AuthKind::None
+            && d.allowed_hosts.is_none()
+            && d.base_url.is_none()
+            && d.instance_url.is_none()
+            && d.data_centers.is_empty()
+        {
+            return Err(self.err(
+                text,
+                Some(d.auth.span()),
+                "a service with credentials needs `allowed_hosts` or a base URL, so linkrun knows which hosts may receive them".to_string(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The params each auth kind implies: (key, label, secret, optional).
+pub fn implied_params(auth: AuthKind) -> &'static [(&'static str, &'static str, bool, bool)] {
+    match auth {
+        AuthKind::None | AuthKind::ApiKey => &[],
+        AuthKind::Basic => &[("username", "Username", false, false), ("password", "Password", true, false)],
+        AuthKind::Oauth2 => &[
+            ("client_id", "Client ID", false, false),
+            ("client_secret", "Client secret", true, false),
+            ("username", "Username (password grant)", false, true),
+            ("password", "Password (password grant)", true, true),
+        ],
+        AuthKind::Oauth1 => &[
+            ("consumer_key", "Consumer key", false, false),
+            ("consumer_secret", "Consumer secret", true, true),
+            ("private_key", "Private key (PEM, RSA methods)", true, true),
+            ("token", "Access token", true, true),
+            ("token_secret", "Access token secret", true, true),
+        ],
+    }
+}
+
+/// Replaces `${NAME:-default}` and `${NAME}` with environment values (used for the sandbox URL).
+pub fn substitute_env(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        let expr = &after[..end];
+        let (name, default) = match expr.split_once(":-") {
+            Some((n, d)) => (n, d),
+            None => (expr, ""),
+        };
+        match std::env::var(name) {
+            Ok(v) if !v.is_empty() => out.push_str(&v),
+            _ => out.push_str(default),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn check_url(raw: &str, template: bool) -> Result<(), String> {
+    let probe = substitute_env(raw)
+        .replace("{instance}", "instance")
+        .replace("{accounts_url}", "https://accounts.example")
+        .replace("{base_url}", "https://base.example");
+    match Url::parse(&probe) {
+        Ok(u) if (u.scheme() == "https" || u.scheme() == "http") && u.host_str().is_some() => Ok(()),
+        _ => Err(format!(
+            "`{raw}` is not an http(s) URL{}: write it like `https://api.example.com/v1`",
+            if template { " template" } else { "" }
+        )),
+    }
+}
+
+fn check_host_pattern(h: &str) -> Result<(), String> {
+    let body = h.strip_prefix("*.").unwrap_or(h).replace("{instance}", "instance");
+    let ok = !body.is_empty()
+        && !body.contains('*')
+        && body.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '_'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "allowed host `{h}` is not a host name: write `api.example.com`, `*.example.com` or `127.0.0.1` (no scheme, path or port)"
+        ))
+    }
+}
+
+/// Whether `host` matches one allowed-host pattern: `*.example.com` matches subdomains only.
+pub fn host_matches(pattern: &str, host: &str) -> bool {
+    let host = host.trim_matches(['[', ']']).trim_end_matches('.').to_ascii_lowercase();
+    match pattern.strip_prefix("*.") {
+        Some(domain) => {
+            host.len() > domain.len() + 1 && host.ends_with(domain) && host[..host.len() - domain.len()].ends_with('.')
+        }
+        None => host == pattern,
+    }
+}
+
+fn list<'a>(items: impl Iterator<Item = &'a String>) -> String {
+    items.map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+}
+
+/// 1-based line number of a byte offset.
+pub fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset.min(text.len())).map(|t| t.matches('\n').count() + 1).unwrap_or(1)
+}
+
+fn toml_message(e: &toml::de::Error) -> String {
+    let m = e.message().trim().trim_end_matches('.');
+    if let Some(rest) = m.strip_prefix("unknown field ") {
+        let field = rest.split(',').next().unwrap_or(rest).trim_matches('`');
+        return format!("unknown key `{field}`: remove it or check its spelling against connections/README.md");
+    }
+    if let Some(rest) = m.strip_prefix("missing field ") {
+        return format!(
+            "missing key {rest}: every service needs `link_name`, `name` and `auth`; see connections/README.md"
+        );
+    }
+    format!("{m}: see connections/README.md for the format")
+}
+
+/// The path shown for a built-in service.
+pub fn builtin_file(name: &str) -> PathBuf {
+    PathBuf::from(format!("<built-in>/{name}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Service, ServiceError> {
+        Service::parse(text, "svc.toml", Origin::Local)
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let e = parse("link_name = \"a\"\nname = \"A\"\nauth = \"none\"\nbase_urll = \"http://x\"\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "svc.toml:4: unknown key `base_urll`: remove it or check its spelling against connections/README.md"
+        );
+    }
+
+    #[test]
+    fn missing_and_bad_link_name() {
+        let e = parse("name = \"A\"\nauth = \"none\"\n").unwrap_err();
+        assert!(e.to_string().contains("missing key `link_name`"), "{e}");
+        let e = parse("link_name = \"Bad-Name\"\nname = \"A\"\nauth = \"none\"\n").unwrap_err();
+        assert_eq!(e.line, 1);
+        assert!(e.message.starts_with("invalid link_name `Bad-Name`: a link name starts"), "{e}");
+    }
+
+    #[test]
+    fn hosts_match_subdomains_not_bare_domain() {
+        assert!(host_matches("*.zohoapis.com", "www.zohoapis.com"));
+        assert!(!host_matches("*.zohoapis.com", "zohoapis.com"));
+        assert!(!host_matches("*.zohoapis.com", "evilzohoapis.com"));
+        assert!(host_matches("127.0.0.1", "127.0.0.1"));
+        assert!(host_matches("api.example.com", "API.example.com"));
+    }
+
+    #[test]
+    fn endpoint_from_data_center_and_instance() {
+        let s = parse(
+            "link_name = \"a\"\nname = \"A\"\nauth = \"basic\"\n[data_centers.us]\nbase_url = \"https://www.zohoapis.com\"\nallowed_hosts = [\"*.zohoapis.com\"]\n",
+        )
+        .unwrap();
+        let e = s.endpoint(Some("us"), None);
+        assert_eq!(e.base_url.as_deref(), Some("https://www.zohoapis.com"));
+        assert_eq!(e.allowed_hosts, vec!["*.zohoapis.com"]);
+        let s = parse("link_name = \"sn\"\nname = \"SN\"\nauth = \"basic\"\ninstance_url = \"https://{instance}.service-now.com\"\n").unwrap();
+        let e = s.endpoint(None, Some("dev123"));
+        assert_eq!(e.base_url.as_deref(), Some("https://dev123.service-now.com"));
+        assert_eq!(e.allowed_hosts, vec!["dev123.service-now.com"]);
+    }
+
+    #[test]
+    fn basic_with_query_placement_is_refused() {
+        let e = parse("link_name = \"a\"\nname = \"A\"\nauth = \"basic\"\nplacement = \"query\"\nbase_url = \"https://x.example\"\n").unwrap_err();
+        assert_eq!(e.line, 4);
+    }
+}

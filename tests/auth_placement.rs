@@ -1,0 +1,194 @@
+//! Every auth kind × placement lands exactly where it should and nowhere else.
+
+mod common;
+
+use base64::Engine as _;
+use common::{Env, Recorded, Server, service_toml};
+
+/// Creates service + connection, runs one request, returns what the server got.
+fn one_request(env: &Env, server: &Server, toml: &str, create: &[&str], request: &str) -> Recorded {
+    env.add_service("svc.toml", toml);
+    let mut args = vec!["connection", "create", "conn", "--service", "svc"];
+    args.extend_from_slice(create);
+    env.run(&args).ok();
+    server.clear();
+    env.script(&format!("invoke_url(#{{ {request}, connection: \"conn\" }}); \"done\""), &[]).ok();
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 1, "exactly one request: {reqs:?}");
+    reqs.into_iter().next().expect("one request")
+}
+
+fn occurrences(r: &Recorded, secret: &str) -> usize {
+    r.all_text().matches(secret).count()
+}
+
+#[test]
+fn api_key_in_header() {
+    let (env, server) = (Env::new(), Server::start());
+    let key = env.secret("hdr-key-8d0f2c1b9a77");
+    let toml = service_toml(
+        "svc",
+        "api_key",
+        Some("header"),
+        &server.url(),
+        "[[params]]\nkey = \"X-Api-Key\"\nsecret = true\n",
+    );
+    let r = one_request(&env, &server, &toml, &["--param", &format!("X-Api-Key={key}")], "url: \"/echo\"");
+    assert_eq!(r.header("x-api-key"), Some(key.as_str()));
+    assert_eq!(occurrences(&r, &key), 1, "only in the header: {}", r.all_text());
+    assert_eq!(r.query, "");
+}
+
+#[test]
+fn api_key_in_query() {
+    let (env, server) = (Env::new(), Server::start());
+    let key = env.secret("qry-key-51c9e0aa3f");
+    let toml =
+        service_toml("svc", "api_key", Some("query"), &server.url(), "[[params]]\nkey = \"api_key\"\nsecret = true\n");
+    let r = one_request(
+        &env,
+        &server,
+        &toml,
+        &["--param", &format!("api_key={key}")],
+        "url: \"/echo\", parameters: #{ q: \"x\" }",
+    );
+    assert_eq!(r.query_pairs(), vec![("q".to_string(), "x".to_string()), ("api_key".to_string(), key.clone())]);
+    assert_eq!(occurrences(&r, &key), 1, "only in the query: {}", r.all_text());
+}
+
+#[test]
+fn api_key_in_form_body() {
+    let (env, server) = (Env::new(), Server::start());
+    let key = env.secret("frm-key-77b1d2e3c4");
+    let toml =
+        service_toml("svc", "api_key", Some("form"), &server.url(), "[[params]]\nkey = \"token\"\nsecret = true\n");
+    let r = one_request(
+        &env,
+        &server,
+        &toml,
+        &["--param", &format!("token={key}")],
+        "url: \"/echo\", type: \"POST\", parameters: #{ name: \"Ann\" }",
+    );
+    assert_eq!(r.form_pairs(), vec![("name".to_string(), "Ann".to_string()), ("token".to_string(), key.clone())]);
+    assert_eq!(r.header("content-type"), Some("application/x-www-form-urlencoded"));
+    assert_eq!(occurrences(&r, &key), 1, "only in the body: {}", r.all_text());
+}
+
+#[test]
+fn api_key_in_form_on_a_get_is_a_clear_error_and_nothing_is_sent() {
+    let (env, server) = (Env::new(), Server::start());
+    let key = env.secret("frm-key-0000aaaa1111");
+    env.add_service(
+        "svc.toml",
+        &service_toml("svc", "api_key", Some("form"), &server.url(), "[[params]]\nkey = \"token\"\nsecret = true\n"),
+    );
+    env.run(&["connection", "create", "conn", "--service", "svc", "--param", &format!("token={key}")]).ok();
+    let out = env.script(
+        "let r = \"sent\"; try { invoke_url(#{ url: \"/echo\", connection: \"conn\" }); } catch (e) { r = e.kind + \": \" + e.message; } r",
+        &[],
+    );
+    assert_eq!(
+        out.ok().trim(),
+        "bad_request: connection `conn` sends `token` as form data, which needs a form body: a GET request has none; use type POST, PUT or PATCH with map parameters"
+    );
+    assert!(server.requests().is_empty());
+}
+
+#[test]
+fn param_placement_overrides_service_placement() {
+    let (env, server) = (Env::new(), Server::start());
+    let a = env.secret("first-key-aaaa1111");
+    let b = env.secret("second-key-bbbb2222");
+    let toml = service_toml(
+        "svc",
+        "api_key",
+        Some("header"),
+        &server.url(),
+        "[[params]]\nkey = \"X-Key\"\nsecret = true\n[[params]]\nkey = \"sig\"\nsecret = true\nplacement = \"query\"\n",
+    );
+    let r = one_request(
+        &env,
+        &server,
+        &toml,
+        &["--param", &format!("X-Key={a}"), "--param", &format!("sig={b}")],
+        "url: \"/echo\"",
+    );
+    assert_eq!(r.header("x-key"), Some(a.as_str()));
+    assert_eq!(r.query_pairs(), vec![("sig".to_string(), b.clone())]);
+    assert_eq!(occurrences(&r, &a), 1);
+    assert_eq!(occurrences(&r, &b), 1);
+}
+
+#[test]
+fn basic_in_authorization_header_only() {
+    let (env, server) = (Env::new(), Server::start());
+    let pw = env.secret("pa55-w0rd-basic-9981");
+    let toml = service_toml("svc", "basic", None, &format!("{}/api", server.url()), "");
+    let r = one_request(
+        &env,
+        &server,
+        &toml,
+        &["--param", "username=admin", "--param", &format!("password={pw}")],
+        "url: \"/echo\"",
+    );
+    let expected = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("admin:{pw}")));
+    assert_eq!(r.header("authorization"), Some(expected.as_str()));
+    assert_eq!(r.path, "/api/echo", "relative URL keeps the base path");
+    assert!(!r.all_text().contains(&pw));
+    assert_eq!(r.query, "");
+    assert_eq!(r.body, "");
+}
+
+#[test]
+fn non_auth_param_goes_where_its_placement_says() {
+    let (env, server) = (Env::new(), Server::start());
+    let pw = env.secret("desk-pass-1234567890");
+    let toml = service_toml(
+        "svc",
+        "basic",
+        None,
+        &server.url(),
+        "[[params]]\nkey = \"orgId\"\nlabel = \"Organisation\"\nplacement = \"header\"\n",
+    );
+    let r = one_request(
+        &env,
+        &server,
+        &toml,
+        &["--param", "username=u", "--param", &format!("password={pw}"), "--param", "orgId=60001"],
+        "url: \"/echo\"",
+    );
+    assert_eq!(r.header("orgid"), Some("60001"));
+    assert!(r.header("authorization").is_some_and(|v| v.starts_with("Basic ")));
+}
+
+#[test]
+fn none_sends_no_credentials() {
+    let (env, server) = (Env::new(), Server::start());
+    let toml = service_toml("svc", "none", None, &server.url(), "");
+    let r = one_request(&env, &server, &toml, &[], "url: \"/echo\"");
+    assert!(r.header("authorization").is_none());
+    assert_eq!(r.query, "");
+}
+
+#[test]
+fn credentials_win_over_a_clashing_script_header_and_query() {
+    let (env, server) = (Env::new(), Server::start());
+    let key = env.secret("real-key-c1a5h0000");
+    let toml = service_toml(
+        "svc",
+        "api_key",
+        Some("header"),
+        &server.url(),
+        "[[params]]\nkey = \"X-Api-Key\"\nsecret = true\n",
+    );
+    let r = one_request(
+        &env,
+        &server,
+        &toml,
+        &["--param", &format!("X-Api-Key={key}")],
+        "url: \"/echo\", headers: #{ \"x-api-key\": \"fake\", \"X-Trace\": \"1\" }",
+    );
+    let values: Vec<_> = r.headers.iter().filter(|(n, _)| n == "x-api-key").map(|(_, v)| v.clone()).collect();
+    assert_eq!(values, vec![key.clone()]);
+    assert_eq!(r.header("x-trace"), Some("1"));
+}

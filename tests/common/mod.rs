@@ -1,0 +1,199 @@
+//! Shared test support: [`Env`] runs the real `linkrun` binary with a temporary home, a wiped
+//! environment and a working folder of its own, records every output, and on drop searches all of
+//! it (and the vault files) for the secrets the test registered. [`Server`] is a recording HTTP
+//! server on 127.0.0.1.
+#![allow(dead_code)]
+
+pub mod server;
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+pub use server::{Recorded, Server};
+
+/// The output of one command.
+#[derive(Debug, Clone)]
+pub struct Out {
+    /// Exit code.
+    pub code: i32,
+    /// stdout.
+    pub stdout: String,
+    /// stderr.
+    pub stderr: String,
+}
+
+impl Out {
+    /// Asserts success and returns stdout.
+    #[track_caller]
+    pub fn ok(&self) -> &str {
+        assert_eq!(self.code, 0, "expected success\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        &self.stdout
+    }
+
+    /// Asserts the exit code and returns the stderr error line without `error: `.
+    #[track_caller]
+    pub fn fails(&self, code: i32) -> String {
+        assert_eq!(self.code, code, "expected exit {code}\nstdout: {}\nstderr: {}", self.stdout, self.stderr);
+        self.stderr.trim_end().strip_prefix("error: ").unwrap_or(self.stderr.trim_end()).to_string()
+    }
+}
+
+/// A test environment.
+pub struct Env {
+    pub home: tempfile::TempDir,
+    pub work: tempfile::TempDir,
+    envs: RefCell<Vec<(String, String)>>,
+    secrets: RefCell<Vec<String>>,
+    outputs: RefCell<Vec<String>>,
+}
+
+impl Default for Env {
+    fn default() -> Self {
+        Env::new()
+    }
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env {
+            home: tempfile::tempdir().expect("temp home"),
+            work: tempfile::tempdir().expect("temp work dir"),
+            envs: RefCell::new(Vec::new()),
+            secrets: RefCell::new(Vec::new()),
+            outputs: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Sets an environment variable for every later command.
+    pub fn set_env(&self, k: &str, v: &str) {
+        self.envs.borrow_mut().retain(|(n, _)| n != k);
+        self.envs.borrow_mut().push((k.into(), v.into()));
+    }
+
+    /// Removes an environment variable set with `set_env`.
+    pub fn unset_env(&self, k: &str) {
+        self.envs.borrow_mut().retain(|(n, _)| n != k);
+    }
+
+    /// Registers a secret: it must appear in no output and in no vault file.
+    pub fn secret(&self, s: &str) -> String {
+        self.secrets.borrow_mut().push(s.to_string());
+        s.to_string()
+    }
+
+    /// Writes a file in the working folder and returns its path.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.work.path().join(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&p, text).expect("write file");
+        p
+    }
+
+    pub fn home_path(&self) -> &Path {
+        self.home.path()
+    }
+
+    /// Runs `linkrun ARGS`.
+    pub fn run(&self, args: &[&str]) -> Out {
+        self.run_with(args, &[])
+    }
+
+    /// Runs `linkrun ARGS` with extra environment variables.
+    pub fn run_with(&self, args: &[&str], extra: &[(&str, &str)]) -> Out {
+        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin!("linkrun"));
+        cmd.args(args)
+            .current_dir(self.work.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("LINKRUN_HOME", self.home.path())
+            .stdin(Stdio::null());
+        for (k, v) in self.envs.borrow().iter() {
+            cmd.env(k, v);
+        }
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let o = cmd.output().expect("run linkrun");
+        let out = Out {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        };
+        // The command line itself may hold a secret (`--param key=VALUE`): record only outputs.
+        self.outputs.borrow_mut().push(format!(
+            "$ linkrun {}\n{}\n{}",
+            args.first().copied().unwrap_or_default(),
+            out.stdout,
+            out.stderr
+        ));
+        out
+    }
+
+    /// Installs a service from TOML text.
+    pub fn add_service(&self, file: &str, toml: &str) {
+        let p = self.write(file, toml);
+        self.run(&["service", "add", p.to_str().expect("utf-8 path")]).ok();
+    }
+
+    /// Writes a script and runs it.
+    pub fn script(&self, text: &str, extra_args: &[&str]) -> Out {
+        let p = self.write("script.rhai", text);
+        let mut args = vec!["run", p.to_str().expect("utf-8 path")];
+        args.extend_from_slice(extra_args);
+        self.run(&args)
+    }
+
+    /// Searches every recorded output and every vault file for every registered secret.
+    #[track_caller]
+    pub fn assert_no_secrets(&self) {
+        let outputs = self.outputs.borrow();
+        let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+        for entry in walk(self.home.path()) {
+            if let Ok(bytes) = std::fs::read(&entry) {
+                files.push((entry.display().to_string(), bytes));
+            }
+        }
+        for s in self.secrets.borrow().iter() {
+            for o in outputs.iter() {
+                assert!(!o.contains(s.as_str()), "secret `{s}` appears in output:\n{o}");
+            }
+            for (name, bytes) in &files {
+                assert!(!bytes.windows(s.len()).any(|w| w == s.as_bytes()), "secret `{s}` appears in clear in {name}");
+            }
+        }
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.assert_no_secrets();
+        }
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// A service TOML for tests.
+pub fn service_toml(link: &str, auth: &str, placement: Option<&str>, base_url: &str, extra: &str) -> String {
+    let placement = placement.map(|p| format!("placement = \"{p}\"\n")).unwrap_or_default();
+    format!(
+        "link_name = \"{link}\"\nname = \"Test {link}\"\nauth = \"{auth}\"\n{placement}base_url = \"{base_url}\"\n{extra}"
+    )
+}

@@ -11,11 +11,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Request, Response, StatusCode};
 
 /// One request the server received.
 #[derive(Debug, Clone)]
 pub struct Recorded {
+    /// The client's address (the same port means the same kept-alive connection).
+    pub peer: SocketAddr,
     pub method: String,
     pub path: String,
     pub query: String,
@@ -64,11 +67,13 @@ impl Server {
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
                 tx.send(listener.local_addr().expect("addr")).expect("send addr");
-                let app = axum::Router::new().fallback(move |req: Request<Body>| {
-                    let log = log2.clone();
-                    async move { handle(req, log).await }
-                });
-                axum::serve(listener, app).await.expect("serve");
+                let app = axum::Router::new().fallback(
+                    move |ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request<Body>| {
+                        let log = log2.clone();
+                        async move { handle(peer, req, log).await }
+                    },
+                );
+                axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.expect("serve");
             });
         });
         let addr = rx.recv().expect("server address");
@@ -96,10 +101,11 @@ impl Server {
     }
 }
 
-async fn handle(req: Request<Body>, log: Arc<Mutex<Vec<Recorded>>>) -> Response<Body> {
+async fn handle(peer: SocketAddr, req: Request<Body>, log: Arc<Mutex<Vec<Recorded>>>) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, 64 * 1024 * 1024).await.unwrap_or_default();
     let rec = Recorded {
+        peer,
         method: parts.method.to_string(),
         path: parts.uri.path().to_string(),
         query: parts.uri.query().unwrap_or_default().to_string(),

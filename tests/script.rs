@@ -1,0 +1,181 @@
+//! The script runtime: results and output streams, args, errors and exit codes, limits, timeouts,
+//! size cap, and the `--verbose` trace.
+
+mod common;
+
+use common::{Env, Server, service_toml};
+
+#[test]
+fn results_print_as_text_or_json_and_print_info_go_to_the_right_stream() {
+    let env = Env::new();
+    let out = env.script("print(\"p\"); info(#{ i: 1 }); \"plain result\"", &[]);
+    assert_eq!(out.ok(), "p\nplain result\n");
+    assert_eq!(out.stderr, "{\"i\":1}\n");
+    let out = env.script("print(\"p\"); #{ a: [1, \"x\"] }", &[]);
+    assert_eq!(out.ok(), "p\n{\"a\":[1,\"x\"]}\n");
+    let out = env.script("print(\"p\"); \"s\"", &["--json"]);
+    assert_eq!(out.ok(), "\"s\"\n");
+    assert_eq!(out.stderr, "p\n");
+    let out = env.script("let x = 1;", &[]);
+    assert_eq!(out.ok(), "");
+    let out = env.script("let x = 1;", &["--json"]);
+    assert_eq!(out.ok(), "null\n");
+}
+
+#[test]
+fn args_map_and_function() {
+    let env = Env::new();
+    let out = env.script(
+        "fn who() { args().name } who() + \"/\" + args.n + \"/\" + type_of(args.n)",
+        &["--arg", "name=ann", "--arg", "n=3"],
+    );
+    assert_eq!(out.ok(), "ann/3/string\n");
+    let out = env.script("1", &["--arg", "novalue"]);
+    assert_eq!(out.fails(2), "`novalue` is not KEY=VALUE: write --arg NAME=VALUE");
+}
+
+#[test]
+fn uncaught_errors_exit_1_and_connection_errors_exit_4() {
+    let env = Env::new();
+    let out = env.script("throw \"boom\";", &[]);
+    assert_eq!(out.fails(1), "script `script.rhai` threw boom at line 1, column 1");
+    let out = env.script("let x = ;", &[]);
+    assert!(out.fails(1).starts_with("script `script.rhai` has a syntax error at line 1"), "{}", out.stderr);
+    let out = env.script("undefined_var + 1", &[]);
+    assert!(out.fails(1).contains("undefined_var"), "{}", out.stderr);
+    let out = env.script("invoke_url(#{ url: \"/x\", connection: \"nope\" })", &[]);
+    assert_eq!(
+        out.fails(4),
+        "unknown connection `nope`: create it with `linkrun connection create nope --service NAME` (see `linkrun connection list`) (uncaught in `script.rhai` at line 1, column 1)"
+    );
+    let out = env.script("let k = \"\"; try { invoke_url(#{ url: \"/x\", connection: \"nope\" }); } catch (e) { k = e.kind + \"|\" + e.connection; } k", &[]);
+    assert_eq!(out.ok(), "connection|nope\n");
+    let out = env.run(&["run", "missing.rhai"]);
+    assert_eq!(out.fails(2), "cannot read the script `missing.rhai`: no such file; check the path");
+}
+
+#[test]
+fn eval_imports_and_files_are_not_available() {
+    let env = Env::new();
+    let out = env.script("eval(\"1 + 1\")", &[]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("eval"), "{}", out.stderr);
+    env.write("other.rhai", "fn f() { 1 }");
+    let out = env.script("import \"other\" as o; o::f()", &[]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let out = env.script("open_file(\"/etc/passwd\")", &[]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+}
+
+#[test]
+fn deep_recursion_and_huge_strings_hit_limits() {
+    let env = Env::new();
+    let out = env.script("fn f(n) { f(n + 1) } f(0)", &[]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("Stack overflow") || out.stderr.contains("call"), "{}", out.stderr);
+    let out = env.script("let s = \"x\"; loop { s += s; }", &[]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.to_lowercase().contains("length") || out.stderr.contains("too large"), "{}", out.stderr);
+}
+
+#[test]
+fn the_whole_script_wall_clock_stops_an_endless_loop() {
+    let env = Env::new();
+    let started = std::time::Instant::now();
+    let out = env.script("loop { }", &["--timeout", "0.5"]);
+    assert_eq!(
+        out.fails(1),
+        "script `script.rhai` ran longer than its time limit of 0.5 s: raise it with --timeout SECS"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+#[test]
+fn the_wall_clock_also_cuts_a_slow_request() {
+    let (env, server) = (Env::new(), Server::start());
+    let out = env.script(&format!("invoke_url(#{{ url: \"{}/slow?ms=5000\" }})", server.url()), &["--timeout", "0.5"]);
+    assert_eq!(
+        out.fails(1),
+        "script `script.rhai` ran longer than its time limit of 0.5 s: raise it with --timeout SECS"
+    );
+}
+
+#[test]
+fn a_request_timeout_is_a_catchable_timeout_error() {
+    let (env, server) = (Env::new(), Server::start());
+    let out = env.script(
+        &format!("let k = \"\"; try {{ invoke_url(#{{ url: \"{}/slow?ms=3000\", timeout: 0.3 }}); }} catch (e) {{ k = e.kind + \"|\" + e.message; }} k", server.url()),
+        &[],
+    );
+    assert_eq!(
+        out.ok().trim(),
+        format!(
+            "timeout|the request to `{}/slow?ms=3000` took longer than 0.3 s: raise `timeout` in the request, or check the server",
+            server.url()
+        )
+    );
+}
+
+#[test]
+fn an_oversize_response_is_a_too_large_error() {
+    let (env, server) = (Env::new(), Server::start());
+    let out = env.script(
+        &format!("let k = \"\"; try {{ invoke_url(#{{ url: \"{}/big?bytes=11000000\" }}); }} catch (e) {{ k = e.kind + \"|\" + e.message; }} k", server.url()),
+        &[],
+    );
+    assert_eq!(
+        out.ok().trim(),
+        format!(
+            "too_large|the response from `{}/big?bytes=11000000` is larger than 10 MiB: ask for less (paging, fewer fields) or fetch it in parts",
+            server.url()
+        )
+    );
+    let out = env.script(&format!("invoke_url(#{{ url: \"{}/big?bytes=1000000\" }}).len()", server.url()), &[]);
+    assert_eq!(out.ok(), "1000000\n");
+}
+
+#[test]
+fn a_refused_connection_is_a_network_error() {
+    let env = Env::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let out = env.script(
+        &format!("let k = \"\"; try {{ invoke_url(#{{ url: \"http://127.0.0.1:{port}/x\" }}); }} catch (e) {{ k = e.kind; }} k"),
+        &[],
+    );
+    assert_eq!(out.ok(), "network\n");
+    let out = env.script(&format!("invoke_url(#{{ url: \"http://127.0.0.1:{port}/x\" }})"), &[]);
+    let msg = out.fails(1);
+    assert!(msg.starts_with(&format!("the request to `http://127.0.0.1:{port}/x` failed: ")), "{msg}");
+}
+
+#[test]
+fn verbose_traces_method_url_status_and_time_with_credentials_redacted() {
+    let (env, server) = (Env::new(), Server::start());
+    let key = env.secret("verbose-key-0c0c0c0c");
+    env.add_service(
+        "svc.toml",
+        &service_toml("svc", "api_key", Some("query"), &server.url(), "[[params]]\nkey = \"myKey\"\nsecret = true\n"),
+    );
+    env.run(&["connection", "create", "conn", "--service", "svc", "--param", &format!("myKey={key}")]).ok();
+    let p =
+        env.write("v.rhai", "invoke_url(#{ url: \"/items\", parameters: #{ page: 2 }, connection: \"conn\" }); \"ok\"");
+    let out = env.run(&["--verbose", "run", p.to_str().unwrap()]);
+    out.ok();
+    let line = out.stderr.lines().find(|l| l.starts_with("linkrun: GET")).expect("a trace line");
+    let expected_prefix = format!("linkrun: GET {}/items?page=2&myKey=[redacted] -> 200 (", server.url());
+    assert!(line.starts_with(&expected_prefix) && line.ends_with(" ms)"), "{line}");
+    assert_eq!(server.requests()[0].query_pairs()[1], ("myKey".to_string(), key));
+}
+
+#[test]
+fn one_client_is_reused_across_calls() {
+    let (env, server) = (Env::new(), Server::start());
+    let out = env.script(
+        &format!("let n = 0; for i in 0..50 {{ invoke_url(#{{ url: \"{}/echo?i=\" + i }}); n += 1; }} n", server.url()),
+        &[],
+    );
+    assert_eq!(out.ok(), "50\n");
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 50);
+    assert!(reqs.iter().all(|r| r.peer == reqs[0].peer), "all calls share one kept-alive connection");
+}

@@ -10,6 +10,7 @@ use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+#[allow(unused_imports)]
 pub use server::{Recorded, Server};
 
 /// The output of one command.

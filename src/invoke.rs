@@ -548,13 +548,20 @@ impl Invoker {
         if let Some(l) = self.live.borrow().get(link) {
             return Ok(l.clone());
         }
-        let vault = self.vault()?;
-        let rec = vault.get(link).map_err(|e| Failure::Fatal(e.into()))?.ok_or_else(|| {
+        let unknown = || {
             InvokeError::connection(
-                format!("unknown connection `{link}`: create it with `linkrun connection create {link} --service NAME` (see `linkrun connection list`)"),
+                format!(
+                    "unknown connection `{link}`: create it with `linkrun connection create {link} --service NAME` (see `linkrun connection list`)"
+                ),
                 link,
             )
-        })?;
+        };
+        // No vault yet: no connection can exist, and a script must not create an empty vault.
+        if self.vault.borrow().is_none() && !Vault::exists(&self.home) {
+            return Err(unknown().into());
+        }
+        let vault = self.vault()?;
+        let rec = vault.get(link).map_err(|e| Failure::Fatal(e.into()))?.ok_or_else(unknown)?;
         match rec.status {
             Status::Connected => {}
             Status::NotAuthorized => {

@@ -25,6 +25,9 @@ pub enum Error {
     /// The script failed: exit 1.
     #[error("{0}")]
     Script(String),
+    /// stdout was closed by the reader (`| head`): exit quietly.
+    #[error("stdout is closed")]
+    StdoutClosed,
     /// Anything else (I/O on linkrun's own files): exit 1.
     #[error("{0}")]
     Other(String),
@@ -38,6 +41,7 @@ impl Error {
             Error::Vault(e) => e.exit_code(),
             Error::Connection(_) => 4,
             Error::Script(_) | Error::Other(_) => 1,
+            Error::StdoutClosed => 0,
         }
     }
 }

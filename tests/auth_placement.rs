@@ -1,4 +1,5 @@
 //! Every auth kind × placement lands exactly where it should and nowhere else.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

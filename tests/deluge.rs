@@ -1,5 +1,6 @@
 //! `invoke_url` follows Deluge's `invokeurl`: parameters per method, raw and JSON bodies,
 //! detailed responses, non-2xx as values.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

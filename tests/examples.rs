@@ -1,5 +1,6 @@
 //! The files users start from work: the example services install, and `scripts/hello.rhai` (the
 //! main job until the sandbox exists) runs without network.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Credentials go only to allowed hosts, only over HTTPS except to loopback, and never across a
 //! redirect to another host; each refusal happens before anything is sent.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! Prompts on a real terminal: a missing secret param is asked for without echo, `--param KEY`
 //! asks too, and `delete` asks for confirmation. The terminal is a pty made by `script(1)`
 //! (util-linux, present on every Debian system).
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

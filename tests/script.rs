@@ -1,5 +1,6 @@
 //! The script runtime: results and output streams, args, errors and exit codes, limits, timeouts,
 //! size cap, and the `--verbose` trace.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -299,9 +299,9 @@ fn list(home: &Home, json: bool) -> Result<()> {
     }
     let w = recs.iter().map(|r| r.link_name.len()).max().unwrap_or(0).max(9);
     let sw = recs.iter().map(|r| r.service.len()).max().unwrap_or(0).max(7);
-    println!("{:w$}  {:sw$}  {:14}  WHERE", "LINK_NAME", "SERVICE", "STATUS");
+    outln!("{:w$}  {:sw$}  {:14}  WHERE", "LINK_NAME", "SERVICE", "STATUS");
     for r in &recs {
-        println!("{:w$}  {:sw$}  {:14}  {}", r.link_name, r.service, r.status.as_str(), where_of(r));
+        outln!("{:w$}  {:sw$}  {:14}  {}", r.link_name, r.service, r.status.as_str(), where_of(r));
     }
     Ok(())
 }
@@ -348,32 +348,32 @@ fn show(home: &Home, link: &str, json: bool) -> Result<()> {
             .into();
         return super::print_json(&doc);
     }
-    println!("connection:  {}", rec.link_name);
-    println!(
+    outln!("connection:  {}", rec.link_name);
+    outln!(
         "service:     {}{}",
         rec.service,
         service.map(|s| format!(" ({})", s.def.name)).unwrap_or_else(|| " (not installed)".into())
     );
-    println!("status:      {}", rec.status);
+    outln!("status:      {}", rec.status);
     if let Some(d) = &rec.data_center {
-        println!("data center: {d}");
+        outln!("data center: {d}");
     }
     if let Some(i) = &rec.instance {
-        println!("instance:    {i}");
+        outln!("instance:    {i}");
     }
     if let Some(e) = &endpoint {
         if let Some(b) = &e.base_url {
-            println!("base URL:    {b}");
+            outln!("base URL:    {b}");
         }
-        println!("hosts:       {}", e.allowed_hosts.join(", "));
+        outln!("hosts:       {}", e.allowed_hosts.join(", "));
     }
     if !rec.scopes.is_empty() {
-        println!("scopes:      {}", rec.scopes.join(", "));
+        outln!("scopes:      {}", rec.scopes.join(", "));
     }
     if !shown.is_empty() {
-        println!("params:");
+        outln!("params:");
         for (k, v, _) in &shown {
-            println!("  {k:16} {v}");
+            outln!("  {k:16} {v}");
         }
     }
     Ok(())

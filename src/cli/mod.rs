@@ -3,6 +3,11 @@
 //! stdout carries results only; progress, traces and errors go to stderr. Errors print one line,
 //! `error: ...`, and set the exit code of [`crate::Error::exit_code`].
 
+/// `println!` for results: a closed stdout (`linkrun ... | head`) ends the command quietly.
+macro_rules! outln {
+    ($($t:tt)*) => { $crate::cli::write_out(format_args!($($t)*))? };
+}
+
 pub mod connection;
 pub mod run;
 pub mod service;
@@ -60,6 +65,7 @@ pub fn main() -> i32 {
     };
     match dispatch(cli) {
         Ok(()) => 0,
+        Err(Error::StdoutClosed) => 0,
         Err(e) => {
             eprintln!("error: {e}");
             e.exit_code()
@@ -85,6 +91,19 @@ pub fn interactive() -> bool {
 /// Prints a JSON document on stdout.
 pub fn print_json(v: &serde_json::Value) -> Result<()> {
     let text = serde_json::to_string_pretty(v).map_err(|e| Error::Other(e.to_string()))?;
-    println!("{text}");
+    outln!("{text}");
     Ok(())
+}
+
+/// Writes one line of results on stdout; a closed stdout becomes [`Error::StdoutClosed`].
+pub fn write_out(args: std::fmt::Arguments<'_>) -> Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    out.write_fmt(args).and_then(|_| out.write_all(b"\n")).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            Error::StdoutClosed
+        } else {
+            Error::Other(format!("cannot write the result: {e}"))
+        }
+    })
 }

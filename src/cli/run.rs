@@ -33,7 +33,7 @@ pub fn run(home: &Home, a: RunArgs, verbose: bool) -> Result<()> {
     let args = a.args.iter().map(|s| script::parse_pair(s, "--arg")).collect::<Result<Vec<_>>>()?;
     let opts = RunOptions { path: a.script, args, json: a.json, timeout: Duration::from_secs_f64(a.timeout), verbose };
     if let Some(out) = script::run(home, &opts)? {
-        println!("{out}");
+        outln!("{out}");
     }
     Ok(())
 }

@@ -64,9 +64,9 @@ fn list(home: &Home, json: bool) -> Result<()> {
         return Ok(());
     }
     let w = cat.services().iter().map(|s| s.link_name().len()).max().unwrap_or(0).max(9);
-    println!("{:w$}  {:8}  {:9}  NAME", "LINK_NAME", "AUTH", "ORIGIN");
+    outln!("{:w$}  {:8}  {:9}  NAME", "LINK_NAME", "AUTH", "ORIGIN");
     for s in cat.services() {
-        println!("{:w$}  {:8}  {:9}  {}", s.link_name(), s.auth().to_string(), s.origin.to_string(), s.def.name);
+        outln!("{:w$}  {:8}  {:9}  {}", s.link_name(), s.auth().to_string(), s.origin.to_string(), s.def.name);
     }
     Ok(())
 }
@@ -120,18 +120,18 @@ fn show(home: &Home, name: &str, json: bool) -> Result<()> {
     if json {
         return super::print_json(&describe(s));
     }
-    println!("{} ({})", s.def.name, s.link_name());
+    outln!("{} ({})", s.def.name, s.link_name());
     if let Some(d) = &s.def.description {
-        println!("  {d}");
+        outln!("  {d}");
     }
-    println!("origin:     {} ({})", s.origin, s.file);
-    println!("auth:       {} (placement: {})", s.auth(), s.placement());
+    outln!("origin:     {} ({})", s.origin, s.file);
+    outln!("auth:       {} (placement: {})", s.auth(), s.placement());
     if !s.def.data_centers.is_empty() {
-        println!("data centers (--dc):");
+        outln!("data centers (--dc):");
         for dc in s.data_centers() {
             let e = s.endpoint(Some(dc), None);
             let default = s.def.default_data_center.as_ref().is_some_and(|d| d.get_ref() == dc);
-            println!(
+            outln!(
                 "  {dc:8} {}  hosts: {}{}",
                 e.base_url.unwrap_or_default(),
                 e.allowed_hosts.join(", "),
@@ -139,33 +139,33 @@ fn show(home: &Home, name: &str, json: bool) -> Result<()> {
             );
         }
     } else if let Some(t) = &s.def.instance_url {
-        println!("instance:   {} (--instance NAME)", t.get_ref());
+        outln!("instance:   {} (--instance NAME)", t.get_ref());
     } else {
         let e = s.endpoint(None, None);
-        println!("base URL:   {}", e.base_url.unwrap_or_else(|| "(none: scripts use absolute URLs)".into()));
-        println!("hosts:      {}", e.allowed_hosts.join(", "));
+        outln!("base URL:   {}", e.base_url.unwrap_or_else(|| "(none: scripts use absolute URLs)".into()));
+        outln!("hosts:      {}", e.allowed_hosts.join(", "));
     }
     let params = s.params();
     if !params.is_empty() {
-        println!("params (--param KEY=VALUE):");
+        outln!("params (--param KEY=VALUE):");
         for p in params {
             let mut notes = vec![if p.optional { "optional" } else { "required" }];
             if p.secret {
                 notes.push("secret");
             }
             let placed = p.placement.map(|pl| format!(", sent in the {pl}")).unwrap_or_default();
-            println!("  {:16} {} ({}{placed})", p.key, p.label, notes.join(", "));
+            outln!("  {:16} {} ({}{placed})", p.key, p.label, notes.join(", "));
         }
     }
-    println!("create a connection:");
-    println!(
+    outln!("create a connection:");
+    outln!(
         "  linkrun connection create LINK --service {}{}",
         s.link_name(),
         if s.def.data_centers.is_empty() { "" } else { " --dc DC" }
     );
-    println!("snippet:");
+    outln!("snippet:");
     for line in snippet("LINK").lines() {
-        println!("  {line}");
+        outln!("  {line}");
     }
     Ok(())
 }
@@ -177,20 +177,21 @@ fn add(home: &Home, file: &std::path::Path, replace: bool, json: bool) -> Result
     let name = service.link_name().to_string();
     let mut cat = Catalog::load(home)?;
     let target = home.services_dir().join(format!("{name}.toml"));
+    let at = format!("{}:{}", file.display(), crate::service::line_of(&text, service.def.link_name.span().start));
     if let Ok(existing) = cat.get(&name) {
         let same = existing.def == service.def;
         match existing.origin {
             Origin::Installed if replace || same => cat.remove(&name),
             Origin::Installed => {
                 return Err(Error::Usage(format!(
-                    "service `{name}` is already installed, with a different definition, from `{}`: pass --replace to replace it",
+                    "{at}: service `{name}` is already installed, with a different definition, from `{}`: pass --replace to replace it",
                     existing.file
                 )));
             }
             _ if same => {}
             _ => {
                 return Err(Error::Usage(format!(
-                    "service `{name}` is already defined, differently, in `{}` ({}): choose another `link_name`",
+                    "{at}: service `{name}` is already defined, differently, in `{}` ({}): choose another `link_name`",
                     existing.file, existing.origin
                 )));
             }

@@ -42,14 +42,14 @@ pub fn run(home: &Home, cmd: VaultCmd) -> Result<()> {
                     "by_status": s.by_status.iter().map(|(k, n)| (k.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
                 }));
             }
-            println!("vault:          {}", s.path);
-            println!("key source:     {}", s.key_source);
-            println!("schema version: {}", s.schema_version);
-            println!("connections:    {}", s.connections);
+            outln!("vault:          {}", s.path);
+            outln!("key source:     {}", s.key_source);
+            outln!("schema version: {}", s.schema_version);
+            outln!("connections:    {}", s.connections);
             for (status, n) in &s.by_status {
-                println!("  {status:14}{n}");
+                outln!("  {status:14}{n}");
             }
-            println!("sealed values:  {}", s.sealed_values);
+            outln!("sealed values:  {}", s.sealed_values);
             Ok(())
         }
         VaultCmd::Rekey { new_key_file, new_passphrase_env } => {

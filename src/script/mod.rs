@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use rhai::packages::{Package, StandardPackage};
+use rhai::packages::Package;
 use rhai::{Dynamic, Engine, EvalAltResult, Map, Position, Scope};
 
 use crate::home::Home;
@@ -72,10 +72,26 @@ impl RunState {
     }
 }
 
+rhai::def_package! {
+    /// The script library: Rhai's standard package without bit fields and blobs, which
+    /// integration scripts do not need and every run would pay to build.
+    pub ScriptPackage(lib):
+        rhai::packages::CorePackage,
+        rhai::packages::LogicPackage,
+        rhai::packages::BasicMathPackage,
+        rhai::packages::BasicArrayPackage,
+        rhai::packages::BasicMapPackage,
+        rhai::packages::BasicTimePackage,
+        rhai::packages::MoreStringPackage
+    {
+        let _ = lib;
+    }
+}
+
 /// Builds the sandboxed engine with the limits of the module doc.
 pub fn engine() -> Engine {
     let mut engine = Engine::new_raw();
-    engine.register_global_module(StandardPackage::new().as_shared_module());
+    engine.register_global_module(ScriptPackage::new().as_shared_module());
     engine
         .set_max_operations(1_000_000_000)
         .set_max_call_levels(64)
@@ -121,7 +137,8 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
         if json {
             eprintln!("{s}");
         } else {
-            println!("{s}");
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stdout(), "{s}");
         }
     });
     {

@@ -4,8 +4,9 @@
 //! A key check stored in the vault tells a wrong key from a damaged vault: a wrong key is refused
 //! before anything is written. `rekey` re-seals everything in one transaction; when the new key goes
 //! to a key file, it is written beside the old one first (`master.key.new`) and renamed after the
-//! commit, and [`Vault::open`] finishes or discards an interrupted rekey, so at every point the
-//! vault opens with the old key or the new one.
+//! commit; [`Vault::open`] adopts that file when the commit happened but the rename did not, so
+//! at every point the vault opens with the old key or the new one. A new key file whose rekey never
+//! committed is left alone (it may belong to a rekey running now) and the next rekey overwrites it.
 
 pub mod crypto;
 pub mod schema;
@@ -62,7 +63,8 @@ pub enum VaultError {
     },
     /// A sealed value does not open with the right key: tampered with or moved from another row.
     #[error(
-        "the `{field}` value of connection `{link_name}` cannot be opened: it was altered or copied from another row; nothing was changed, so restore the vault from a backup or recreate the connection with `linkrun connection delete {link_name} --yes` and `linkrun connection create`"
+        "the {} of connection `{link_name}` cannot be opened: it was altered or copied from another row; nothing was changed, so restore the vault from a backup or recreate the connection with `linkrun connection delete {link_name} --yes` and `linkrun connection create`",
+        field_label(field)
     )]
     Unreadable {
         /// Connection.
@@ -146,6 +148,14 @@ pub enum NewKey {
     Passphrase(SecretString),
 }
 
+/// A stored field name as users read it: `param:password` is "param `password`".
+pub fn field_label(field: &str) -> String {
+    match field.split_once(':') {
+        Some((kind, name)) => format!("{kind} `{name}`"),
+        None => format!("`{field}`"),
+    }
+}
+
 fn aad(vault_id: &str, link_name: &str, field: &str) -> Vec<u8> {
     format!("linkrun/v1\u{0}{vault_id}\u{0}{link_name}\u{0}{field}").into_bytes()
 }
@@ -210,29 +220,36 @@ impl Vault {
             schema::migrate(&mut db)?;
             return Vault::initialise(db, path, source, &key_file);
         }
+        // One statement, so a rekey committing meanwhile cannot pair an old salt with a new check.
+        let meta: std::collections::HashMap<String, String> = db
+            .prepare("SELECT key, value FROM meta WHERE key IN ('vault_id', 'kdf', 'key_check')")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
         let vault_id =
-            meta_get(&db, "vault_id")?.ok_or_else(|| VaultError::Damaged { detail: "no vault id".into() })?;
-        let kdf: KdfParams = serde_json::from_str(&meta_get(&db, "kdf")?.unwrap_or_default())
+            meta.get("vault_id").cloned().ok_or_else(|| VaultError::Damaged { detail: "no vault id".into() })?;
+        let kdf: KdfParams = serde_json::from_str(meta.get("kdf").map(String::as_str).unwrap_or_default())
             .map_err(|_| VaultError::Damaged { detail: "bad passphrase parameters".into() })?;
-        let check = meta_get(&db, "key_check")?.unwrap_or_default();
+        let check = meta.get("key_check").cloned().unwrap_or_default();
         let key = match &source {
             KeySource::KeyFile(kf) => {
                 let pending = pending_key_file(kf);
                 let current = if kf.is_file() { Some(crypto::read_key_file(kf)?) } else { None };
                 match current.filter(|k| key_check_ok(k, &vault_id, &check)) {
-                    Some(k) => {
-                        // An interrupted rekey that never committed: its new key file is stale.
-                        let _ = std::fs::remove_file(&pending);
-                        k
-                    }
+                    // A leftover `master.key.new` may belong to a rekey running right now in
+                    // another process: leave it (the next rekey overwrites it).
+                    Some(k) => k,
                     None if pending.is_file() => {
                         // A rekey committed but was interrupted before renaming its key file.
                         let k = crypto::read_key_file(&pending)?;
                         if !key_check_ok(&k, &vault_id, &check) {
                             return Err(VaultError::WrongKey { path, source_name: source.to_string() });
                         }
-                        std::fs::rename(&pending, kf)
-                            .map_err(|e| VaultError::KeyFile { path: kf.clone(), detail: e.to_string() })?;
+                        // Another process may adopt it at the same moment.
+                        if let Err(e) = std::fs::rename(&pending, kf) {
+                            if !(e.kind() == std::io::ErrorKind::NotFound && kf.is_file()) {
+                                return Err(VaultError::KeyFile { path: kf.clone(), detail: e.to_string() });
+                            }
+                        }
                         k
                     }
                     None if !kf.is_file() => {
@@ -461,8 +478,14 @@ impl Vault {
         tx.commit()?;
         crash_point("rekey_after_commit");
         if matches!(new, NewKey::KeyFile) {
-            std::fs::rename(&pending, &key_file)
-                .map_err(|e| VaultError::KeyFile { path: key_file.clone(), detail: e.to_string() })?;
+            // A concurrent `Vault::open` may have adopted the pending file already.
+            if let Err(e) = std::fs::rename(&pending, &key_file) {
+                let adopted = e.kind() == std::io::ErrorKind::NotFound
+                    && crypto::read_key_file(&key_file).is_ok_and(|k| k.to_base64() == new_key.to_base64());
+                if !adopted {
+                    return Err(VaultError::KeyFile { path: key_file.clone(), detail: e.to_string() });
+                }
+            }
         }
         self.key = new_key;
         self.source = new_source.clone();

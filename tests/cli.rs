@@ -1,0 +1,843 @@
+//! The CLI contract: `service`, `connection`, exit codes, stdout for results only.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::{Env, service_toml};
+
+const RULE: &str =
+    "a link name starts with a lowercase letter and has at most 50 lowercase letters, digits and underscores";
+
+fn json(out: &str) -> serde_json::Value {
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}):\n{out}"))
+}
+
+/// A basic-auth service `svc` on a dead local port (nothing here sends requests).
+fn basic_toml(base_url: &str) -> String {
+    service_toml("svc", "basic", None, base_url, "")
+}
+
+fn install_basic(env: &Env) {
+    env.add_service("svc.toml", &basic_toml("http://127.0.0.1:9/api"));
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// The services of `service list --json` other than the built-in ones, as (link_name, origin, file).
+fn listed(env: &Env) -> Vec<(String, String, String)> {
+    let doc = json(env.run(&["service", "list", "--json"]).ok());
+    doc.as_array()
+        .expect("array")
+        .iter()
+        .filter(|s| s["origin"] != "built_in")
+        .map(|s| {
+            (
+                s["link_name"].as_str().unwrap_or_default().to_string(),
+                s["origin"].as_str().unwrap_or_default().to_string(),
+                s["file"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Asserts `message` is `FILE:LINE: ...` and returns the rest.
+#[track_caller]
+fn located<'a>(message: &'a str, file: &str) -> &'a str {
+    let rest = message
+        .strip_prefix(file)
+        .and_then(|r| r.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("`{message}` does not start with `{file}:`"));
+    let digits = rest.chars().take_while(char::is_ascii_digit).count();
+    assert!(digits > 0, "`{message}` has no line number after the file");
+    rest[digits..].strip_prefix(": ").unwrap_or_else(|| panic!("`{message}` is not FILE:LINE: message"))
+}
+
+// ---------------------------------------------------------------- service add / list / show
+
+#[test]
+fn service_add_refuses_an_unknown_key_with_file_and_line() {
+    let env = Env::new();
+    let p = env.write(
+        "bad.toml",
+        "link_name = \"svc\"\nname = \"S\"\nauth = \"basic\"\nbase_url = \"http://127.0.0.1:9\"\nbase_urll = \"x\"\n",
+    );
+    let out = env.run(&["service", "add", path_str(&p)]);
+    assert_eq!(
+        out.fails(2),
+        format!(
+            "{}:5: unknown key `base_urll`: remove it or check its spelling against connections/README.md",
+            p.display()
+        )
+    );
+    assert_eq!(out.stdout, "");
+    assert!(!env.home_path().join("services/svc.toml").exists(), "nothing installed");
+    assert_eq!(listed(&env), vec![]);
+}
+
+#[test]
+fn service_add_refuses_a_missing_field() {
+    let env = Env::new();
+    let p = env.write("bad.toml", "link_name = \"svc\"\nauth = \"basic\"\nbase_url = \"http://127.0.0.1:9\"\n");
+    assert_eq!(
+        env.run(&["service", "add", path_str(&p)]).fails(2),
+        format!(
+            "{}:1: missing key `name`: every service needs `link_name`, `name` and `auth`; see connections/README.md",
+            p.display()
+        )
+    );
+}
+
+#[test]
+fn service_add_refuses_a_bad_link_name_on_its_line() {
+    let env = Env::new();
+    let p = env.write("bad.toml", "name = \"S\"\nlink_name = \"Bad-Name\"\nauth = \"none\"\n");
+    assert_eq!(
+        env.run(&["service", "add", path_str(&p)]).fails(2),
+        format!("{}:2: invalid link_name `Bad-Name`: {RULE}", p.display())
+    );
+}
+
+#[test]
+fn service_add_of_a_missing_file_is_a_usage_error() {
+    let env = Env::new();
+    let msg = env.run(&["service", "add", "nope.toml"]).fails(2);
+    assert!(msg.starts_with("cannot read the service file `nope.toml`: "), "{msg}");
+    assert!(msg.ends_with("; check the path"), "{msg}");
+}
+
+#[test]
+fn service_add_installs_and_stdout_stays_empty() {
+    let env = Env::new();
+    let p = env.write("svc.toml", &basic_toml("http://127.0.0.1:9/api"));
+    let out = env.run(&["service", "add", path_str(&p)]);
+    assert_eq!(out.ok(), "");
+    let installed = env.home_path().join("services/svc.toml");
+    assert_eq!(out.stderr, format!("installed service `svc` into {}\n", installed.display()));
+    assert_eq!(std::fs::read_to_string(&installed).expect("installed"), basic_toml("http://127.0.0.1:9/api"));
+    let doc = json(env.run(&["service", "add", path_str(&p), "--json"]).ok());
+    assert_eq!(doc, serde_json::json!({"installed": "svc", "path": installed.display().to_string()}));
+}
+
+#[test]
+fn installing_the_same_definition_twice_is_fine() {
+    let env = Env::new();
+    install_basic(&env);
+    install_basic(&env);
+    assert_eq!(listed(&env).len(), 1);
+}
+
+#[test]
+fn installing_a_different_definition_needs_replace_and_names_both_files() {
+    let env = Env::new();
+    install_basic(&env);
+    let other = env.write("other.toml", &basic_toml("http://127.0.0.1:8/v2"));
+    let msg = env.run(&["service", "add", path_str(&other)]).fails(2);
+    let installed = env.home_path().join("services/svc.toml");
+    assert!(msg.contains(&installed.display().to_string()), "names the installed file: {msg}");
+    assert!(msg.contains("--replace"), "says how to replace it: {msg}");
+    let show = env.run(&["service", "show", "svc", "--json"]);
+    assert_eq!(json(show.ok())["base_url"], "http://127.0.0.1:9/api", "unchanged");
+    // The error format of every definition conflict: FILE:LINE: message, naming both files.
+    located(&msg, &other.display().to_string());
+}
+
+#[test]
+fn replace_installs_the_new_definition() {
+    let env = Env::new();
+    install_basic(&env);
+    env.run(&["connection", "create", "one", "--service", "svc", "--param", "username=u", "--param", "password=p"])
+        .ok();
+    let other = env.write("other.toml", &basic_toml("http://127.0.0.1:8/v2"));
+    env.run(&["service", "add", "--replace", path_str(&other)]).ok();
+    assert_eq!(json(env.run(&["service", "show", "svc", "--json"]).ok())["base_url"], "http://127.0.0.1:8/v2");
+    assert_eq!(listed(&env).len(), 1);
+    let show = json(env.run(&["connection", "show", "one", "--json"]).ok());
+    assert_eq!(show["base_url"], "http://127.0.0.1:8/v2", "existing connections follow the service");
+}
+
+#[test]
+fn a_local_definition_that_differs_from_the_installed_one_is_an_error_naming_both_files() {
+    let env = Env::new();
+    install_basic(&env);
+    env.write("connections/svc.toml", &basic_toml("http://127.0.0.1:8/evil"));
+    let message = format!(
+        "connections/svc.toml:1: service `svc` is also defined, differently, in `{}`: rename one `link_name` or remove one file",
+        env.home_path().join("services/svc.toml").display()
+    );
+    assert_eq!(env.run(&["service", "list"]).fails(2), message);
+    let out =
+        env.run(&["connection", "create", "one", "--service", "svc", "--param", "username=u", "--param", "password=p"]);
+    assert_eq!(out.fails(2), message);
+    assert_eq!(env.run(&["service", "list", "--json"]).stdout, "", "a failed --json command prints nothing");
+}
+
+#[test]
+fn service_add_of_a_definition_that_differs_from_a_local_one_names_both_files() {
+    let env = Env::new();
+    env.write("connections/svc.toml", &basic_toml("http://127.0.0.1:9/api"));
+    let other = env.write("other.toml", &basic_toml("http://127.0.0.1:8/v2"));
+    let msg = env.run(&["service", "add", path_str(&other)]).fails(2);
+    assert!(msg.contains("connections/svc.toml"), "names the local file: {msg}");
+    assert!(!env.home_path().join("services/svc.toml").exists(), "nothing installed");
+    located(&msg, &other.display().to_string());
+}
+
+#[test]
+fn identical_local_and_installed_definitions_count_once() {
+    let env = Env::new();
+    install_basic(&env);
+    env.write("connections/svc.toml", &basic_toml("http://127.0.0.1:9/api"));
+    let installed = env.home_path().join("services/svc.toml").display().to_string();
+    assert_eq!(listed(&env), vec![("svc".to_string(), "installed".to_string(), installed)]);
+    let text = env.run(&["service", "list"]).ok().to_string();
+    assert_eq!(text.matches("\nsvc ").count(), 1, "{text}");
+}
+
+#[test]
+fn service_list_shows_origin_auth_and_name() {
+    let env = Env::new();
+    install_basic(&env);
+    env.write("connections/loc.toml", "link_name = \"loc\"\nname = \"Local one\"\nauth = \"none\"\n");
+    let text = env.run(&["service", "list"]).ok().to_string();
+    assert!(text.starts_with("LINK_NAME  AUTH      ORIGIN     NAME\n"), "{text}");
+    assert!(text.contains("\nloc        none      local      Local one\n"), "{text}");
+    assert!(text.contains("\nsvc        basic     installed  Test svc\n"), "{text}");
+    assert_eq!(
+        listed(&env),
+        vec![
+            ("loc".to_string(), "local".to_string(), "connections/loc.toml".to_string()),
+            (
+                "svc".to_string(),
+                "installed".to_string(),
+                env.home_path().join("services/svc.toml").display().to_string()
+            ),
+        ]
+    );
+}
+
+#[test]
+fn service_show_gives_origin_endpoint_and_params() {
+    let env = Env::new();
+    env.add_service(
+        "svc.toml",
+        &service_toml(
+            "svc",
+            "api_key",
+            Some("query"),
+            "http://127.0.0.1:9/api",
+            "[[params]]\nkey = \"api_key\"\nlabel = \"API key\"\nsecret = true\n[[params]]\nkey = \"orgId\"\nlabel = \"Organisation\"\noptional = true\nplacement = \"header\"\n",
+        ),
+    );
+    let installed = env.home_path().join("services/svc.toml").display().to_string();
+    let text = env.run(&["service", "show", "svc"]).ok().to_string();
+    for line in [
+        "Test svc (svc)\n".to_string(),
+        format!("origin:     installed ({installed})\n"),
+        "auth:       api_key (placement: query)\n".into(),
+        "base URL:   http://127.0.0.1:9/api\n".into(),
+        "hosts:      127.0.0.1\n".into(),
+        "params (--param KEY=VALUE):\n  api_key          API key (required, secret, sent in the query)\n  orgId            Organisation (optional, sent in the header)\n".into(),
+        "  linkrun connection create LINK --service svc\n".into(),
+        "      connection: \"LINK\"\n".into(),
+    ] {
+        assert!(text.contains(&line), "missing `{line}` in:\n{text}");
+    }
+    let doc = json(env.run(&["service", "show", "svc", "--json"]).ok());
+    assert_eq!(doc["origin"], "installed");
+    assert_eq!(doc["file"], installed.as_str());
+    assert_eq!(doc["auth"], "api_key");
+    assert_eq!(doc["placement"], "query");
+    assert_eq!(doc["base_url"], "http://127.0.0.1:9/api");
+    assert_eq!(doc["allowed_hosts"], serde_json::json!(["127.0.0.1"]));
+    assert_eq!(
+        doc["params"],
+        serde_json::json!([
+            {"key": "api_key", "label": "API key", "secret": true, "required": true, "placement": "query"},
+            {"key": "orgId", "label": "Organisation", "secret": false, "required": false, "placement": "header"},
+        ])
+    );
+}
+
+#[test]
+fn service_show_of_a_local_service_and_of_data_centers() {
+    let env = Env::new();
+    env.write(
+        "connections/dcsvc.toml",
+        "link_name = \"dcsvc\"\nname = \"DC\"\nauth = \"basic\"\ndefault_data_center = \"us\"\n[data_centers.us]\nbase_url = \"https://www.example.com/v1\"\nallowed_hosts = [\"*.example.com\"]\n[data_centers.eu]\nbase_url = \"https://www.example.eu/v1\"\n",
+    );
+    let text = env.run(&["service", "show", "dcsvc"]).ok().to_string();
+    assert!(text.contains("origin:     local (connections/dcsvc.toml)\n"), "{text}");
+    assert!(text.contains("  eu       https://www.example.eu/v1  hosts: www.example.eu\n"), "{text}");
+    assert!(text.contains("  us       https://www.example.com/v1  hosts: *.example.com  (default)\n"), "{text}");
+    let doc = json(env.run(&["service", "show", "dcsvc", "--json"]).ok());
+    assert_eq!(doc["origin"], "local");
+    assert_eq!(doc["default_data_center"], "us");
+    assert_eq!(doc["data_centers"]["eu"]["base_url"], "https://www.example.eu/v1");
+    assert_eq!(doc["data_centers"]["us"]["allowed_hosts"], serde_json::json!(["*.example.com"]));
+    assert_eq!(doc["params"][0]["key"], "username");
+    assert_eq!(doc["params"][1]["key"], "password");
+    assert_eq!(doc["params"][1]["secret"], true);
+}
+
+#[test]
+fn service_show_of_an_unknown_service() {
+    let env = Env::new();
+    let out = env.run(&["service", "show", "nope", "--json"]);
+    assert_eq!(
+        out.fails(2),
+        "unknown service `nope`: run `linkrun service list` to see the services, or add one with `linkrun service add FILE.toml`"
+    );
+    assert_eq!(out.stdout, "");
+}
+
+/// Built-in services (every `connections/*.toml` of the repository, embedded in the binary) show as
+/// `built-in`, and the same file seen again in `./connections/` (running linkrun from the
+/// repository root) counts once. (While the repository has no built-in service, this only checks
+/// that none is listed.)
+#[test]
+fn built_in_services_show_their_origin_and_count_once() {
+    let env = Env::new();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("connections");
+    let mut files: Vec<String> = std::fs::read_dir(&repo)
+        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    files.retain(|f| f.ends_with(".toml"));
+    files.sort();
+    let doc = json(env.run(&["service", "list", "--json"]).ok());
+    let mut builtins: Vec<String> = doc
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter(|s| s["origin"] == "built_in")
+        .map(|s| s["file"].as_str().expect("file").to_string())
+        .collect();
+    builtins.sort();
+    assert_eq!(builtins, files.iter().map(|f| format!("<built-in>/{f}")).collect::<Vec<_>>());
+    for file in &files {
+        let text = std::fs::read_to_string(repo.join(file)).expect("built-in source");
+        env.write(&format!("connections/{file}"), &text);
+    }
+    let again = json(env.run(&["service", "list", "--json"]).ok());
+    let origins: Vec<&str> =
+        again.as_array().expect("array").iter().map(|s| s["origin"].as_str().expect("origin")).collect();
+    assert_eq!(origins, vec!["built_in"; files.len()], "the copies in ./connections/ count once: {again}");
+    for s in again.as_array().expect("array") {
+        let name = s["link_name"].as_str().expect("link_name");
+        let show = env.run(&["service", "show", name]).ok().to_string();
+        assert!(show.contains("\norigin:     built-in (<built-in>/"), "{show}");
+    }
+}
+
+// ---------------------------------------------------------------- connection create
+
+#[test]
+fn connection_create_refuses_bad_link_names_with_the_rule() {
+    let env = Env::new();
+    install_basic(&env);
+    let long = "a".repeat(51);
+    for bad in ["Crm", "9a", "crm-us", long.as_str()] {
+        let out = env.run(&[
+            "connection",
+            "create",
+            bad,
+            "--service",
+            "svc",
+            "--param",
+            "username=u",
+            "--param",
+            "password=p",
+        ]);
+        assert_eq!(out.fails(2), format!("invalid link name `{bad}`: {RULE}"));
+    }
+    let fifty = "a".repeat(50);
+    env.run(&["connection", "create", &fifty, "--service", "svc", "--param", "username=u", "--param", "password=p"])
+        .ok();
+    assert_eq!(json(env.run(&["connection", "list", "--json"]).ok()).as_array().expect("array").len(), 1);
+}
+
+#[test]
+fn connection_create_refuses_a_duplicate_link_name() {
+    let env = Env::new();
+    install_basic(&env);
+    let args = ["connection", "create", "crm", "--service", "svc", "--param", "username=u", "--param", "password=p"];
+    let out = env.run(&args);
+    assert_eq!(out.ok(), "", "results only on stdout");
+    assert_eq!(out.stderr, "created connection `crm` (service `svc`, status connected)\n");
+    assert_eq!(
+        env.run(&args).fails(2),
+        "connection `crm` already exists: link names are unique, so choose another or delete it first with `linkrun connection delete crm --yes`"
+    );
+}
+
+#[test]
+fn connection_create_json() {
+    let env = Env::new();
+    install_basic(&env);
+    let out = env.run(&[
+        "connection",
+        "create",
+        "crm",
+        "--service",
+        "svc",
+        "--param",
+        "username=u",
+        "--param",
+        "password=p",
+        "--json",
+    ]);
+    assert_eq!(json(out.ok()), serde_json::json!({"link_name": "crm", "service": "svc", "status": "connected"}));
+}
+
+#[test]
+fn connection_create_without_a_terminal_names_the_missing_param_and_the_flags() {
+    let env = Env::new();
+    install_basic(&env);
+    assert_eq!(
+        env.run(&["connection", "create", "crm", "--service", "svc", "--param", "username=u"]).fails(2),
+        "missing required param `password` (Password) for service `svc`: pass --param password=VALUE or --param-env password=ENVVAR"
+    );
+    assert_eq!(
+        env.run(&["connection", "create", "crm", "--service", "svc", "--param", "username=u", "--param", "password"])
+            .fails(2),
+        "--param password asks for its value on a terminal, and there is none: pass --param password=VALUE or --param-env password=ENVVAR"
+    );
+    assert_eq!(
+        env.run(&["connection", "create", "crm", "--service", "svc", "--param", "username=u", "--param", "password="])
+            .fails(2),
+        "param `password` (Password) cannot be empty: give it a value"
+    );
+    assert_eq!(env.run(&["connection", "list", "--json"]).ok().trim(), "[]", "nothing was created");
+}
+
+#[test]
+fn connection_create_reads_a_param_from_an_environment_variable() {
+    let env = Env::new();
+    install_basic(&env);
+    let pw = env.secret("from-the-env-12345678");
+    let out = env.run_with(
+        &["connection", "create", "crm", "--service", "svc", "--param", "username=u", "--param-env", "password=MY_PW"],
+        &[("MY_PW", &pw)],
+    );
+    out.ok();
+    let shown = env.run(&["connection", "show", "crm"]).ok().to_string();
+    assert!(shown.contains("  password         ********78\n"), "{shown}");
+    assert!(!shown.contains(&pw));
+}
+
+#[test]
+fn connection_create_with_a_missing_or_malformed_param_env() {
+    let env = Env::new();
+    install_basic(&env);
+    assert_eq!(
+        env.run(&[
+            "connection",
+            "create",
+            "crm",
+            "--service",
+            "svc",
+            "--param",
+            "username=u",
+            "--param-env",
+            "password=MY_PW"
+        ])
+        .fails(2),
+        "environment variable `MY_PW` (for param `password`) is not set or empty: export it, or pass --param password=VALUE"
+    );
+    let out = env.run_with(
+        &["connection", "create", "crm", "--service", "svc", "--param", "username=u", "--param-env", "password=MY_PW"],
+        &[("MY_PW", "")],
+    );
+    assert_eq!(out.code, 2, "an empty variable counts as missing");
+    assert_eq!(
+        env.run(&[
+            "connection",
+            "create",
+            "crm",
+            "--service",
+            "svc",
+            "--param",
+            "username=u",
+            "--param-env",
+            "password"
+        ])
+        .fails(2),
+        "`password` is not KEY=ENVVAR: write --param-env api_key=MY_API_KEY"
+    );
+}
+
+#[test]
+fn connection_create_refuses_an_unknown_param_listing_the_params() {
+    let env = Env::new();
+    install_basic(&env);
+    let out = env.run(&[
+        "connection",
+        "create",
+        "crm",
+        "--service",
+        "svc",
+        "--param",
+        "username=u",
+        "--param",
+        "password=p",
+        "--param",
+        "pasword=p",
+    ]);
+    assert_eq!(out.fails(2), "service `svc` has no param `pasword`: its params are `username`, `password`");
+}
+
+#[test]
+fn connection_create_refuses_an_unknown_service() {
+    let env = Env::new();
+    assert_eq!(
+        env.run(&["connection", "create", "crm", "--service", "nope"]).fails(2),
+        "unknown service `nope`: run `linkrun service list` to see the services, or add one with `linkrun service add FILE.toml`"
+    );
+}
+
+fn install_dc_service(env: &Env, default: bool) {
+    env.add_service(
+        "dcsvc.toml",
+        &format!(
+            "link_name = \"dcsvc\"\nname = \"DC\"\nauth = \"basic\"\n{}[data_centers.us]\nbase_url = \"https://www.example.com/v1\"\nallowed_hosts = [\"*.example.com\"]\n[data_centers.eu]\nbase_url = \"https://www.example.eu/v1\"\n",
+            if default { "default_data_center = \"us\"\n" } else { "" }
+        ),
+    );
+}
+
+#[test]
+fn connection_create_data_centers() {
+    let env = Env::new();
+    install_basic(&env);
+    install_dc_service(&env, false);
+    let creds = ["--param", "username=u", "--param", "password=p"];
+    let create = |link: &str, service: &str, extra: &[&str]| {
+        let mut args = vec!["connection", "create", link, "--service", service];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&creds);
+        env.run(&args)
+    };
+    assert_eq!(
+        create("a", "svc", &["--dc", "us"]).fails(2),
+        "service `svc` has no data centers, so --dc us does not apply: leave it out"
+    );
+    assert_eq!(
+        create("a", "dcsvc", &["--dc", "ap"]).fails(2),
+        "service `dcsvc` has no data center `ap`: use one of `eu`, `us`"
+    );
+    assert_eq!(
+        create("a", "dcsvc", &[]).fails(2),
+        "service `dcsvc` needs a data center: pass --dc with one of `eu`, `us`"
+    );
+    create("a", "dcsvc", &["--dc", "eu"]).ok();
+    let doc = json(env.run(&["connection", "show", "a", "--json"]).ok());
+    assert_eq!(doc["data_center"], "eu");
+    assert_eq!(doc["base_url"], "https://www.example.eu/v1");
+    assert_eq!(doc["allowed_hosts"], serde_json::json!(["www.example.eu"]));
+    assert!(
+        env.run(&["connection", "show", "a"])
+            .ok()
+            .contains("\ndata center: eu\nbase URL:    https://www.example.eu/v1\n")
+    );
+}
+
+#[test]
+fn connection_create_uses_the_default_data_center() {
+    let env = Env::new();
+    install_dc_service(&env, true);
+    env.run(&["connection", "create", "a", "--service", "dcsvc", "--param", "username=u", "--param", "password=p"])
+        .ok();
+    let doc = json(env.run(&["connection", "show", "a", "--json"]).ok());
+    assert_eq!(doc["data_center"], "us");
+    assert_eq!(doc["base_url"], "https://www.example.com/v1");
+    assert_eq!(doc["allowed_hosts"], serde_json::json!(["*.example.com"]));
+}
+
+#[test]
+fn connection_create_with_an_instance() {
+    let env = Env::new();
+    install_basic(&env);
+    env.add_service(
+        "sn.toml",
+        "link_name = \"sn\"\nname = \"SN\"\nauth = \"basic\"\ninstance_url = \"https://{instance}.service-now.com/api\"\n",
+    );
+    let creds = ["--param", "username=admin", "--param", "password=p"];
+    let create = |link: &str, service: &str, extra: &[&str]| {
+        let mut args = vec!["connection", "create", link, "--service", service];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&creds);
+        env.run(&args)
+    };
+    assert_eq!(
+        create("sn1", "sn", &[]).fails(2),
+        "service `sn` needs an instance: pass --instance NAME (its URL is `https://{instance}.service-now.com/api`)"
+    );
+    assert_eq!(
+        create("sn1", "svc", &["--instance", "dev1"]).fails(2),
+        "service `svc` is not addressed by instance, so --instance dev1 does not apply: leave it out"
+    );
+    assert_eq!(
+        create("sn1", "sn", &["--instance", "evil.com/x"]).fails(2),
+        "instance name `evil.com/x` is not valid: use letters, digits and dashes only (the part before .service-now.com)"
+    );
+    assert_eq!(create("sn1", "sn", &["--instance", "dev1", "--dc", "us"]).code, 2, "--dc conflicts with --instance");
+    create("sn1", "sn", &["--instance", "Dev12345"]).ok();
+    let doc = json(env.run(&["connection", "show", "sn1", "--json"]).ok());
+    assert_eq!(doc["instance"], "dev12345");
+    assert_eq!(doc["base_url"], "https://dev12345.service-now.com/api");
+    assert_eq!(doc["allowed_hosts"], serde_json::json!(["dev12345.service-now.com"]));
+    let list = env.run(&["connection", "list"]).ok().to_string();
+    assert!(list.contains("sn1        sn       connected       instance dev12345\n"), "{list}");
+}
+
+// ---------------------------------------------------------------- connection list / show / delete
+
+#[test]
+fn connection_list_text_and_json() {
+    let env = Env::new();
+    let out = env.run(&["connection", "list"]);
+    assert_eq!(out.ok(), "");
+    assert_eq!(out.stderr, "no connections yet: create one with `linkrun connection create LINK --service NAME`\n");
+    assert_eq!(env.run(&["connection", "list", "--json"]).ok(), "[]\n");
+    install_basic(&env);
+    install_dc_service(&env, false);
+    for (link, svc, dc) in [("zeta", "svc", None), ("alpha", "dcsvc", Some("us"))] {
+        let mut args =
+            vec!["connection", "create", link, "--service", svc, "--param", "username=u", "--param", "password=p"];
+        if let Some(dc) = dc {
+            args.extend(["--dc", dc]);
+        }
+        env.run(&args).ok();
+    }
+    assert_eq!(
+        env.run(&["connection", "list"]).ok(),
+        "LINK_NAME  SERVICE  STATUS          WHERE\nalpha      dcsvc    connected       dc us\nzeta       svc      connected       -\n"
+    );
+    assert_eq!(
+        json(env.run(&["connection", "list", "--json"]).ok()),
+        serde_json::json!([
+            {"link_name": "alpha", "service": "dcsvc", "data_center": "us", "instance": null, "scopes": [], "status": "connected"},
+            {"link_name": "zeta", "service": "svc", "data_center": null, "instance": null, "scopes": [], "status": "connected"},
+        ])
+    );
+}
+
+fn masking_env() -> (Env, String, String) {
+    let env = Env::new();
+    env.add_service(
+        "svc.toml",
+        &service_toml(
+            "svc",
+            "basic",
+            None,
+            "http://127.0.0.1:9/api",
+            "[[params]]\nkey = \"pin\"\nlabel = \"PIN\"\nsecret = true\nplacement = \"header\"\n",
+        ),
+    );
+    let long = env.secret("long-secret-value-xy");
+    let short = env.secret("elevenchars");
+    env.run(&[
+        "connection",
+        "create",
+        "crm",
+        "--service",
+        "svc",
+        "--param",
+        "username=admin",
+        "--param",
+        &format!("password={long}"),
+        "--param",
+        &format!("pin={short}"),
+    ])
+    .ok();
+    (env, long, short)
+}
+
+#[test]
+fn connection_show_masks_secrets() {
+    let (env, long, short) = masking_env();
+    let out = env.run(&["connection", "show", "crm"]);
+    assert_eq!(
+        out.ok(),
+        "connection:  crm\nservice:     svc (Test svc)\nstatus:      connected\nbase URL:    http://127.0.0.1:9/api\nhosts:       127.0.0.1\nparams:\n  password         ********xy\n  pin              ********\n  username         admin\n"
+    );
+    assert!(!out.stdout.contains(&long) && !out.stdout.contains(&short));
+}
+
+#[test]
+fn connection_show_json_masks_secrets() {
+    let (env, long, short) = masking_env();
+    let out = env.run(&["connection", "show", "crm", "--json"]);
+    assert_eq!(
+        json(out.ok()),
+        serde_json::json!({
+            "link_name": "crm", "service": "svc", "data_center": null, "instance": null, "scopes": [],
+            "status": "connected", "base_url": "http://127.0.0.1:9/api", "allowed_hosts": ["127.0.0.1"],
+            "params": {
+                "username": {"value": "admin", "secret": false},
+                "password": {"value": "********xy", "secret": true},
+                "pin": {"value": "********", "secret": true},
+            },
+        })
+    );
+    assert!(!out.stdout.contains(&long) && !out.stdout.contains(&short));
+}
+
+#[test]
+fn connection_show_of_an_unknown_connection_is_exit_4() {
+    let env = Env::new();
+    let message = "unknown connection `nope`: see `linkrun connection list`, or create it with `linkrun connection create nope --service NAME`";
+    assert_eq!(env.run(&["connection", "show", "nope"]).fails(4), message);
+    install_basic(&env);
+    env.run(&["connection", "create", "crm", "--service", "svc", "--param", "username=u", "--param", "password=p"])
+        .ok();
+    let out = env.run(&["connection", "show", "nope", "--json"]);
+    assert_eq!(out.fails(4), message);
+    assert_eq!(out.stdout, "");
+}
+
+#[test]
+fn connection_delete_needs_yes_without_a_terminal() {
+    let env = Env::new();
+    install_basic(&env);
+    env.run(&["connection", "create", "crm", "--service", "svc", "--param", "username=u", "--param", "password=p"])
+        .ok();
+    assert_eq!(
+        env.run(&["connection", "delete", "crm"]).fails(2),
+        "deleting connection `crm` needs confirmation and there is no terminal: pass --yes"
+    );
+    env.run(&["connection", "show", "crm"]).ok();
+    let out = env.run(&["connection", "delete", "crm", "--yes"]);
+    assert_eq!(out.ok(), "");
+    assert_eq!(out.stderr, "deleted connection `crm`\n");
+    assert_eq!(env.run(&["connection", "list", "--json"]).ok(), "[]\n");
+    assert!(env.run(&["vault", "status"]).ok().contains("\nsealed values:  0\n"), "its sealed values are gone too");
+    assert_eq!(
+        env.run(&["connection", "delete", "crm", "--yes"]).fails(4),
+        "unknown connection `crm`: see `linkrun connection list`, or create it with `linkrun connection create crm --service NAME`"
+    );
+    // The link name is free again.
+    env.run(&["connection", "create", "crm", "--service", "svc", "--param", "username=u", "--param", "password=q"])
+        .ok();
+}
+
+// ---------------------------------------------------------------- exit codes
+
+#[test]
+fn a_bad_flag_is_exit_2() {
+    let env = Env::new();
+    let out = env.run(&["connection", "list", "--bogus"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.starts_with("error: unexpected argument '--bogus' found"), "{}", out.stderr);
+    assert_eq!(out.stdout, "");
+    assert_eq!(env.run(&["frobnicate"]).code, 2);
+    assert_eq!(
+        env.run(&["run", "x.rhai", "--timeout", "0"]).fails(2),
+        "--timeout 0 is not a positive number of seconds"
+    );
+}
+
+#[test]
+fn a_missing_script_is_exit_2() {
+    let env = Env::new();
+    assert_eq!(
+        env.run(&["run", "missing.rhai"]).fails(2),
+        "cannot read the script `missing.rhai`: no such file; check the path"
+    );
+}
+
+#[test]
+fn a_script_syntax_error_is_exit_1() {
+    let env = Env::new();
+    assert_eq!(
+        env.script("let x = ;", &[]).fails(1),
+        "script `script.rhai` has a syntax error at line 1, column 9: Unexpected ';'; fix it and run again"
+    );
+}
+
+#[test]
+fn a_script_throw_is_exit_1() {
+    let env = Env::new();
+    assert_eq!(env.script("throw \"x\"", &[]).fails(1), "script `script.rhai` threw x at line 1, column 1");
+    let out = env.script("throw \"x\"", &["--json"]);
+    assert_eq!(out.code, 1);
+    assert_eq!(out.stdout, "", "a failed --json command prints nothing on stdout");
+}
+
+#[test]
+fn an_uncaught_unknown_connection_is_exit_4() {
+    let env = Env::new();
+    let msg = env.script("invoke_url(#{ url: \"/x\", connection: \"nope\" })", &[]).fails(4);
+    assert!(msg.contains("unknown connection `nope`"), "{msg}");
+    assert_eq!(
+        msg,
+        "unknown connection `nope`: create it with `linkrun connection create nope --service NAME` (see `linkrun connection list`) (uncaught in `script.rhai` at line 1, column 1)"
+    );
+    // Caught, it is a value the script can branch on.
+    let out = env.script(
+        "let r = \"\"; try { invoke_url(#{ url: \"/x\", connection: \"nope\" }); } catch (e) { r = e.kind + \" \" + e.connection; } r",
+        &[],
+    );
+    assert_eq!(out.ok(), "connection nope\n");
+}
+
+#[test]
+fn a_wrong_key_is_exit_3() {
+    let env = Env::new();
+    env.run(&["vault", "status"]).ok();
+    let key = base64_key();
+    let msg = env.run_with(&["connection", "list"], &[("LINKRUN_MASTER_KEY", &key)]).fails(3);
+    assert!(msg.starts_with("wrong master key: "), "{msg}");
+    install_basic(&env);
+    env.run(&["connection", "create", "crm", "--service", "svc", "--param", "username=u", "--param", "password=p"])
+        .ok();
+    let out = env.run_with(
+        &["run", path_str(&env.write("s.rhai", "invoke_url(#{ url: \"/x\", connection: \"crm\" })"))],
+        &[("LINKRUN_MASTER_KEY", &key)],
+    );
+    assert!(out.fails(3).starts_with("wrong master key: "));
+}
+
+fn base64_key() -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode([5u8; 32])
+}
+
+/// `linkrun connection list --json | head -0`: a closed stdout ends the command quietly, without a
+/// panic and its backtrace.
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    let env = Env::new();
+    install_basic(&env);
+    env.run(&["connection", "create", "crm", "--service", "svc", "--param", "username=u", "--param", "password=p"])
+        .ok();
+    let script = env.write("print.rhai", "print(\"a line\"); \"the result\"");
+    for args in [
+        &["connection", "list", "--json"][..],
+        &["connection", "list"],
+        &["service", "show", "svc"],
+        &["vault", "status"],
+        &["run", path_str(&script)],
+    ] {
+        let (reader, writer) = std::os::unix::net::UnixStream::pair().expect("socket pair");
+        drop(reader);
+        let out = Command::new(assert_cmd::cargo::cargo_bin!("linkrun"))
+            .args(args)
+            .current_dir(env.work.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("LINKRUN_HOME", env.home_path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(std::os::fd::OwnedFd::from(writer)))
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run linkrun");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_ne!(out.status.code(), Some(101), "{args:?}: {stderr}");
+    }
+}

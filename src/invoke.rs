@@ -651,12 +651,16 @@ impl Invoker {
         if let Some(l) = live_ref {
             l.check_url(&out.url)?;
         }
-        let shown = redact_url(&out.url, live_ref.map(|l| l.redact_keys.as_slice()).unwrap_or_default());
+        let url_for_messages = out.url.clone();
         match tokio::time::timeout(timeout, self.exchange(out, live_ref)).await {
             Ok(r) => Ok(r?),
             Err(_) => Err(InvokeError::new(
                 ErrorKind::Timeout,
-                format!("the request to `{shown}` took longer than {} s: raise `timeout` in the request, or check the server", fmt_secs(timeout)),
+                format!(
+                    "the request to `{}` took longer than {} s: raise `timeout` in the request, or check the server",
+                    redact_url(&url_for_messages, live_ref.map(|l| l.redact_keys.as_slice()).unwrap_or_default()),
+                    fmt_secs(timeout)
+                ),
                 link,
             )
             .into()),
@@ -679,7 +683,8 @@ impl Invoker {
                 _ => {}
             }
             let started = Instant::now();
-            let shown = redact_url(&wire.url, redact);
+            // Redacting is only needed for a trace or an error message: do it lazily.
+            let shown = || redact_url(&wire.url, redact);
             let client = self.clients.for_url(&wire.url).map_err(|m| InvokeError::new(ErrorKind::Network, m, link))?;
             let mut rb = client.request(wire.method.clone(), wire.url.clone());
             for (k, v) in &wire.headers {
@@ -701,13 +706,13 @@ impl Invoker {
                     rb = rb.body(bytes.clone());
                 }
             }
-            let mut resp = rb.send().await.map_err(|e| network_error(&e, &shown, link))?;
+            let mut resp = rb.send().await.map_err(|e| network_error(&e, &shown(), link))?;
             let status = resp.status().as_u16();
             if self.opts.verbose {
                 eprintln!(
                     "linkrun: {} {} -> {} ({:.1} ms)",
                     wire.method,
-                    shown,
+                    shown(),
                     status,
                     started.elapsed().as_secs_f64() * 1000.0
                 );
@@ -716,12 +721,16 @@ impl Invoker {
                 resp.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string);
             if let (true, Some(loc)) = (matches!(status, 301 | 302 | 303 | 307 | 308), location) {
                 let next = req.url.join(&loc).map_err(|_| {
-                    InvokeError::new(ErrorKind::Network, format!("`{shown}` redirected to an invalid location"), link)
+                    InvokeError::new(
+                        ErrorKind::Network,
+                        format!("`{}` redirected to an invalid location", shown()),
+                        link,
+                    )
                 })?;
                 if !matches!(next.scheme(), "http" | "https") {
                     return Err(InvokeError::new(
                         ErrorKind::Network,
-                        format!("`{shown}` redirected to a non-http URL"),
+                        format!("`{}` redirected to a non-http URL", shown()),
                         link,
                     ));
                 }
@@ -749,7 +758,8 @@ impl Invoker {
                 InvokeError::new(
                     ErrorKind::TooLarge,
                     format!(
-                        "the response from `{shown}` is larger than {}: ask for less (paging, fewer fields) or fetch it in parts",
+                        "the response from `{}` is larger than {}: ask for less (paging, fewer fields) or fetch it in parts",
+                        shown(),
                         fmt_bytes(cap)
                     ),
                     link,
@@ -760,7 +770,7 @@ impl Invoker {
             }
             let mut body = Vec::new();
             if wire.method != Method::HEAD {
-                while let Some(chunk) = resp.chunk().await.map_err(|e| network_error(&e, &shown, link))? {
+                while let Some(chunk) = resp.chunk().await.map_err(|e| network_error(&e, &shown(), link))? {
                     if body.len() + chunk.len() > cap {
                         return Err(too_large());
                     }

@@ -31,7 +31,14 @@ pub fn run(home: &Home, a: RunArgs, verbose: bool) -> Result<()> {
         return Err(Error::Usage(format!("--timeout {} is not a positive number of seconds", a.timeout)));
     }
     let args = a.args.iter().map(|s| script::parse_pair(s, "--arg")).collect::<Result<Vec<_>>>()?;
-    let opts = RunOptions { path: a.script, args, json: a.json, timeout: Duration::from_secs_f64(a.timeout), verbose };
+    let opts = RunOptions {
+        path: a.script,
+        args,
+        json: a.json,
+        timeout: Duration::from_secs_f64(a.timeout),
+        verbose,
+        exit_after: true,
+    };
     if let Some(out) = script::run(home, &opts)? {
         outln!("{out}");
     }

@@ -40,6 +40,9 @@ pub struct RunOptions {
     pub timeout: Duration,
     /// Trace requests on stderr.
     pub verbose: bool,
+    /// Skip tearing down the engine, runtime, clients and vault after the run: for a process that
+    /// exits right after (the CLI), this saves closing work nobody waits for.
+    pub exit_after: bool,
 }
 
 /// Why a run stopped early in a way the script cannot catch.
@@ -56,6 +59,8 @@ pub(crate) struct RunState {
     pub(crate) invoker: Invoker,
     pub(crate) runtime: tokio::runtime::Runtime,
     pub(crate) deadline: Instant,
+    /// How long `invoke_url` polls a request before sleeping on the network.
+    pub(crate) spin: Duration,
     pub(crate) stop: RefCell<Option<Stop>>,
 }
 
@@ -86,6 +91,18 @@ rhai::def_package! {
     {
         let _ = lib;
     }
+}
+
+/// Default busy-poll window of a request (see `invoke::spin_then_wait`).
+pub const DEFAULT_SPIN: Duration = Duration::from_micros(200);
+
+/// The busy-poll window: `LINKRUN_SPIN_US` (microseconds, 0 turns it off), else [`DEFAULT_SPIN`].
+fn spin_window() -> Duration {
+    std::env::var("LINKRUN_SPIN_US")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_micros)
+        .unwrap_or(DEFAULT_SPIN)
 }
 
 /// Builds the sandboxed engine with the limits of the module doc.
@@ -120,6 +137,7 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
         invoker: Invoker::new(home.clone(), InvokerOptions { verbose: opts.verbose, ..Default::default() }),
         runtime,
         deadline: started + opts.timeout,
+        spin: spin_window(),
         stop: RefCell::new(None),
     });
 
@@ -164,6 +182,10 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
     })?;
     let result = engine.eval_ast_with_scope::<Dynamic>(&mut scope, &ast);
     let stop = state.stop.borrow_mut().take();
+    if opts.exit_after {
+        std::mem::forget(engine);
+        std::mem::forget(state);
+    }
     match (result, stop) {
         (_, Some(Stop::Fatal(e))) => Err(e),
         (_, Some(Stop::Deadline)) => Err(Error::Script(format!(

@@ -197,6 +197,66 @@ impl Outgoing {
     }
 }
 
+impl Outgoing {
+    /// The reqwest request for this exact request (headers, body and its content type).
+    pub fn request(&self, client: &reqwest::Client) -> reqwest::RequestBuilder {
+        let mut rb = client.request(self.method.clone(), self.url.clone());
+        for (k, v) in &self.headers {
+            rb = rb.header(k.as_str(), v.as_str());
+        }
+        let has_type = self.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
+        match &self.body {
+            Body::Empty => {}
+            Body::Form(pairs) => {
+                let encoded = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
+                if !has_type {
+                    rb = rb.header("Content-Type", "application/x-www-form-urlencoded");
+                }
+                rb = rb.body(encoded);
+            }
+            Body::Raw { bytes, content_type } => {
+                if !has_type {
+                    rb = rb.header("Content-Type", content_type.as_str());
+                }
+                rb = rb.body(bytes.clone());
+            }
+        }
+        rb
+    }
+
+    /// Sends this request once (no redirects) and reads a body of at most 1 MiB: for the short
+    /// exchanges of an authorisation flow, whose URLs come from the service definition.
+    pub async fn send_once(&self, clients: &Clients, timeout: Duration) -> Result<Response, InvokeError> {
+        let shown = redact_url(&self.url, &[]);
+        let client = clients.for_url(&self.url).map_err(|m| InvokeError::new(ErrorKind::Network, m, None))?;
+        let fut = async {
+            let resp = self.request(client).send().await.map_err(|e| network_error(&e, &shown, None))?;
+            let status = resp.status().as_u16();
+            let headers = resp
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                .collect();
+            let body = resp.bytes().await.map_err(|e| network_error(&e, &shown, None))?;
+            if body.len() > 1024 * 1024 {
+                return Err(InvokeError::new(
+                    ErrorKind::TooLarge,
+                    format!("the answer of `{shown}` is larger than 1 MiB"),
+                    None,
+                ));
+            }
+            Ok(Response { status, headers, body: body.to_vec() })
+        };
+        tokio::time::timeout(timeout, fut).await.unwrap_or_else(|_| {
+            Err(InvokeError::new(
+                ErrorKind::Timeout,
+                format!("`{shown}` did not answer within {} s", fmt_secs(timeout)),
+                None,
+            ))
+        })
+    }
+}
+
 /// The HTTP response as scripts see it.
 #[derive(Debug, Clone)]
 pub struct Response {
@@ -427,8 +487,9 @@ impl Live {
     }
 
     fn apply(&self, req: &mut Outgoing) -> Result<(), InvokeError> {
-        self.credentials.apply(req, &self.link_name)?;
-        place_values(req, &self.placed, &self.link_name)
+        // Plain params first: an OAuth 1.0a signature must cover everything the request carries.
+        place_values(req, &self.placed, &self.link_name)?;
+        self.credentials.apply(req, &self.link_name)
     }
 
     /// Refuses a URL the credentials must not go to: a host outside the allow-list, or plain HTTP
@@ -605,9 +666,14 @@ impl Invoker {
                 username: take("username").unwrap_or_else(|| SecretString::from("")),
                 password: take("password").unwrap_or_else(|| SecretString::from("")),
             }),
-            kind @ (AuthKind::Oauth1 | AuthKind::Oauth2) => {
+            AuthKind::Oauth1 => Credentials::OAuth1(Box::new(
+                crate::auth::oauth1::OAuth1::from_fields(service, &mut take, link).map_err(Failure::Invoke)?,
+            )),
+            AuthKind::Oauth2 => {
                 return Err(InvokeError::connection(
-                    format!("connection `{link}` uses {kind} auth, which this version of linkrun cannot apply yet: use an api_key or basic service"),
+                    format!(
+                        "connection `{link}` uses oauth2 auth, which this version of linkrun cannot apply yet: use an api_key, basic or oauth1 service"
+                    ),
                     link,
                 )
                 .into());
@@ -686,26 +752,7 @@ impl Invoker {
             // Redacting is only needed for a trace or an error message: do it lazily.
             let shown = || redact_url(&wire.url, redact);
             let client = self.clients.for_url(&wire.url).map_err(|m| InvokeError::new(ErrorKind::Network, m, link))?;
-            let mut rb = client.request(wire.method.clone(), wire.url.clone());
-            for (k, v) in &wire.headers {
-                rb = rb.header(k.as_str(), v.as_str());
-            }
-            match &wire.body {
-                Body::Empty => {}
-                Body::Form(pairs) => {
-                    let encoded = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
-                    if !wire.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-type")) {
-                        rb = rb.header("Content-Type", "application/x-www-form-urlencoded");
-                    }
-                    rb = rb.body(encoded);
-                }
-                Body::Raw { bytes, content_type } => {
-                    if !wire.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-type")) {
-                        rb = rb.header("Content-Type", content_type.as_str());
-                    }
-                    rb = rb.body(bytes.clone());
-                }
-            }
+            let rb = wire.request(client);
             let mut resp = rb.send().await.map_err(|e| network_error(&e, &shown(), link))?;
             let status = resp.status().as_u16();
             if self.opts.verbose {

@@ -7,6 +7,10 @@
 
 pub mod api_key;
 pub mod basic;
+pub mod callback;
+pub mod oauth1;
+pub mod oauth1_flow;
+pub mod rfc5849;
 
 use secrecy::SecretString;
 
@@ -34,6 +38,8 @@ pub enum Credentials {
     ApiKey(api_key::ApiKey),
     /// HTTP Basic: see [`basic`].
     Basic(basic::Basic),
+    /// OAuth 1.0a: see [`oauth1`].
+    OAuth1(Box<oauth1::OAuth1>),
 }
 
 impl Credentials {
@@ -46,6 +52,7 @@ impl Credentials {
                 b.apply(req);
                 Ok(())
             }
+            Credentials::OAuth1(o) => o.apply(req, link_name, &[]),
         }
     }
 
@@ -54,6 +61,9 @@ impl Credentials {
         match self {
             Credentials::ApiKey(k) => {
                 k.values.iter().filter(|v| v.placement == Placement::Query).map(|v| v.key.as_str()).collect()
+            }
+            Credentials::OAuth1(o) if o.placement == Placement::Query => {
+                vec!["oauth_consumer_key", "oauth_token", "oauth_signature", "oauth_nonce"]
             }
             _ => Vec::new(),
         }

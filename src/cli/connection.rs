@@ -58,6 +58,29 @@ pub enum ConnectionCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Authorise a connection with its provider (OAuth 1.0a: the three-legged flow).
+    Authorize {
+        /// Link name.
+        link: String,
+        /// Do not listen for the redirect or open a browser: the provider shows a verifier (PIN)
+        /// to type in, or to pass later with --verifier.
+        #[arg(long)]
+        no_browser: bool,
+        /// Finish a pending authorisation with the verifier (PIN) the provider showed.
+        #[arg(long, value_name = "CODE")]
+        verifier: Option<String>,
+        /// Port of the loopback redirect listener on 127.0.0.1 (default: any free port).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// How long to wait for the redirect, in seconds.
+        #[arg(long, value_name = "SECS", default_value_t = 300)]
+        timeout: u64,
+    },
+    /// Revoke a connection's authorisation: forget its tokens and mark it `revoked`.
+    Revoke {
+        /// Link name.
+        link: String,
+    },
     /// Delete a connection and its sealed values.
     Delete {
         /// Link name.
@@ -77,6 +100,17 @@ pub fn run(home: &Home, cmd: ConnectionCmd) -> Result<()> {
         ConnectionCmd::List { json } => list(home, json),
         ConnectionCmd::Show { link, json } => show(home, &link, json),
         ConnectionCmd::Delete { link, yes } => delete(home, &link, yes),
+        ConnectionCmd::Authorize { link, no_browser, verifier, port, timeout } => {
+            let opts = crate::auth::oauth1_flow::Options {
+                no_browser,
+                verifier,
+                port,
+                timeout: std::time::Duration::from_secs(timeout),
+                interactive: super::interactive(),
+            };
+            authorize(home, &link, &opts)
+        }
+        ConnectionCmd::Revoke { link } => revoke(home, &link),
     }
 }
 
@@ -377,6 +411,64 @@ fn show(home: &Home, link: &str, json: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Opens the vault and finds a connection and its service, or the exit-4 error naming the link.
+fn existing(home: &Home, link: &str) -> Result<(Vault, ConnectionRecord, Catalog)> {
+    if !Vault::exists(home) {
+        return Err(unknown_connection(link));
+    }
+    let vault = Vault::open(home)?;
+    let rec = vault.get(link)?.ok_or_else(|| unknown_connection(link))?;
+    let catalog = Catalog::load(home)?;
+    catalog.get(&rec.service).map_err(|_| {
+        Error::Connection(format!(
+            "connection `{link}` uses service `{}`, which is no longer installed: add it again with `linkrun service add FILE.toml`",
+            rec.service
+        ))
+    })?;
+    Ok((vault, rec, catalog))
+}
+
+fn authorize(home: &Home, link: &str, opts: &crate::auth::oauth1_flow::Options) -> Result<()> {
+    let (mut vault, rec, catalog) = existing(home, link)?;
+    let service = catalog.get(&rec.service)?;
+    match service.auth() {
+        AuthKind::Oauth1 => match crate::auth::oauth1_flow::authorize(&mut vault, service, &rec, opts)? {
+            crate::auth::oauth1_flow::Outcome::Connected => {
+                eprintln!("connection `{link}` is authorised (status connected)");
+                Ok(())
+            }
+            crate::auth::oauth1_flow::Outcome::AwaitingVerifier => Ok(()),
+        },
+        AuthKind::Oauth2 => Err(Error::Usage(format!(
+            "connection `{link}` uses OAuth 2.0, which this version of linkrun cannot authorise yet"
+        ))),
+        kind => {
+            eprintln!("connection `{link}` uses {kind} auth, which needs no authorisation: it is ready to use");
+            Ok(())
+        }
+    }
+}
+
+fn revoke(home: &Home, link: &str) -> Result<()> {
+    let (mut vault, rec, catalog) = existing(home, link)?;
+    let service = catalog.get(&rec.service)?;
+    match service.auth() {
+        AuthKind::Oauth1 => {
+            crate::auth::oauth1_flow::revoke(&mut vault, link)?;
+            eprintln!(
+                "revoked connection `{link}`: its token is forgotten; `linkrun connection authorize {link}` reconnects it"
+            );
+            Ok(())
+        }
+        AuthKind::Oauth2 => Err(Error::Usage(format!(
+            "connection `{link}` uses OAuth 2.0, which this version of linkrun cannot revoke yet"
+        ))),
+        kind => Err(Error::Usage(format!(
+            "connection `{link}` uses {kind} auth, which has nothing to revoke: delete it with `linkrun connection delete {link} --yes`"
+        ))),
+    }
 }
 
 fn delete(home: &Home, link: &str, yes: bool) -> Result<()> {

@@ -383,6 +383,31 @@ impl Vault {
         Ok(())
     }
 
+    /// Removes sealed fields whose name starts with one of `prefixes` (exact names work too) and
+    /// optionally sets the status, in one transaction.
+    pub fn remove_fields(
+        &mut self,
+        link_name: &str,
+        prefixes: &[&str],
+        status: Option<Status>,
+    ) -> Result<(), VaultError> {
+        let tx = self.db.transaction()?;
+        for p in prefixes {
+            tx.execute(
+                "DELETE FROM sealed WHERE link_name = ?1 AND substr(field, 1, length(?2)) = ?2",
+                params![link_name, p],
+            )?;
+        }
+        if let Some(s) = status {
+            tx.execute(
+                "UPDATE connections SET status = ?2, updated_at = ?3 WHERE link_name = ?1",
+                params![link_name, s.as_str(), now()],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Deletes a connection and its sealed fields. `false` if there was none.
     pub fn delete(&mut self, link_name: &str) -> Result<bool, VaultError> {
         let tx = self.db.transaction()?;

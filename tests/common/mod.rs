@@ -4,6 +4,7 @@
 //! server on 127.0.0.1.
 #![allow(dead_code)]
 
+pub mod oauth1;
 pub mod server;
 
 use std::cell::RefCell;

@@ -415,6 +415,17 @@ pub fn join_url(base: &str, rel: &str) -> String {
     format!("{}/{}", base.trim_end_matches('/'), rel.trim_start_matches('/'))
 }
 
+/// `base` with its scheme and host (and port) replaced by those of `origin` (Zoho's `api_domain`).
+pub fn with_origin(base: &str, origin: &str) -> String {
+    match (Url::parse(base), Url::parse(origin)) {
+        (Ok(b), Ok(o)) => {
+            let path = b.path().trim_end_matches('/');
+            format!("{}{}", o.as_str().trim_end_matches('/'), path)
+        }
+        _ => base.to_string(),
+    }
+}
+
 /// Whether a host is loopback (plain HTTP is allowed there).
 pub fn is_loopback(host: &str) -> bool {
     let h = host.trim_matches(['[', ']']);
@@ -546,7 +557,7 @@ pub struct Invoker {
     home: Home,
     opts: InvokerOptions,
     clients: Clients,
-    vault: RefCell<Option<Rc<Vault>>>,
+    vault: RefCell<Option<Rc<RefCell<Vault>>>>,
     catalog: RefCell<Option<Rc<Catalog>>>,
     live: RefCell<HashMap<String, Rc<Live>>>,
 }
@@ -586,11 +597,11 @@ impl Invoker {
         }
     }
 
-    fn vault(&self) -> Result<Rc<Vault>, Failure> {
+    fn vault(&self) -> Result<Rc<RefCell<Vault>>, Failure> {
         if let Some(v) = self.vault.borrow().as_ref() {
             return Ok(v.clone());
         }
-        let v = Rc::new(Vault::open(&self.home).map_err(|e| Failure::Fatal(e.into()))?);
+        let v = Rc::new(RefCell::new(Vault::open(&self.home).map_err(|e| Failure::Fatal(e.into()))?));
         *self.vault.borrow_mut() = Some(v.clone());
         Ok(v)
     }
@@ -622,7 +633,7 @@ impl Invoker {
             return Err(unknown().into());
         }
         let vault = self.vault()?;
-        let rec = vault.get(link).map_err(|e| Failure::Fatal(e.into()))?.ok_or_else(unknown)?;
+        let rec = vault.borrow().get(link).map_err(|e| Failure::Fatal(e.into()))?.ok_or_else(unknown)?;
         match rec.status {
             Status::Connected => {}
             Status::NotAuthorized => {
@@ -657,7 +668,23 @@ impl Invoker {
             )
         })?;
         let mut fields: HashMap<String, SecretString> =
-            vault.read_fields(link).map_err(|e| Failure::Fatal(e.into()))?.into_iter().collect();
+            vault.borrow().read_fields(link).map_err(|e| Failure::Fatal(e.into()))?.into_iter().collect();
+        let mut endpoint = service.endpoint(rec.data_center.as_deref(), rec.instance.as_deref());
+        let oauth2 = if service.auth() == AuthKind::Oauth2 {
+            let meta = vault.borrow().token_meta(link).map_err(|e| Failure::Fatal(e.into()))?.unwrap_or_default();
+            let eps = crate::auth::oauth2::endpoints_for(service, &endpoint, &rec, &fields)
+                .map_err(|m| Failure::Invoke(InvokeError::connection(m, link)))?;
+            let o = crate::auth::oauth2::OAuth2::new(link, service, eps, rec.scopes.clone(), &mut fields, meta)
+                .map_err(|m| Failure::Invoke(InvokeError::connection(m, link)))?;
+            if service.def.oauth2.as_ref().is_some_and(|d| d.use_api_domain) {
+                if let (Some(domain), Some(base)) = (o.api_domain(), endpoint.base_url.as_deref()) {
+                    endpoint.base_url = Some(with_origin(base, &domain));
+                }
+            }
+            Some(o)
+        } else {
+            None
+        };
         let mut take = |key: &str| fields.remove(&param_field(key));
         let credentials = match service.auth() {
             AuthKind::None => Credentials::None,
@@ -669,15 +696,16 @@ impl Invoker {
             AuthKind::Oauth1 => Credentials::OAuth1(Box::new(
                 crate::auth::oauth1::OAuth1::from_fields(service, &mut take, link).map_err(Failure::Invoke)?,
             )),
-            AuthKind::Oauth2 => {
-                return Err(InvokeError::connection(
-                    format!(
-                        "connection `{link}` uses oauth2 auth, which this version of linkrun cannot apply yet: use an api_key, basic or oauth1 service"
-                    ),
-                    link,
-                )
-                .into());
-            }
+            AuthKind::Oauth2 => match oauth2 {
+                Some(o) => Credentials::OAuth2(Box::new(o)),
+                None => {
+                    return Err(InvokeError::connection(
+                        format!("connection `{link}` is not authorised yet: run `linkrun connection authorize {link}`"),
+                        link,
+                    )
+                    .into());
+                }
+            },
         };
         let mut credentials = credentials;
         let mut placed = Vec::new();
@@ -696,7 +724,7 @@ impl Invoker {
         let live = Rc::new(Live {
             link_name: link.to_string(),
             service: rec.service.clone(),
-            endpoint: service.endpoint(rec.data_center.as_deref(), rec.instance.as_deref()),
+            endpoint,
             credentials,
             placed,
             redact_keys,
@@ -718,7 +746,7 @@ impl Invoker {
             l.check_url(&out.url)?;
         }
         let url_for_messages = out.url.clone();
-        match tokio::time::timeout(timeout, self.exchange(out, live_ref)).await {
+        match tokio::time::timeout(timeout, self.exchange_fresh(out, live_ref)).await {
             Ok(r) => Ok(r?),
             Err(_) => Err(InvokeError::new(
                 ErrorKind::Timeout,
@@ -731,6 +759,38 @@ impl Invoker {
             )
             .into()),
         }
+    }
+
+    /// The HTTP client that talks to an OAuth 2.0 connection's token endpoint.
+    fn token_client(&self, o: &crate::auth::oauth2::OAuth2) -> Result<reqwest::Client, InvokeError> {
+        let url = Url::parse(&o.endpoints.token_url).map_err(|_| {
+            InvokeError::connection(format!("the token_url of service `{}` is not a URL", o.service), &o.link)
+        })?;
+        self.clients.for_url(&url).cloned().map_err(|m| InvokeError::new(ErrorKind::Network, m, Some(&o.link)))
+    }
+
+    /// [`Invoker::exchange`], with OAuth 2.0 tokens refreshed before expiry and, once, after an
+    /// answer that says the token is dead.
+    async fn exchange_fresh(&self, out: Outgoing, live: Option<&Live>) -> Result<Response, InvokeError> {
+        let Some((l, o)) = live.and_then(|l| match &l.credentials {
+            Credentials::OAuth2(o) => Some((l, o)),
+            _ => None,
+        }) else {
+            return self.exchange(out, live).await;
+        };
+        let vault = self.vault().map_err(|f| match f {
+            Failure::Invoke(e) => e,
+            Failure::Fatal(e) => InvokeError::connection(e.to_string(), &l.link_name),
+        })?;
+        let http = self.token_client(o)?;
+        o.ensure_fresh(&vault, &http, None).await?;
+        let generation = o.generation();
+        let resp = self.exchange(out.clone(), live).await?;
+        if !crate::auth::oauth2::is_expired_answer(resp.status, &resp.body) {
+            return Ok(resp);
+        }
+        o.ensure_fresh(&vault, &http, Some(generation)).await?;
+        self.exchange(out, live).await
     }
 
     async fn exchange(&self, first: Outgoing, live: Option<&Live>) -> Result<Response, InvokeError> {

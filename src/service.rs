@@ -124,6 +124,10 @@ pub struct OAuth2Def {
     /// Revocation endpoint.
     #[serde(default)]
     pub revoke_url: Option<Spanned<String>>,
+    /// `rfc7009` (default: form body `token`, client auth) or `query` (`?token=...`: Zoho,
+    /// ServiceNow).
+    #[serde(default)]
+    pub revoke_style: Option<String>,
     /// Default scopes.
     #[serde(default)]
     pub scopes: Vec<String>,
@@ -606,6 +610,15 @@ impl Service {
             }
         }
         if let Some(o) = &d.oauth2 {
+            if let Some(r) = &o.revoke_style {
+                if r != "rfc7009" && r != "query" {
+                    return Err(self.err(
+                        text,
+                        Some(o.token_url.span()),
+                        format!("unknown revoke_style `{r}` in `[oauth2]`: use rfc7009 or query"),
+                    ));
+                }
+            }
             for g in &o.grant_types {
                 if !["authorization_code", "password", "client_credentials"].contains(&g.as_str()) {
                     return Err(self.err(text, Some(o.token_url.span()), format!("unknown grant type `{g}` in `[oauth2]`: use authorization_code, password or client_credentials")));

@@ -10,7 +10,10 @@ pub mod basic;
 pub mod callback;
 pub mod oauth1;
 pub mod oauth1_flow;
+pub mod oauth2;
+pub mod oauth2_flow;
 pub mod rfc5849;
+pub mod rfc6749;
 
 use secrecy::SecretString;
 
@@ -40,6 +43,8 @@ pub enum Credentials {
     Basic(basic::Basic),
     /// OAuth 1.0a: see [`oauth1`].
     OAuth1(Box<oauth1::OAuth1>),
+    /// OAuth 2.0: see [`oauth2`].
+    OAuth2(Box<oauth2::OAuth2>),
 }
 
 impl Credentials {
@@ -53,6 +58,10 @@ impl Credentials {
                 Ok(())
             }
             Credentials::OAuth1(o) => o.apply(req, link_name, &[]),
+            Credentials::OAuth2(o) => {
+                o.apply(req);
+                Ok(())
+            }
         }
     }
 
@@ -62,6 +71,7 @@ impl Credentials {
             Credentials::ApiKey(k) => {
                 k.values.iter().filter(|v| v.placement == Placement::Query).map(|v| v.key.as_str()).collect()
             }
+            Credentials::OAuth2(o) if o.placement == Placement::Query => vec!["access_token"],
             Credentials::OAuth1(o) if o.placement == Placement::Query => {
                 vec!["oauth_consumer_key", "oauth_token", "oauth_signature", "oauth_nonce"]
             }

@@ -58,23 +58,38 @@ pub enum ConnectionCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Authorise a connection with its provider (OAuth 1.0a: the three-legged flow).
+    /// Authorise a connection with its provider (OAuth 2.0 grants; OAuth 1.0a three-legged flow).
     Authorize {
         /// Link name.
         link: String,
-        /// Do not listen for the redirect or open a browser: the provider shows a verifier (PIN)
-        /// to type in, or to pass later with --verifier.
+        /// OAuth 2.0 grant: code (default), password or client_credentials.
+        #[arg(long, value_parser = ["code", "password", "client_credentials"])]
+        grant: Option<String>,
+        /// OAuth 2.0: exchange a code obtained elsewhere (e.g. Zoho's self-client grant token).
+        #[arg(long, value_name = "CODE")]
+        code: Option<String>,
+        /// OAuth 2.0: the redirect URI (of a copied code, or to send instead of the listener's).
+        #[arg(long, value_name = "URI")]
+        redirect_uri: Option<String>,
+        /// Do not open a browser. OAuth 1.0a: do not listen either; the provider shows a verifier
+        /// (PIN) to type in, or to pass later with --verifier.
         #[arg(long)]
         no_browser: bool,
-        /// Finish a pending authorisation with the verifier (PIN) the provider showed.
+        /// OAuth 1.0a: finish a pending authorisation with the verifier (PIN) the provider showed.
         #[arg(long, value_name = "CODE")]
         verifier: Option<String>,
-        /// Port of the loopback redirect listener on 127.0.0.1 (default: any free port).
-        #[arg(long, default_value_t = 0)]
-        port: u16,
+        /// Port of the loopback redirect listener on 127.0.0.1 (OAuth 2.0 default: the service's
+        /// redirect_port, else 8765; OAuth 1.0a: any free port).
+        #[arg(long)]
+        port: Option<u16>,
         /// How long to wait for the redirect, in seconds.
         #[arg(long, value_name = "SECS", default_value_t = 300)]
         timeout: u64,
+    },
+    /// Make the service's verification request (its `[test]` entry) with the connection.
+    Test {
+        /// Link name.
+        link: String,
     },
     /// Revoke a connection's authorisation: forget its tokens and mark it `revoked`.
     Revoke {
@@ -100,17 +115,20 @@ pub fn run(home: &Home, cmd: ConnectionCmd) -> Result<()> {
         ConnectionCmd::List { json } => list(home, json),
         ConnectionCmd::Show { link, json } => show(home, &link, json),
         ConnectionCmd::Delete { link, yes } => delete(home, &link, yes),
-        ConnectionCmd::Authorize { link, no_browser, verifier, port, timeout } => {
-            let opts = crate::auth::oauth1_flow::Options {
+        ConnectionCmd::Authorize { link, grant, code, redirect_uri, no_browser, verifier, port, timeout } => {
+            let timeout = std::time::Duration::from_secs(timeout);
+            let oauth1 = crate::auth::oauth1_flow::Options {
                 no_browser,
                 verifier,
-                port,
-                timeout: std::time::Duration::from_secs(timeout),
+                port: port.unwrap_or(0),
+                timeout,
                 interactive: super::interactive(),
             };
-            authorize(home, &link, &opts)
+            let oauth2 = crate::auth::oauth2_flow::Options { grant, code, redirect_uri, port, no_browser, timeout };
+            authorize(home, &link, &oauth1, &oauth2)
         }
         ConnectionCmd::Revoke { link } => revoke(home, &link),
+        ConnectionCmd::Test { link } => test(home, &link),
     }
 }
 
@@ -359,6 +377,7 @@ fn show(home: &Home, link: &str, json: bool) -> Result<()> {
     let vault = Vault::open(home)?;
     let rec = vault.get(link)?.ok_or_else(|| unknown_connection(link))?;
     let fields = vault.read_fields(link)?;
+    let tokens = vault.token_meta(link)?.filter(|m| m.generation > 0);
     let catalog = Catalog::load(home).ok();
     let service = catalog.as_ref().and_then(|c| c.get(&rec.service).ok());
     let defs = service.map(|s| s.params()).unwrap_or_default();
@@ -380,6 +399,16 @@ fn show(home: &Home, link: &str, json: bool) -> Result<()> {
             .map(|(k, v, s)| (k.clone(), json!({"value": v, "secret": s})))
             .collect::<serde_json::Map<_, _>>()
             .into();
+        if let Some(m) = &tokens {
+            doc["token"] = json!({
+                "granted_scopes": m.granted_scopes,
+                "expires_at": m.expires_at.map(iso_time),
+                "obtained_at": iso_time(m.obtained_at),
+                "last_refresh": m.last_refresh.map(iso_time),
+                "api_domain": m.api_domain,
+                "grant_type": m.grant_type,
+            });
+        }
         return super::print_json(&doc);
     }
     outln!("connection:  {}", rec.link_name);
@@ -410,7 +439,35 @@ fn show(home: &Home, link: &str, json: bool) -> Result<()> {
             outln!("  {k:16} {v}");
         }
     }
+    if let Some(m) = &tokens {
+        outln!("token:");
+        outln!(
+            "  granted scopes {}",
+            if m.granted_scopes.is_empty() { "-".to_string() } else { m.granted_scopes.join(", ") }
+        );
+        outln!("  expires        {}", m.expires_at.map(iso_time).unwrap_or_else(|| "unknown".into()));
+        outln!("  last refresh   {}", m.last_refresh.map(iso_time).unwrap_or_else(|| "never".into()));
+        if let Some(d) = &m.api_domain {
+            outln!("  api domain     {d}");
+        }
+    }
     Ok(())
+}
+
+/// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (UTC), from the civil-from-days algorithm.
+pub fn iso_time(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 /// Opens the vault and finds a connection and its service, or the exit-4 error naming the link.
@@ -430,7 +487,12 @@ fn existing(home: &Home, link: &str) -> Result<(Vault, ConnectionRecord, Catalog
     Ok((vault, rec, catalog))
 }
 
-fn authorize(home: &Home, link: &str, opts: &crate::auth::oauth1_flow::Options) -> Result<()> {
+fn authorize(
+    home: &Home,
+    link: &str,
+    opts: &crate::auth::oauth1_flow::Options,
+    opts2: &crate::auth::oauth2_flow::Options,
+) -> Result<()> {
     let (mut vault, rec, catalog) = existing(home, link)?;
     let service = catalog.get(&rec.service)?;
     match service.auth() {
@@ -441,13 +503,49 @@ fn authorize(home: &Home, link: &str, opts: &crate::auth::oauth1_flow::Options) 
             }
             crate::auth::oauth1_flow::Outcome::AwaitingVerifier => Ok(()),
         },
-        AuthKind::Oauth2 => Err(Error::Usage(format!(
-            "connection `{link}` uses OAuth 2.0, which this version of linkrun cannot authorise yet"
-        ))),
+        AuthKind::Oauth2 => {
+            crate::auth::oauth2_flow::authorize(&mut vault, service, &rec, opts2)?;
+            eprintln!("connection `{link}` is authorised (status connected)");
+            Ok(())
+        }
         kind => {
             eprintln!("connection `{link}` uses {kind} auth, which needs no authorisation: it is ready to use");
             Ok(())
         }
+    }
+}
+
+fn test(home: &Home, link: &str) -> Result<()> {
+    let (vault, rec, catalog) = existing(home, link)?;
+    drop(vault);
+    let service = catalog.get(&rec.service)?;
+    let Some(t) = &service.def.test else {
+        return Err(Error::Usage(format!(
+            "service `{}` has no `[test]` request: add one (url and type) to its TOML, or try the connection from a script",
+            service.link_name()
+        )));
+    };
+    let req = crate::invoke::ScriptRequest {
+        url: t.url.clone(),
+        method: t.method.clone(),
+        connection: Some(link.to_string()),
+        ..Default::default()
+    };
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| Error::Other(e.to_string()))?;
+    let invoker = crate::invoke::Invoker::new(home.clone(), Default::default());
+    let method = t.method.clone().unwrap_or_else(|| "GET".into()).to_ascii_uppercase();
+    match runtime.block_on(invoker.send(&req, crate::invoke::DEFAULT_TIMEOUT)) {
+        Ok(r) if (200..400).contains(&r.status) => {
+            eprintln!("connection `{link}` works: {method} {} answered HTTP {}", t.url, r.status);
+            Ok(())
+        }
+        Ok(r) => Err(Error::Connection(format!(
+            "connection `{link}` does not work: {method} {} answered HTTP {}; check its params, or run `linkrun connection authorize {link}`",
+            t.url, r.status
+        ))),
+        Err(crate::invoke::Failure::Fatal(e)) => Err(e),
+        Err(crate::invoke::Failure::Invoke(e)) => Err(Error::Connection(e.message)),
     }
 }
 
@@ -462,9 +560,15 @@ fn revoke(home: &Home, link: &str) -> Result<()> {
             );
             Ok(())
         }
-        AuthKind::Oauth2 => Err(Error::Usage(format!(
-            "connection `{link}` uses OAuth 2.0, which this version of linkrun cannot revoke yet"
-        ))),
+        AuthKind::Oauth2 => {
+            if let Some(w) = crate::auth::oauth2_flow::revoke(&mut vault, service, &rec)? {
+                eprintln!("{w}");
+            }
+            eprintln!(
+                "revoked connection `{link}`: its tokens are forgotten; `linkrun connection authorize {link}` reconnects it"
+            );
+            Ok(())
+        }
         kind => Err(Error::Usage(format!(
             "connection `{link}` uses {kind} auth, which has nothing to revoke: delete it with `linkrun connection delete {link} --yes`"
         ))),

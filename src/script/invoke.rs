@@ -13,8 +13,78 @@ use crate::invoke::{DEFAULT_TIMEOUT, ErrorKind, Failure, InvokeError, Parameters
 const KEYS: &[&str] =
     &["url", "type", "parameters", "body", "headers", "content-type", "connection", "detailed", "timeout"];
 
-/// Registers `invoke_url(map)`.
+/// Default concurrency of `invoke_all`.
+pub const DEFAULT_CONCURRENCY: usize = 8;
+
+/// `invoke_all(requests, options)`: the requests concurrently on the shared client, results in
+/// order; a failed request leaves its error map in its slot.
+fn invoke_all(state: &RunState, list: rhai::Array, opts: &Map, pos: Position) -> Result<Dynamic, Box<EvalAltResult>> {
+    use futures_util::StreamExt;
+    let concurrency = match opts.get("concurrency") {
+        None => DEFAULT_CONCURRENCY,
+        Some(c) => match c.as_int() {
+            Ok(n) if (1..=256).contains(&n) => n as usize,
+            _ => {
+                return Err(throw(
+                    &bad(format!("`concurrency` of invoke_all must be a number from 1 to 256, not {c}")),
+                    pos,
+                ));
+            }
+        },
+    };
+    let parsed: Vec<Result<(ScriptRequest, bool), InvokeError>> = list
+        .iter()
+        .map(|d| match d.read_lock::<Map>() {
+            Some(m) => read_request(&m),
+            None => {
+                Err(bad(format!("each request of invoke_all must be a map like invoke_url's, not {}", d.type_name())))
+            }
+        })
+        .collect();
+    let remaining = state.remaining();
+    if remaining.is_zero() {
+        return Err(state.halt(Stop::Deadline, pos));
+    }
+    let invoker = &state.invoker;
+    let results: Vec<Result<Response, Failure>> = state.runtime.block_on(spin_then_wait(
+        futures_util::stream::iter(parsed.iter())
+            .map(|p| async move {
+                match p {
+                    Ok((req, _)) => invoker.send(req, req.timeout.unwrap_or(DEFAULT_TIMEOUT).min(remaining)).await,
+                    Err(e) => Err(Failure::Invoke(e.clone())),
+                }
+            })
+            .buffered(concurrency)
+            .collect(),
+        state.spin,
+    ));
+    let mut out = rhai::Array::with_capacity(results.len());
+    for (r, p) in results.into_iter().zip(parsed.iter()) {
+        let detailed = p.as_ref().map(|(_, d)| *d).unwrap_or(false);
+        match r {
+            Ok(resp) => out.push(response_value(resp, detailed)),
+            Err(Failure::Fatal(e)) => return Err(state.halt(Stop::Fatal(e), pos)),
+            Err(Failure::Invoke(e)) if e.kind == ErrorKind::Timeout && state.remaining().is_zero() => {
+                return Err(state.halt(Stop::Deadline, pos));
+            }
+            Err(Failure::Invoke(e)) => out.push(Dynamic::from_map(error_map(&e))),
+        }
+    }
+    Ok(Dynamic::from_array(out))
+}
+
+/// Registers `invoke_url(map)` and `invoke_all(list[, options])`.
 pub(crate) fn register(engine: &mut Engine, state: Rc<RunState>) {
+    {
+        let st = state.clone();
+        engine.register_fn("invoke_all", move |ctx: NativeCallContext, list: rhai::Array| {
+            invoke_all(&st, list, &Map::new(), ctx.call_position())
+        });
+        let st = state.clone();
+        engine.register_fn("invoke_all", move |ctx: NativeCallContext, list: rhai::Array, opts: Map| {
+            invoke_all(&st, list, &opts, ctx.call_position())
+        });
+    }
     engine.register_fn("invoke_url", move |ctx: NativeCallContext, m: Map| -> Result<Dynamic, Box<EvalAltResult>> {
         let pos = ctx.call_position();
         let (req, detailed) = read_request(&m).map_err(|e| throw(&e, pos))?;

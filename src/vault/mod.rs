@@ -139,6 +139,25 @@ pub struct VaultStatus {
     pub sealed_values: i64,
 }
 
+/// Metadata of a connection's OAuth tokens (the tokens are sealed fields).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TokenMeta {
+    /// Bumped at every store.
+    pub generation: i64,
+    /// When the tokens were obtained (unix seconds).
+    pub obtained_at: i64,
+    /// When the access token expires (unix seconds), if known.
+    pub expires_at: Option<i64>,
+    /// Last successful refresh (unix seconds).
+    pub last_refresh: Option<i64>,
+    /// Scopes the provider granted.
+    pub granted_scopes: Vec<String>,
+    /// Zoho's `api_domain`, when the service uses it.
+    pub api_domain: Option<String>,
+    /// The grant that produced the tokens (`authorization_code`, `password`, `client_credentials`).
+    pub grant_type: Option<String>,
+}
+
 /// The new key of `vault rekey`.
 #[derive(Debug)]
 pub enum NewKey {
@@ -408,10 +427,135 @@ impl Vault {
         Ok(())
     }
 
+    /// The OAuth token metadata of a connection, if it has tokens.
+    pub fn token_meta(&self, link_name: &str) -> Result<Option<TokenMeta>, VaultError> {
+        Ok(self
+            .db
+            .prepare_cached(
+                "SELECT generation, obtained_at, expires_at, last_refresh, granted_scopes, api_domain, grant_type FROM oauth_tokens WHERE link_name = ?1",
+            )?
+            .query_row([link_name], |r| {
+                let scopes: String = r.get(4)?;
+                Ok(TokenMeta {
+                    generation: r.get(0)?,
+                    obtained_at: r.get(1)?,
+                    expires_at: r.get(2)?,
+                    last_refresh: r.get(3)?,
+                    granted_scopes: serde_json::from_str(&scopes).unwrap_or_default(),
+                    api_domain: r.get(5)?,
+                    grant_type: r.get(6)?,
+                })
+            })
+            .optional()?)
+    }
+
+    /// Stores new tokens and their metadata in one transaction: seals the access token (and the
+    /// refresh token when given; a missing one keeps the old), bumps the generation, releases any
+    /// refresh lease, and sets the status. Returns the new generation.
+    pub fn store_tokens(
+        &mut self,
+        link_name: &str,
+        access: &SecretString,
+        refresh: Option<&SecretString>,
+        meta: &TokenMeta,
+        refreshed: bool,
+        status: Status,
+    ) -> Result<i64, VaultError> {
+        let mut fields = vec![("token:access_token".to_string(), access.clone())];
+        if let Some(r) = refresh {
+            fields.push(("token:refresh_token".to_string(), r.clone()));
+        }
+        let sealed = self.seal_fields(link_name, &fields)?;
+        let tx = self.db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        for (field, nonce, ct) in &sealed {
+            tx.execute(
+                "INSERT OR REPLACE INTO sealed (link_name, field, nonce, ciphertext) VALUES (?1, ?2, ?3, ?4)",
+                params![link_name, field, nonce.as_slice(), ct],
+            )?;
+        }
+        let t = now();
+        tx.execute(
+            "INSERT INTO oauth_tokens (link_name, generation, obtained_at, expires_at, last_refresh, granted_scopes, api_domain, grant_type, lease_until, lease_owner)
+             VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7, 0, NULL)
+             ON CONFLICT(link_name) DO UPDATE SET generation = generation + 1, obtained_at = ?2, expires_at = ?3,
+                 last_refresh = COALESCE(?4, last_refresh), granted_scopes = ?5, api_domain = COALESCE(?6, api_domain),
+                 grant_type = COALESCE(?7, grant_type), lease_until = 0, lease_owner = NULL",
+            params![
+                link_name,
+                t,
+                meta.expires_at,
+                if refreshed { Some(t) } else { None },
+                serde_json::to_string(&meta.granted_scopes).unwrap_or_else(|_| "[]".into()),
+                meta.api_domain,
+                meta.grant_type
+            ],
+        )?;
+        let generation: i64 =
+            tx.query_row("SELECT generation FROM oauth_tokens WHERE link_name = ?1", [link_name], |r| r.get(0))?;
+        tx.execute(
+            "UPDATE connections SET status = ?2, updated_at = ?3 WHERE link_name = ?1",
+            params![link_name, status.as_str(), t],
+        )?;
+        tx.commit()?;
+        Ok(generation)
+    }
+
+    /// Claims the refresh lease of a connection for `secs` seconds, in a short write transaction.
+    /// `false` when another process holds a live lease.
+    pub fn claim_refresh_lease(&mut self, link_name: &str, secs: i64, owner: &str) -> Result<bool, VaultError> {
+        let tx = self.db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let t = now();
+        tx.execute("INSERT OR IGNORE INTO oauth_tokens (link_name) VALUES (?1)", [link_name])?;
+        let n = tx.execute(
+            "UPDATE oauth_tokens SET lease_until = ?2, lease_owner = ?3 WHERE link_name = ?1 AND lease_until <= ?4",
+            params![link_name, t + secs, owner, t],
+        )?;
+        tx.commit()?;
+        Ok(n == 1)
+    }
+
+    /// Releases a refresh lease (after a failed refresh).
+    pub fn release_refresh_lease(&mut self, link_name: &str) -> Result<(), VaultError> {
+        self.db
+            .execute("UPDATE oauth_tokens SET lease_until = 0, lease_owner = NULL WHERE link_name = ?1", [link_name])?;
+        Ok(())
+    }
+
+    /// Forgets a connection's tokens and sets its status (revoke, or a refused refresh keeps them
+    /// but marks `needs_reauth`: pass `forget = false`).
+    pub fn end_tokens(&mut self, link_name: &str, forget: bool, status: Status) -> Result<(), VaultError> {
+        let tx = self.db.transaction()?;
+        if forget {
+            tx.execute("DELETE FROM sealed WHERE link_name = ?1 AND substr(field, 1, 6) = 'token:'", [link_name])?;
+            tx.execute("DELETE FROM oauth_tokens WHERE link_name = ?1", [link_name])?;
+        } else {
+            tx.execute(
+                "UPDATE oauth_tokens SET lease_until = 0, lease_owner = NULL WHERE link_name = ?1",
+                [link_name],
+            )?;
+        }
+        tx.execute(
+            "UPDATE connections SET status = ?2, updated_at = ?3 WHERE link_name = ?1",
+            params![link_name, status.as_str(), now()],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The status of one connection as stored now (another process may have changed it).
+    pub fn status_of(&self, link_name: &str) -> Result<Option<Status>, VaultError> {
+        Ok(self
+            .db
+            .query_row("SELECT status FROM connections WHERE link_name = ?1", [link_name], |r| r.get::<_, String>(0))
+            .optional()?
+            .and_then(|s| Status::parse(&s)))
+    }
+
     /// Deletes a connection and its sealed fields. `false` if there was none.
     pub fn delete(&mut self, link_name: &str) -> Result<bool, VaultError> {
         let tx = self.db.transaction()?;
         tx.execute("DELETE FROM sealed WHERE link_name = ?1", [link_name])?;
+        tx.execute("DELETE FROM oauth_tokens WHERE link_name = ?1", [link_name])?;
         let n = tx.execute("DELETE FROM connections WHERE link_name = ?1", [link_name])?;
         tx.commit()?;
         Ok(n > 0)

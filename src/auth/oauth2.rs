@@ -1,0 +1,343 @@
+//! OAuth 2.0 credentials of a connection: the access token on each request (header with the
+//! service's prefix, or `access_token` in the query), and refreshing it safely.
+//!
+//! Refresh is single-flight per connection, in a process and across processes (DESIGN.md
+//! "Threads and async"): an async mutex serialises the tasks of one run; then a short write
+//! transaction claims a lease in the vault, the HTTP refresh runs with no transaction open, and a
+//! second short transaction stores the new tokens and bumps a generation counter. Whoever finds a
+//! newer generation (or a live lease) re-reads the tokens instead of refreshing, so rotating
+//! refresh tokens survive any number of concurrent requests and `linkrun run` processes.
+//!
+//! A token is refreshed before it expires (within the service's `refresh_margin`, never more than
+//! half its lifetime), and once after a 401 or a provider's own expired-token answer. A refresh
+//! refused for good (`invalid_grant`) marks the connection `needs_reauth`; nothing else of it is
+//! lost. Without a refresh token, a client-credentials or password connection runs its grant again.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::rfc6749::{ASSUMED_LIFETIME, Endpoints, GrantError, ProviderToken};
+use crate::connection::{Status, param_field};
+use crate::invoke::{InvokeError, Outgoing};
+use crate::service::{ClientAuth, Placement, ScopeDelimiter, Service};
+use crate::vault::{TokenMeta, Vault};
+
+/// Default `refresh_margin`: refresh this many seconds before expiry (capped at half the lifetime).
+pub const DEFAULT_MARGIN: u64 = 300;
+/// How long a refresh lease lasts; a crashed refresher blocks others at most this long.
+pub const LEASE_SECS: i64 = 30;
+
+/// The token state held in memory for a run.
+#[derive(Debug)]
+struct Tokens {
+    access: SecretString,
+    refresh: Option<SecretString>,
+    meta: TokenMeta,
+    dead: Option<String>,
+}
+
+/// An OAuth 2.0 connection in use.
+pub struct OAuth2 {
+    /// Link name.
+    pub link: String,
+    /// Service link name (for messages).
+    pub service: String,
+    /// Token endpoint and client.
+    pub endpoints: Endpoints,
+    /// `Authorization` prefix.
+    pub header_prefix: String,
+    /// `header` or `query`.
+    pub placement: Placement,
+    /// Refresh margin in seconds.
+    pub margin: u64,
+    /// Requested scopes (for grants run again).
+    pub scopes: Vec<String>,
+    /// Password grant credentials, if any.
+    pub user: Option<(SecretString, SecretString)>,
+    /// Extra token-request params (Zoho's `soid`).
+    pub token_params: Vec<(String, String)>,
+    tokens: RefCell<Tokens>,
+    lock: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for OAuth2 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuth2").field("link", &self.link).field("placement", &self.placement).finish_non_exhaustive()
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// The endpoints and client of a connection, from its service, data center and params.
+pub fn endpoints_for(
+    service: &Service,
+    endpoint: &crate::service::Endpoint,
+    rec: &crate::connection::ConnectionRecord,
+    fields: &HashMap<String, SecretString>,
+) -> Result<Endpoints, String> {
+    let def = service
+        .def
+        .oauth2
+        .as_ref()
+        .ok_or_else(|| format!("service `{}` has no `[oauth2]` table", service.link_name()))?;
+    let resolve = |t: &str| super::oauth1_flow::resolve_url(t, endpoint, rec);
+    Ok(Endpoints {
+        authorize_url: def.authorize_url.as_ref().map(|u| resolve(u.get_ref())),
+        token_url: resolve(def.token_url.get_ref()),
+        client_id: fields.get(&param_field("client_id")).map(|s| s.expose_secret().to_string()).unwrap_or_default(),
+        client_secret: fields.get(&param_field("client_secret")).cloned(),
+        client_auth: def.client_auth.unwrap_or(ClientAuth::Form),
+        scope_delimiter: def.scope_delimiter.unwrap_or(ScopeDelimiter::Space),
+    })
+}
+
+/// Token metadata for a fresh token answer.
+pub fn meta_from(tok: &ProviderToken, requested: &[String], grant: &str, previous: Option<&TokenMeta>) -> TokenMeta {
+    let lifetime = tok.lifetime().unwrap_or(ASSUMED_LIFETIME) as i64;
+    TokenMeta {
+        generation: 0,
+        obtained_at: now(),
+        expires_at: Some(now() + lifetime),
+        last_refresh: None,
+        granted_scopes: tok
+            .granted_scopes()
+            .or_else(|| previous.map(|p| p.granted_scopes.clone()).filter(|s| !s.is_empty()))
+            .unwrap_or_else(|| requested.to_vec()),
+        api_domain: tok.api_domain.clone().or_else(|| previous.and_then(|p| p.api_domain.clone())),
+        grant_type: Some(grant.to_string()),
+    }
+}
+
+impl OAuth2 {
+    /// Builds the credentials from the opened fields and token metadata of a connection.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        link: &str,
+        service: &Service,
+        endpoints: Endpoints,
+        scopes: Vec<String>,
+        fields: &mut HashMap<String, SecretString>,
+        meta: TokenMeta,
+    ) -> Result<OAuth2, String> {
+        let def = service.def.oauth2.as_ref().ok_or("no [oauth2] table")?;
+        let access = fields.remove("token:access_token").ok_or_else(|| {
+            format!("connection `{link}` has no access token: run `linkrun connection authorize {link}`")
+        })?;
+        let user = match (fields.remove(&param_field("username")), fields.remove(&param_field("password"))) {
+            (Some(u), Some(p)) => Some((u, p)),
+            _ => None,
+        };
+        let token_params = fields
+            .get(&param_field("soid"))
+            .map(|s| vec![("soid".to_string(), s.expose_secret().to_string())])
+            .unwrap_or_default();
+        Ok(OAuth2 {
+            link: link.to_string(),
+            service: service.link_name().to_string(),
+            endpoints,
+            header_prefix: def.header_prefix.clone().unwrap_or_else(|| "Bearer".to_string()),
+            placement: service.placement(),
+            margin: def.refresh_margin.unwrap_or(DEFAULT_MARGIN),
+            scopes,
+            user,
+            token_params,
+            tokens: RefCell::new(Tokens { access, refresh: fields.remove("token:refresh_token"), meta, dead: None }),
+            lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// Sets the access token on the request.
+    pub fn apply(&self, req: &mut Outgoing) {
+        let t = self.tokens.borrow();
+        match self.placement {
+            Placement::Query => req.set_query("access_token", t.access.expose_secret()),
+            _ => req.set_header("Authorization", &format!("{} {}", self.header_prefix, t.access.expose_secret())),
+        }
+    }
+
+    /// The generation of the tokens in use (to tell whether someone refreshed meanwhile).
+    pub fn generation(&self) -> i64 {
+        self.tokens.borrow().meta.generation
+    }
+
+    /// The API domain from the last token answer, if any.
+    pub fn api_domain(&self) -> Option<String> {
+        self.tokens.borrow().meta.api_domain.clone()
+    }
+
+    /// Whether the token is within the refresh margin of its expiry.
+    pub fn needs_refresh(&self) -> bool {
+        let t = self.tokens.borrow();
+        let Some(expires) = t.meta.expires_at else { return false };
+        let lifetime = (expires - t.meta.obtained_at).max(0) as u64;
+        let margin = self.margin.min(lifetime / 2) as i64;
+        now() + margin >= expires
+    }
+
+    fn reload(&self, vault: &RefCell<Vault>) -> Result<(), InvokeError> {
+        let v = vault.borrow();
+        let meta = v.token_meta(&self.link).map_err(|e| self.err(e.to_string()))?.unwrap_or_default();
+        let mut fields: HashMap<String, SecretString> =
+            v.read_fields(&self.link).map_err(|e| self.err(e.to_string()))?.into_iter().collect();
+        let mut t = self.tokens.borrow_mut();
+        if let Some(a) = fields.remove("token:access_token") {
+            t.access = a;
+        }
+        if let Some(r) = fields.remove("token:refresh_token") {
+            t.refresh = Some(r);
+        }
+        t.meta = meta;
+        Ok(())
+    }
+
+    fn err(&self, message: String) -> InvokeError {
+        InvokeError::connection(message, &self.link)
+    }
+
+    fn status_error(&self, s: Status) -> InvokeError {
+        let link = &self.link;
+        self.err(match s {
+            Status::Revoked => {
+                format!("connection `{link}` was revoked: run `linkrun connection authorize {link}` to reconnect it")
+            }
+            _ => format!("connection `{link}` needs re-authorisation: run `linkrun connection authorize {link}`"),
+        })
+    }
+
+    /// Makes sure the access token is usable: refreshes it when it is near expiry, or, with
+    /// `after` (the generation a request was sent with), when that request was refused as
+    /// expired and nobody has refreshed since.
+    pub async fn ensure_fresh(
+        &self,
+        vault: &RefCell<Vault>,
+        http: &reqwest::Client,
+        after: Option<i64>,
+    ) -> Result<(), InvokeError> {
+        if after.is_none() && !self.needs_refresh() {
+            return Ok(());
+        }
+        let _single_flight = self.lock.lock().await;
+        if let Some(m) = &self.tokens.borrow().dead {
+            return Err(self.err(m.clone()));
+        }
+        let done = |s: &Self| match after {
+            Some(g) => s.generation() != g,
+            None => !s.needs_refresh(),
+        };
+        if done(self) {
+            return Ok(());
+        }
+        let owner = format!("pid {}", std::process::id());
+        let started = Instant::now();
+        loop {
+            let (meta, status) = {
+                let v = vault.borrow();
+                (
+                    v.token_meta(&self.link).map_err(|e| self.err(e.to_string()))?,
+                    v.status_of(&self.link).map_err(|e| self.err(e.to_string()))?,
+                )
+            };
+            match status {
+                Some(Status::Connected) => {}
+                Some(s) => return Err(self.status_error(s)),
+                None => return Err(self.err(format!("connection `{}` was deleted", self.link))),
+            }
+            if meta.as_ref().is_some_and(|m| m.generation > self.generation()) {
+                self.reload(vault)?;
+                if done(self) {
+                    return Ok(());
+                }
+            }
+            if vault
+                .borrow_mut()
+                .claim_refresh_lease(&self.link, LEASE_SECS, &owner)
+                .map_err(|e| self.err(e.to_string()))?
+            {
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(LEASE_SECS as u64 + 15) {
+                return Err(self.err(format!(
+                    "another process has been refreshing the token of connection `{}` for too long: try again",
+                    self.link
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // The lease is ours: refresh with no transaction open.
+        let (refresh, grant, previous) = {
+            let t = self.tokens.borrow();
+            (t.refresh.clone(), t.meta.grant_type.clone().unwrap_or_default(), t.meta.clone())
+        };
+        let result = match (&refresh, grant.as_str()) {
+            (Some(r), _) => self.endpoints.refresh(http, r).await,
+            (None, "client_credentials") => {
+                self.endpoints.client_credentials(http, &self.scopes, &self.token_params).await
+            }
+            (None, "password") => match &self.user {
+                Some((u, p)) => self.endpoints.password(http, u, p, &self.scopes).await,
+                None => Err(GrantError { code: "invalid_grant".into(), description: None, status: None }),
+            },
+            (None, _) => Err(GrantError {
+                code: "invalid_grant".into(),
+                description: Some("the provider gave no refresh token".into()),
+                status: None,
+            }),
+        };
+        match result {
+            Ok(tok) => {
+                let meta = meta_from(&tok, &self.scopes, &grant, Some(&previous));
+                let access = tok.access();
+                let new_refresh = tok.refresh();
+                let generation = vault
+                    .borrow_mut()
+                    .store_tokens(&self.link, &access, new_refresh.as_ref(), &meta, true, Status::Connected)
+                    .map_err(|e| self.err(e.to_string()))?;
+                let mut t = self.tokens.borrow_mut();
+                t.access = access;
+                if new_refresh.is_some() {
+                    t.refresh = new_refresh;
+                }
+                t.meta = TokenMeta { generation, last_refresh: Some(now()), ..meta };
+                Ok(())
+            }
+            Err(e) if e.is_dead_grant() => {
+                let _ = vault.borrow_mut().end_tokens(&self.link, false, Status::NeedsReauth);
+                let link = &self.link;
+                let message = format!(
+                    "connection `{link}` needs re-authorisation: the provider refused to refresh its token ({}); run `linkrun connection authorize {link}`",
+                    e.code
+                );
+                self.tokens.borrow_mut().dead = Some(message.clone());
+                Err(self.err(message))
+            }
+            Err(e) => {
+                let _ = vault.borrow_mut().release_refresh_lease(&self.link);
+                Err(self.err(e.sentence(
+                    &self.link,
+                    &self.service,
+                    &format!("linkrun connection authorize {}", self.link),
+                )))
+            }
+        }
+    }
+}
+
+/// Whether an answer says the access token is dead: a 401, or a provider's own code for it in
+/// the body (Zoho CRM's `INVALID_TOKEN`).
+pub fn is_expired_answer(status: u16, body: &[u8]) -> bool {
+    if status == 401 {
+        return true;
+    }
+    if body.len() > 4096 || !body.windows(13).any(|w| w == b"INVALID_TOKEN") {
+        return false;
+    }
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("code").and_then(|c| c.as_str()).map(|c| c == "INVALID_TOKEN"))
+        .unwrap_or(false)
+}

@@ -1,0 +1,226 @@
+//! `linkrun connection authorize` and `revoke` for OAuth 2.0 connections.
+//!
+//! - `code` (default): the authorization URL with PKCE S256 (unless the service turns it off) and
+//!   a random `state` is printed alone on stdout (and opened in a browser when there is one); a
+//!   one-shot listener on `http://127.0.0.1:PORT/callback` (the service's `redirect_port`, else
+//!   [`DEFAULT_REDIRECT_PORT`]; `--port` overrides) receives the redirect; a wrong or missing
+//!   `state`, an `error=` redirect or a timeout is exit 4; the code is exchanged.
+//! - `--code CODE`: a code obtained elsewhere (Zoho's self-client grant token, without redirect
+//!   URI; or a copied redirect's code with `--redirect-uri`).
+//! - `password` and `client_credentials`: the grant runs at once.
+//!
+//! Tokens are sealed in the vault; the status becomes `connected`. `revoke` calls the revocation
+//! endpoint (RFC 7009, or the query form of Zoho and ServiceNow), forgets the tokens and marks the
+//! connection `revoked`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use super::callback::{Callback, open_browser};
+use super::oauth2::{endpoints_for, meta_from};
+use super::rfc6749::{GrantError, ProviderToken, RevokeStyle, revoke as revoke_token};
+use crate::connection::{ConnectionRecord, Status, param_field};
+use crate::http::Clients;
+use crate::service::Service;
+use crate::vault::Vault;
+use crate::{Error, Result};
+
+/// Redirect port when the service names none: register `http://127.0.0.1:8765/callback`.
+pub const DEFAULT_REDIRECT_PORT: u16 = 8765;
+
+/// Options of `connection authorize` for an OAuth 2.0 connection.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `code`, `password` or `client_credentials` (default: the service's first grant type).
+    pub grant: Option<String>,
+    /// A code obtained elsewhere.
+    pub code: Option<String>,
+    /// The redirect URI the code was issued for.
+    pub redirect_uri: Option<String>,
+    /// Listener port.
+    pub port: Option<u16>,
+    /// Do not open a browser.
+    pub no_browser: bool,
+    /// How long to wait for the redirect.
+    pub timeout: Duration,
+}
+
+fn grant_name(g: &str) -> &str {
+    match g {
+        "code" => "authorization_code",
+        other => other,
+    }
+}
+
+/// Runs the grant and stores the tokens.
+pub fn authorize(vault: &mut Vault, service: &Service, rec: &ConnectionRecord, opts: &Options) -> Result<()> {
+    let link = rec.link_name.as_str();
+    let def = service
+        .def
+        .oauth2
+        .as_ref()
+        .ok_or_else(|| Error::Usage(format!("service `{}` has no `[oauth2]` table", service.link_name())))?;
+    let endpoint = service.endpoint(rec.data_center.as_deref(), rec.instance.as_deref());
+    let fields: HashMap<String, SecretString> = vault.read_fields(link)?.into_iter().collect();
+    let eps = endpoints_for(service, &endpoint, rec, &fields).map_err(Error::Usage)?;
+    let scopes = if rec.scopes.is_empty() { def.scopes.clone() } else { rec.scopes.clone() };
+    let allowed: Vec<&str> = def.grant_types.iter().map(String::as_str).collect();
+    let grant = match (&opts.grant, &opts.code) {
+        (Some(g), _) => grant_name(g).to_string(),
+        (None, Some(_)) => "authorization_code".to_string(),
+        (None, None) => allowed.first().map(|g| g.to_string()).unwrap_or_else(|| "authorization_code".into()),
+    };
+    if !allowed.is_empty() && !allowed.contains(&grant.as_str()) {
+        return Err(Error::Usage(format!(
+            "service `{}` does not allow the {grant} grant: use --grant with one of {}",
+            service.link_name(),
+            allowed.join(", ")
+        )));
+    }
+    let command = format!("linkrun connection authorize {link}");
+    let refused = |e: GrantError| Error::Connection(e.sentence(link, &service.def.name, &command));
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| Error::Other(e.to_string()))?;
+    let clients = Clients::default();
+    let token_url = url::Url::parse(&eps.token_url)
+        .map_err(|_| Error::Usage(format!("the token_url of service `{}` is not a URL", service.link_name())))?;
+    if token_url.scheme() != "https" && !crate::invoke::is_loopback(token_url.host_str().unwrap_or_default()) {
+        return Err(Error::Connection(format!(
+            "refusing to send the client secret of connection `{link}` over plain HTTP to `{}`: the service's token_url must be https:// (plain HTTP only to loopback)",
+            token_url.host_str().unwrap_or_default()
+        )));
+    }
+    let http = clients.for_url(&token_url).map_err(Error::Other)?.clone();
+    let token: ProviderToken = match grant.as_str() {
+        "authorization_code" => match &opts.code {
+            Some(code) => {
+                runtime.block_on(eps.exchange_code(&http, code, opts.redirect_uri.as_deref(), None)).map_err(refused)?
+            }
+            None => {
+                if eps.authorize_url.is_none() {
+                    return Err(Error::Usage(format!(
+                        "service `{}` has no `authorize_url`: pass --code CODE, or use --grant password or client_credentials",
+                        service.link_name()
+                    )));
+                }
+                let port = opts.port.or(def.redirect_port).unwrap_or(DEFAULT_REDIRECT_PORT);
+                let listener = runtime.block_on(Callback::bind(port)).map_err(Error::Usage)?;
+                let redirect = opts.redirect_uri.clone().unwrap_or_else(|| listener.redirect_uri());
+                let extra: Vec<(String, String)> =
+                    def.authorize_params.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                let (url, state, verifier) =
+                    eps.authorization_url(&redirect, &scopes, &extra, def.pkce.unwrap_or(true)).map_err(refused)?;
+                println!("{url}");
+                eprintln!("waiting up to {} s for the provider to redirect to {redirect} ...", opts.timeout.as_secs());
+                if !opts.no_browser {
+                    open_browser(&url);
+                }
+                let q = runtime.block_on(listener.wait(opts.timeout)).ok_or_else(|| {
+                    Error::Connection(format!(
+                        "no redirect from the provider within {} s: run `{command}` again and approve the request in the browser",
+                        opts.timeout.as_secs()
+                    ))
+                })?;
+                if let Some(e) = q.get("error") {
+                    let desc = q.get("error_description").map(|d| format!(": {d}")).unwrap_or_default();
+                    return Err(Error::Connection(format!(
+                        "the provider did not authorise connection `{link}` ({e}{desc}): run `{command}` again and approve the request"
+                    )));
+                }
+                match q.get("state") {
+                    Some(s) if *s == state => {}
+                    Some(_) => {
+                        return Err(Error::Connection(format!(
+                            "the redirect carried a wrong `state`, so it may not answer linkrun's request: run `{command}` again"
+                        )));
+                    }
+                    None => {
+                        return Err(Error::Connection(format!(
+                            "the redirect carried no `state`, so it cannot be matched to linkrun's request: run `{command}` again"
+                        )));
+                    }
+                }
+                let code = q.get("code").ok_or_else(|| {
+                    Error::Connection(format!("the redirect carried no `code`: run `{command}` again"))
+                })?;
+                runtime.block_on(eps.exchange_code(&http, code, Some(&redirect), verifier)).map_err(refused)?
+            }
+        },
+        "password" => {
+            let (Some(u), Some(p)) = (fields.get(&param_field("username")), fields.get(&param_field("password")))
+            else {
+                return Err(Error::Usage(format!(
+                    "the password grant needs the `username` and `password` params of connection `{link}`: recreate it with --param username=... --param password"
+                )));
+            };
+            runtime.block_on(eps.password(&http, u, p, &scopes)).map_err(refused)?
+        }
+        "client_credentials" => {
+            let extra: Vec<(String, String)> = fields
+                .get(&param_field("soid"))
+                .map(|s| vec![("soid".into(), secrecy::ExposeSecret::expose_secret(s).to_string())])
+                .unwrap_or_default();
+            runtime.block_on(eps.client_credentials(&http, &scopes, &extra)).map_err(refused)?
+        }
+        other => {
+            return Err(Error::Usage(format!("unknown grant `{other}`: use code, password or client_credentials")));
+        }
+    };
+    let meta = meta_from(&token, &scopes, &grant, None);
+    vault.store_tokens(link, &token.access(), token.refresh().as_ref(), &meta, false, Status::Connected)?;
+    Ok(())
+}
+
+/// Revokes at the provider (when the service has a `revoke_url`), then forgets the tokens and
+/// marks the connection `revoked`. A provider that cannot be reached is reported after the tokens
+/// are forgotten locally.
+pub fn revoke(vault: &mut Vault, service: &Service, rec: &ConnectionRecord) -> Result<Option<String>> {
+    let link = rec.link_name.as_str();
+    let def = service
+        .def
+        .oauth2
+        .as_ref()
+        .ok_or_else(|| Error::Usage(format!("service `{}` has no `[oauth2]` table", service.link_name())))?;
+    let endpoint = service.endpoint(rec.data_center.as_deref(), rec.instance.as_deref());
+    let fields: HashMap<String, SecretString> = vault.read_fields(link)?.into_iter().collect();
+    let mut warning = None;
+    if let Some(url) = &def.revoke_url {
+        let eps = endpoints_for(service, &endpoint, rec, &fields).map_err(Error::Usage)?;
+        let url = super::oauth1_flow::resolve_url(url.get_ref(), &endpoint, rec);
+        let style =
+            if def.revoke_style.as_deref() == Some("query") { RevokeStyle::Query } else { RevokeStyle::Rfc7009 };
+        let token = fields
+            .get("token:refresh_token")
+            .map(|t| (t, "refresh_token"))
+            .or_else(|| fields.get("token:access_token").map(|t| (t, "access_token")));
+        if let Some((token, hint)) = token {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| Error::Other(e.to_string()))?;
+            let clients = Clients::default();
+            let parsed = url::Url::parse(&url).map_err(|_| {
+                Error::Usage(format!("the revoke_url of service `{}` is not a URL", service.link_name()))
+            })?;
+            let http = clients.for_url(&parsed).map_err(Error::Other)?.clone();
+            match runtime.block_on(revoke_token(&http, &eps, &url, style, token, hint)) {
+                Ok(s) if (200..300).contains(&s) => {}
+                Ok(s) => {
+                    warning = Some(format!(
+                        "the provider answered HTTP {s} to the revocation; the tokens are forgotten here anyway"
+                    ))
+                }
+                Err(e) => {
+                    warning = Some(format!(
+                        "the revocation endpoint could not be reached ({}); the tokens are forgotten here anyway",
+                        e.code
+                    ))
+                }
+            }
+        }
+    }
+    vault.end_tokens(link, true, Status::Revoked)?;
+    Ok(warning)
+}

@@ -1,0 +1,462 @@
+//! OAuth 2.0 token endpoint requests (RFC 6749 §4.1.3 code, §4.3 password, §4.4 client
+//! credentials, §6 refresh), PKCE (RFC 7636) and the authorization URL (§4.1.1), through the
+//! `oauth2` crate with the run's reqwest client, plus revocation (RFC 7009 and the query form
+//! Zoho and ServiceNow use).
+//!
+//! Real providers bend RFC 6749, so answers are read as they are sent: the HTTP adapter turns an
+//! error inside an HTTP 200 body (Zoho's `{"error":"invalid_code"}`) into an error response and
+//! labels JSON as JSON; [`ProviderToken`] takes `expires_in` as a number or a string, Zoho's
+//! legacy `expires_in_sec` (then `expires_in` is in milliseconds), no `expires_in` at all (an hour
+//! is assumed and a 401 corrects it), no refresh token, and `api_domain`.
+
+use std::time::Duration;
+
+use oauth2::basic::{
+    BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType,
+};
+use oauth2::{
+    AccessToken, AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
+    HttpRequest, HttpResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError,
+    ResourceOwnerPassword, ResourceOwnerUsername, Scope, StandardRevocableToken, TokenResponse, TokenUrl,
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::service::{ClientAuth, ScopeDelimiter};
+
+/// Lifetime assumed when a provider does not say (RFC 6749 leaves it to documentation).
+pub const ASSUMED_LIFETIME: u64 = 3600;
+
+/// A token response as providers really send it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProviderToken {
+    access_token: AccessToken,
+    #[serde(default = "bearer", deserialize_with = "lenient_token_type")]
+    token_type: BasicTokenType,
+    #[serde(default, deserialize_with = "number_or_string")]
+    expires_in: Option<u64>,
+    #[serde(default, deserialize_with = "number_or_string")]
+    expires_in_sec: Option<u64>,
+    #[serde(default)]
+    refresh_token: Option<RefreshToken>,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(skip)]
+    scopes: Option<Vec<Scope>>,
+    /// Zoho: the API domain of the user's data center.
+    #[serde(default)]
+    pub api_domain: Option<String>,
+}
+
+fn bearer() -> BasicTokenType {
+    BasicTokenType::Bearer
+}
+
+fn lenient_token_type<'de, D: Deserializer<'de>>(d: D) -> Result<BasicTokenType, D::Error> {
+    let s = Option::<String>::deserialize(d)?.unwrap_or_else(|| "bearer".into());
+    Ok(if s.eq_ignore_ascii_case("bearer") { BasicTokenType::Bearer } else { BasicTokenType::Extension(s) })
+}
+
+fn number_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    Ok(match Option::<serde_json::Value>::deserialize(d)? {
+        Some(serde_json::Value::Number(n)) => n.as_u64().or_else(|| n.as_f64().map(|f| f as u64)),
+        Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
+        _ => None,
+    })
+}
+
+impl TokenResponse for ProviderToken {
+    type TokenType = BasicTokenType;
+    fn access_token(&self) -> &AccessToken {
+        &self.access_token
+    }
+    fn token_type(&self) -> &BasicTokenType {
+        &self.token_type
+    }
+    fn expires_in(&self) -> Option<Duration> {
+        self.lifetime().map(Duration::from_secs)
+    }
+    fn refresh_token(&self) -> Option<&RefreshToken> {
+        self.refresh_token.as_ref()
+    }
+    fn scopes(&self) -> Option<&Vec<Scope>> {
+        self.scopes.as_ref()
+    }
+}
+
+impl ProviderToken {
+    /// The access token's lifetime in seconds, if the provider said.
+    pub fn lifetime(&self) -> Option<u64> {
+        self.expires_in_sec.or(self.expires_in)
+    }
+
+    /// Granted scopes, split on spaces or commas.
+    pub fn granted_scopes(&self) -> Option<Vec<String>> {
+        self.scope.as_ref().map(|s| s.split([' ', ',']).filter(|x| !x.is_empty()).map(str::to_string).collect())
+    }
+
+    /// The access token.
+    pub fn access(&self) -> SecretString {
+        SecretString::from(self.access_token.secret().clone())
+    }
+
+    /// The refresh token, when the answer has one.
+    pub fn refresh(&self) -> Option<SecretString> {
+        self.refresh_token.as_ref().map(|r| SecretString::from(r.secret().clone()))
+    }
+}
+
+/// A refusal from the token endpoint (or a failure to reach it).
+#[derive(Debug, Clone)]
+pub struct GrantError {
+    /// The provider's `error` code (`invalid_grant`, Zoho's `invalid_code`...), or `network`,
+    /// `timeout`, `parse` when no answer could be read.
+    pub code: String,
+    /// `error_description`, if any (never a secret).
+    pub description: Option<String>,
+    /// HTTP status of the answer, if there was one.
+    pub status: Option<u16>,
+}
+
+impl GrantError {
+    /// Whether the grant itself is dead (the user must authorise again).
+    pub fn is_dead_grant(&self) -> bool {
+        matches!(self.code.as_str(), "invalid_grant" | "invalid_code" | "invalid_token" | "unauthorized_client")
+            || (self.code == "server_error" && self.description.as_deref() == Some("access_denied"))
+    }
+
+    /// One sentence that says what to do; `command` is the command that mends it.
+    pub fn sentence(&self, link: &str, service: &str, command: &str) -> String {
+        let desc = self.description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
+        match self.code.as_str() {
+            "invalid_code" => format!(
+                "the grant code expired or was already used (Zoho codes live 2-3 minutes): generate a new one and run `linkrun connection authorize {link} --code ...`"
+            ),
+            "invalid_grant" => format!(
+                "the provider refused the grant of connection `{link}` (invalid_grant{}): it expired, was revoked or was already used; run `{command}`",
+                self.description.as_deref().map(|d| format!(": {d}")).unwrap_or_default()
+            ),
+            "invalid_client" | "invalid_client_secret" | "unauthorized_client" => format!(
+                "the provider does not accept the client of connection `{link}` ({}{desc}): check its client_id and client_secret against the app registered with the provider, then run `{command}`",
+                self.code
+            ),
+            "invalid_scope" => format!(
+                "the provider refused the scopes of connection `{link}` (invalid_scope{desc}): check --scope or the service's scopes"
+            ),
+            "missing_org_info" => format!(
+                "Zoho needs the organisation for a client-credentials token (missing_org_info): add the `soid` param to connection `{link}`"
+            ),
+            "server_error" if self.description.as_deref() == Some("access_denied") => format!(
+                "{service} refused the credentials of connection `{link}` (access_denied): check the client and user credentials, then run `{command}`"
+            ),
+            "access_denied" | "Access Denied" => format!(
+                "the provider denied the request for connection `{link}` (access_denied{desc}): too many token requests are throttled for a while; wait, then run `{command}`"
+            ),
+            "network" | "timeout" | "parse" => format!(
+                "the token endpoint of service `{service}` could not be used{desc}: check the service's `token_url` and the network, then run `{command}`"
+            ),
+            other => format!(
+                "the provider refused the token request of connection `{link}` ({other}{desc}): run `{command}`"
+            ),
+        }
+    }
+}
+
+/// Everything needed to talk to one provider for one connection.
+pub struct Endpoints {
+    /// Authorization endpoint.
+    pub authorize_url: Option<String>,
+    /// Token endpoint.
+    pub token_url: String,
+    /// Client ID.
+    pub client_id: String,
+    /// Client secret (confidential clients).
+    pub client_secret: Option<SecretString>,
+    /// Client authentication at the token endpoint.
+    pub client_auth: ClientAuth,
+    /// How scopes are joined.
+    pub scope_delimiter: ScopeDelimiter,
+}
+
+fn join_scopes(scopes: &[String], d: ScopeDelimiter) -> String {
+    scopes.join(match d {
+        ScopeDelimiter::Comma => ",",
+        ScopeDelimiter::Space => " ",
+        ScopeDelimiter::Plus => "+",
+    })
+}
+
+type OClient<HasAuth> = oauth2::Client<
+    BasicErrorResponse,
+    ProviderToken,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    HasAuth,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
+
+fn grant_error(code: &str, description: Option<String>) -> GrantError {
+    GrantError { code: code.to_string(), description, status: None }
+}
+
+impl Endpoints {
+    fn client(&self) -> Result<OClient<EndpointNotSet>, GrantError> {
+        let token =
+            TokenUrl::new(self.token_url.clone()).map_err(|_| grant_error("parse", Some("bad token_url".into())))?;
+        let mut c = oauth2::Client::new(ClientId::new(self.client_id.clone())).set_token_uri(token).set_auth_type(
+            match self.client_auth {
+                ClientAuth::Basic => AuthType::BasicAuth,
+                ClientAuth::Form => AuthType::RequestBody,
+            },
+        );
+        if let Some(s) = &self.client_secret {
+            c = c.set_client_secret(ClientSecret::new(s.expose_secret().to_string()));
+        }
+        Ok(c)
+    }
+
+    /// The authorization URL with PKCE (when asked) and a random `state`; returns the URL, the
+    /// state and the PKCE verifier.
+    pub fn authorization_url(
+        &self,
+        redirect_uri: &str,
+        scopes: &[String],
+        extra: &[(String, String)],
+        pkce: bool,
+    ) -> Result<(String, String, Option<PkceCodeVerifier>), GrantError> {
+        let auth = AuthUrl::new(self.authorize_url.clone().unwrap_or_default())
+            .map_err(|_| grant_error("parse", Some("bad authorize_url".into())))?;
+        let redirect = RedirectUrl::new(redirect_uri.to_string())
+            .map_err(|_| grant_error("parse", Some("bad redirect URI".into())))?;
+        let client = self.client()?.set_auth_uri(auth).set_redirect_uri(redirect);
+        let mut req = client.authorize_url(CsrfToken::new_random);
+        if !scopes.is_empty() {
+            req = req.add_extra_param("scope", join_scopes(scopes, self.scope_delimiter));
+        }
+        for (k, v) in extra {
+            req = req.add_extra_param(k.clone(), v.clone());
+        }
+        let verifier = if pkce {
+            let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+            req = req.set_pkce_challenge(challenge);
+            Some(verifier)
+        } else {
+            None
+        };
+        let (url, state) = req.url();
+        Ok((url.to_string(), state.secret().clone(), verifier))
+    }
+
+    /// RFC 6749 §4.1.3 (with RFC 7636's verifier). `redirect_uri` is left out for Zoho's
+    /// self-client codes, which have none.
+    pub async fn exchange_code(
+        &self,
+        http: &reqwest::Client,
+        code: &str,
+        redirect_uri: Option<&str>,
+        verifier: Option<PkceCodeVerifier>,
+    ) -> Result<ProviderToken, GrantError> {
+        let mut client = self.client()?;
+        if let Some(r) = redirect_uri {
+            client = client.set_redirect_uri(
+                RedirectUrl::new(r.to_string()).map_err(|_| grant_error("parse", Some("bad redirect URI".into())))?,
+            );
+        }
+        let mut req = client.exchange_code(AuthorizationCode::new(code.to_string()));
+        if let Some(v) = verifier {
+            req = req.set_pkce_verifier(v);
+        }
+        finish(req.request_async(&adapter(http)).await)
+    }
+
+    /// RFC 6749 §6.
+    pub async fn refresh(&self, http: &reqwest::Client, refresh: &SecretString) -> Result<ProviderToken, GrantError> {
+        let client = self.client()?;
+        let token = RefreshToken::new(refresh.expose_secret().to_string());
+        finish(client.exchange_refresh_token(&token).request_async(&adapter(http)).await)
+    }
+
+    /// RFC 6749 §4.3.
+    pub async fn password(
+        &self,
+        http: &reqwest::Client,
+        username: &SecretString,
+        password: &SecretString,
+        scopes: &[String],
+    ) -> Result<ProviderToken, GrantError> {
+        let client = self.client()?;
+        let user = ResourceOwnerUsername::new(username.expose_secret().to_string());
+        let pass = ResourceOwnerPassword::new(password.expose_secret().to_string());
+        let mut req = client.exchange_password(&user, &pass);
+        if !scopes.is_empty() {
+            req = req.add_extra_param("scope", join_scopes(scopes, self.scope_delimiter));
+        }
+        finish(req.request_async(&adapter(http)).await)
+    }
+
+    /// RFC 6749 §4.4.
+    pub async fn client_credentials(
+        &self,
+        http: &reqwest::Client,
+        scopes: &[String],
+        extra: &[(String, String)],
+    ) -> Result<ProviderToken, GrantError> {
+        let client = self.client()?;
+        let mut req = client.exchange_client_credentials();
+        if !scopes.is_empty() {
+            req = req.add_extra_param("scope", join_scopes(scopes, self.scope_delimiter));
+        }
+        for (k, v) in extra {
+            req = req.add_extra_param(k.clone(), v.clone());
+        }
+        finish(req.request_async(&adapter(http)).await)
+    }
+}
+
+fn finish(
+    r: Result<ProviderToken, RequestTokenError<AdapterError, BasicErrorResponse>>,
+) -> Result<ProviderToken, GrantError> {
+    r.map_err(|e| match e {
+        RequestTokenError::ServerResponse(er) => GrantError {
+            code: er.error().as_ref().to_string(),
+            description: er.error_description().cloned(),
+            status: None,
+        },
+        RequestTokenError::Request(AdapterError(m, timeout)) => {
+            grant_error(if timeout { "timeout" } else { "network" }, Some(m))
+        }
+        RequestTokenError::Parse(_, _) => grant_error("parse", Some("the answer is not a token response".into())),
+        RequestTokenError::Other(m) => grant_error("parse", Some(m)),
+    })
+}
+
+/// An HTTP failure inside the adapter: message (without URL), and whether it was a timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct AdapterError(String, bool);
+
+/// The `oauth2` crate's async HTTP client on the run's reqwest client, reading answers the way
+/// providers send them (see the module doc).
+type AdapterFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<HttpResponse, AdapterError>>>>;
+
+fn adapter(http: &reqwest::Client) -> impl Fn(HttpRequest) -> AdapterFuture + use<> {
+    let http = http.clone();
+    move |req: HttpRequest| {
+        let http = http.clone();
+        Box::pin(async move {
+            let req = reqwest::Request::try_from(req).map_err(|e| AdapterError(e.without_url().to_string(), false))?;
+            let resp = tokio::time::timeout(Duration::from_secs(40), http.execute(req))
+                .await
+                .map_err(|_| AdapterError("no answer within 40 s".into(), true))?
+                .map_err(|e| {
+                    let timeout = e.is_timeout();
+                    AdapterError(e.without_url().to_string(), timeout)
+                })?;
+            let mut status = resp.status();
+            let body = resp.bytes().await.map_err(|e| AdapterError(e.without_url().to_string(), false))?.to_vec();
+            let json: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
+            if let Some(obj) = json.as_ref().and_then(|j| j.as_object()) {
+                // Zoho answers errors with HTTP 200: make them error responses.
+                if status.is_success() && obj.contains_key("error") && !obj.contains_key("access_token") {
+                    status = reqwest::StatusCode::BAD_REQUEST;
+                }
+            }
+            let mut builder = http_response_builder(status.as_u16());
+            if json.is_some() {
+                builder = builder.header("content-type", "application/json");
+            }
+            builder.body(body).map_err(|e| AdapterError(e.to_string(), false))
+        })
+    }
+}
+
+fn http_response_builder(status: u16) -> oauth2::http::response::Builder {
+    oauth2::http::Response::builder().status(status)
+}
+
+/// How to revoke at a provider: RFC 7009 (form body `token` + `token_type_hint`, client auth) or
+/// the query form of Zoho and ServiceNow (`?token=...`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokeStyle {
+    /// RFC 7009.
+    Rfc7009,
+    /// `POST {revoke_url}?token=...`.
+    Query,
+}
+
+/// Revokes `token` (a refresh token, else an access token). Returns the HTTP status.
+pub async fn revoke(
+    http: &reqwest::Client,
+    ep: &Endpoints,
+    revoke_url: &str,
+    style: RevokeStyle,
+    token: &SecretString,
+    hint: &str,
+) -> Result<u16, GrantError> {
+    let mut url = url::Url::parse(revoke_url).map_err(|_| grant_error("parse", Some("bad revoke_url".into())))?;
+    let mut form: Vec<(String, String)> = Vec::new();
+    match style {
+        RevokeStyle::Query => {
+            url.query_pairs_mut().append_pair("token", token.expose_secret());
+        }
+        RevokeStyle::Rfc7009 => {
+            form.push(("token".into(), token.expose_secret().to_string()));
+            form.push(("token_type_hint".into(), hint.into()));
+        }
+    }
+    let mut rb = http.post(url);
+    match (ep.client_auth, &ep.client_secret) {
+        (ClientAuth::Basic, Some(s)) => {
+            rb = rb.basic_auth(
+                url::form_urlencoded::byte_serialize(ep.client_id.as_bytes()).collect::<String>(),
+                Some(url::form_urlencoded::byte_serialize(s.expose_secret().as_bytes()).collect::<String>()),
+            );
+        }
+        (_, secret) if style == RevokeStyle::Rfc7009 => {
+            form.push(("client_id".into(), ep.client_id.clone()));
+            if let Some(s) = secret {
+                form.push(("client_secret".into(), s.expose_secret().to_string()));
+            }
+        }
+        _ => {}
+    }
+    if !form.is_empty() {
+        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&form).finish();
+        rb = rb.header("content-type", "application/x-www-form-urlencoded").body(body);
+    }
+    let resp = tokio::time::timeout(Duration::from_secs(40), rb.send())
+        .await
+        .map_err(|_| grant_error("timeout", None))?
+        .map_err(|e| grant_error("network", Some(e.without_url().to_string())))?;
+    Ok(resp.status().as_u16())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_answers_are_read_as_providers_send_them() {
+        let t: ProviderToken = serde_json::from_str(
+            r#"{"access_token":"a","token_type":"Bearer","expires_in":"3600","api_domain":"https://www.zohoapis.com"}"#,
+        )
+        .unwrap();
+        assert_eq!(t.lifetime(), Some(3600));
+        assert_eq!(t.api_domain.as_deref(), Some("https://www.zohoapis.com"));
+        assert!(t.refresh().is_none());
+        let t: ProviderToken =
+            serde_json::from_str(r#"{"access_token":"a","expires_in":3600000,"expires_in_sec":3600}"#).unwrap();
+        assert_eq!(t.lifetime(), Some(3600));
+        let t: ProviderToken = serde_json::from_str(r#"{"access_token":"a","token_type":"bearer"}"#).unwrap();
+        assert_eq!(t.lifetime(), None);
+        let t: ProviderToken =
+            serde_json::from_str(r#"{"access_token":"a","scope":"useraccount","expires_in":1799,"refresh_token":"r"}"#)
+                .unwrap();
+        assert_eq!(t.granted_scopes(), Some(vec!["useraccount".to_string()]));
+        assert_eq!(t.refresh().map(|r| r.expose_secret().to_string()), Some("r".into()));
+    }
+}

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod oauth1;
+pub mod oidc;
 pub mod server;
 
 use std::cell::RefCell;

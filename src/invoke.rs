@@ -667,11 +667,18 @@ impl Invoker {
                 link,
             )
         })?;
+        // Token metadata before the tokens: if a refresh elsewhere lands in between, the tokens are
+        // newer than their label, never older, so a refresh lease claimed with this generation
+        // fails and the tokens are re-read instead of refreshing with a spent refresh token.
+        let oauth_meta = if service.auth() == AuthKind::Oauth2 {
+            Some(vault.borrow().token_meta(link).map_err(|e| Failure::Fatal(e.into()))?.unwrap_or_default())
+        } else {
+            None
+        };
         let mut fields: HashMap<String, SecretString> =
             vault.borrow().read_fields(link).map_err(|e| Failure::Fatal(e.into()))?.into_iter().collect();
         let mut endpoint = service.endpoint(rec.data_center.as_deref(), rec.instance.as_deref());
-        let oauth2 = if service.auth() == AuthKind::Oauth2 {
-            let meta = vault.borrow().token_meta(link).map_err(|e| Failure::Fatal(e.into()))?.unwrap_or_default();
+        let oauth2 = if let Some(meta) = oauth_meta {
             let eps = crate::auth::oauth2::endpoints_for(service, &endpoint, &rec, &fields)
                 .map_err(|m| Failure::Invoke(InvokeError::connection(m, link)))?;
             let o = crate::auth::oauth2::OAuth2::new(link, service, eps, rec.scopes.clone(), &mut fields, meta)

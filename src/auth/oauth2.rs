@@ -255,7 +255,7 @@ impl OAuth2 {
             }
             if vault
                 .borrow_mut()
-                .claim_refresh_lease(&self.link, LEASE_SECS, &owner)
+                .claim_refresh_lease(&self.link, self.generation(), LEASE_SECS, &owner)
                 .map_err(|e| self.err(e.to_string()))?
             {
                 break;

@@ -502,13 +502,21 @@ impl Vault {
 
     /// Claims the refresh lease of a connection for `secs` seconds, in a short write transaction.
     /// `false` when another process holds a live lease.
-    pub fn claim_refresh_lease(&mut self, link_name: &str, secs: i64, owner: &str) -> Result<bool, VaultError> {
+    /// The claim also fails when the tokens are no longer those of `generation`: someone refreshed
+    /// since the caller last read them, so it must re-read, not refresh with a spent token.
+    pub fn claim_refresh_lease(
+        &mut self,
+        link_name: &str,
+        generation: i64,
+        secs: i64,
+        owner: &str,
+    ) -> Result<bool, VaultError> {
         let tx = self.db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let t = now();
         tx.execute("INSERT OR IGNORE INTO oauth_tokens (link_name) VALUES (?1)", [link_name])?;
         let n = tx.execute(
-            "UPDATE oauth_tokens SET lease_until = ?2, lease_owner = ?3 WHERE link_name = ?1 AND lease_until <= ?4",
-            params![link_name, t + secs, owner, t],
+            "UPDATE oauth_tokens SET lease_until = ?2, lease_owner = ?3 WHERE link_name = ?1 AND lease_until <= ?4 AND generation = ?5",
+            params![link_name, t + secs, owner, t, generation],
         )?;
         tx.commit()?;
         Ok(n == 1)

@@ -488,3 +488,131 @@ fn servicenow_password_grant_and_refusal() {
     assert_eq!(out.ok(), "1\n");
     assert_eq!(p.stats().refreshes_ok, 1);
 }
+
+/// GET a URL with a bare HTTP/1.0 request; returns (status, Location header).
+fn get(url: &str) -> (u16, Option<String>) {
+    use std::io::Write;
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    write!(s, "GET /{path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let status = text.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let location = text
+        .lines()
+        .find_map(|l| l.strip_prefix("location: ").or_else(|| l.strip_prefix("Location: ")))
+        .map(str::to_string);
+    (status, location)
+}
+
+#[test]
+fn zoho_code_flow_with_pkce_state_and_offline_access() {
+    let (p, url) = zoho(ExpiresStyle::Number);
+    let env = Env::new();
+    env.secret("zoho-client-secret-31337");
+    zoho_service(&env, &url);
+    let port = free_port();
+    let mut child = spawn(
+        &env,
+        &["connection", "authorize", "crm", "--port", &port.to_string(), "--no-browser", "--timeout", "30"],
+    );
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    let auth = line.trim();
+    for part in [
+        "scope=ZohoCRM.modules.ALL%2CZohoCRM.settings.READ",
+        "access_type=offline",
+        "prompt=consent",
+        "code_challenge_method=S256",
+        "state=",
+    ] {
+        assert!(auth.contains(part), "{part} in {auth}");
+    }
+    let (status, location) = get(&format!("{auth}&approve=yes"));
+    assert_eq!(status, 302);
+    let callback = location.unwrap();
+    assert!(callback.starts_with(&format!("http://127.0.0.1:{port}/callback?code=")), "{callback}");
+    assert_eq!(get(&callback).0, 200);
+    child.stdout = Some(reader.into_inner());
+    let out = finish(child, &line);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // Zoho does not send a new refresh token on refresh: the old one is kept and keeps working.
+    for _ in 0..2 {
+        p.expire_access_tokens();
+        assert_eq!(env.script("invoke_url(#{ url: \"/Leads\", connection: \"crm\" }).data[0].id", &[]).ok(), "1\n");
+    }
+    assert_eq!(p.stats().refreshes_ok, 2);
+}
+
+#[test]
+fn a_copied_code_is_exchanged_with_its_redirect_uri() {
+    let (_p, url) = zoho(ExpiresStyle::Number);
+    let env = Env::new();
+    env.secret("zoho-client-secret-31337");
+    zoho_service(&env, &url);
+    let redirect = "https://app.example.com/oauth/callback";
+    let (status, location) = get(&format!(
+        "{url}/oauth/v2/auth?client_id=1000.ZOHOCLIENT&response_type=code&redirect_uri={}&scope=ZohoCRM.modules.ALL&access_type=offline&approve=yes",
+        url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>()
+    ));
+    assert_eq!(status, 302);
+    let location = location.unwrap();
+    let code = url::Url::parse(&location).unwrap().query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+    env.secret(&code);
+    let out = env.run(&["connection", "authorize", "crm", "--code", &code]);
+    assert_eq!(out.code, 4, "without its redirect URI the code is refused");
+    env.run(&["connection", "authorize", "crm", "--code", &code, "--redirect-uri", redirect]).ok();
+    assert_eq!(env.script("invoke_url(#{ url: \"/Leads\", connection: \"crm\" }).data[0].id", &[]).ok(), "1\n");
+}
+
+#[test]
+fn query_placement_and_basic_client_auth() {
+    let port = free_port();
+    let op = Oidc::start(&json!({
+        "clients": [{
+            "client_id": CLIENT, "client_secret": SECRET,
+            "redirect_uris": [format!("http://127.0.0.1:{port}/callback")],
+            "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
+            "token_endpoint_auth_method": "client_secret_basic",
+            "scope": "api:read"
+        }],
+        "access_token_ttl": 60
+    }));
+    let env = Env::new();
+    env.secret(SECRET);
+    let base = op.url();
+    env.add_service(
+        "q.toml",
+        &format!(
+            "link_name = \"op\"\nname = \"Query OP\"\nauth = \"oauth2\"\nplacement = \"query\"\nbase_url = \"{base}\"\n\
+             [oauth2]\ntoken_url = \"{base}/token\"\nclient_auth = \"basic\"\nscopes = [\"api:read\"]\ngrant_types = [\"client_credentials\"]\n"
+        ),
+    );
+    env.run(&[
+        "connection",
+        "create",
+        "c",
+        "--service",
+        "op",
+        "--param",
+        &format!("client_id={CLIENT}"),
+        "--param",
+        &format!("client_secret={SECRET}"),
+    ])
+    .ok();
+    let out = env.run(&["connection", "authorize", "c", "--grant", "password"]);
+    assert_eq!(
+        out.fails(2),
+        "service `op` does not allow the password grant: use --grant with one of client_credentials"
+    );
+    env.run(&["connection", "authorize", "c"]).ok();
+    let p = env.write(
+        "q.rhai",
+        "let r = invoke_url(#{ url: \"/api/x\", parameters: #{ a: 1 }, connection: \"c\" }); [r.token_in, r.query]",
+    );
+    let out = env.run(&["--verbose", "run", p.to_str().unwrap()]);
+    assert_eq!(out.ok(), "[\"query\",\"a=1\"]\n");
+    assert!(out.stderr.contains("access_token=[redacted]"), "{}", out.stderr);
+}

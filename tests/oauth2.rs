@@ -395,6 +395,18 @@ fn zoho_self_client_code_api_domain_and_invalid_token_retry() {
     assert_eq!((s.refreshes_ok, s.resource_401), (1, 1), "{s:?}");
     env.run(&["connection", "revoke", "crm"]).ok();
     assert_eq!(p.stats().revocations, 1);
+    no_token_anywhere(&env, &p);
+}
+
+/// Registers every code and token the emulator issued: the harness then searches all outputs and
+/// the vault files for them.
+fn no_token_anywhere(env: &Env, p: &Provider) {
+    let issued = p.issued_secrets();
+    assert!(!issued.is_empty());
+    for t in issued {
+        env.secret(&t);
+    }
+    env.assert_no_secrets();
 }
 
 #[test]
@@ -487,6 +499,7 @@ fn servicenow_password_grant_and_refusal() {
         env.script("invoke_url(#{ url: \"/table/sn_customerservice_case\", connection: \"snc\" }).result.len()", &[]);
     assert_eq!(out.ok(), "1\n");
     assert_eq!(p.stats().refreshes_ok, 1);
+    no_token_anywhere(&env, &p);
 }
 
 /// GET a URL with a bare HTTP/1.0 request; returns (status, Location header).
@@ -544,6 +557,7 @@ fn zoho_code_flow_with_pkce_state_and_offline_access() {
         assert_eq!(env.script("invoke_url(#{ url: \"/Leads\", connection: \"crm\" }).data[0].id", &[]).ok(), "1\n");
     }
     assert_eq!(p.stats().refreshes_ok, 2);
+    no_token_anywhere(&env, &p);
 }
 
 #[test]

@@ -323,6 +323,13 @@ impl Provider {
         code
     }
 
+    /// Every grant code, access token and refresh token issued so far (live or not): tests search
+    /// a client's output and files for them.
+    pub fn issued_secrets(&self) -> Vec<String> {
+        let st = self.lock();
+        st.codes.keys().chain(st.access.keys()).chain(st.refresh.keys()).cloned().collect()
+    }
+
     /// Who `access_token` belongs to; `None` if it was never issued or has been revoked.
     pub fn token_owner(&self, access_token: &str) -> Option<TokenInfo> {
         self.lock().token_info(access_token)

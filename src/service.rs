@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
@@ -748,11 +748,6 @@ fn toml_message(e: &toml::de::Error) -> String {
         );
     }
     format!("{m}: see connections/README.md for the format")
-}
-
-/// The path shown for a built-in service.
-pub fn builtin_file(name: &str) -> PathBuf {
-    PathBuf::from(format!("<built-in>/{name}"))
 }
 
 #[cfg(test)]

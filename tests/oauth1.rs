@@ -288,19 +288,6 @@ fn approve_in_browser(server: &OAuth1Server, authorize_url: &str) {
     assert!(http_get(&callback).contains("200"), "the listener answered the browser");
 }
 
-fn run_authorize_in_background(env: &Env, args: &[&str]) -> std::process::Child {
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin!("linkrun"));
-    cmd.args(args)
-        .current_dir(env.work.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("LINKRUN_HOME", env.home_path())
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    cmd.spawn().unwrap()
-}
-
 #[test]
 fn three_legged_flow_through_the_loopback_listener() {
     let server = server();
@@ -316,7 +303,7 @@ fn three_legged_flow_through_the_loopback_listener() {
         "connection `oa` is not authorised yet: run `linkrun connection authorize oa` (uncaught in `script.rhai` at line 1, column 1)"
     );
 
-    let mut child = run_authorize_in_background(&env, &["connection", "authorize", "oa", "--timeout", "30"]);
+    let mut child = env.spawn(&["connection", "authorize", "oa", "--timeout", "30"]);
     let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
@@ -349,7 +336,7 @@ fn three_legged_flow_through_the_loopback_listener() {
     );
     let show: serde_json::Value = serde_json::from_str(env.run(&["connection", "show", "oa", "--json"]).ok()).unwrap();
     assert!(show["params"].get("token").is_none(), "{show}");
-    let mut child = run_authorize_in_background(&env, &["connection", "authorize", "oa", "--timeout", "30"]);
+    let mut child = env.spawn(&["connection", "authorize", "oa", "--timeout", "30"]);
     let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();

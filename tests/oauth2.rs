@@ -63,20 +63,6 @@ fn oidc_service(env: &Env, op: &Oidc, redirect_port: u16, margin: u64) {
     .ok();
 }
 
-fn spawn(env: &Env, args: &[&str]) -> std::process::Child {
-    std::process::Command::new(assert_cmd::cargo::cargo_bin!("linkrun"))
-        .args(args)
-        .current_dir(env.work.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("LINKRUN_HOME", env.home_path())
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
 fn finish(mut child: std::process::Child, first_line: &str) -> Out {
     let mut stdout = String::new();
     let mut stderr = String::new();
@@ -88,7 +74,7 @@ fn finish(mut child: std::process::Child, first_line: &str) -> Out {
 
 /// `connection authorize c` with the code grant, approved headlessly by the provider's own pages.
 fn authorize_with_code(env: &Env, op: &Oidc) -> Out {
-    let mut child = spawn(env, &["connection", "authorize", "c", "--no-browser", "--timeout", "30"]);
+    let mut child = env.spawn(&["connection", "authorize", "c", "--no-browser", "--timeout", "30"]);
     let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     reader.read_line(&mut line).unwrap();
@@ -152,7 +138,7 @@ fn a_wrong_state_or_an_error_redirect_is_exit_4() {
             "the provider did not authorise connection `c` (access_denied: user said no): run `linkrun connection authorize c` again and approve the request",
         ),
     ] {
-        let mut child = spawn(&env, &["connection", "authorize", "c", "--no-browser", "--timeout", "30"]);
+        let mut child = env.spawn(&["connection", "authorize", "c", "--no-browser", "--timeout", "30"]);
         let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
         reader.read_line(&mut line).unwrap();
@@ -217,7 +203,7 @@ fn eight_processes_on_an_expired_token_refresh_once() {
     std::thread::sleep(Duration::from_millis(2300));
     op.reset_stats();
     let script = env.write("race.rhai", "invoke_url(#{ url: \"/api/me\", connection: \"c\" }).ok");
-    let children: Vec<_> = (0..8).map(|_| spawn(&env, &["run", script.to_str().unwrap()])).collect();
+    let children: Vec<_> = (0..8).map(|_| env.spawn(&["run", script.to_str().unwrap()])).collect();
     for child in children {
         let out = finish(child, "");
         assert_eq!(out.stdout, "true\n", "{}", out.stderr);
@@ -526,10 +512,8 @@ fn zoho_code_flow_with_pkce_state_and_offline_access() {
     env.secret("zoho-client-secret-31337");
     zoho_service(&env, &url);
     let port = free_port();
-    let mut child = spawn(
-        &env,
-        &["connection", "authorize", "crm", "--port", &port.to_string(), "--no-browser", "--timeout", "30"],
-    );
+    let mut child =
+        env.spawn(&["connection", "authorize", "crm", "--port", &port.to_string(), "--no-browser", "--timeout", "30"]);
     let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     reader.read_line(&mut line).unwrap();

@@ -13,7 +13,7 @@ pub mod builtins;
 pub mod invoke;
 
 use std::cell::RefCell;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -260,9 +260,4 @@ pub fn parse_pair(s: &str, flag: &str) -> Result<(String, String)> {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
         _ => Err(Error::Usage(format!("`{s}` is not KEY=VALUE: write {flag} NAME=VALUE"))),
     }
-}
-
-/// Whether a path looks like a script (for messages only).
-pub fn is_script(p: &Path) -> bool {
-    p.extension().is_some_and(|e| e == "rhai")
 }

@@ -135,6 +135,24 @@ impl Env {
         out
     }
 
+    /// Starts `linkrun ARGS` in the background (same environment as [`Env::run`]), stdout and
+    /// stderr piped: for commands a test must answer while they run (`connection authorize`).
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin!("linkrun"));
+        cmd.args(args)
+            .current_dir(self.work.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("LINKRUN_HOME", self.home.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in self.envs.borrow().iter() {
+            cmd.env(k, v);
+        }
+        cmd.spawn().expect("start linkrun")
+    }
+
     /// Installs a service from TOML text.
     pub fn add_service(&self, file: &str, toml: &str) {
         let p = self.write(file, toml);
@@ -191,6 +209,34 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// Waits for a test server child to print `PORT <n>` on stdout (60 s at most) and returns n; on
+/// failure kills it and panics with its stderr and the command to run by hand.
+pub fn wait_for_port(child: &mut std::process::Child, stderr_path: &Path, what: &str, manual: &str) -> u16 {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().expect("server stdout");
+    let (tx, rx) = std::sync::mpsc::channel::<u16>();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(port) = line.trim().strip_prefix("PORT ").and_then(|p| p.parse().ok()) {
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(port);
+                }
+            }
+        }
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(60)) {
+        Ok(port) => port,
+        Err(e) => {
+            let _ = child.kill();
+            let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+            let err = std::fs::read_to_string(stderr_path).unwrap_or_default();
+            panic!("the {what} did not start ({e}; exit: {status})\nstderr:\n{err}\nrun it by hand: {manual}");
+        }
+    }
 }
 
 /// A service TOML for tests.

@@ -18,7 +18,7 @@
 //! `DELETE /log`. Failures answer `oauth_problem=NAME` as a form body.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -90,33 +90,9 @@ impl OAuth1Server {
             .stderr(stderr)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run `{python}` for the OAuth 1.0a test server: {e}"));
-        let stdout = child.stdout.take().expect("server stdout");
-        let (tx, rx) = std::sync::mpsc::channel::<u16>();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(port) = line.trim().strip_prefix("PORT ").and_then(|p| p.parse().ok()) {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(port);
-                    }
-                }
-            }
-        });
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(port) => OAuth1Server { port, child, dir },
-            Err(e) => {
-                let _ = child.kill();
-                let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
-                let err = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-                panic!(
-                    "the OAuth 1.0a test server did not start ({e}; exit: {status})\nstderr:\n{err}\n\
-                     run it by hand: PYTHONPATH={} {python} {SCRIPT} {}",
-                    deps.display(),
-                    config_path.display()
-                );
-            }
-        }
+        let manual = format!("PYTHONPATH={} {python} {SCRIPT} {}", deps.display(), config_path.display());
+        let port = super::wait_for_port(&mut child, &stderr_path, "OAuth 1.0a test server", &manual);
+        OAuth1Server { port, child, dir }
     }
 
     /// `http://127.0.0.1:PORT`.

@@ -53,7 +53,7 @@
 //!   `stats()["requests"][i]["error_detail"]` and [`Oidc::stderr`].
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -125,33 +125,9 @@ impl Oidc {
             .stderr(stderr)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run `{node}` for the OAuth 2.0 test provider: {e}{}", NODE_HINT));
-        let stdout = child.stdout.take().expect("provider stdout");
-        let (tx, rx) = std::sync::mpsc::channel::<u16>();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(port) = line.trim().strip_prefix("PORT ").and_then(|p| p.parse().ok()) {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(port);
-                    }
-                }
-            }
-        });
-        match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(port) => Oidc { port, child, dir },
-            Err(e) => {
-                let _ = child.kill();
-                let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
-                let err = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-                panic!(
-                    "the OAuth 2.0 test provider did not start ({e}; exit: {status})\nstderr:\n{err}\n\
-                     run it by hand: LINKRUN_OIDC_NODE_MODULES={} {node} {SCRIPT} {}",
-                    deps.display(),
-                    config_path.display()
-                );
-            }
-        }
+        let manual = format!("LINKRUN_OIDC_NODE_MODULES={} {node} {SCRIPT} {}", deps.display(), config_path.display());
+        let port = super::wait_for_port(&mut child, &stderr_path, "OAuth 2.0 test provider", &manual);
+        Oidc { port, child, dir }
     }
 
     /// `http://127.0.0.1:PORT`: the issuer.

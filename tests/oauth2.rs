@@ -614,3 +614,45 @@ fn query_placement_and_basic_client_auth() {
     assert_eq!(out.ok(), "[\"query\",\"a=1\"]\n");
     assert!(out.stderr.contains("access_token=[redacted]"), "{}", out.stderr);
 }
+
+#[test]
+fn a_code_obtained_elsewhere_and_a_401_from_the_provider() {
+    let port = free_port();
+    let op = Oidc::start(&json!({
+        "clients": [{
+            "client_id": CLIENT, "client_secret": SECRET,
+            "redirect_uris": [format!("http://127.0.0.1:{port}/callback")],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "token_endpoint_auth_method": "client_secret_post",
+            "scope": "api:read"
+        }],
+        "access_token_ttl": 2,
+        "pkce_optional_clients": [CLIENT]
+    }));
+    let env = Env::new();
+    env.secret(SECRET);
+    oidc_service(&env, &op, port, 300);
+    // A code the user got by approving in a browser elsewhere and copying the redirect.
+    let redirect = format!("http://127.0.0.1:{port}/callback");
+    let auth = format!(
+        "{}/auth?response_type=code&client_id={CLIENT}&scope=api%3Aread&state=copied&redirect_uri={}",
+        op.url(),
+        url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>()
+    );
+    let landed = op.approve(&auth);
+    let code = url::Url::parse(&landed).unwrap().query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+    env.secret(&code);
+    env.run(&["connection", "authorize", "c", "--code", &code, "--redirect-uri", &redirect]).ok();
+    assert_eq!(api_ok(&env).ok(), "true\n");
+    // The provider lets the token expire while linkrun's clock still trusts it (its recorded
+    // expiry pushed an hour ahead): the request gets a 401, linkrun refreshes once and retries.
+    std::thread::sleep(Duration::from_millis(2300));
+    let db = rusqlite::Connection::open(env.home_path().join("vault.db")).unwrap();
+    db.execute("UPDATE oauth_tokens SET expires_at = expires_at + 3600 WHERE link_name = 'c'", []).unwrap();
+    drop(db);
+    op.reset_stats();
+    assert_eq!(api_ok(&env).ok(), "true\n");
+    let stats = op.stats();
+    assert_eq!(stats["api"], json!({"ok": 1, "unauthorized": 1}), "{stats}");
+    assert_eq!(stats["token"]["refresh_token"], json!({"ok": 1, "failed": 0}), "{stats}");
+}

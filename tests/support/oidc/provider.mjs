@@ -87,6 +87,8 @@ const accessTokenTtl = config.access_token_ttl ?? 3600;
 const clientCredentialsTtl = config.client_credentials_ttl ?? accessTokenTtl;
 const refreshTokenTtl = config.refresh_token_ttl ?? 86400;
 const strictClientAuth = config.strict_client_auth ?? true;
+// Clients that may skip PKCE (to test exchanging a code obtained elsewhere, without a verifier).
+const pkceOptional = new Set(config.pkce_optional_clients ?? []);
 
 const scopes = new Set(['openid', 'offline_access', ...(config.scopes ?? [])]);
 const clients = (config.clients ?? []).map((c) => {
@@ -153,7 +155,7 @@ const provider = new Provider(issuer, {
     },
     resourceIndicators: { enabled: false },
   },
-  pkce: { required: () => true },
+  pkce: { required: (_ctx, client) => !pkceOptional.has(client.clientId) },
   issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
   expiresWithSession: async () => false,
   rotateRefreshToken: config.rotate_refresh_token ?? true,

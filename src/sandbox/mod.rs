@@ -6,4 +6,5 @@
 //! |--------------------|----------|
 //! | [`oauth_provider`] | the OAuth 2.0 part: Zoho Accounts (`/oauth/v2/...`) and a ServiceNow instance's `oauth_*.do` endpoints, with fault knobs for tests |
 
+pub mod faults;
 pub mod oauth_provider;

@@ -597,7 +597,8 @@ impl Invoker {
         }
     }
 
-    fn vault(&self) -> Result<Rc<RefCell<Vault>>, Failure> {
+    /// The vault, opened (or created) on first use.
+    pub fn vault(&self) -> Result<Rc<RefCell<Vault>>, Failure> {
         if let Some(v) = self.vault.borrow().as_ref() {
             return Ok(v.clone());
         }

@@ -180,3 +180,18 @@ fn one_client_is_reused_across_calls() {
     assert_eq!(reqs.len(), 50);
     assert!(reqs.iter().all(|r| r.peer == reqs[0].peer), "all calls share one kept-alive connection");
 }
+
+#[test]
+fn state_persists_per_script_and_time_and_escaping_helpers() {
+    let env = Env::new();
+    let a = env.write("sync.rhai", "let n = state_get(\"runs\"); let n = if n == () { 0 } else { n }; state_set(\"runs\", n + 1); state_set(\"at\", #{ t: \"x\" }); n + 1");
+    let b = env.write("other.rhai", "state_get(\"runs\")");
+    assert_eq!(env.run(&["run", a.to_str().unwrap()]).ok(), "1\n");
+    assert_eq!(env.run(&["run", a.to_str().unwrap()]).ok(), "2\n");
+    assert_eq!(env.run(&["run", b.to_str().unwrap()]).ok(), "", "scoped to the script's name");
+    let out = env.script(
+        "let z = zoho_now(); let u = utc_now(); [z.len(), z.sub_string(10, 1), z.sub_string(19, 1) == \"+\" || z.sub_string(19, 1) == \"-\", u.len(), url_encode(\"a b/é\"), form_encode(\"a b\"), criteria_escape(\"A (B), C\")]",
+        &[],
+    );
+    assert_eq!(out.ok(), "[25,\"T\",true,19,\"a%20b%2F%C3%A9\",\"a+b\",\"A \\\\(B\\\\)\\\\, C\"]\n");
+}

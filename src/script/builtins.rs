@@ -1,5 +1,6 @@
-//! Deluge-like helpers for scripts: `info`, `parse_json`, `to_json`, and JSON conversion of
-//! script values.
+//! Deluge-like helpers for scripts: `info`, `parse_json`, `to_json`, the time formats Zoho and
+//! ServiceNow use, URL and Zoho-criteria escaping, and JSON conversion of script values.
+//! (`state_get` / `state_set` need the vault and live in [`super::state`].)
 
 use rhai::{Dynamic, Engine, ImmutableString};
 
@@ -7,6 +8,16 @@ use rhai::{Dynamic, Engine, ImmutableString};
 pub fn register(engine: &mut Engine) {
     engine.register_fn("info", |v: Dynamic| eprintln!("{}", display(&v)));
     engine.register_fn("to_json", |v: Dynamic| to_json(&v));
+    engine.register_fn("zoho_now", || zoho_time(chrono::Local::now().fixed_offset()));
+    engine.register_fn("utc_now", || chrono::Utc::now().format("%Y-%m-%d %H:%M:%S").to_string());
+    engine.register_fn("url_encode", |s: ImmutableString| url_encode(&s));
+    engine.register_fn("form_encode", |s: ImmutableString| {
+        url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
+    });
+    engine.register_fn("url_decode", |s: ImmutableString| {
+        percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned()
+    });
+    engine.register_fn("criteria_escape", |s: ImmutableString| criteria_escape(&s));
     engine.register_fn("parse_json", |s: ImmutableString| -> Result<Dynamic, Box<rhai::EvalAltResult>> {
         let v: serde_json::Value =
             serde_json::from_str(&s).map_err(|e| format!("parse_json: the text is not JSON ({e})"))?;
@@ -35,5 +46,43 @@ pub fn to_json(v: &Dynamic) -> String {
     match to_json_value(v) {
         Ok(j) => j.to_string(),
         Err(_) => serde_json::Value::String(v.to_string()).to_string(),
+    }
+}
+
+/// A time as Zoho CRM writes it: `2023-05-10T01:10:47-07:00`.
+pub fn zoho_time(t: chrono::DateTime<chrono::FixedOffset>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%:z").to_string()
+}
+
+/// RFC 3986 percent-encoding (space as `%20`), like Deluge's `zoho.encryption.urlEncode`.
+pub fn url_encode(s: &str) -> String {
+    const SET: &percent_encoding::AsciiSet =
+        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+    percent_encoding::utf8_percent_encode(s, SET).to_string()
+}
+
+/// Escapes a value for a Zoho CRM search `criteria`: `(`, `)` and `,` get a backslash (the
+/// request's parameters are URL-encoded when sent).
+pub fn criteria_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '(' | ')' | ',' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_and_escapes() {
+        let t = chrono::DateTime::parse_from_rfc3339("2023-05-10T01:10:47-07:00").unwrap();
+        assert_eq!(zoho_time(t), "2023-05-10T01:10:47-07:00");
+        assert_eq!(url_encode("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
+        assert_eq!(criteria_escape("Smith (Jr), Inc"), "Smith \\(Jr\\)\\, Inc");
     }
 }

@@ -11,6 +11,7 @@
 
 pub mod builtins;
 pub mod invoke;
+pub mod state;
 
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -62,6 +63,8 @@ pub(crate) struct RunState {
     /// How long `invoke_url` polls a request before sleeping on the network.
     pub(crate) spin: Duration,
     pub(crate) stop: RefCell<Option<Stop>>,
+    /// The script's name (file stem): the scope of `state_get` / `state_set`.
+    pub(crate) script_name: String,
 }
 
 impl RunState {
@@ -139,6 +142,7 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
         deadline: started + opts.timeout,
         spin: spin_window(),
         stop: RefCell::new(None),
+        script_name: opts.path.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
     });
 
     let mut engine = engine();
@@ -170,6 +174,7 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
         });
     }
     invoke::register(&mut engine, state.clone());
+    state::register(&mut engine, state.clone());
 
     let mut scope = Scope::new();
     scope.push_constant("args", args);

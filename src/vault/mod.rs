@@ -559,6 +559,28 @@ impl Vault {
             .and_then(|s| Status::parse(&s)))
     }
 
+    /// A script's stored value (JSON text), if any.
+    pub fn state_get(&self, script: &str, key: &str) -> Result<Option<String>, VaultError> {
+        Ok(self
+            .db
+            .prepare_cached("SELECT value FROM script_state WHERE script = ?1 AND key = ?2")?
+            .query_row(params![script, key], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Stores a script's value (JSON text); `None` removes it.
+    pub fn state_set(&mut self, script: &str, key: &str, value: Option<&str>) -> Result<(), VaultError> {
+        match value {
+            Some(v) => self.db.execute(
+                "INSERT INTO script_state (script, key, value, updated_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(script, key) DO UPDATE SET value = ?3, updated_at = ?4",
+                params![script, key, v, now()],
+            )?,
+            None => self.db.execute("DELETE FROM script_state WHERE script = ?1 AND key = ?2", params![script, key])?,
+        };
+        Ok(())
+    }
+
     /// Deletes a connection and its sealed fields. `false` if there was none.
     pub fn delete(&mut self, link_name: &str) -> Result<bool, VaultError> {
         let tx = self.db.transaction()?;

@@ -6,8 +6,11 @@ use rusqlite::Connection;
 use super::VaultError;
 
 /// The migrations, in order; the schema version is the number applied.
-pub const MIGRATIONS: &[&str] =
-    &[include_str!("migrations/0001_init.sql"), include_str!("migrations/0002_oauth_tokens.sql")];
+pub const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_init.sql"),
+    include_str!("migrations/0002_oauth_tokens.sql"),
+    include_str!("migrations/0003_script_state.sql"),
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -217,6 +217,20 @@ pub struct TestDef {
     pub method: Option<String>,
 }
 
+/// The `[example]` table: the request of the ready-to-paste snippet in `service show`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExampleDef {
+    /// URL, absolute or relative to the base URL (e.g. `/crm/v7/Leads?fields=Last_Name,Email`).
+    pub url: String,
+    /// HTTP method (default GET).
+    #[serde(default, rename = "type")]
+    pub method: Option<Spanned<String>>,
+}
+
+/// Methods `invoke_url` sends (and an `[example]` may name).
+pub const HTTP_METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"];
+
 /// A service definition as written in TOML.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -260,6 +274,13 @@ pub struct ServiceDef {
     /// The verification request of `connection test`.
     #[serde(default)]
     pub test: Option<TestDef>,
+    /// The request of the snippet `service show` prints (default: an empty URL, like Zoho's).
+    #[serde(default)]
+    pub example: Option<ExampleDef>,
+    /// Free text shown under "set up at the provider" in `service show`: where to register the
+    /// client, where to find a param's value, provider-specific steps.
+    #[serde(default)]
+    pub setup_notes: Option<String>,
 }
 
 /// A validated service with the file it came from.
@@ -412,7 +433,7 @@ impl Service {
             Some(d) => (
                 Some(d.base_url.get_ref().clone()),
                 d.allowed_hosts.as_ref().map(|h| h.get_ref().clone()).or(service_hosts),
-                d.accounts_url.as_ref().map(|a| a.get_ref().clone()),
+                d.accounts_url.as_ref().map(|a| substitute_env(a.get_ref())),
             ),
             None => {
                 let base = match (instance, &self.def.instance_url) {
@@ -625,6 +646,15 @@ impl Service {
                 }
             }
         }
+        if let Some(m) = d.example.as_ref().and_then(|e| e.method.as_ref()) {
+            if !HTTP_METHODS.contains(&m.get_ref().as_str()) {
+                return Err(self.err(
+                    text,
+                    Some(m.span()),
+                    format!("unknown `[example]` type `{}`: use one of {}", m.get_ref(), HTTP_METHODS.join(", ")),
+                ));
+            }
+        }
         if auth != AuthKind::None
             && d.allowed_hosts.is_none()
             && d.base_url.is_none()
@@ -798,6 +828,28 @@ mod tests {
         let e = s.endpoint(None, Some("dev123"));
         assert_eq!(e.base_url.as_deref(), Some("https://dev123.service-now.com"));
         assert_eq!(e.allowed_hosts, vec!["dev123.service-now.com"]);
+    }
+
+    #[test]
+    fn accounts_url_takes_the_environment_like_base_url() {
+        let s = parse(
+            "link_name = \"a\"\nname = \"A\"\nauth = \"basic\"\n[data_centers.sandbox]\nbase_url = \"${LINKRUN_TEST_UNSET_SANDBOX_URL:-http://127.0.0.1:8780}/api/v1\"\naccounts_url = \"${LINKRUN_TEST_UNSET_SANDBOX_URL:-http://127.0.0.1:8780}\"\n",
+        )
+        .unwrap();
+        let e = s.endpoint(Some("sandbox"), None);
+        assert_eq!(e.base_url.as_deref(), Some("http://127.0.0.1:8780/api/v1"));
+        assert_eq!(e.accounts_url.as_deref(), Some("http://127.0.0.1:8780"));
+    }
+
+    #[test]
+    fn example_and_setup_notes_parse_and_a_bad_example_type_is_refused() {
+        let base = "link_name = \"a\"\nname = \"A\"\nauth = \"basic\"\nbase_url = \"https://x.example\"\nsetup_notes = \"Register at https://x.example/apps\"\n";
+        let s = parse(&format!("{base}[example]\nurl = \"/v1/items\"\ntype = \"POST\"\n")).unwrap();
+        assert_eq!(s.def.example.as_ref().map(|e| e.url.as_str()), Some("/v1/items"));
+        assert_eq!(s.def.setup_notes.as_deref(), Some("Register at https://x.example/apps"));
+        let e = parse(&format!("{base}[example]\nurl = \"/v1/items\"\ntype = \"FETCH\"\n")).unwrap_err();
+        assert_eq!(e.line, 8);
+        assert_eq!(e.message, "unknown `[example]` type `FETCH`: use one of GET, POST, PUT, PATCH, DELETE, HEAD");
     }
 
     #[test]

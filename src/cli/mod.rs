@@ -9,7 +9,9 @@ macro_rules! outln {
 }
 
 pub mod connection;
+pub mod demo;
 pub mod run;
+pub mod sandbox;
 pub mod service;
 pub mod vault;
 
@@ -51,6 +53,10 @@ pub enum Command {
     /// Inspect and rekey the vault.
     #[command(subcommand)]
     Vault(vault::VaultCmd),
+    /// Serve the local Zoho emulators (Accounts, CRM, Desk, Campaigns) on 127.0.0.1.
+    Sandbox(sandbox::SandboxArgs),
+    /// Run the example integrations against an in-process sandbox: no set-up, no internet.
+    Demo(demo::DemoArgs),
 }
 
 /// Parses the command line, runs it, prints any error, and returns the exit code.
@@ -80,6 +86,8 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Connection(c) => connection::run(&home, c),
         Command::Run(a) => run::run(&home, a, cli.verbose),
         Command::Vault(c) => vault::run(&home, c),
+        Command::Sandbox(a) => sandbox::run(a),
+        Command::Demo(a) => demo::run(a),
     }
 }
 

@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use serde_json::json;
 
+use crate::auth::oauth2_flow::DEFAULT_REDIRECT_PORT;
 use crate::catalog::Catalog;
 use crate::home::{Home, create_private_dir};
-use crate::service::{Origin, Service};
+use crate::service::{AuthKind, Origin, Param, Placement, ScopeDelimiter, Service};
 use crate::{Error, Result};
 
 /// Service commands.
@@ -73,8 +74,7 @@ fn list(home: &Home, json: bool) -> Result<()> {
 
 /// The JSON description of a service (also used by `service show --json`).
 pub fn describe(s: &Service) -> serde_json::Value {
-    let params: Vec<_> = s
-        .params()
+    let params: Vec<_> = shown_params(s)
         .iter()
         .map(|p| json!({"key": p.key, "label": p.label, "secret": p.secret, "required": !p.optional, "placement": p.placement.map(|x| x.to_string())}))
         .collect();
@@ -91,6 +91,8 @@ pub fn describe(s: &Service) -> serde_json::Value {
         })
         .collect();
     let single = s.endpoint(None, None);
+    let setup = Setup::of(s);
+    let (url, method) = example(s);
     json!({
         "link_name": s.link_name(),
         "name": s.def.name,
@@ -105,13 +107,186 @@ pub fn describe(s: &Service) -> serde_json::Value {
         "default_data_center": s.def.default_data_center.as_ref().map(|d| d.get_ref().clone()),
         "allowed_hosts": if s.def.data_centers.is_empty() && s.def.instance_url.is_none() { Some(single.allowed_hosts) } else { None },
         "params": params,
-        "snippet": snippet(s.link_name()),
+        "token_header": token_header(s),
+        "setup": {
+            "notes": setup.notes,
+            "redirect_uri": setup.redirect_uri,
+            "scopes": setup.scopes,
+            "scope": setup.scope,
+            "scope_delimiter": setup.delimiter,
+            "grant_types": setup.grants,
+            "create": setup.create,
+            "authorize": setup.authorize.iter().map(|(c, _)| c).collect::<Vec<_>>(),
+            "test": setup.test.as_ref().map(|(c, _)| c),
+        },
+        "example": {"url": url, "type": method},
+        "snippet": snippet(s, "LINK"),
     })
 }
 
-/// A ready-to-paste `invoke_url` call, like the snippet on Zoho's connection page.
-pub fn snippet(link: &str) -> String {
-    format!("let response = invoke_url(#{{\n    url: \"\",\n    type: \"GET\",\n    connection: \"{link}\"\n}});")
+/// A ready-to-paste `invoke_url` call for connection `link`, like the snippet on Zoho's connection
+/// page, with the service's `[example]` request (else an empty URL to fill in).
+pub fn snippet(s: &Service, link: &str) -> String {
+    let (url, method) = example(s);
+    format!(
+        "let response = invoke_url(#{{\n    url: \"{}\",\n    type: \"{method}\",\n    connection: \"{link}\"\n}});",
+        rhai_escape(&url)
+    )
+}
+
+/// The `[example]` URL and method (default: an empty URL and GET).
+fn example(s: &Service) -> (String, String) {
+    match &s.def.example {
+        Some(e) => (e.url.clone(), e.method.as_ref().map(|m| m.get_ref().clone()).unwrap_or_else(|| "GET".into())),
+        None => (String::new(), "GET".into()),
+    }
+}
+
+fn rhai_escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// The params `service show` lists: all of them, except the password grant's when the service
+/// does not allow that grant.
+fn shown_params(s: &Service) -> Vec<Param> {
+    let no_password = s
+        .def
+        .oauth2
+        .as_ref()
+        .is_some_and(|o| !o.grant_types.is_empty() && !o.grant_types.iter().any(|g| g == "password"));
+    s.params()
+        .into_iter()
+        .filter(|p| !(no_password && p.implied && (p.key == "username" || p.key == "password")))
+        .collect()
+}
+
+/// How the credentials appear on a request, for OAuth 2.0 (`Authorization: Bearer TOKEN`).
+fn token_header(s: &Service) -> Option<String> {
+    let o = s.def.oauth2.as_ref()?;
+    Some(match s.placement() {
+        Placement::Query => "?access_token=TOKEN".to_string(),
+        _ => format!("Authorization: {} TOKEN", o.header_prefix.as_deref().unwrap_or("Bearer")),
+    })
+}
+
+/// What a user needs to set the service up at the provider and connect it, from its definition.
+struct Setup {
+    /// The service's `setup_notes`.
+    notes: Option<String>,
+    /// The loopback redirect URI to register (OAuth 2.0 code grant).
+    redirect_uri: Option<String>,
+    /// Default scopes.
+    scopes: Vec<String>,
+    /// The default scopes joined with the service's delimiter.
+    scope: Option<String>,
+    /// `comma`, `space` or `plus` (OAuth 2.0).
+    delimiter: Option<&'static str>,
+    /// Allowed grants, the default first.
+    grants: Vec<String>,
+    /// The `connection create` command with the params to supply.
+    create: String,
+    /// Whether `create` has a secret param given without a value (asked for without echo).
+    asks_secret: bool,
+    /// `connection authorize` commands, each with what it does.
+    authorize: Vec<(String, String)>,
+    /// The `connection test` command and its request.
+    test: Option<(String, String)>,
+}
+
+impl Setup {
+    fn of(s: &Service) -> Setup {
+        let mut create = format!("linkrun connection create LINK --service {}", s.link_name());
+        if !s.def.data_centers.is_empty() {
+            create.push_str(" --dc DC");
+        } else if s.def.instance_url.is_some() {
+            create.push_str(" --instance NAME");
+        }
+        let required: Vec<Param> = shown_params(s).into_iter().filter(|p| !p.optional).collect();
+        for p in &required {
+            if p.secret {
+                create.push_str(&format!(" --param {}", p.key));
+            } else {
+                create.push_str(&format!(" --param {}=...", p.key));
+            }
+        }
+        let mut setup = Setup {
+            notes: s.def.setup_notes.as_ref().map(|n| n.trim().to_string()).filter(|n| !n.is_empty()),
+            redirect_uri: None,
+            scopes: Vec::new(),
+            scope: None,
+            delimiter: None,
+            grants: Vec::new(),
+            asks_secret: required.iter().any(|p| p.secret),
+            create,
+            authorize: Vec::new(),
+            test: s.def.test.as_ref().map(|t| {
+                (
+                    "linkrun connection test LINK".to_string(),
+                    format!("{} {}", t.method.as_deref().unwrap_or("GET"), t.url),
+                )
+            }),
+        };
+        let auth = |rest: &str| format!("linkrun connection authorize LINK{rest}");
+        match (s.auth(), &s.def.oauth2) {
+            (AuthKind::Oauth2, Some(o)) => {
+                let grants: Vec<String> =
+                    if o.grant_types.is_empty() { vec!["authorization_code".into()] } else { o.grant_types.clone() };
+                let delimiter = o.scope_delimiter.unwrap_or(ScopeDelimiter::Space);
+                let (name, sep) = match delimiter {
+                    ScopeDelimiter::Comma => ("comma", ","),
+                    ScopeDelimiter::Space => ("space", " "),
+                    ScopeDelimiter::Plus => ("plus", "+"),
+                };
+                setup.scopes = o.scopes.clone();
+                setup.scope = (!o.scopes.is_empty()).then(|| o.scopes.join(sep));
+                setup.delimiter = Some(name);
+                let soid = s.def.params.iter().any(|p| p.key.get_ref() == "soid");
+                for (i, g) in grants.iter().enumerate() {
+                    let flag = if i == 0 {
+                        String::new()
+                    } else {
+                        format!(" --grant {}", if g == "authorization_code" { "code" } else { g })
+                    };
+                    match g.as_str() {
+                        "authorization_code" => {
+                            if o.authorize_url.is_some() {
+                                let port = o.redirect_port.unwrap_or(DEFAULT_REDIRECT_PORT);
+                                setup.redirect_uri = Some(format!("http://127.0.0.1:{port}/callback"));
+                                setup
+                                    .authorize
+                                    .push((auth(&flag), "sign in in a browser, redirected to the URI above".into()));
+                            }
+                            setup.authorize.push((
+                                auth(" --code CODE"),
+                                "a code obtained elsewhere, e.g. from a self client".into(),
+                            ));
+                        }
+                        "password" => setup.authorize.push((
+                            auth(&flag),
+                            "the password grant, with the connection's username and password".into(),
+                        )),
+                        _ => setup.authorize.push((
+                            auth(&flag),
+                            format!("no user sign-in{}", if soid { "; sends the soid param" } else { "" }),
+                        )),
+                    }
+                }
+                setup.grants = grants;
+            }
+            (AuthKind::Oauth1, _) => {
+                setup
+                    .authorize
+                    .push((auth(""), "sign in in a browser; the callback is a one-shot listener on 127.0.0.1".into()));
+                setup.authorize.push((
+                    auth(" --no-browser"),
+                    "out of band: prints the URL, then asks for the verifier (PIN)".into(),
+                ));
+                setup.authorize.push((auth(" --verifier CODE"), "finish with the verifier the provider showed".into()));
+            }
+            _ => {}
+        }
+        setup
+    }
 }
 
 fn show(home: &Home, name: &str, json: bool) -> Result<()> {
@@ -126,15 +301,19 @@ fn show(home: &Home, name: &str, json: bool) -> Result<()> {
     }
     outln!("origin:     {} ({})", s.origin, s.file);
     outln!("auth:       {} (placement: {})", s.auth(), s.placement());
+    if let Some(h) = token_header(s) {
+        outln!("token:      {h}");
+    }
     if !s.def.data_centers.is_empty() {
         outln!("data centers (--dc):");
         for dc in s.data_centers() {
             let e = s.endpoint(Some(dc), None);
             let default = s.def.default_data_center.as_ref().is_some_and(|d| d.get_ref() == dc);
             outln!(
-                "  {dc:8} {}  hosts: {}{}",
+                "  {dc:8} {}  hosts: {}{}{}",
                 e.base_url.unwrap_or_default(),
                 e.allowed_hosts.join(", "),
+                e.accounts_url.map(|a| format!("  accounts: {a}")).unwrap_or_default(),
                 if default { "  (default)" } else { "" }
             );
         }
@@ -145,7 +324,7 @@ fn show(home: &Home, name: &str, json: bool) -> Result<()> {
         outln!("base URL:   {}", e.base_url.unwrap_or_else(|| "(none: scripts use absolute URLs)".into()));
         outln!("hosts:      {}", e.allowed_hosts.join(", "));
     }
-    let params = s.params();
+    let params = shown_params(s);
     if !params.is_empty() {
         outln!("params (--param KEY=VALUE):");
         for p in params {
@@ -157,15 +336,48 @@ fn show(home: &Home, name: &str, json: bool) -> Result<()> {
             outln!("  {:16} {} ({}{placed})", p.key, p.label, notes.join(", "));
         }
     }
+    let setup = Setup::of(s);
+    if setup.notes.is_some() || setup.redirect_uri.is_some() || setup.delimiter.is_some() {
+        outln!("set up at the provider:");
+        for line in setup.notes.iter().flat_map(|n| n.lines()) {
+            outln!("  {line}");
+        }
+        if let Some(r) = &setup.redirect_uri {
+            outln!("  redirect URI:  {r}");
+        }
+        if setup.delimiter.is_some() {
+            match &setup.scope {
+                Some(scope) => outln!("  scopes:        {scope}"),
+                None => outln!("  scopes:        none by default: pass --scope SCOPE to `linkrun connection create`"),
+            }
+        }
+        if !setup.grants.is_empty() {
+            outln!("  grant types:   {} (default: {})", setup.grants.join(", "), setup.grants[0]);
+        }
+    }
     outln!("create a connection:");
-    outln!(
-        "  linkrun connection create LINK --service {}{}",
-        s.link_name(),
-        if s.def.data_centers.is_empty() { "" } else { " --dc DC" }
-    );
+    outln!("  {}", setup.create);
+    if setup.asks_secret {
+        outln!("  (--param KEY without a value asks for it without echo)");
+    }
+    print_commands("authorize it:", &setup.authorize)?;
+    print_commands("test it:", &setup.test.into_iter().collect::<Vec<_>>())?;
     outln!("snippet:");
-    for line in snippet("LINK").lines() {
+    for line in snippet(s, "LINK").lines() {
         outln!("  {line}");
+    }
+    Ok(())
+}
+
+/// Prints commands under a heading, their comments aligned as shell comments.
+fn print_commands(heading: &str, commands: &[(String, String)]) -> Result<()> {
+    if commands.is_empty() {
+        return Ok(());
+    }
+    outln!("{heading}");
+    let w = commands.iter().map(|(c, _)| c.len()).max().unwrap_or(0);
+    for (c, note) in commands {
+        outln!("  {c:w$}  # {note}");
     }
     Ok(())
 }

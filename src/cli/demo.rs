@@ -1,0 +1,242 @@
+//! `linkrun demo`: the main job in one command, with no set-up and no internet. It starts the
+//! sandbox in-process on a free port, uses a throwaway home (or `--home`), creates the
+//! connections, authorises them through the real OAuth flow against the sandbox (self-client
+//! grant codes exchanged with `connection authorize --code`), runs the example scripts with the
+//! real `linkrun` binary, and prints an account of each step (one JSON summary with `--json`).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use clap::Args;
+use serde_json::{Value, json};
+
+use crate::sandbox::server::{Options, Sandbox};
+use crate::{Error, Result};
+
+const ORG_SYNC: &str = include_str!("../../scripts/zoho_org_sync.rhai");
+const VISITOR: &str = include_str!("../../scripts/visitor_to_crm.rhai");
+
+/// Arguments of `demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the demo's vault and scripts in this folder (default: a throwaway folder).
+    #[arg(long, value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    /// Print one machine-readable summary instead of the account.
+    #[arg(long)]
+    pub json: bool,
+}
+
+struct Demo {
+    exe: PathBuf,
+    home: PathBuf,
+    base: String,
+    json: bool,
+    steps: Vec<Value>,
+    ok: bool,
+}
+
+impl Demo {
+    fn say(&self, text: &str) {
+        if !self.json {
+            println!("{text}");
+        }
+    }
+
+    /// Runs `linkrun ARGS` against the demo home and sandbox.
+    fn linkrun(&self, args: &[&str]) -> Result<(bool, String, String)> {
+        let mut cmd = Command::new(&self.exe);
+        cmd.args(args).env("LINKRUN_HOME", &self.home).env("LINKRUN_SANDBOX_URL", &self.base);
+        let out = cmd.output().map_err(|e| Error::Other(format!("cannot run linkrun for the demo: {e}")))?;
+        Ok((
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ))
+    }
+
+    fn step(&mut self, name: &str, args: &[&str]) -> Result<Option<Value>> {
+        let (ok, stdout, stderr) = self.linkrun(args)?;
+        let value: Option<Value> = serde_json::from_str(stdout.trim()).ok();
+        if !ok {
+            self.ok = false;
+        }
+        self.steps.push(json!({
+            "step": name,
+            "ok": ok,
+            "result": value.clone().unwrap_or(Value::Null),
+            "error": if ok { Value::Null } else { Value::String(stderr.lines().last().unwrap_or_default().to_string()) },
+        }));
+        if !ok {
+            self.say(&format!("  ! {name} failed: {}", stderr.trim()));
+        }
+        Ok(value)
+    }
+
+    fn script(&self, name: &str, text: &str) -> Result<String> {
+        let dir = self.home.join("scripts");
+        std::fs::create_dir_all(&dir).map_err(|e| Error::Other(e.to_string()))?;
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|e| Error::Other(e.to_string()))?;
+        Ok(path.display().to_string())
+    }
+}
+
+fn outcome_line(v: &Value) -> String {
+    v.as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|i| format!("{}: {}", i["step"].as_str().unwrap_or("?"), i["status"].as_str().unwrap_or("?")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
+fn sync_line(v: &Value) -> String {
+    format!("read {}, inserted {}, updated {}, failed {}", v["read"], v["inserted"], v["updated"], v["failed"])
+}
+
+/// Runs the demo.
+pub fn run(a: DemoArgs) -> Result<()> {
+    let exe = std::env::current_exe().map_err(|e| Error::Other(format!("cannot find the linkrun binary: {e}")))?;
+    let throwaway = match &a.home {
+        Some(_) => None,
+        None => {
+            Some(tempfile::tempdir().map_err(|e| Error::Other(format!("cannot create a folder for the demo: {e}")))?)
+        }
+    };
+    let home: PathBuf =
+        a.home.clone().unwrap_or_else(|| throwaway.as_ref().map(|t| t.path().to_path_buf()).unwrap_or_default());
+    let sandbox = Sandbox::new(&Options::default()).map_err(Error::Other)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Other(format!("cannot start the async runtime: {e}")))?;
+    let (addr, _server) =
+        runtime.block_on(sandbox.serve(0)).map_err(|e| Error::Other(format!("cannot start the sandbox: {e}")))?;
+    let base = format!("http://{addr}");
+    let mut d = Demo { exe, home: home.clone(), base: base.clone(), json: a.json, steps: Vec::new(), ok: true };
+    d.say(&format!("linkrun demo: Zoho sandbox at {base}, home {}", home.display()));
+
+    // 1. Connections: CRM in two orgs (two data centers), Desk and Campaigns in Org A.
+    let org_a = sandbox.orgs[0].clone();
+    let org_b = sandbox.orgs[1].clone();
+    let id_a = format!("client_id={}", org_a.client_id);
+    let secret_a = format!("client_secret={}", org_a.client_secret);
+    let id_b = format!("client_id={}", org_b.client_id);
+    let secret_b = format!("client_secret={}", org_b.client_secret);
+    let org_id = format!("orgId={}", org_a.desk_org_id);
+    let create: [(&str, &str, Vec<&str>); 4] = [
+        ("crm_a", "zoho_crm", vec![&id_a, &secret_a]),
+        ("crm_b", "zoho_crm", vec![&id_b, &secret_b]),
+        ("desk_a", "zoho_desk", vec![&id_a, &secret_a, &org_id]),
+        ("campaigns_a", "zoho_campaigns", vec![&id_a, &secret_a]),
+    ];
+    d.say("1. create connections (data center `sandbox`):");
+    for (link, service, params) in &create {
+        let mut args = vec!["connection", "create", link, "--service", service, "--dc", "sandbox", "--json"];
+        for p in params {
+            args.push("--param");
+            args.push(p);
+        }
+        d.step(&format!("create {link}"), &args)?;
+        d.say(&format!("   {link} ({service})"));
+    }
+
+    // 2. Authorise each through the OAuth flow: a self-client grant code, exchanged for tokens.
+    d.say("2. authorise them (self-client grant codes exchanged at the sandbox's /oauth/v2/token):");
+    let scopes: [(&str, &str, &[&str]); 4] = [
+        ("crm_a", &org_a.client_id, &["ZohoCRM.modules.ALL", "ZohoCRM.settings.READ"]),
+        ("crm_b", &org_b.client_id, &["ZohoCRM.modules.ALL", "ZohoCRM.settings.READ"]),
+        ("desk_a", &org_a.client_id, &["Desk.tickets.ALL", "Desk.contacts.CREATE", "Desk.basic.READ"]),
+        ("campaigns_a", &org_a.client_id, &["ZohoCampaigns.contact.UPDATE"]),
+    ];
+    for (link, client, s) in scopes {
+        let code = sandbox.provider.mint_self_client_code(client, s);
+        d.step(&format!("authorize {link}"), &["connection", "authorize", link, "--code", &code])?;
+        d.say(&format!("   {link}: connected"));
+    }
+
+    // 3. Org sync, twice: the second run copies nothing new; then one lead changes.
+    let sync = d.script("zoho_org_sync.rhai", ORG_SYNC)?;
+    let sync_args = ["run", sync.as_str(), "--arg", "from=crm_a", "--arg", "to=crm_b", "--json"];
+    d.say("3. scripts/zoho_org_sync.rhai: leads of Org A (us) into Org B (in), upsert on Email");
+    let first = d.step("zoho_org_sync (first run)", &sync_args)?.unwrap_or_default();
+    d.say(&format!("   first run:  {}", sync_line(&first)));
+    let second = d.step("zoho_org_sync (second run)", &sync_args)?.unwrap_or_default();
+    d.say(&format!("   second run: {}", sync_line(&second)));
+    if second["read"] != 0 {
+        d.ok = false;
+    }
+
+    // 4. A chat visitor into CRM, Desk and Campaigns; then again with Campaigns revoked.
+    let visitor = d.script("visitor_to_crm.rhai", VISITOR)?;
+    let department = format!("department={}", org_a.desk_department_id);
+    let listkey = format!("listkey={}", org_a.campaigns_listkey);
+    let visitor_args = [
+        "run",
+        visitor.as_str(),
+        "--arg",
+        "name=Ada Lovelace",
+        "--arg",
+        "email=ada.lovelace@example.com",
+        "--arg",
+        &department,
+        "--arg",
+        &listkey,
+        "--json",
+    ];
+    d.say("4. scripts/visitor_to_crm.rhai: a chat visitor becomes a lead, contact, deal, ticket and list member");
+    let v1 = d.step("visitor_to_crm", &visitor_args)?.unwrap_or_default();
+    d.say(&format!("   {}", outcome_line(&v1)));
+    d.step("revoke campaigns_a", &["connection", "revoke", "campaigns_a"])?;
+    d.say("   connection campaigns_a revoked; a second visitor:");
+    let visitor_args2 = [
+        "run",
+        visitor.as_str(),
+        "--arg",
+        "name=Grace Hopper",
+        "--arg",
+        "email=grace.hopper@example.com",
+        "--arg",
+        &department,
+        "--arg",
+        &listkey,
+        "--json",
+    ];
+    let v2 = d.step("visitor_to_crm (campaigns revoked)", &visitor_args2)?.unwrap_or_default();
+    d.say(&format!("   {}", outcome_line(&v2)));
+
+    // 5. What the sandbox holds now.
+    let state = json!({
+        "org_a_leads": sandbox.crm.count("us", "Leads"),
+        "org_b_leads": sandbox.crm.count("in", "Leads"),
+        "org_a_contacts": sandbox.crm.count("us", "Contacts"),
+        "org_a_deals": sandbox.crm.count("us", "Deals"),
+        "org_a_tickets": sandbox.desk.tickets("us").len(),
+        "org_a_list_members": sandbox.campaigns.members("us", &org_a.campaigns_listkey).len(),
+    });
+    d.say(&format!(
+        "5. sandbox now: Org A {} leads, Org B {} leads, {} ticket(s), {} list member(s)",
+        state["org_a_leads"], state["org_b_leads"], state["org_a_tickets"], state["org_a_list_members"]
+    ));
+    if a.json {
+        let summary = json!({
+            "ok": d.ok,
+            "sandbox": base,
+            "home": if throwaway.is_some() { Value::Null } else { Value::String(home.display().to_string()) },
+            "scripts": [
+                {"script": "zoho_org_sync.rhai", "runs": [first, second]},
+                {"script": "visitor_to_crm.rhai", "runs": [v1, v2]},
+            ],
+            "steps": d.steps,
+            "sandbox_state": state,
+        });
+        super::print_json(&summary)?;
+    }
+    drop(runtime);
+    if d.ok { Ok(()) } else { Err(Error::Script("the demo did not go as expected: see the steps above".into())) }
+}

@@ -1,0 +1,162 @@
+//! The sandbox server: Zoho Accounts, CRM, Desk and Campaigns emulators behind one base URL on
+//! 127.0.0.1, with two organisations ("us" and "in") told apart by the OAuth client they were
+//! authorised with, seed data, and fault knobs settable at start and through `/_sandbox/knobs`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use axum::Json;
+use axum::routing::get;
+
+use super::faults::{Faults, Knobs};
+use super::oauth_provider::{ClientConfig, Provider, ProviderConfig};
+use super::zoho_campaigns::Campaigns;
+use super::zoho_crm::Crm;
+use super::zoho_desk::Desk;
+
+/// The sandbox's default port (the `sandbox` data center of the prebuilt services points here
+/// unless `LINKRUN_SANDBOX_URL` says otherwise).
+pub const DEFAULT_SANDBOX_PORT: u16 = 8780;
+
+/// One emulated organisation.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Org {
+    /// Internal name and data-center-like label: `us` (Org A) or `in` (Org B).
+    pub name: String,
+    /// Display name.
+    pub label: String,
+    /// Its OAuth client.
+    pub client_id: String,
+    /// The client's secret.
+    pub client_secret: String,
+    /// Zoho Desk organisation id (the `orgId` header).
+    pub desk_org_id: String,
+    /// Zoho Desk department for new tickets.
+    pub desk_department_id: String,
+    /// Zoho Campaigns list key.
+    pub campaigns_listkey: String,
+}
+
+/// How to start the sandbox.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// SQLite file for CRM data (`None`: in memory).
+    pub data: Option<PathBuf>,
+    /// Give Org A more than 2,000 leads (exercises `page_token` paging).
+    pub large: bool,
+    /// Access-token lifetime in seconds (default 3600).
+    pub token_lifetime: Option<u64>,
+    /// Fault knobs.
+    pub knobs: Knobs,
+}
+
+/// The assembled emulators.
+#[derive(Clone)]
+pub struct Sandbox {
+    /// Zoho Accounts.
+    pub provider: Provider,
+    /// Zoho CRM.
+    pub crm: Crm,
+    /// Zoho Desk.
+    pub desk: Desk,
+    /// Zoho Campaigns.
+    pub campaigns: Campaigns,
+    /// Fault knobs.
+    pub faults: Faults,
+    /// The organisations.
+    pub orgs: Vec<Org>,
+}
+
+fn org(name: &str, label: &str, n: u32) -> Org {
+    Org {
+        name: name.into(),
+        label: label.into(),
+        client_id: format!("1000.SANDBOX{n}{}", "0".repeat(20)),
+        client_secret: format!("sandbox-secret-org-{}-{}", name, "c0ffee".repeat(4)),
+        desk_org_id: format!("6{n}0000000{n}"),
+        desk_department_id: format!("1{n}000000000000{n}"),
+        campaigns_listkey: format!("3z{n}a1b2c3d4e5f6{n}"),
+    }
+}
+
+impl Sandbox {
+    /// Builds the emulators and seeds them.
+    pub fn new(opts: &Options) -> Result<Sandbox, String> {
+        let orgs = vec![org("us", "Org A (us)", 1), org("in", "Org B (in)", 2)];
+        let mut cfg = ProviderConfig::zoho("");
+        cfg.clients = orgs.iter().map(|o| ClientConfig::new(&o.client_id, &o.client_secret, &o.name)).collect();
+        if let Some(t) = opts.token_lifetime {
+            cfg.access_ttl_secs = t;
+        }
+        let provider = Provider::new(cfg);
+        let crm = Crm::open(opts.data.as_deref()).map_err(|e| format!("cannot open the sandbox data: {e}"))?;
+        if crm.count("us", "Leads") == 0 && crm.count("in", "Leads") == 0 {
+            crm.seed("us", if opts.large { 2_150 } else { 300 }, 150, 80).map_err(|e| e.to_string())?;
+            crm.seed("in", 120, 60, 30).map_err(|e| e.to_string())?;
+        }
+        let desk = Desk::new();
+        let campaigns = Campaigns::new();
+        for o in &orgs {
+            desk.add_org(&o.name, &o.desk_org_id, &o.desk_department_id);
+            campaigns.add_list(&o.name, &o.campaigns_listkey, &format!("{} newsletter", o.label));
+        }
+        Ok(Sandbox { provider, crm, desk, campaigns, faults: Faults::new(opts.knobs.clone()), orgs })
+    }
+
+    /// All routes on one router.
+    pub fn router(&self) -> axum::Router {
+        let faults = self.faults.clone();
+        let f2 = self.faults.clone();
+        // The provider's own `/crm/*` placeholder resources are replaced by the CRM emulator.
+        self.provider
+            .oauth_router()
+            .merge(self.provider.control_router())
+            .merge(self.crm.router(self.provider.clone(), self.faults.clone()))
+            .merge(self.desk.router(self.provider.clone(), self.faults.clone()))
+            .merge(self.campaigns.router(self.provider.clone(), self.faults.clone()))
+            .route(
+                "/_sandbox/knobs",
+                get(move || {
+                    let k = faults.knobs();
+                    async move { Json(k) }
+                })
+                .post(move |Json(k): Json<Knobs>| {
+                    f2.set(k.clone());
+                    async move { Json(k) }
+                }),
+            )
+    }
+
+    /// Serves on 127.0.0.1:`port` (0: any free port) inside the current tokio runtime.
+    pub async fn serve(&self, port: u16) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        let addr = listener.local_addr()?;
+        let app = self.router();
+        let handle = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok((addr, handle))
+    }
+
+    /// What `linkrun sandbox` prints: base URL, the organisations' clients, and the commands to
+    /// create connections to it.
+    pub fn banner(&self, base: &str) -> String {
+        let mut s = format!("linkrun sandbox: Zoho Accounts, CRM, Desk and Campaigns emulators at {base}\n\n");
+        for o in &self.orgs {
+            s.push_str(&format!(
+                "{}: client_id {}  client_secret {}\n    Desk orgId {}  departmentId {}  Campaigns listkey {}\n",
+                o.label, o.client_id, o.client_secret, o.desk_org_id, o.desk_department_id, o.campaigns_listkey
+            ));
+        }
+        let a = &self.orgs[0];
+        s.push_str(&format!(
+            "\nConnect to it (the prebuilt services' `sandbox` data center; set LINKRUN_SANDBOX_URL={base} if the port is not {DEFAULT_SANDBOX_PORT}):\n\
+             \x20 linkrun connection create crm_a --service zoho_crm --dc sandbox --param client_id={} --param client_secret={}\n\
+             \x20 code=$(curl -s -X POST '{base}/oauth/v2/self-client/code?client_id={}&scope=ZohoCRM.modules.ALL' | sed 's/.*\"code\":\"\\([^\"]*\\)\".*/\\1/')\n\
+             \x20 linkrun connection authorize crm_a --code \"$code\"\n\
+             Knobs: GET/POST {base}/_sandbox/knobs  {{\"latency_ms\":0,\"failure_rate\":0.0,\"rate_limit_per_minute\":null}}; token lifetime: POST {base}/_sandbox/oauth/ttl?secs=N\n",
+            a.client_id, a.client_secret, a.client_id
+        ));
+        s
+    }
+}

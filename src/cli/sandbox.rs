@@ -14,7 +14,7 @@ pub struct SandboxArgs {
     /// Port on 127.0.0.1.
     #[arg(long, default_value_t = DEFAULT_SANDBOX_PORT)]
     pub port: u16,
-    /// Keep CRM data in this SQLite file (default: in memory).
+    /// Keep the CRM, Desk and Campaigns data in this SQLite file (default: in memory).
     #[arg(long, value_name = "FILE")]
     pub data: Option<PathBuf>,
     /// Seed Org A with more than 2,000 leads (exercises `page_token` paging).

@@ -40,7 +40,7 @@ pub struct Org {
 /// How to start the sandbox.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// SQLite file for CRM data (`None`: in memory).
+    /// SQLite file for the CRM, Desk and Campaigns data (`None`: in memory).
     pub data: Option<PathBuf>,
     /// Give Org A more than 2,000 leads (exercises `page_token` paging).
     pub large: bool,
@@ -94,8 +94,9 @@ impl Sandbox {
             crm.seed("us", if opts.large { 2_150 } else { 300 }, 150, 80).map_err(|e| e.to_string())?;
             crm.seed("in", 120, 60, 30).map_err(|e| e.to_string())?;
         }
-        let desk = Desk::new();
-        let campaigns = Campaigns::new();
+        let desk = Desk::open(opts.data.as_deref()).map_err(|e| format!("cannot open the sandbox data: {e}"))?;
+        let campaigns =
+            Campaigns::open(opts.data.as_deref()).map_err(|e| format!("cannot open the sandbox data: {e}"))?;
         for o in &orgs {
             desk.add_org(&o.name, &o.desk_org_id, &o.desk_department_id);
             campaigns.add_list(&o.name, &o.campaigns_listkey, &format!("{} newsletter", o.label));

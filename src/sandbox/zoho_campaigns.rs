@@ -30,8 +30,13 @@
 //! token without the scope 401 `1008`; the rate-limit fault 429 `2101` ("Please retry after
 //! sometime.", the code Campaigns documents for its per-API limits) with `Retry-After`; the
 //! server-error fault 500 `500`; another method 405; any other path under `/api/v1.1/` 404.
+//!
+//! The lists and their members live in SQLite ([`Campaigns::open`]: a file, shared with the other
+//! products' tables, or in memory), in the tables `campaigns_lists` and `campaigns_members`; they
+//! are loaded when the file is opened and every change is written through.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Json;
@@ -41,11 +46,12 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, post};
+use rusqlite::{Connection, params};
 use serde_json::{Map, Value, json};
 
 use super::faults::{Fault, Faults};
 use super::oauth_provider::Provider;
-use super::zoho_desk::{now_time, valid_email};
+use super::zoho_desk::{now_time, open_db, valid_email};
 
 /// The `uri` every list-subscribe answer carries (without the version, as Campaigns writes it).
 const URI: &str = "/api/json/listsubscribe";
@@ -80,16 +86,31 @@ pub const GROUP_LOCAL_PARTS: &[&str] = &[
 ];
 
 /// The emulated Zoho Campaigns. Cloning it shares the same data.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Campaigns {
     inner: Arc<Mutex<CampaignsState>>,
 }
 
-#[derive(Default)]
+impl Default for Campaigns {
+    fn default() -> Campaigns {
+        Campaigns::new()
+    }
+}
+
 struct CampaignsState {
     /// By `(organisation, listkey)`.
     lists: BTreeMap<(String, String), List>,
+    /// Where every change is written through.
+    conn: Connection,
 }
+
+const CAMPAIGNS_SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS campaigns_lists (
+        org TEXT NOT NULL, listkey TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (org, listkey));
+    CREATE TABLE IF NOT EXISTS campaigns_members (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, org TEXT NOT NULL, listkey TEXT NOT NULL,
+        email_key TEXT NOT NULL, email TEXT NOT NULL, fields TEXT NOT NULL, source TEXT, topic_id TEXT,
+        subscribed TEXT NOT NULL, updated TEXT NOT NULL, UNIQUE (org, listkey, email_key));";
 
 struct List {
     name: String,
@@ -108,11 +129,54 @@ struct Member {
 impl Campaigns {
     /// Campaigns with no mailing lists yet.
     pub fn new() -> Campaigns {
-        Campaigns::default()
+        Campaigns::open(None).expect("an in-memory SQLite database opens")
+    }
+
+    /// Opens (creating its tables if needed) the Campaigns data in the SQLite file at `path`,
+    /// which may be shared with the other products, or in memory for `None`.
+    pub fn open(path: Option<&Path>) -> rusqlite::Result<Campaigns> {
+        let conn = open_db(path, CAMPAIGNS_SCHEMA)?;
+        let mut lists = BTreeMap::new();
+        {
+            let mut q = conn.prepare("SELECT org, listkey, name FROM campaigns_lists")?;
+            let rows = q.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?)))?;
+            for row in rows {
+                let (org, listkey, name) = row?;
+                lists.insert((org, listkey), List { name, members: Vec::new() });
+            }
+            let mut q = conn.prepare(
+                "SELECT org, listkey, email, fields, source, topic_id, subscribed, updated
+                 FROM campaigns_members ORDER BY seq",
+            )?;
+            let rows = q.query_map([], |r| {
+                let key: (String, String) = (r.get(0)?, r.get(1)?);
+                let fields: String = r.get(3)?;
+                let member = Member {
+                    email: r.get(2)?,
+                    fields: match serde_json::from_str::<Value>(&fields) {
+                        Ok(Value::Object(m)) => m,
+                        _ => Map::new(),
+                    },
+                    source: r.get(4)?,
+                    topic_id: r.get(5)?,
+                    subscribed: r.get(6)?,
+                    updated: r.get(7)?,
+                };
+                Ok((key, member))
+            })?;
+            for row in rows {
+                let (key, member) = row?;
+                if let Some(list) = lists.get_mut(&key) {
+                    list.members.push(member);
+                }
+            }
+        }
+        Ok(Campaigns { inner: Arc::new(Mutex::new(CampaignsState { lists, conn })) })
     }
 
     /// Adds mailing list `listkey` named `name` to organisation `org` (an OAuth client's `org`).
-    /// Adding it again renames it and keeps its members.
+    /// Adding it again (also after a restart on the same data file) renames it and keeps its
+    /// members.
     pub fn add_list(&self, org: &str, listkey: &str, name: &str) {
         let mut st = self.lock();
         let list = st
@@ -120,6 +184,14 @@ impl Campaigns {
             .entry((org.to_string(), listkey.to_string()))
             .or_insert_with(|| List { name: String::new(), members: Vec::new() });
         list.name = name.to_string();
+        let stored = st.conn.execute(
+            "INSERT INTO campaigns_lists (org, listkey, name) VALUES (?1, ?2, ?3)
+             ON CONFLICT (org, listkey) DO UPDATE SET name = excluded.name",
+            params![org, listkey, name],
+        );
+        if let Err(e) = stored {
+            eprintln!("linkrun sandbox: cannot store Campaigns list {listkey}: {e}");
+        }
     }
 
     /// The name of list `listkey` of `org`, if it exists.
@@ -261,19 +333,51 @@ async fn list_subscribe(State(api): State<Api>, headers: HeaderMap, RawQuery(q):
     let now = now_time();
     let source = get("source").filter(|s| !s.is_empty());
     let topic_id = get("topic_id").filter(|s| !s.is_empty());
-    let mut st = api.campaigns.lock();
+    let mut guard = api.campaigns.lock();
+    let st = &mut *guard;
     let Some(list) = st.lists.get_mut(&key) else { return soft_error("2501", "Listkey is empty or invalid.") };
-    match list.members.iter_mut().find(|m| m.email.eq_ignore_ascii_case(&email)) {
-        Some(m) => {
+    let i = match list.members.iter().position(|m| m.email.eq_ignore_ascii_case(&email)) {
+        Some(i) => {
+            let m = &mut list.members[i];
             m.fields.extend(fields);
             m.source = source.or(m.source.take());
             m.topic_id = topic_id.or(m.topic_id.take());
             m.updated = now;
+            i
         }
-        None => list.members.push(Member { email, fields, source, topic_id, subscribed: now.clone(), updated: now }),
+        None => {
+            list.members.push(Member { email, fields, source, topic_id, subscribed: now.clone(), updated: now });
+            list.members.len() - 1
+        }
+    };
+    if let Err(e) = save_member(&st.conn, &key, &list.members[i]) {
+        eprintln!("linkrun sandbox: cannot store a Campaigns subscription: {e}");
+        return answer(StatusCode::INTERNAL_SERVER_ERROR, "500", "Internal server error. Please try again later.", URI);
     }
     Json(json!({ "message": MSG_SUCCESS, "status": "success", "code": "0", "uri": URI, "version": VERSION }))
         .into_response()
+}
+
+/// Writes `member` of list `key` (`(organisation, listkey)`), one row per address.
+fn save_member(conn: &Connection, key: &(String, String), m: &Member) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO campaigns_members (org, listkey, email_key, email, fields, source, topic_id, subscribed, updated)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (org, listkey, email_key) DO UPDATE SET email = excluded.email, fields = excluded.fields,
+             source = excluded.source, topic_id = excluded.topic_id, updated = excluded.updated",
+        params![
+            key.0,
+            key.1,
+            m.email.to_ascii_lowercase(),
+            m.email,
+            Value::Object(m.fields.clone()).to_string(),
+            m.source,
+            m.topic_id,
+            m.subscribed,
+            m.updated
+        ],
+    )?;
+    Ok(())
 }
 
 /// The request's parameters: the body's (a form, or leniently a JSON object of strings) first,

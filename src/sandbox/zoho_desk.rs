@@ -40,8 +40,13 @@
 //! empty page (Desk documents 204 No Content). Unknown body fields and list filters are ignored;
 //! `priority`, `channel`, `assigneeId` are taken as given. An organisation the sandbox was not
 //! told about gets an `orgId` and a department on its first authenticated request.
+//!
+//! The data lives in SQLite ([`Desk::open`]: a file, shared with the other products' tables, or
+//! in memory), in the tables `desk_orgs`, `desk_contacts`, `desk_tickets` and `desk_counters`;
+//! it is loaded when the file is opened and every change is written through.
 
 use std::collections::BTreeMap;
+use std::path::Path as FsPath;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -52,6 +57,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value, json};
 
 use super::faults::{Fault, Faults};
@@ -85,17 +91,52 @@ const MSG_NOT_JSON: &str = "The request body must be a JSON object.";
 const MSG_MEDIA_TYPE: &str = "The media type of the request body is not supported; send JSON.";
 
 /// The emulated Zoho Desk. Cloning it shares the same data.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Desk {
     inner: Arc<Mutex<DeskState>>,
 }
 
-#[derive(Default)]
+impl Default for Desk {
+    fn default() -> Desk {
+        Desk::new()
+    }
+}
+
 struct DeskState {
     /// By organisation name (the OAuth client's `org`).
     orgs: BTreeMap<String, OrgData>,
     next_record_id: u64,
     next_auto_org: u64,
+    /// Where every change is written through.
+    conn: Connection,
+}
+
+const DESK_SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS desk_orgs (
+        org TEXT PRIMARY KEY, org_id TEXT NOT NULL, department_id TEXT NOT NULL,
+        next_ticket_number INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS desk_contacts (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, org TEXT NOT NULL, data TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS desk_tickets (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, org TEXT NOT NULL, id TEXT NOT NULL, data TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS desk_counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);";
+
+/// Opens the SQLite database at `path` (WAL, so that the other products' connections to the
+/// same file coexist) or an in-memory one, and creates `schema` in it.
+pub(crate) fn open_db(path: Option<&FsPath>, schema: &str) -> rusqlite::Result<Connection> {
+    let conn = match path {
+        Some(p) => {
+            let c = Connection::open(p)?;
+            c.busy_timeout(std::time::Duration::from_secs(5))?;
+            c.pragma_update(None, "journal_mode", "WAL")?;
+            c.pragma_update(None, "synchronous", "NORMAL")?;
+            c
+        }
+        None => Connection::open_in_memory()?,
+    };
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.execute_batch(schema)?;
+    Ok(conn)
 }
 
 struct OrgData {
@@ -117,6 +158,19 @@ struct Contact {
 }
 
 impl Contact {
+    fn from_json(v: &Value) -> Option<Contact> {
+        let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+        Some(Contact {
+            id: s("id")?,
+            first_name: s("firstName"),
+            last_name: s("lastName").unwrap_or_default(),
+            email: s("email"),
+            phone: s("phone"),
+            mobile: s("mobile"),
+            created: s("createdTime").unwrap_or_default(),
+        })
+    }
+
     fn to_json(&self) -> Value {
         json!({
             "id": self.id,
@@ -135,11 +189,55 @@ impl Desk {
     /// A Desk with no organisations yet (see [`Desk::add_org`]; unknown organisations are added
     /// on their first authenticated request).
     pub fn new() -> Desk {
-        Desk::default()
+        Desk::open(None).expect("an in-memory SQLite database opens")
+    }
+
+    /// Opens (creating its tables if needed) the Desk data in the SQLite file at `path`, which
+    /// may be shared with the other products, or in memory for `None`.
+    pub fn open(path: Option<&FsPath>) -> rusqlite::Result<Desk> {
+        let conn = open_db(path, DESK_SCHEMA)?;
+        let mut orgs = BTreeMap::new();
+        {
+            let mut q = conn.prepare("SELECT org, org_id, department_id, next_ticket_number FROM desk_orgs")?;
+            let rows = q.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)?)))?;
+            for row in rows {
+                let (org, org_id, department_id, next) = row?;
+                let mut o = OrgData::new(org_id, department_id);
+                o.next_ticket_number = next.max(0) as u64;
+                orgs.insert(org, o);
+            }
+            let mut q = conn.prepare("SELECT org, data FROM desk_contacts ORDER BY seq")?;
+            let rows = q.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            for row in rows {
+                let (org, data) = row?;
+                let contact = serde_json::from_str::<Value>(&data).ok().and_then(|v| Contact::from_json(&v));
+                if let (Some(o), Some(c)) = (orgs.get_mut(&org), contact) {
+                    o.contacts.push(c);
+                }
+            }
+            let mut q = conn.prepare("SELECT org, data FROM desk_tickets ORDER BY seq")?;
+            let rows = q.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            for row in rows {
+                let (org, data) = row?;
+                if let (Some(o), Ok(Value::Object(t))) = (orgs.get_mut(&org), serde_json::from_str::<Value>(&data)) {
+                    o.tickets.push(t);
+                }
+            }
+        }
+        let counter = |name: &str| -> rusqlite::Result<u64> {
+            let v: Option<i64> =
+                conn.query_row("SELECT value FROM desk_counters WHERE name = ?1", [name], |r| r.get(0)).optional()?;
+            Ok(v.unwrap_or(0).max(0) as u64)
+        };
+        let next_record_id = counter("next_record_id")?;
+        let next_auto_org = counter("next_auto_org")?;
+        let st = DeskState { orgs, next_record_id, next_auto_org, conn };
+        Ok(Desk { inner: Arc::new(Mutex::new(st)) })
     }
 
     /// Adds organisation `org` (an OAuth client's `org`) with its numeric `orgId` and the id of
-    /// its one department. Adding an organisation again replaces its ids and keeps its data.
+    /// its one department. Adding an organisation again (also after a restart on the same data
+    /// file) replaces its ids and keeps its data.
     pub fn add_org(&self, org: &str, org_id: &str, department_id: &str) {
         let mut st = self.lock();
         match st.orgs.get_mut(org) {
@@ -150,6 +248,9 @@ impl Desk {
             None => {
                 st.orgs.insert(org.to_string(), OrgData::new(org_id.to_string(), department_id.to_string()));
             }
+        }
+        if let Err(e) = st.save_org(org) {
+            eprintln!("linkrun sandbox: cannot store Desk organisation {org}: {e}");
         }
     }
 
@@ -212,6 +313,9 @@ impl Desk {
             }
         };
         st.orgs.insert(org.to_string(), OrgData::new(org_id, department_id));
+        if let Err(e) = st.save_org(org).and_then(|()| st.save_counters()) {
+            eprintln!("linkrun sandbox: cannot store Desk organisation {org}: {e}");
+        }
     }
 }
 
@@ -228,11 +332,63 @@ impl OrgData {
 }
 
 impl DeskState {
+    /// Writes organisation `org`'s ids and ticket counter.
+    fn save_org(&self, org: &str) -> rusqlite::Result<()> {
+        save_org(&self.conn, org, self.orgs.get(org))
+    }
+
+    fn save_counters(&self) -> rusqlite::Result<()> {
+        save_counters(&self.conn, self.next_record_id, self.next_auto_org)
+    }
+
+    /// Writes what [`insert_ticket`] added to `org`: the contacts after the first
+    /// `contacts_before`, the newest ticket, the organisation's ticket counter and the id counter.
+    fn save_new_ticket(&mut self, org: &str, contacts_before: usize) -> rusqlite::Result<()> {
+        let Some(o) = self.orgs.get(org) else { return Ok(()) };
+        let tx = self.conn.transaction()?;
+        for c in o.contacts.iter().skip(contacts_before) {
+            tx.execute("INSERT INTO desk_contacts (org, data) VALUES (?1, ?2)", params![org, c.to_json().to_string()])?;
+        }
+        if let Some(t) = o.tickets.last() {
+            let id = t.get("id").and_then(Value::as_str).unwrap_or("");
+            tx.execute(
+                "INSERT INTO desk_tickets (org, id, data) VALUES (?1, ?2, ?3)",
+                params![org, id, Value::Object(t.clone()).to_string()],
+            )?;
+        }
+        save_org(&tx, org, Some(o))?;
+        save_counters(&tx, self.next_record_id, self.next_auto_org)?;
+        tx.commit()
+    }
+
     fn new_record_id(&mut self) -> String {
         let id = FIRST_RECORD_ID + self.next_record_id;
         self.next_record_id += 1;
         id.to_string()
     }
+}
+
+/// Writes organisation `org`'s ids and ticket counter.
+fn save_org(conn: &Connection, org: &str, o: Option<&OrgData>) -> rusqlite::Result<()> {
+    let Some(o) = o else { return Ok(()) };
+    conn.execute(
+        "INSERT INTO desk_orgs (org, org_id, department_id, next_ticket_number) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (org) DO UPDATE SET org_id = excluded.org_id, department_id = excluded.department_id,
+                 next_ticket_number = excluded.next_ticket_number",
+        params![org, o.org_id, o.department_id, o.next_ticket_number as i64],
+    )?;
+    Ok(())
+}
+
+fn save_counters(conn: &Connection, next_record_id: u64, next_auto_org: u64) -> rusqlite::Result<()> {
+    for (name, value) in [("next_record_id", next_record_id), ("next_auto_org", next_auto_org)] {
+        conn.execute(
+            "INSERT INTO desk_counters (name, value) VALUES (?1, ?2)
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            params![name, value as i64],
+        )?;
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -440,8 +596,16 @@ async fn create_ticket(State(api): State<Api>, headers: HeaderMap, RawQuery(q): 
     };
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
     let base = format!("http://{host}");
-    match insert_ticket(&mut api.desk.lock(), &org, &fields, &base) {
-        Ok(ticket) => Json(ticket).into_response(),
+    let mut st = api.desk.lock();
+    let contacts_before = st.orgs.get(&org).map_or(0, |o| o.contacts.len());
+    match insert_ticket(&mut st, &org, &fields, &base) {
+        Ok(ticket) => match st.save_new_ticket(&org, contacts_before) {
+            Ok(()) => Json(ticket).into_response(),
+            Err(e) => {
+                eprintln!("linkrun sandbox: cannot store a Desk ticket: {e}");
+                desk_error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", MSG_INTERNAL)
+            }
+        },
         Err(errors) => field_errors(errors),
     }
 }

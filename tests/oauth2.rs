@@ -195,12 +195,15 @@ fn tokens_refresh_before_expiry_and_rotation_is_stored() {
 #[test]
 fn eight_processes_on_an_expired_token_refresh_once() {
     let port = free_port();
-    let op = oidc(2, port);
+    // 10 s tokens are refreshed in their last 5 s (half the lifetime; expiry is kept in whole
+    // seconds): after 5.3 s the first request refreshes, and the new token stays good for at least
+    // 4 s, the rest of the test even on a busy machine.
+    let op = oidc(10, port);
     let env = Env::new();
     env.secret(SECRET);
     oidc_service(&env, &op, port, 300);
     assert_eq!(authorize_with_code(&env, &op).code, 0);
-    std::thread::sleep(Duration::from_millis(2300));
+    std::thread::sleep(Duration::from_millis(5300));
     op.reset_stats();
     let script = env.write("race.rhai", "invoke_url(#{ url: \"/api/me\", connection: \"c\" }).ok");
     let children: Vec<_> = (0..8).map(|_| env.spawn(&["run", script.to_str().unwrap()])).collect();
@@ -218,12 +221,15 @@ fn eight_processes_on_an_expired_token_refresh_once() {
 #[test]
 fn invoke_all_runs_in_order_and_refreshes_once() {
     let port = free_port();
-    let op = oidc(2, port);
+    // 10 s tokens are refreshed in their last 5 s (half the lifetime; expiry is kept in whole
+    // seconds): after 5.3 s the first request refreshes, and the new token stays good for at least
+    // 4 s, the rest of the test even on a busy machine.
+    let op = oidc(10, port);
     let env = Env::new();
     env.secret(SECRET);
     oidc_service(&env, &op, port, 300);
     assert_eq!(authorize_with_code(&env, &op).code, 0);
-    std::thread::sleep(Duration::from_millis(2300));
+    std::thread::sleep(Duration::from_millis(5300));
     op.reset_stats();
     let out = env.script(
         "let reqs = []; for i in 0..40 { reqs.push(#{ url: \"/api/items?i=\" + i, connection: \"c\" }); } \

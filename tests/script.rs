@@ -195,3 +195,18 @@ fn state_persists_per_script_and_time_and_escaping_helpers() {
     );
     assert_eq!(out.ok(), "[25,\"T\",true,19,\"a%20b%2F%C3%A9\",\"a+b\",\"A \\\\(B\\\\)\\\\, C\"]\n");
 }
+
+#[test]
+fn errors_raised_inside_functions_keep_their_kind_and_exit_code() {
+    let env = Env::new();
+    let out = env.script(
+        "fn reach() { invoke_url(#{ url: \"/x\", connection: \"nope\" }) } fn outer() { reach() } outer()",
+        &[],
+    );
+    assert_eq!(
+        out.fails(4),
+        "unknown connection `nope`: create it with `linkrun connection create nope --service NAME` (see `linkrun connection list`) (uncaught in `script.rhai` at line 1, column 14)"
+    );
+    let out = env.script("fn f() { throw \"bad input\"; } f()", &[]);
+    assert_eq!(out.fails(1), "script `script.rhai` threw bad input at line 1, column 10");
+}

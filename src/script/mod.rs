@@ -219,6 +219,12 @@ fn render(v: &Dynamic, json: bool) -> Option<String> {
 /// The error an uncaught exception or engine error ends the run with: exit 4 for a `connection`
 /// error raised by `invoke_url`, exit 1 otherwise.
 fn uncaught(name: &str, e: EvalAltResult) -> Error {
+    // An error raised inside a script function arrives wrapped once per call level: report the
+    // original (a `connection` error stays exit 4), at the place it was raised.
+    let mut e = e;
+    while let EvalAltResult::ErrorInFunctionCall(_, _, inner, _) = e {
+        e = *inner;
+    }
     let at = pos_text(e.position());
     match e {
         EvalAltResult::ErrorRuntime(v, _) => {

@@ -112,6 +112,18 @@ pub struct DataCenterDef {
     pub accounts_url: Option<Spanned<String>>,
 }
 
+/// One named instance: `[instances.NAME]`, which `--instance NAME` picks instead of filling the
+/// `instance_url` template (e.g. `sandbox`, the local sandbox).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceDef {
+    /// Base URL of this instance (may use `${ENV:-default}`).
+    pub base_url: Spanned<String>,
+    /// Hosts allowed for this instance (default: the base URL's host).
+    #[serde(default)]
+    pub allowed_hosts: Option<Spanned<Vec<String>>>,
+}
+
 /// The `[oauth2]` table (authorised in the OAuth 2.0 issue; parsed and validated now).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -253,6 +265,9 @@ pub struct ServiceDef {
     /// Per-instance base URL, e.g. `https://{instance}.service-now.com`.
     #[serde(default)]
     pub instance_url: Option<Spanned<String>>,
+    /// Named instances that `--instance NAME` picks before the `instance_url` template.
+    #[serde(default)]
+    pub instances: BTreeMap<String, InstanceDef>,
     /// Per-data-center base URLs.
     #[serde(default)]
     pub data_centers: BTreeMap<String, DataCenterDef>,
@@ -425,8 +440,16 @@ impl Service {
         self.def.data_centers.keys().map(String::as_str).collect()
     }
 
+    /// The named instances (`[instances.*]`), in name order.
+    pub fn named_instances(&self) -> Vec<&str> {
+        self.def.instances.keys().map(String::as_str).collect()
+    }
+
     /// Resolves base URL and allowed hosts for a connection's data center or instance.
-    /// `dc` must be one of the service's data centers (checked at connection create).
+    ///
+    /// An instance is, in this order: a named `[instances.NAME]` entry; a full host name (it has a
+    /// dot: a custom domain) giving `https://HOST` with only that host allowed; else a name filling
+    /// the `instance_url` template. `dc` must be one of the service's data centers (checked at connection create).
     pub fn endpoint(&self, dc: Option<&str>, instance: Option<&str>) -> Endpoint {
         let service_hosts = self.def.allowed_hosts.as_ref().map(|h| h.get_ref().clone());
         let (base, hosts, accounts) = match dc.and_then(|d| self.def.data_centers.get(d)) {
@@ -435,13 +458,22 @@ impl Service {
                 d.allowed_hosts.as_ref().map(|h| h.get_ref().clone()).or(service_hosts),
                 d.accounts_url.as_ref().map(|a| substitute_env(a.get_ref())),
             ),
-            None => {
-                let base = match (instance, &self.def.instance_url) {
-                    (Some(i), Some(t)) => Some(t.get_ref().replace("{instance}", i)),
-                    _ => self.def.base_url.as_ref().map(|b| b.get_ref().clone()),
-                };
-                (base, service_hosts, None)
-            }
+            None => match (instance, &self.def.instance_url) {
+                (Some(i), Some(_)) if self.def.instances.contains_key(i) => {
+                    let named = &self.def.instances[i];
+                    (
+                        Some(named.base_url.get_ref().clone()),
+                        named.allowed_hosts.as_ref().map(|h| h.get_ref().clone()),
+                        None,
+                    )
+                }
+                // A full host name (a custom domain, given as the `hostname` param): only that host.
+                (Some(i), Some(_)) if i.contains('.') => {
+                    (Some(format!("https://{i}")), Some(vec![i.to_string()]), None)
+                }
+                (Some(i), Some(t)) => (Some(t.get_ref().replace("{instance}", i)), service_hosts, None),
+                _ => (self.def.base_url.as_ref().map(|b| b.get_ref().clone()), service_hosts, None),
+            },
         };
         let base = base.map(|b| substitute_env(&b));
         let allowed_hosts = match hosts {
@@ -542,6 +574,25 @@ impl Service {
                 ));
             }
         }
+        if !d.instances.is_empty() && d.instance_url.is_none() {
+            return Err(self.err(
+                text,
+                Some(d.link_name.span()),
+                "`[instances.*]` needs `instance_url`: named instances only add to an instance template".to_string(),
+            ));
+        }
+        for (name, inst) in &d.instances {
+            if !is_instance_name(name) || name.chars().any(|c| c.is_ascii_uppercase()) {
+                return Err(self.err(
+                    text,
+                    Some(inst.base_url.span()),
+                    format!(
+                        "instance name `{name}` is not valid: use lowercase letters, digits and dashes, like `sandbox`"
+                    ),
+                ));
+            }
+            check_url(inst.base_url.get_ref(), false).map_err(|m| self.err(text, Some(inst.base_url.span()), m))?;
+        }
         for dc in d.data_centers.keys() {
             if LinkName::parse(dc).is_err() {
                 return Err(self.err(
@@ -551,8 +602,11 @@ impl Service {
                 ));
             }
         }
-        let host_lists =
-            d.allowed_hosts.iter().chain(d.data_centers.values().filter_map(|dc| dc.allowed_hosts.as_ref()));
+        let host_lists = d
+            .allowed_hosts
+            .iter()
+            .chain(d.data_centers.values().filter_map(|dc| dc.allowed_hosts.as_ref()))
+            .chain(d.instances.values().filter_map(|i| i.allowed_hosts.as_ref()));
         for hosts in host_lists {
             for h in hosts.get_ref() {
                 check_host_pattern(h).map_err(|m| self.err(text, Some(hosts.span()), m))?;
@@ -690,6 +744,32 @@ pub fn implied_params(auth: AuthKind) -> &'static [(&'static str, &'static str, 
             ("token_secret", "Access token secret", true, true),
         ],
     }
+}
+
+/// Whether `name` is an instance name: 1 to 63 letters, digits and dashes, not starting with a dash
+/// (the part before `.service-now.com`).
+pub fn is_instance_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !name.starts_with('-')
+}
+
+/// Whether `host` is a full DNS host name usable as a custom-domain instance: at least two labels of
+/// letters, digits and dashes (1 to 63 each, not starting or ending with a dash), 253 characters at
+/// most; no scheme, port, path or wildcard.
+pub fn is_dns_host_name(host: &str) -> bool {
+    let labels: Vec<&str> = host.split('.').collect();
+    host.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+        && labels.last().is_some_and(|tld| tld.chars().any(|c| c.is_ascii_alphabetic()) || labels.len() == 4)
 }
 
 /// Replaces `${NAME:-default}` and `${NAME}` with environment values (used for the sandbox URL).
@@ -850,6 +930,61 @@ mod tests {
         let e = parse(&format!("{base}[example]\nurl = \"/v1/items\"\ntype = \"FETCH\"\n")).unwrap_err();
         assert_eq!(e.line, 8);
         assert_eq!(e.message, "unknown `[example]` type `FETCH`: use one of GET, POST, PUT, PATCH, DELETE, HEAD");
+    }
+
+    #[test]
+    fn named_instances_and_full_host_names() {
+        let s = parse(
+            "link_name = \"sn\"\nname = \"SN\"\nauth = \"basic\"\ninstance_url = \"https://{instance}.service-now.com\"\n\
+             [instances.sandbox]\nbase_url = \"${LINKRUN_TEST_UNSET_SN_URL:-http://127.0.0.1:8780}\"\nallowed_hosts = [\"127.0.0.1\", \"localhost\"]\n\
+             [instances.staging]\nbase_url = \"https://staging.example.com/sn\"\n",
+        )
+        .unwrap();
+        assert_eq!(s.named_instances(), vec!["sandbox", "staging"]);
+        let e = s.endpoint(None, Some("sandbox"));
+        assert_eq!(e.base_url.as_deref(), Some("http://127.0.0.1:8780"));
+        assert_eq!(e.allowed_hosts, vec!["127.0.0.1", "localhost"]);
+        let e = s.endpoint(None, Some("staging"));
+        assert_eq!(e.base_url.as_deref(), Some("https://staging.example.com/sn"));
+        assert_eq!(e.allowed_hosts, vec!["staging.example.com"]);
+        let e = s.endpoint(None, Some("sn.example.com"));
+        assert_eq!(e.base_url.as_deref(), Some("https://sn.example.com"));
+        assert_eq!(e.allowed_hosts, vec!["sn.example.com"]);
+        let e = s.endpoint(None, Some("dev1"));
+        assert_eq!(e.base_url.as_deref(), Some("https://dev1.service-now.com"));
+        assert_eq!(e.allowed_hosts, vec!["dev1.service-now.com"]);
+    }
+
+    #[test]
+    fn instances_need_an_instance_url_and_valid_names() {
+        let e = parse("link_name = \"a\"\nname = \"A\"\nauth = \"basic\"\nbase_url = \"https://x.example\"\n[instances.sandbox]\nbase_url = \"http://127.0.0.1:1\"\n").unwrap_err();
+        assert!(e.message.starts_with("`[instances.*]` needs `instance_url`"), "{e}");
+        let e = parse("link_name = \"a\"\nname = \"A\"\nauth = \"basic\"\ninstance_url = \"https://{instance}.x.example\"\n[instances.\"a.b\"]\nbase_url = \"http://127.0.0.1:1\"\n").unwrap_err();
+        assert_eq!(e.line, 6, "{e}");
+        assert!(e.message.starts_with("instance name `a.b` is not valid"), "{e}");
+        let e = parse("link_name = \"a\"\nname = \"A\"\nauth = \"basic\"\ninstance_url = \"https://{instance}.x.example\"\n[instances.sb]\nbase_url = \"nope\"\n").unwrap_err();
+        assert_eq!(e.line, 6, "{e}");
+    }
+
+    #[test]
+    fn dns_host_names() {
+        for ok in ["sn.example.com", "a-b.example.co.uk", "x1.io", "10.0.0.5"] {
+            assert!(is_dns_host_name(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "example",
+            "-a.example.com",
+            "a-.example.com",
+            "a..b",
+            "a.b.com:443",
+            "*.b.com",
+            "a/b.com",
+            "1.2.3",
+            "sn.example.com.",
+        ] {
+            assert!(!is_dns_host_name(bad), "{bad}");
+        }
     }
 
     #[test]

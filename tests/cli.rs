@@ -204,10 +204,10 @@ fn service_list_shows_origin_auth_and_name() {
     install_basic(&env);
     env.write("connections/loc.toml", "link_name = \"loc\"\nname = \"Local one\"\nauth = \"none\"\n");
     let text = env.run(&["service", "list"]).ok().to_string();
-    // The first column is as wide as the longest link name, a built-in one here (zoho_campaigns).
-    assert!(text.starts_with("LINK_NAME       AUTH      ORIGIN     NAME\n"), "{text}");
-    assert!(text.contains("\nloc             none      local      Local one\n"), "{text}");
-    assert!(text.contains("\nsvc             basic     installed  Test svc\n"), "{text}");
+    // The first column is as wide as the longest link name, a built-in one here (servicenow_basic).
+    assert!(text.starts_with("LINK_NAME         AUTH      ORIGIN     NAME\n"), "{text}");
+    assert!(text.contains("\nloc               none      local      Local one\n"), "{text}");
+    assert!(text.contains("\nsvc               basic     installed  Test svc\n"), "{text}");
     assert_eq!(
         listed(&env),
         vec![

@@ -67,8 +67,8 @@ fn every_prebuilt_service_is_listed_as_built_in() {
         assert_eq!(s["file"], format!("<built-in>/{name}.toml"));
     }
     let text = env.run(&["service", "list"]).ok().to_string();
-    assert!(text.contains("zoho_crm        oauth2    built-in   Zoho CRM\n"), "{text}");
-    assert!(text.contains("zoho_desk       oauth2    built-in   Zoho Desk\n"), "{text}");
+    assert!(text.contains("zoho_crm          oauth2    built-in   Zoho CRM\n"), "{text}");
+    assert!(text.contains("zoho_desk         oauth2    built-in   Zoho Desk\n"), "{text}");
 }
 
 #[test]

@@ -158,7 +158,8 @@ fn create(home: &Home, a: CreateArgs) -> Result<()> {
     let catalog = Catalog::load(home)?;
     let service = catalog.get(&a.service)?;
     let dc = resolve_dc(service, a.dc.as_deref())?;
-    let instance = resolve_instance(service, a.instance.as_deref())?;
+    let hostname = hostname_param(service, &a.params, &a.param_env)?;
+    let instance = resolve_instance(service, a.instance.as_deref(), hostname.as_deref())?;
     let declared = service.params();
     let known = |key: &str| -> Result<&Param> {
         declared.iter().find(|p| p.key == key).ok_or_else(|| {
@@ -192,6 +193,10 @@ fn create(home: &Home, a: CreateArgs) -> Result<()> {
             Error::Usage(format!("environment variable `{var}` (for param `{k}`) is not set or empty: export it, or pass --param {k}=VALUE"))
         })?;
         values.insert(k.to_string(), SecretString::from(v));
+    }
+    if hostname.is_some() {
+        // The custom domain is the connection's instance, not a param sent anywhere.
+        values.remove(HOSTNAME);
     }
     let missing: Vec<&Param> = declared
         .iter()
@@ -294,18 +299,69 @@ fn resolve_dc(service: &Service, dc: Option<&str>) -> Result<Option<String>> {
     }
 }
 
-fn resolve_instance(service: &Service, instance: Option<&str>) -> Result<Option<String>> {
+/// The param that addresses a service by a full host name (a custom domain) instead of an instance.
+const HOSTNAME: &str = "hostname";
+
+/// The `hostname` param of a service addressed by instance that declares it, from `--param
+/// hostname=H` or `--param-env hostname=VAR`: a DNS host name, lowercased, becoming the
+/// connection's instance (base URL `https://H`, allowed host H only).
+fn hostname_param(service: &Service, params: &[String], param_env: &[String]) -> Result<Option<String>> {
+    if service.def.instance_url.is_none() || !service.def.params.iter().any(|p| p.key.get_ref() == HOSTNAME) {
+        return Ok(None);
+    }
+    let mut found: Option<String> = None;
+    for raw in params {
+        match raw.split_once('=') {
+            Some((HOSTNAME, v)) => found = Some(v.to_string()),
+            None if raw == HOSTNAME => {
+                return Err(Error::Usage(
+                    "--param hostname needs its value: pass --param hostname=HOST, e.g. --param hostname=servicenow.example.com"
+                        .to_string(),
+                ));
+            }
+            _ => {}
+        }
+    }
+    for raw in param_env {
+        if let Some((HOSTNAME, var)) = raw.split_once('=') {
+            let v = std::env::var(var).ok().filter(|v| !v.is_empty()).ok_or_else(|| {
+                Error::Usage(format!("environment variable `{var}` (for param `hostname`) is not set or empty: export it, or pass --param hostname=HOST"))
+            })?;
+            found = Some(v);
+        }
+    }
+    let Some(h) = found else { return Ok(None) };
+    let host = h.trim().trim_end_matches('.').to_ascii_lowercase();
+    if !crate::service::is_dns_host_name(&host) {
+        return Err(Error::Usage(format!(
+            "`{h}` is not a host name: give the custom domain alone, like --param hostname=servicenow.example.com (no scheme, port or path)"
+        )));
+    }
+    Ok(Some(host))
+}
+
+fn resolve_instance(service: &Service, instance: Option<&str>, hostname: Option<&str>) -> Result<Option<String>> {
+    match (instance, hostname) {
+        (Some(i), Some(h)) => {
+            return Err(Error::Usage(format!(
+                "give either --instance {i} or --param hostname={h}, not both: the host name replaces the instance"
+            )));
+        }
+        (None, Some(h)) => return Ok(Some(h.to_string())),
+        _ => {}
+    }
     match (instance, &service.def.instance_url) {
         (Some(i), Some(_)) => {
-            let ok = !i.is_empty()
-                && i.len() <= 63
-                && i.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                && !i.starts_with('-');
-            if ok {
+            if crate::service::is_instance_name(i) {
                 Ok(Some(i.to_ascii_lowercase()))
             } else {
+                let custom = if service.def.params.iter().any(|p| p.key.get_ref() == HOSTNAME) {
+                    "; for a custom domain pass --param hostname=HOST instead"
+                } else {
+                    ""
+                };
                 Err(Error::Usage(format!(
-                    "instance name `{i}` is not valid: use letters, digits and dashes only (the part before .service-now.com)"
+                    "instance name `{i}` is not valid: use letters, digits and dashes only (the part before .service-now.com){custom}"
                 )))
             }
         }
@@ -313,11 +369,24 @@ fn resolve_instance(service: &Service, instance: Option<&str>) -> Result<Option<
             "service `{}` is not addressed by instance, so --instance {i} does not apply: leave it out",
             service.link_name()
         ))),
-        (None, Some(t)) => Err(Error::Usage(format!(
-            "service `{}` needs an instance: pass --instance NAME (its URL is `{}`)",
-            service.link_name(),
-            t.get_ref()
-        ))),
+        (None, Some(t)) => {
+            let named = service.named_instances();
+            let mut also = String::new();
+            if !named.is_empty() {
+                also.push_str(&format!(
+                    ", or one of {}",
+                    named.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                ));
+            }
+            if service.def.params.iter().any(|p| p.key.get_ref() == HOSTNAME) {
+                also.push_str(", or --param hostname=HOST for a custom domain");
+            }
+            Err(Error::Usage(format!(
+                "service `{}` needs an instance: pass --instance NAME (its URL is `{}`){also}",
+                service.link_name(),
+                t.get_ref()
+            )))
+        }
         (None, None) => Ok(None),
     }
 }

@@ -90,6 +90,14 @@ pub fn describe(s: &Service) -> serde_json::Value {
             )
         })
         .collect();
+    let instances: serde_json::Map<String, serde_json::Value> = s
+        .named_instances()
+        .into_iter()
+        .map(|k| {
+            let e = s.endpoint(None, Some(k));
+            (k.to_string(), json!({"base_url": e.base_url, "allowed_hosts": e.allowed_hosts}))
+        })
+        .collect();
     let single = s.endpoint(None, None);
     let setup = Setup::of(s);
     let (url, method) = example(s);
@@ -103,6 +111,8 @@ pub fn describe(s: &Service) -> serde_json::Value {
         "file": s.file,
         "base_url": if s.def.data_centers.is_empty() { single.base_url.clone() } else { None },
         "instance_url": s.def.instance_url.as_ref().map(|i| i.get_ref().clone()),
+        "instances": instances,
+        "custom_domain": custom_domain(s),
         "data_centers": dcs,
         "default_data_center": s.def.default_data_center.as_ref().map(|d| d.get_ref().clone()),
         "allowed_hosts": if s.def.data_centers.is_empty() && s.def.instance_url.is_none() { Some(single.allowed_hosts) } else { None },
@@ -158,6 +168,11 @@ fn shown_params(s: &Service) -> Vec<Param> {
         .into_iter()
         .filter(|p| !(no_password && p.implied && (p.key == "username" || p.key == "password")))
         .collect()
+}
+
+/// Whether a service addressed by instance also takes a full host name (the `hostname` param).
+fn custom_domain(s: &Service) -> bool {
+    s.def.instance_url.is_some() && s.def.params.iter().any(|p| p.key.get_ref() == "hostname")
 }
 
 /// How the credentials appear on a request, for OAuth 2.0 (`Authorization: Bearer TOKEN`).
@@ -319,6 +334,17 @@ fn show(home: &Home, name: &str, json: bool) -> Result<()> {
         }
     } else if let Some(t) = &s.def.instance_url {
         outln!("instance:   {} (--instance NAME)", t.get_ref());
+        for name in s.named_instances() {
+            let e = s.endpoint(None, Some(name));
+            outln!(
+                "  {name:8} {}  hosts: {}  (--instance {name})",
+                e.base_url.unwrap_or_default(),
+                e.allowed_hosts.join(", ")
+            );
+        }
+        if custom_domain(s) {
+            outln!("  custom domain: --param hostname=HOST (base URL https://HOST, credentials to HOST only)");
+        }
     } else {
         let e = s.endpoint(None, None);
         outln!("base URL:   {}", e.base_url.unwrap_or_else(|| "(none: scripts use absolute URLs)".into()));

@@ -13,6 +13,8 @@ fn the_demo_runs_both_use_cases_and_leaves_the_expected_state() {
     // must not print them, and its vault must hold them sealed.
     env.secret("sandbox-secret-org-us-c0ffeec0ffeec0ffeec0ffee");
     env.secret("sandbox-secret-org-in-c0ffeec0ffeec0ffeec0ffee");
+    env.secret("sandbox-servicenow-secret-5eed5eed5eed5eed5eed5eed");
+    env.secret("sandbox-integration-password-9a9a9a9a9a9a");
     let home = env.home_path().join("demo");
     let out = env.run(&["demo", "--json", "--home", home.to_str().unwrap()]);
     let v: serde_json::Value = serde_json::from_str(out.ok()).unwrap_or_else(|e| panic!("{e}: {}", out.stdout));
@@ -51,6 +53,38 @@ fn the_demo_runs_both_use_cases_and_leaves_the_expected_state() {
     assert_eq!(state["org_b_leads"], 120 + first["inserted"].as_u64().unwrap());
     assert_eq!(state["org_a_tickets"], 2);
     assert_eq!(state["org_a_list_members"], 1);
+
+    // ServiceNow: contacts both ways, then calls.
+    let sn = &v["scripts"][2];
+    assert_eq!(sn["script"], "servicenow_contacts_to_crm.rhai");
+    let first = &sn["runs"][0];
+    assert_eq!(first["sn_to_crm"]["read"], 300, "{first}");
+    assert_eq!(first["sn_to_crm"]["failed"], serde_json::json!([]));
+    let created_in_sn = first["crm_to_sn"]["created"].as_u64().unwrap();
+    assert!(created_in_sn > 0, "CRM-only contacts reach ServiceNow: {first}");
+    let second = &sn["runs"][1];
+    for (side, keys) in [("sn_to_crm", ["inserted", "updated"]), ("crm_to_sn", ["created", "updated"])] {
+        for k in keys {
+            assert_eq!(second[side][k], 0, "the second run changes nothing: {second}");
+        }
+    }
+    assert_eq!(state["servicenow_contacts"], 300 + created_in_sn);
+    let calls = &v["scripts"][3];
+    assert_eq!(calls["script"], "call_to_case.rhai");
+    let known = &calls["runs"][0];
+    let unknown = &calls["runs"][1];
+    assert!(known["contact"]["sys_id"].as_str().is_some_and(|s| s.len() == 32), "{known}");
+    assert_eq!(unknown["contact"], serde_json::Value::Null);
+    assert!(unknown["message"].as_str().unwrap().starts_with("no contact matches +44 20 7946 0000"));
+    let cases = state["call_cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 2);
+    for c in cases {
+        assert_eq!(c["contact_type"], "phone");
+        assert!(c["u_call_recording_url"].as_str().unwrap().starts_with("https://recordings.example.com/calls/"));
+    }
+    let with_contact: Vec<_> = cases.iter().filter(|c| c["contact"].as_str().is_some_and(|s| !s.is_empty())).collect();
+    assert_eq!(with_contact.len(), 1, "{cases:?}");
+    assert_eq!(with_contact[0]["contact"], known["contact"]["sys_id"]);
 }
 
 #[test]
@@ -65,7 +99,10 @@ fn the_demo_text_tells_each_step() {
         "   second run: read 0, inserted 0, updated 0, failed 0",
         "4. scripts/visitor_to_crm.rhai",
         "list member: connection invalid",
-        "5. sandbox now: Org A 302 leads",
+        "5. ServiceNow (instance `sandbox`)",
+        "   second run: ServiceNow to CRM: read 152, inserted 0, updated 0; CRM to ServiceNow: read 0, created 0, updated 0",
+        "no contact matches +44 20 7946 0000",
+        "6. sandbox now: Org A 302 leads",
     ] {
         assert!(text.contains(line), "`{line}` in:\n{text}");
     }

@@ -15,6 +15,8 @@ use crate::{Error, Result};
 
 const ORG_SYNC: &str = include_str!("../../scripts/zoho_org_sync.rhai");
 const VISITOR: &str = include_str!("../../scripts/visitor_to_crm.rhai");
+const SN_TO_CRM: &str = include_str!("../../scripts/servicenow_contacts_to_crm.rhai");
+const CALL_TO_CASE: &str = include_str!("../../scripts/call_to_case.rhai");
 
 /// Arguments of `demo`.
 #[derive(Debug, Args)]
@@ -96,6 +98,26 @@ fn outcome_line(v: &Value) -> String {
 
 fn sync_line(v: &Value) -> String {
     format!("read {}, inserted {}, updated {}, failed {}", v["read"], v["inserted"], v["updated"], v["failed"])
+}
+
+fn sn_changes(v: &Value) -> u64 {
+    let n = |x: &Value| x.as_u64().unwrap_or(0);
+    n(&v["sn_to_crm"]["inserted"])
+        + n(&v["sn_to_crm"]["updated"])
+        + n(&v["crm_to_sn"]["created"])
+        + n(&v["crm_to_sn"]["updated"])
+}
+
+fn sn_line(v: &Value) -> String {
+    format!(
+        "ServiceNow to CRM: read {}, inserted {}, updated {}; CRM to ServiceNow: read {}, created {}, updated {}",
+        v["sn_to_crm"]["read"],
+        v["sn_to_crm"]["inserted"],
+        v["sn_to_crm"]["updated"],
+        v["crm_to_sn"]["read"],
+        v["crm_to_sn"]["created"],
+        v["crm_to_sn"]["updated"]
+    )
 }
 
 /// Runs the demo.
@@ -210,7 +232,98 @@ pub fn run(a: DemoArgs) -> Result<()> {
     let v2 = d.step("visitor_to_crm (campaigns revoked)", &visitor_args2)?.unwrap_or_default();
     d.say(&format!("   {}", outcome_line(&v2)));
 
-    // 5. What the sandbox holds now.
+    // 5. ServiceNow: contacts both ways with Zoho CRM, then an incoming call becomes a case.
+    d.say("5. ServiceNow (instance `sandbox`), authorised with the password grant:");
+    let sn = sandbox.sn.clone();
+    let sn_params = [
+        format!("client_id={}", sn.client_id),
+        format!("client_secret={}", sn.client_secret),
+        format!("username={}", sn.username),
+        format!("password={}", sn.password),
+    ];
+    let mut args = vec!["connection", "create", "sn", "--service", "servicenow", "--instance", "sandbox", "--json"];
+    for p in &sn_params {
+        args.push("--param");
+        args.push(p);
+    }
+    d.step("create sn", &args)?;
+    d.step("authorize sn", &["connection", "authorize", "sn"])?;
+    d.say("   sn: connected");
+    let sync_sn = d.script("servicenow_contacts_to_crm.rhai", SN_TO_CRM)?;
+    let sn_args = [
+        "run",
+        sync_sn.as_str(),
+        "--arg",
+        "object=contacts",
+        "--arg",
+        "direction=both",
+        "--arg",
+        "conflict=crm_wins",
+        "--json",
+    ];
+    d.say("   scripts/servicenow_contacts_to_crm.rhai: contacts both ways, CRM wins conflicts");
+    let sn1 = d.step("servicenow_contacts_to_crm (first run)", &sn_args)?.unwrap_or_default();
+    d.say(&format!("   first run:  {}", sn_line(&sn1)));
+    let sn2 = d.step("servicenow_contacts_to_crm (second run)", &sn_args)?.unwrap_or_default();
+    d.say(&format!("   second run: {}", sn_line(&sn2)));
+    if sn_changes(&sn2) != 0 {
+        d.ok = false;
+    }
+    let call = d.script("call_to_case.rhai", CALL_TO_CASE)?;
+    let known = sandbox
+        .servicenow
+        .records("customer_contact")
+        .into_iter()
+        .find_map(|c| {
+            c["phone"].as_str().filter(|p| p.chars().filter(char::is_ascii_digit).count() >= 7).map(str::to_string)
+        })
+        .unwrap_or_default();
+    let caller = format!("phone=+1 {known}");
+    d.say("   scripts/call_to_case.rhai: an incoming call opens a case (screen pop on the caller's number)");
+    let c1 = d
+        .step(
+            "call_to_case (known caller)",
+            &[
+                "run",
+                call.as_str(),
+                "--arg",
+                &caller,
+                "--arg",
+                "recording=https://recordings.example.com/calls/1001.mp3",
+                "--json",
+            ],
+        )?
+        .unwrap_or_default();
+    d.say(&format!("   {}", c1["message"].as_str().unwrap_or("?")));
+    let c2 = d
+        .step(
+            "call_to_case (unknown caller)",
+            &[
+                "run",
+                call.as_str(),
+                "--arg",
+                "phone=+44 20 7946 0000",
+                "--arg",
+                "recording=https://recordings.example.com/calls/1002.mp3",
+                "--json",
+            ],
+        )?
+        .unwrap_or_default();
+    d.say(&format!("   {}", c2["message"].as_str().unwrap_or("?")));
+
+    // 6. What the sandbox holds now.
+    let opened: Vec<String> =
+        [&c1, &c2].iter().filter_map(|c| c["case"]["sys_id"].as_str().map(str::to_string)).collect();
+    let call_cases: Vec<Value> = sandbox
+        .servicenow
+        .records("sn_customerservice_case")
+        .into_iter()
+        .filter(|c| c["sys_id"].as_str().is_some_and(|id| opened.iter().any(|o| o == id)))
+        .map(|c| {
+            json!({"number": c["number"], "contact": c["contact"], "contact_type": c["contact_type"],
+                   "u_call_recording_url": c["u_call_recording_url"]})
+        })
+        .collect();
     let state = json!({
         "org_a_leads": sandbox.crm.count("us", "Leads"),
         "org_b_leads": sandbox.crm.count("in", "Leads"),
@@ -218,10 +331,18 @@ pub fn run(a: DemoArgs) -> Result<()> {
         "org_a_deals": sandbox.crm.count("us", "Deals"),
         "org_a_tickets": sandbox.desk.tickets("us").len(),
         "org_a_list_members": sandbox.campaigns.members("us", &org_a.campaigns_listkey).len(),
+        "servicenow_contacts": sandbox.servicenow.count("customer_contact"),
+        "call_cases": call_cases,
     });
     d.say(&format!(
-        "5. sandbox now: Org A {} leads, Org B {} leads, {} ticket(s), {} list member(s)",
-        state["org_a_leads"], state["org_b_leads"], state["org_a_tickets"], state["org_a_list_members"]
+        "6. sandbox now: Org A {} leads and {} contacts, Org B {} leads, {} ticket(s), {} list member(s); ServiceNow {} contacts, {} case(s) opened from calls",
+        state["org_a_leads"],
+        state["org_a_contacts"],
+        state["org_b_leads"],
+        state["org_a_tickets"],
+        state["org_a_list_members"],
+        state["servicenow_contacts"],
+        state["call_cases"].as_array().map(|a| a.len()).unwrap_or(0)
     ));
     if a.json {
         let summary = json!({
@@ -231,6 +352,8 @@ pub fn run(a: DemoArgs) -> Result<()> {
             "scripts": [
                 {"script": "zoho_org_sync.rhai", "runs": [first, second]},
                 {"script": "visitor_to_crm.rhai", "runs": [v1, v2]},
+                {"script": "servicenow_contacts_to_crm.rhai", "runs": [sn1, sn2]},
+                {"script": "call_to_case.rhai", "runs": [c1, c2]},
             ],
             "steps": d.steps,
             "sandbox_state": state,

@@ -9,6 +9,7 @@
 pub mod faults;
 pub mod oauth_provider;
 pub mod server;
+pub mod servicenow;
 pub mod zoho_campaigns;
 pub mod zoho_crm;
 pub mod zoho_desk;

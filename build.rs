@@ -4,11 +4,15 @@ use std::fmt::Write as _;
 
 fn main() {
     println!("cargo:rerun-if-changed=connections");
-    let mut entries: Vec<_> = std::fs::read_dir("connections")
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-        .unwrap_or_default();
+    // A build without its prebuilt services would ship a binary that knows none: fail instead.
+    let dir = std::fs::read_dir("connections").unwrap_or_else(|e| {
+        panic!("cannot read `connections/` (the prebuilt services embedded in the binary): {e}; build from the repository root")
+    });
+    let mut entries: Vec<_> =
+        dir.map(|e| e.unwrap_or_else(|e| panic!("cannot list `connections/`: {e}")).path()).collect();
     entries.retain(|p| p.extension().is_some_and(|x| x == "toml"));
     entries.sort();
+    assert!(!entries.is_empty(), "`connections/` holds no *.toml service: the binary would have no prebuilt services");
     let mut out = String::from(
         "/// Built-in services: (file name, TOML text).\npub const BUILTIN_SERVICES: &[(&str, &str)] = &[\n",
     );

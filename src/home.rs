@@ -67,6 +67,16 @@ impl Home {
 
 /// Creates a folder and its parents; the last one gets mode 0700 on Unix.
 pub fn create_private_dir(dir: &Path) -> Result<()> {
+    create_private_dir_io(dir).map_err(|e| {
+        Error::Other(format!(
+            "cannot create the folder `{}`: {e}; check its permissions or pass another --home",
+            dir.display()
+        ))
+    })
+}
+
+/// [`create_private_dir`] with the OS error as it is, for callers that word it themselves.
+pub fn create_private_dir_io(dir: &Path) -> std::io::Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
@@ -77,10 +87,5 @@ pub fn create_private_dir(dir: &Path) -> Result<()> {
         use std::os::unix::fs::DirBuilderExt;
         builder.mode(0o700);
     }
-    builder.create(dir).map_err(|e| {
-        Error::Other(format!(
-            "cannot create the folder `{}`: {e}; check its permissions or pass another --home",
-            dir.display()
-        ))
-    })
+    builder.create(dir)
 }

@@ -597,6 +597,13 @@ impl Invoker {
         }
     }
 
+    /// Drops the cached connections and the open vault, zeroizing the secrets they hold (for a
+    /// process that then exits without tearing down the rest).
+    pub fn forget_secrets(&self) {
+        self.live.borrow_mut().clear();
+        self.vault.borrow_mut().take();
+    }
+
     /// The vault, opened (or created) on first use.
     pub fn vault(&self) -> Result<Rc<RefCell<Vault>>, Failure> {
         if let Some(v) = self.vault.borrow().as_ref() {

@@ -628,3 +628,325 @@ fn opening_the_vault_during_a_rekey_does_not_lose_the_new_key() {
     assert!(other.status.success(), "the other command: {}", String::from_utf8_lossy(&other.stderr));
     check_data(&env, &server, &expected);
 }
+
+// ---- first use by several processes at once ----
+
+/// 20 times: 8 `connection create` at once on a home that does not exist yet. Every process
+/// succeeds, and afterwards every connection's credentials open and are the ones it was given (one
+/// vault id, one key: a second key file or key check would leave some unreadable).
+#[test]
+fn eight_processes_creating_connections_on_a_fresh_home_lose_nothing() {
+    let server = Server::start();
+    for round in 0..20 {
+        let env = Env::new();
+        env.write("connections/svc.toml", &service_toml("svc", "basic", None, &server.url(), ""));
+        std::fs::remove_dir(env.home_path()).expect("start without a home");
+        let children: Vec<_> = (0..8)
+            .map(|i| {
+                spawn(
+                    &env,
+                    &[
+                        "connection",
+                        "create",
+                        &format!("c{i}"),
+                        "--service",
+                        "svc",
+                        "--param",
+                        &format!("username=u{i}"),
+                        "--param",
+                        &format!("password=pw-{round}-{i}"),
+                    ],
+                )
+            })
+            .collect();
+        for (i, child) in children.into_iter().enumerate() {
+            let out = child.wait_with_output().expect("create ends");
+            assert!(out.status.success(), "round {round}, process {i}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let links: Vec<String> = (0..8).map(|i| format!("c{i}")).collect();
+        let links: Vec<&str> = links.iter().map(String::as_str).collect();
+        let sent = sent_credentials(&env, &server, &links);
+        let expected: Vec<(String, String)> =
+            (0..8).map(|i| (basic(&format!("u{i}"), &format!("pw-{round}-{i}")), String::new())).collect();
+        assert_eq!(sent, expected, "round {round}");
+        let stray: Vec<_> = std::fs::read_dir(env.home_path())
+            .expect("home")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(stray.is_empty(), "temporary files left behind: {stray:?}");
+    }
+}
+
+/// 10 times: 8 scripts storing state at once on a fresh home; no key is lost.
+#[test]
+fn eight_scripts_storing_state_on_a_fresh_home_lose_no_key() {
+    for round in 0..10 {
+        let env = Env::new();
+        let set = env.write("set.rhai", "state_set(args.k, args.k + \"!\"); \"ok\"");
+        let set = set.to_str().expect("utf-8");
+        let children: Vec<_> = (0..8).map(|i| spawn(&env, &["run", set, "--arg", &format!("k=k{i}")])).collect();
+        for (i, child) in children.into_iter().enumerate() {
+            let out = child.wait_with_output().expect("run ends");
+            assert!(out.status.success(), "round {round}, process {i}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let get = env.write(
+            "set.rhai",
+            "let found = []; for i in 0..8 { let k = \"k\" + i; if state_get(k) == k + \"!\" { found.push(k) } } found.len()",
+        );
+        assert_eq!(env.run(&["run", get.to_str().expect("utf-8")]).ok(), "8\n", "round {round}");
+    }
+}
+
+// ---- files that are not (or no longer) a whole vault ----
+
+/// Runs `connection list` (with `extra` env) and checks it fails with exit 3 leaving every file
+/// of the home as it was.
+#[track_caller]
+fn refused_untouched(env: &Env, extra: &[(&str, &str)]) -> String {
+    let before: Vec<(String, Vec<u8>)> = home_files(env);
+    let msg = env.run_with(&["connection", "list"], extra).fails(3);
+    assert_eq!(home_files(env), before, "nothing may be written");
+    msg
+}
+
+fn home_files(env: &Env) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(env.home_path())
+        .expect("home")
+        .flatten()
+        .filter(|e| e.path().is_file())
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).expect("read")))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn a_vault_without_its_key_check_is_damaged_not_made_anew() {
+    for (delete, what) in [("key_check", "key check"), ("vault_id", "vault id"), ("kdf", "passphrase parameters")] {
+        let (env, server) = (Env::new(), Server::start());
+        let expected = two_connections(&env, &server);
+        let db = rusqlite::Connection::open(vault_db(&env)).expect("open");
+        let value: String =
+            db.query_row("SELECT value FROM meta WHERE key = ?1", [delete], |r| r.get(0)).expect("meta row");
+        db.execute("DELETE FROM meta WHERE key = ?1", [delete]).expect("delete");
+        drop(db);
+        let msg = refused_untouched(&env, &[]);
+        assert_eq!(
+            msg,
+            format!("the vault is damaged or unreadable (its {what} is missing): restore it from a backup")
+        );
+        // Not even another key makes it adopt a new one.
+        refused_untouched(&env, &[("LINKRUN_MASTER_KEY", &env_key(9))]);
+        // Put back, it opens with its key and every value again: nothing was lost or replaced.
+        let db = rusqlite::Connection::open(vault_db(&env)).expect("open");
+        db.execute("INSERT INTO meta (key, value) VALUES (?1, ?2)", [delete, value.as_str()]).expect("restore");
+        drop(db);
+        check_data(&env, &server, &expected);
+    }
+}
+
+#[test]
+fn a_foreign_sqlite_file_or_an_empty_file_is_refused_not_adopted() {
+    let env = Env::new();
+    let db = rusqlite::Connection::open(vault_db(&env)).expect("create");
+    db.execute_batch(
+        "CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL); INSERT INTO invoices VALUES (1, 9.5);",
+    )
+    .expect("foreign schema");
+    drop(db);
+    assert_eq!(
+        refused_untouched(&env, &[]),
+        format!(
+            "`{}` is not a linkrun vault (it holds tables linkrun does not make: `invoices`): nothing was changed; move it away to start a new vault, or restore yours from a backup",
+            vault_db(&env).display()
+        )
+    );
+    assert!(!key_file(&env).exists(), "no key file made up for it");
+
+    let env = Env::new();
+    std::fs::write(vault_db(&env), b"").expect("empty file");
+    let msg = refused_untouched(&env, &[]);
+    assert!(msg.contains("is not a linkrun vault (it is empty"), "{msg}");
+
+    let env = Env::new();
+    std::fs::create_dir(vault_db(&env)).expect("a folder in its place");
+    let msg = env.run(&["connection", "list"]).fails(3);
+    assert!(msg.contains("is not a linkrun vault (it is not a regular file)"), "{msg}");
+}
+
+// ---- OAuth 2.0 refresh beside rekey, killed refreshers, provider failures ----
+
+/// An OAuth 2.0 service (client credentials) whose token endpoint is the server's `/token`, and
+/// a connection `c` authorised with it (token 1).
+fn oauth_connection(env: &Env, server: &Server) {
+    let url = server.url();
+    env.add_service(
+        "op.toml",
+        &service_toml(
+            "op",
+            "oauth2",
+            Some("header"),
+            &url,
+            &format!("[oauth2]\ntoken_url = \"{url}/token\"\ngrant_types = [\"client_credentials\"]\n"),
+        ),
+    );
+    let secret = env.secret("oauth-client-secret-5e5e");
+    env.run(&[
+        "connection",
+        "create",
+        "c",
+        "--service",
+        "op",
+        "--param",
+        "client_id=cid",
+        "--param",
+        &format!("client_secret={secret}"),
+    ])
+    .ok();
+    env.run(&["connection", "authorize", "c", "--grant", "client_credentials"]).ok();
+    for n in 1..6 {
+        env.secret(&format!("srv-access-token-{n}"));
+    }
+}
+
+/// A script whose request is refused with 401: linkrun refreshes the token once and retries.
+fn refreshing_script(env: &Env) -> String {
+    env.write("refresh.rhai", "invoke_url(#{ url: \"/status/401\", connection: \"c\" }).code")
+        .to_str()
+        .expect("utf-8")
+        .to_string()
+}
+
+fn token_requests(server: &Server) -> usize {
+    server.requests().iter().filter(|r| r.path == "/token").count()
+}
+
+fn lease_until(env: &Env) -> i64 {
+    let db = rusqlite::Connection::open(vault_db(env)).expect("open");
+    db.query_row("SELECT lease_until FROM oauth_tokens WHERE link_name = 'c'", [], |r| r.get(0)).expect("lease")
+}
+
+#[test]
+fn a_token_refreshed_while_the_vault_is_rekeyed_is_sealed_under_the_new_key() {
+    let (env, server) = (Env::new(), Server::start());
+    oauth_connection(&env, &server);
+    server.set_token_answer(1500, 200);
+    let script = refreshing_script(&env);
+    let run = spawn(&env, &["run", &script]);
+    wait_until(Duration::from_secs(10), || token_requests(&server) == 2);
+    assert_eq!(token_requests(&server), 2, "the refresh is under way");
+    env.run(&["vault", "rekey", "--new-key-file"]).ok();
+    let out = run.wait_with_output().expect("run ends");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    server.set_token_answer(0, 200);
+    env.run(&["connection", "show", "c"]).ok();
+    let sent = env.script(
+        "invoke_url(#{ url: \"/echo\", connection: \"c\" }).headers.authorization == \"Bearer srv-access-token-2\"",
+        &[],
+    );
+    assert_eq!(sent.ok(), "true\n", "the refreshed token opens with the new key and is the one sent");
+}
+
+#[test]
+fn a_refresh_lease_of_a_killed_process_is_taken_at_once() {
+    let (env, server) = (Env::new(), Server::start());
+    oauth_connection(&env, &server);
+    server.set_token_answer(60_000, 200);
+    let script = refreshing_script(&env);
+    let mut run = spawn(&env, &["run", &script]);
+    wait_until(Duration::from_secs(10), || token_requests(&server) == 2);
+    assert!(lease_until(&env) > 0, "the lease is held during the refresh");
+    run.kill().expect("kill -9");
+    run.wait().expect("reaped");
+    server.set_token_answer(0, 200);
+    let started = Instant::now();
+    assert_eq!(env.run(&["run", &script]).ok(), "401\n");
+    assert!(started.elapsed() < Duration::from_secs(15), "waited {:?} for a dead process's lease", started.elapsed());
+    assert_eq!(lease_until(&env), 0);
+}
+
+#[test]
+fn a_refresh_cut_off_by_the_time_limit_releases_its_lease() {
+    let (env, server) = (Env::new(), Server::start());
+    oauth_connection(&env, &server);
+    server.set_token_answer(60_000, 200);
+    let script = refreshing_script(&env);
+    let msg = env.run(&["run", &script, "--timeout", "1"]).fails(1);
+    assert!(msg.contains("time limit"), "{msg}");
+    assert_eq!(lease_until(&env), 0, "released when the refresh was dropped");
+}
+
+#[test]
+fn a_provider_failure_on_refresh_is_its_error_and_the_connection_stays_connected() {
+    let (env, server) = (Env::new(), Server::start());
+    oauth_connection(&env, &server);
+    let script = refreshing_script(&env);
+    for status in [500, 503, 429] {
+        server.set_token_answer(0, status);
+        let msg = env.run(&["run", &script]).fails(4);
+        assert_eq!(
+            msg,
+            format!(
+                "the provider failed to refresh the token (temporarily_unavailable: HTTP {status}) while refreshing connection `c`: this is the provider's or the network's error, not a problem of the connection, which stays connected; run it again later (uncaught in `refresh.rhai` at line 1, column 1)"
+            )
+        );
+        assert_eq!(json(env.run(&["connection", "show", "c", "--json"]).ok())["status"], "connected");
+        assert_eq!(lease_until(&env), 0);
+    }
+    server.set_token_answer(0, 200);
+    assert_eq!(env.run(&["run", &script]).ok(), "401\n", "works again once the provider does");
+}
+
+// ---- script state per script path ----
+
+#[test]
+fn scripts_of_the_same_name_in_two_folders_keep_their_own_state() {
+    let env = Env::new();
+    let a = env.write("a/sync.rhai", "let n = state_get(\"n\") ?? 0; state_set(\"n\", n + 1); n + 1");
+    let b = env.write("b/sync.rhai", "let n = state_get(\"n\") ?? 0; state_set(\"n\", n + 10); n + 10");
+    let (a, b) = (a.to_str().expect("utf-8"), b.to_str().expect("utf-8"));
+    assert_eq!(env.run(&["run", a]).ok(), "1\n");
+    assert_eq!(env.run(&["run", b]).ok(), "10\n");
+    assert_eq!(env.run(&["run", a]).ok(), "2\n");
+    let list = json(env.run(&["state", "list", "--json"]).ok());
+    let canon_a = std::fs::canonicalize(a).expect("canonical").display().to_string();
+    let canon_b = std::fs::canonicalize(b).expect("canonical").display().to_string();
+    assert_eq!(list[0]["script"], canon_a.as_str());
+    assert_eq!(list[0]["key"], "n");
+    assert_eq!(list[0]["value"], 2);
+    assert_eq!(list[1]["script"], canon_b.as_str());
+    assert_eq!(list[1]["value"], 10);
+    let table = env.run(&["state", "list"]);
+    assert!(table.ok().starts_with("SCRIPT"), "{}", table.stdout);
+    assert!(table.stdout.contains(&canon_a), "{}", table.stdout);
+
+    env.run(&["state", "clear", a, "n"]).ok();
+    assert_eq!(env.run(&["run", a]).ok(), "1\n", "cleared");
+    assert_eq!(env.run(&["run", b]).ok(), "20\n", "the other script's state is kept");
+    env.run(&["state", "clear", b]).ok();
+    assert_eq!(
+        env.run(&["state", "clear", b]).fails(2),
+        format!("no state stored for script `{canon_b}`: see what is stored with `linkrun state list`")
+    );
+}
+
+#[test]
+fn state_kept_by_file_name_before_is_adopted_by_the_script() {
+    let env = Env::new();
+    let a = env.write("a/sync.rhai", "state_get(\"checkpoint\")");
+    let a = a.to_str().expect("utf-8");
+    env.run(&["vault", "status"]).ok();
+    let db = rusqlite::Connection::open(vault_db(&env)).expect("open");
+    db.execute(
+        "INSERT INTO script_state (script, key, value, updated_at) VALUES ('sync', 'checkpoint', '\"2026-01-01\"', 1)",
+        [],
+    )
+    .expect("legacy row");
+    drop(db);
+    assert_eq!(env.run(&["run", a]).ok(), "2026-01-01\n");
+    let list = json(env.run(&["state", "list", "--json"]).ok());
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(list[0]["script"], std::fs::canonicalize(a).expect("canonical").display().to_string().as_str());
+}

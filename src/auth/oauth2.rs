@@ -232,7 +232,7 @@ impl OAuth2 {
         if done(self) {
             return Ok(());
         }
-        let owner = format!("pid {}", std::process::id());
+        let owner = crate::vault::lease::this_process();
         let started = Instant::now();
         loop {
             let (meta, status) = {
@@ -268,7 +268,9 @@ impl OAuth2 {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        // The lease is ours: refresh with no transaction open.
+        // The lease is ours: refresh with no transaction open. Whatever ends this refresh early
+        // (an error, the future dropped by a timeout) releases the lease, so nobody waits for it.
+        let mut lease = LeaseGuard { vault, link: &self.link, held: true };
         let (refresh, grant, previous) = {
             let t = self.tokens.borrow();
             (t.refresh.clone(), t.meta.grant_type.clone().unwrap_or_default(), t.meta.clone())
@@ -297,6 +299,7 @@ impl OAuth2 {
                     .borrow_mut()
                     .store_tokens(&self.link, &access, new_refresh.as_ref(), &meta, true, Status::Connected)
                     .map_err(|e| self.err(e.to_string()))?;
+                lease.held = false;
                 let mut t = self.tokens.borrow_mut();
                 t.access = access;
                 if new_refresh.is_some() {
@@ -307,6 +310,7 @@ impl OAuth2 {
             }
             Err(e) if e.is_dead_grant() => {
                 let _ = vault.borrow_mut().end_tokens(&self.link, false, Status::NeedsReauth);
+                lease.held = false;
                 let link = &self.link;
                 let message = format!(
                     "connection `{link}` needs re-authorisation: the provider refused to refresh its token ({}); run `linkrun connection authorize {link}`",
@@ -315,13 +319,29 @@ impl OAuth2 {
                 self.tokens.borrow_mut().dead = Some(message.clone());
                 Err(self.err(message))
             }
-            Err(e) => {
-                let _ = vault.borrow_mut().release_refresh_lease(&self.link);
-                Err(self.err(e.sentence(
-                    &self.link,
-                    &self.service,
-                    &format!("linkrun connection authorize {}", self.link),
-                )))
+            Err(e) if e.is_transient() => Err(self.err(e.transient_sentence(&self.link, &self.service))),
+            Err(e) => Err(self.err(e.sentence(
+                &self.link,
+                &self.service,
+                &format!("linkrun connection authorize {}", self.link),
+            ))),
+        }
+    }
+}
+
+/// Releases a claimed refresh lease when dropped, unless the tokens were stored (which releases it
+/// in the same transaction).
+struct LeaseGuard<'a> {
+    vault: &'a RefCell<Vault>,
+    link: &'a str,
+    held: bool,
+}
+
+impl Drop for LeaseGuard<'_> {
+    fn drop(&mut self) {
+        if self.held {
+            if let Ok(mut v) = self.vault.try_borrow_mut() {
+                let _ = v.release_refresh_lease(self.link);
             }
         }
     }

@@ -125,6 +125,32 @@ impl GrantError {
             || (self.code == "server_error" && self.description.as_deref() == Some("access_denied"))
     }
 
+    /// Whether the failure is the provider's or the network's passing trouble (a 5xx or 429
+    /// answer, a timeout, no connection, Zoho's throttling), not a verdict on the grant: a
+    /// refresh that fails this way leaves the connection connected.
+    pub fn is_transient(&self) -> bool {
+        matches!(self.code.as_str(), "network" | "timeout" | "temporarily_unavailable" | "access_denied")
+            || (self.code == "server_error" && self.description.as_deref() != Some("access_denied"))
+    }
+
+    /// The sentence for a transient failure of a token refresh.
+    pub fn transient_sentence(&self, link: &str, service: &str) -> String {
+        let what = match self.code.as_str() {
+            "network" | "timeout" => format!(
+                "the token endpoint of service `{service}` could not be reached ({})",
+                self.description.as_deref().unwrap_or(self.code.as_str())
+            ),
+            "access_denied" => "the provider throttled the token request (access_denied)".to_string(),
+            other => format!(
+                "the provider failed to refresh the token ({other}{})",
+                self.description.as_deref().map(|d| format!(": {d}")).unwrap_or_default()
+            ),
+        };
+        format!(
+            "{what} while refreshing connection `{link}`: this is the provider's or the network's error, not a problem of the connection, which stays connected; run it again later"
+        )
+    }
+
     /// One sentence that says what to do; `command` is the command that mends it.
     pub fn sentence(&self, link: &str, service: &str, command: &str) -> String {
         let desc = self.description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default();
@@ -365,8 +391,20 @@ fn adapter(http: &reqwest::Client) -> impl Fn(HttpRequest) -> AdapterFuture + us
                     status = reqwest::StatusCode::BAD_REQUEST;
                 }
             }
+            let overloaded = status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS;
+            let (body, is_json) = if overloaded && json.as_ref().and_then(|j| j.get("error")).is_none() {
+                // A 5xx or 429 without an OAuth error document (an HTML error page, an empty
+                // body): RFC 6749 has no code for it at the token endpoint; use §4.1.2.1's.
+                let doc = serde_json::json!({
+                    "error": "temporarily_unavailable",
+                    "error_description": format!("HTTP {}", status.as_u16()),
+                });
+                (doc.to_string().into_bytes(), true)
+            } else {
+                (body, json.is_some())
+            };
             let mut builder = http_response_builder(status.as_u16());
-            if json.is_some() {
+            if is_json {
                 builder = builder.header("content-type", "application/json");
             }
             builder.body(body).map_err(|e| AdapterError(e.to_string(), false))

@@ -13,6 +13,7 @@ pub mod demo;
 pub mod run;
 pub mod sandbox;
 pub mod service;
+pub mod state;
 pub mod vault;
 
 use std::io::IsTerminal;
@@ -53,6 +54,9 @@ pub enum Command {
     /// Inspect and rekey the vault.
     #[command(subcommand)]
     Vault(vault::VaultCmd),
+    /// List and clear the values scripts keep with `state_set`.
+    #[command(subcommand)]
+    State(state::StateCmd),
     /// Serve the local Zoho emulators (Accounts, CRM, Desk, Campaigns) on 127.0.0.1.
     Sandbox(sandbox::SandboxArgs),
     /// Run the example integrations against an in-process sandbox: no set-up, no internet.
@@ -86,6 +90,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Connection(c) => connection::run(&home, c),
         Command::Run(a) => run::run(&home, a, cli.verbose),
         Command::Vault(c) => vault::run(&home, c),
+        Command::State(c) => state::run(&home, c),
         Command::Sandbox(a) => sandbox::run(a),
         Command::Demo(a) => demo::run(a),
     }

@@ -63,8 +63,8 @@ pub(crate) struct RunState {
     /// How long `invoke_url` polls a request before sleeping on the network.
     pub(crate) spin: Duration,
     pub(crate) stop: RefCell<Option<Stop>>,
-    /// The script's name (file stem): the scope of `state_get` / `state_set`.
-    pub(crate) script_name: String,
+    /// Whose `state_get` / `state_set` values these are.
+    pub(crate) state_scope: state::StateScope,
 }
 
 impl RunState {
@@ -142,7 +142,7 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
         deadline: started + opts.timeout,
         spin: spin_window(),
         stop: RefCell::new(None),
-        script_name: opts.path.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        state_scope: state::StateScope::of(&opts.path),
     });
 
     let mut engine = engine();
@@ -188,6 +188,9 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
     let result = engine.eval_ast_with_scope::<Dynamic>(&mut scope, &ast);
     let stop = state.stop.borrow_mut().take();
     if opts.exit_after {
+        // The process ends right after: skip tearing down the engine and the runtime, but drop
+        // every secret first so that each is zeroized (the vault's key, cached credentials).
+        state.invoker.forget_secrets();
         std::mem::forget(engine);
         std::mem::forget(state);
     }

@@ -1,7 +1,13 @@
 //! `state_get(key)` and `state_set(key, value)`: a small persistent key-value store for scripts'
-//! checkpoints, scoped to the script's name (its file stem) and kept in the vault database
-//! (plain JSON, not sealed: nothing secret belongs there). `state_set(key, ())` removes a key.
+//! checkpoints, scoped to the script's canonical path (so `a/sync.rhai` and `b/sync.rhai` keep
+//! apart) and kept in the vault database (plain JSON, not sealed: nothing secret belongs there).
+//! `state_set(key, ())` removes a key. `linkrun state list` and `linkrun state clear` manage it.
+//!
+//! Earlier builds keyed state by the file stem alone (`sync`); the first script of that stem
+//! that runs adopts those values under its path (keys it already has are kept).
 
+use std::cell::Cell;
+use std::path::Path;
 use std::rc::Rc;
 
 use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString, NativeCallContext};
@@ -16,6 +22,39 @@ fn vault_error(state: &RunState, f: Failure, ctx: &NativeCallContext) -> Box<Eva
     }
 }
 
+/// The scope of one script's state: its canonical path, and the file stem older versions used.
+pub(crate) struct StateScope {
+    key: String,
+    legacy: String,
+    adopted: Cell<bool>,
+}
+
+impl StateScope {
+    /// The scope of the script at `path`.
+    pub(crate) fn of(path: &Path) -> StateScope {
+        StateScope {
+            key: scope_key(path),
+            legacy: path.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            adopted: Cell::new(false),
+        }
+    }
+
+    /// The stored scope name, after adopting values stored under the legacy name once per run.
+    fn key(&self, vault: &mut crate::vault::Vault) -> Result<&str, crate::vault::VaultError> {
+        if !self.adopted.get() {
+            vault.state_adopt(&self.legacy, &self.key)?;
+            self.adopted.set(true);
+        }
+        Ok(&self.key)
+    }
+}
+
+/// The state scope of a script path: its canonical absolute path when it exists, else the path
+/// as given (so `state clear` can name a script that was moved or deleted).
+pub fn scope_key(path: &Path) -> String {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()).to_string_lossy().into_owned()
+}
+
 /// Registers the two functions.
 pub(crate) fn register(engine: &mut Engine, state: Rc<RunState>) {
     let st = state.clone();
@@ -23,7 +62,13 @@ pub(crate) fn register(engine: &mut Engine, state: Rc<RunState>) {
         "state_get",
         move |ctx: NativeCallContext, key: ImmutableString| -> Result<Dynamic, Box<EvalAltResult>> {
             let vault = st.invoker.vault().map_err(|f| vault_error(&st, f, &ctx))?;
-            let got = vault.borrow().state_get(&st.script_name, &key);
+            let got = {
+                let mut v = vault.borrow_mut();
+                match st.state_scope.key(&mut v) {
+                    Ok(scope) => v.state_get(scope, &key),
+                    Err(e) => Err(e),
+                }
+            };
             match got {
                 Ok(Some(text)) => {
                     let v: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
@@ -40,7 +85,16 @@ pub(crate) fn register(engine: &mut Engine, state: Rc<RunState>) {
         move |ctx: NativeCallContext, key: ImmutableString, value: Dynamic| -> Result<(), Box<EvalAltResult>> {
             let vault = st.invoker.vault().map_err(|f| vault_error(&st, f, &ctx))?;
             let text = if value.is_unit() { None } else { Some(builtins::to_json(&value)) };
-            let result = vault.borrow_mut().state_set(&st.script_name, &key, text.as_deref());
+            let result = {
+                let mut v = vault.borrow_mut();
+                match st.state_scope.key(&mut v) {
+                    Ok(scope) => {
+                        let scope = scope.to_string();
+                        v.state_set(&scope, &key, text.as_deref())
+                    }
+                    Err(e) => Err(e),
+                }
+            };
             result.map_err(|e| st.halt(Stop::Fatal(e.into()), ctx.call_position()))
         },
     );

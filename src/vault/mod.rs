@@ -9,8 +9,10 @@
 //! committed is left alone (it may belong to a rekey running now) and the next rekey overwrites it.
 
 pub mod crypto;
+pub mod lease;
 pub mod schema;
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -80,11 +82,39 @@ pub enum VaultError {
         /// Version this build knows.
         supported: i64,
     },
+    /// The file at the vault's path is not a linkrun vault (empty, not a regular file, another
+    /// program's database): refused, never adopted.
+    #[error(
+        "`{path}` is not a linkrun vault ({reason}): nothing was changed; move it away to start a new vault, or restore yours from a backup"
+    )]
+    NotAVault {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// The file is not a usable vault.
     #[error("the vault is damaged or unreadable ({detail}): restore it from a backup")]
     Damaged {
         /// What went wrong.
         detail: String,
+    },
+    /// The vault file or folder cannot be used for a reason that is not damage: permissions, a
+    /// full disk, a lock held too long. Nothing was changed.
+    #[error("{problem}; nothing was changed: {fix}")]
+    Io {
+        /// What stands in the way, naming the file.
+        problem: String,
+        /// What to do.
+        fix: String,
+    },
+    /// `vault rekey` committed in another process while this one held the old key.
+    #[error(
+        "the vault `{path}` was rekeyed while this ran and the new key is not available to it: nothing was written; run it again (with the new key)"
+    )]
+    Rekeyed {
+        /// Vault file.
+        path: PathBuf,
     },
     /// A flag or input of a vault command is wrong (exit 2).
     #[error("{0}")]
@@ -103,14 +133,55 @@ impl VaultError {
 
 impl From<rusqlite::Error> for VaultError {
     fn from(e: rusqlite::Error) -> Self {
-        VaultError::Damaged { detail: e.to_string() }
+        use rusqlite::ErrorCode as C;
+        let fix = |f: &str| f.to_string();
+        match e.sqlite_error_code() {
+            Some(C::ReadOnly) => VaultError::Io {
+                problem: "the vault cannot be written: the file or its folder is read-only".into(),
+                fix: fix("make linkrun's home folder and `vault.db` writable by this user, or pass another --home"),
+            },
+            Some(C::DiskFull) => VaultError::Io {
+                problem: "the vault cannot be written: the disk is full".into(),
+                fix: fix("free some space and run the command again"),
+            },
+            Some(C::CannotOpen) | Some(C::PermissionDenied) => VaultError::Io {
+                problem: "the vault cannot be opened: permission denied on `vault.db` or its folder".into(),
+                fix: fix("check the permissions of linkrun's home folder and its files, or pass another --home"),
+            },
+            Some(C::DatabaseBusy) | Some(C::DatabaseLocked) => VaultError::Io {
+                problem: "the vault is locked by another linkrun process for too long".into(),
+                fix: fix("wait for it to finish and run the command again"),
+            },
+            Some(C::SystemIoFailure) => VaultError::Io {
+                problem: format!("the vault cannot be read or written ({e})"),
+                fix: fix("check the disk and the permissions of linkrun's home folder, then run the command again"),
+            },
+            _ => VaultError::Damaged { detail: e.to_string() },
+        }
     }
+}
+
+fn io_error(what: &str, path: &Path, e: &std::io::Error) -> VaultError {
+    let (problem, fix) = match e.kind() {
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => (
+            format!("cannot {what} `{}`: permission denied", path.display()),
+            "make linkrun's home folder writable by this user, or pass another --home",
+        ),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+            (format!("cannot {what} `{}`: the disk is full", path.display()), "free some space and run it again")
+        }
+        _ => (
+            format!("cannot {what} `{}`: {e}", path.display()),
+            "check the disk and the permissions of linkrun's home folder, then run it again",
+        ),
+    };
+    VaultError::Io { problem, fix: fix.to_string() }
 }
 
 /// The open vault.
 pub struct Vault {
     db: Connection,
-    key: MasterKey,
+    keys: RefCell<KeyState>,
     vault_id: String,
     source: KeySource,
     path: PathBuf,
@@ -158,6 +229,19 @@ pub struct TokenMeta {
     pub grant_type: Option<String>,
 }
 
+/// One stored script value (`linkrun state list`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateEntry {
+    /// The script's scope (its canonical path).
+    pub script: String,
+    /// The key.
+    pub key: String,
+    /// The value as JSON text.
+    pub value: String,
+    /// Last written (unix seconds).
+    pub updated_at: i64,
+}
+
 /// The new key of `vault rekey`.
 #[derive(Debug)]
 pub enum NewKey {
@@ -197,58 +281,185 @@ fn crash_point(name: &str) {
     let _ = name;
 }
 
-fn create_private_file(path: &Path) -> Result<(), VaultError> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
+/// The tables a linkrun vault may hold (every migration's); any other table means the file is
+/// not a vault and is refused rather than adopted.
+const VAULT_TABLES: &[&str] = &["meta", "connections", "sealed", "oauth_tokens", "script_state"];
+
+/// The key in use and the key check it matched, so that a rekey committed by another process is
+/// noticed before anything is sealed with a key the vault no longer has.
+struct KeyState {
+    key: MasterKey,
+    check: String,
+}
+
+fn table_names(db: &Connection) -> Result<Vec<String>, VaultError> {
+    let mut st = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")?;
+    let names = st.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+    Ok(names)
+}
+
+/// Writes the whole schema and the vault's metadata (id, passphrase parameters, key check) in
+/// the caller's transaction.
+fn build(tx: &Connection, key: &MasterKey, kdf: &KdfParams) -> Result<(), VaultError> {
+    schema::create(tx)?;
+    let vault_id = hex(&crypto::random_bytes::<16>()?);
+    meta_set(tx, "vault_id", &vault_id)?;
+    meta_set(tx, "kdf", &serde_json::to_string(kdf).unwrap_or_default())?;
+    meta_set(tx, "key_check", &seal_key_check(key, &vault_id)?)?;
+    Ok(())
+}
+
+/// The key of a vault about to be made, for the key-file source: an existing key file is adopted
+/// (a vault is being made for a key that is already there); otherwise a new key is written to a
+/// temporary file and linked into place without replacing anything, so that of several
+/// processes starting at once exactly one key wins and the others read it.
+fn key_for_new_vault(home: &Home, key_file: &Path) -> Result<MasterKey, VaultError> {
+    if key_file.exists() {
+        return crypto::read_key_file(key_file);
     }
-    match opts.open(path) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(VaultError::Damaged { detail: format!("cannot create `{}`: {e}", path.display()) }),
+    let kf_err = |e: std::io::Error| VaultError::KeyFile { path: key_file.to_path_buf(), detail: e.to_string() };
+    let key = MasterKey::generate()?;
+    let mut tmp =
+        tempfile::Builder::new().prefix(".master.key.").suffix(".tmp").tempfile_in(home.root()).map_err(kf_err)?;
+    {
+        use std::io::Write as _;
+        let f = tmp.as_file_mut();
+        f.write_all(key.to_base64().as_bytes()).map_err(kf_err)?;
+        f.write_all(b"\n").map_err(kf_err)?;
+        f.sync_all().map_err(kf_err)?;
+    }
+    match tmp.persist_noclobber(key_file) {
+        Ok(_) => {
+            sync_dir(home.root());
+            Ok(key)
+        }
+        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => crypto::read_key_file(key_file),
+        Err(e) => Err(kf_err(e.error)),
+    }
+}
+
+/// Makes a new vault: built completely (schema, metadata, key check) under a temporary name in
+/// the home folder, then linked into place without replacing anything. A crash leaves no
+/// half-made vault; of several processes creating one at once, one wins and the others open it.
+fn create_vault(home: &Home, path: &Path, source: &KeySource) -> Result<(), VaultError> {
+    let kdf = KdfParams::generate()?;
+    let key = match source {
+        KeySource::KeyFile(kf) => key_for_new_vault(home, kf)?,
+        other => MasterKey::load(other, &kdf)?,
+    };
+    let tmp = tempfile::Builder::new()
+        .prefix(".vault.db.")
+        .suffix(".tmp")
+        .tempfile_in(home.root())
+        .map_err(|e| io_error("create a file in", home.root(), &e))?;
+    {
+        let mut db = Connection::open(tmp.path())?;
+        // WAL is recorded in the file, so the vault opens in WAL mode from its first use.
+        db.pragma_update(None, "journal_mode", "WAL")?;
+        let tx = db.transaction()?;
+        build(&tx, &key, &kdf)?;
+        tx.commit()?;
+        // Closing checkpoints the WAL into the file and removes it: the file is complete.
+        db.close().map_err(|(_, e)| e)?;
+    }
+    tmp.as_file().sync_all().map_err(|e| io_error("write", tmp.path(), &e))?;
+    crash_point("create_before_link");
+    match tmp.persist_noclobber(path) {
+        Ok(_) => {
+            sync_dir(home.root());
+            Ok(())
+        }
+        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(io_error("create", path, &e.error)),
+    }
+}
+
+/// Makes a rename or link durable (best effort: not every file system can sync a folder).
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
     }
 }
 
 impl Vault {
-    /// Whether the vault file exists (commands that only read can skip creating it).
+    /// Whether the vault file exists (commands that only read can skip creating it). Anything
+    /// at its path counts: [`Vault::open`] refuses what is not a vault.
     pub fn exists(home: &Home) -> bool {
-        home.vault_path().is_file()
+        std::fs::symlink_metadata(home.vault_path()).is_ok()
     }
 
-    /// Opens the vault, creating it (and the key file) on first use. A wrong key is refused
-    /// before anything is written.
+    /// Opens the vault, creating it (and the key file) on first use. A wrong key, a damaged file
+    /// or a file that is not a linkrun vault is refused before anything is written.
     pub fn open(home: &Home) -> Result<Vault, VaultError> {
-        home.ensure().map_err(|e| VaultError::Damaged { detail: e.to_string() })?;
+        crate::home::create_private_dir_io(home.root())
+            .map_err(|e| io_error("create linkrun's home folder", home.root(), &e))?;
         let path = home.vault_path();
-        let key_file = home.key_file();
-        let source = KeySource::detect(&key_file);
-        let existed = path.is_file();
-        if !existed {
-            create_private_file(&path)?;
+        let source = KeySource::detect(&home.key_file());
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_file() => {}
+            Ok(_) => return Err(VaultError::NotAVault { path, reason: "it is not a regular file".into() }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => create_vault(home, &path, &source)?,
+            Err(e) => return Err(io_error("read", &path, &e)),
         }
-        let mut db = Connection::open(&path)?;
+        Vault::open_existing(home, path, source)
+    }
+
+    fn open_existing(home: &Home, path: PathBuf, source: KeySource) -> Result<Vault, VaultError> {
+        let len = std::fs::metadata(&path).map_err(|e| io_error("read", &path, &e))?.len();
+        if len == 0 {
+            return Err(VaultError::NotAVault {
+                path,
+                reason: "it is empty, and linkrun never leaves an empty vault, so it came from elsewhere".into(),
+            });
+        }
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut db = Connection::open_with_flags(&path, flags)?;
         db.busy_timeout(std::time::Duration::from_secs(10))?;
         db.pragma_update(None, "foreign_keys", true)?;
-        let version = schema::version(&db)?;
-        let initialised = version > 0 && meta_get(&db, "key_check")?.is_some();
-        if !initialised {
+        let mut tables = table_names(&db)?;
+        if tables.is_empty() {
+            // A SQLite file with no tables at all (made by hand, e.g. with `sqlite3`): nothing can
+            // be lost by making it a vault, in one transaction that first checks again.
+            let kdf = KdfParams::generate()?;
+            let key = match &source {
+                KeySource::KeyFile(kf) => key_for_new_vault(home, kf)?,
+                other => MasterKey::load(other, &kdf)?,
+            };
             db.pragma_update(None, "journal_mode", "WAL")?;
-            schema::migrate(&mut db)?;
-            return Vault::initialise(db, path, source, &key_file);
+            let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            if table_names(&tx)?.is_empty() {
+                build(&tx, &key, &kdf)?;
+            }
+            tx.commit()?;
+            tables = table_names(&db)?;
+        }
+        let foreign: Vec<&str> = tables.iter().map(String::as_str).filter(|t| !VAULT_TABLES.contains(t)).collect();
+        if !foreign.is_empty() {
+            return Err(VaultError::NotAVault {
+                path,
+                reason: format!("it holds tables linkrun does not make: `{}`", foreign.join("`, `")),
+            });
+        }
+        let version = schema::version(&db)?;
+        if version > schema::SCHEMA_VERSION {
+            return Err(VaultError::TooNew { found: version, supported: schema::SCHEMA_VERSION });
+        }
+        if !tables.iter().any(|t| t == "meta") {
+            return Err(VaultError::Damaged { detail: "its `meta` table is missing".into() });
         }
         // One statement, so a rekey committing meanwhile cannot pair an old salt with a new check.
         let meta: std::collections::HashMap<String, String> = db
             .prepare("SELECT key, value FROM meta WHERE key IN ('vault_id', 'kdf', 'key_check')")?
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?;
-        let vault_id =
-            meta.get("vault_id").cloned().ok_or_else(|| VaultError::Damaged { detail: "no vault id".into() })?;
-        let kdf: KdfParams = serde_json::from_str(meta.get("kdf").map(String::as_str).unwrap_or_default())
-            .map_err(|_| VaultError::Damaged { detail: "bad passphrase parameters".into() })?;
-        let check = meta.get("key_check").cloned().unwrap_or_default();
+        let missing = |what: &str| VaultError::Damaged { detail: format!("its {what} is missing") };
+        let vault_id = meta.get("vault_id").cloned().ok_or_else(|| missing("vault id"))?;
+        let check = meta.get("key_check").cloned().ok_or_else(|| missing("key check"))?;
+        let kdf: KdfParams = serde_json::from_str(meta.get("kdf").ok_or_else(|| missing("passphrase parameters"))?)
+            .map_err(|_| VaultError::Damaged { detail: "its passphrase parameters are not readable".into() })?;
+        if !check_well_formed(&check) {
+            return Err(VaultError::Damaged { detail: "its key check is not readable".into() });
+        }
         let key = match &source {
             KeySource::KeyFile(kf) => {
                 let pending = pending_key_file(kf);
@@ -288,29 +499,49 @@ impl Vault {
         if version != schema::SCHEMA_VERSION {
             schema::migrate(&mut db)?;
         }
-        Ok(Vault { db, key, vault_id, source, path })
+        Ok(Vault { db, keys: RefCell::new(KeyState { key, check }), vault_id, source, path })
     }
 
-    fn initialise(mut db: Connection, path: PathBuf, source: KeySource, key_file: &Path) -> Result<Vault, VaultError> {
-        let kdf = KdfParams::generate()?;
-        let key = match &source {
-            KeySource::KeyFile(kf) if kf.is_file() => crypto::read_key_file(kf)?,
+    /// Makes sure the key in use is the one the vault has now: `vault rekey` may have committed in
+    /// another process since this one opened the vault. Called inside every write transaction
+    /// that stores sealed values (and when a value fails to open), so nothing is ever sealed
+    /// under a key the vault no longer has. The new key is taken from the same source when it
+    /// has it (the key file, or the pending one of an unfinished rename); otherwise the write is
+    /// refused with [`VaultError::Rekeyed`].
+    fn current_key(&self, db: &Connection) -> Result<(), VaultError> {
+        let check: String = db
+            .query_row("SELECT value FROM meta WHERE key = 'key_check'", [], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| VaultError::Damaged { detail: "its key check is missing".into() })?;
+        if check == self.keys.borrow().check {
+            return Ok(());
+        }
+        let candidates: Vec<MasterKey> = match &self.source {
             KeySource::KeyFile(kf) => {
-                let k = MasterKey::generate()?;
-                crypto::write_key_file(kf, &k)?;
-                k
+                [kf.clone(), pending_key_file(kf)].iter().filter_map(|p| crypto::read_key_file(p).ok()).collect()
             }
-            other => MasterKey::load(other, &kdf)?,
+            other => {
+                let kdf: Option<KdfParams> = db
+                    .query_row("SELECT value FROM meta WHERE key = 'kdf'", [], |r| r.get::<_, String>(0))
+                    .optional()?
+                    .and_then(|t| serde_json::from_str(&t).ok());
+                kdf.and_then(|kdf| MasterKey::load(other, &kdf).ok()).into_iter().collect()
+            }
         };
-        let _ = key_file;
-        let vault_id = hex(&crypto::random_bytes::<16>()?);
-        let check = seal_key_check(&key, &vault_id)?;
-        let tx = db.transaction()?;
-        meta_set(&tx, "vault_id", &vault_id)?;
-        meta_set(&tx, "kdf", &serde_json::to_string(&kdf).unwrap_or_default())?;
-        meta_set(&tx, "key_check", &check)?;
-        tx.commit()?;
-        Ok(Vault { db, key, vault_id, source, path })
+        match candidates.into_iter().find(|k| key_check_ok(k, &self.vault_id, &check)) {
+            Some(key) => {
+                *self.keys.borrow_mut() = KeyState { key, check };
+                Ok(())
+            }
+            None => Err(VaultError::Rekeyed { path: self.path.clone() }),
+        }
+    }
+
+    /// Begins a write transaction that takes the write lock at once and checks the key.
+    fn write_tx(&self) -> Result<rusqlite::Transaction<'_>, VaultError> {
+        let tx = rusqlite::Transaction::new_unchecked(&self.db, rusqlite::TransactionBehavior::Immediate)?;
+        self.current_key(&tx)?;
+        Ok(tx)
     }
 
     /// The key source in effect.
@@ -346,8 +577,8 @@ impl Vault {
 
     /// Creates a connection with its sealed fields, all or nothing. `false` if the link name exists.
     pub fn create(&mut self, rec: &ConnectionRecord, fields: &[(String, SecretString)]) -> Result<bool, VaultError> {
+        let tx = self.write_tx()?;
         let sealed = self.seal_fields(&rec.link_name, fields)?;
-        let tx = self.db.transaction()?;
         let inserted = tx.execute(
             "INSERT OR IGNORE INTO connections (link_name, service, data_center, instance, scopes, status, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
             params![
@@ -381,8 +612,8 @@ impl Vault {
         fields: &[(String, SecretString)],
         status: Option<Status>,
     ) -> Result<(), VaultError> {
+        let tx = self.write_tx()?;
         let sealed = self.seal_fields(link_name, fields)?;
-        let tx = self.db.transaction()?;
         for (field, nonce, ct) in &sealed {
             tx.execute(
                 "INSERT OR REPLACE INTO sealed (link_name, field, nonce, ciphertext) VALUES (?1, ?2, ?3, ?4)",
@@ -465,8 +696,8 @@ impl Vault {
         if let Some(r) = refresh {
             fields.push(("token:refresh_token".to_string(), r.clone()));
         }
+        let tx = self.write_tx()?;
         let sealed = self.seal_fields(link_name, &fields)?;
-        let tx = self.db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         for (field, nonce, ct) in &sealed {
             tx.execute(
                 "INSERT OR REPLACE INTO sealed (link_name, field, nonce, ciphertext) VALUES (?1, ?2, ?3, ?4)",
@@ -514,9 +745,18 @@ impl Vault {
         let tx = self.db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let t = now();
         tx.execute("INSERT OR IGNORE INTO oauth_tokens (link_name) VALUES (?1)", [link_name])?;
+        let (until, holder): (i64, Option<String>) =
+            tx.query_row("SELECT lease_until, lease_owner FROM oauth_tokens WHERE link_name = ?1", [link_name], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+        // A live lease of a process that has exited (killed mid-refresh) is taken at once.
+        let held = until > t && holder.as_deref().is_none_or(lease::owner_alive);
+        if held {
+            return Ok(false);
+        }
         let n = tx.execute(
-            "UPDATE oauth_tokens SET lease_until = ?2, lease_owner = ?3 WHERE link_name = ?1 AND lease_until <= ?4 AND generation = ?5",
-            params![link_name, t + secs, owner, t, generation],
+            "UPDATE oauth_tokens SET lease_until = ?2, lease_owner = ?3 WHERE link_name = ?1 AND generation = ?4",
+            params![link_name, t + secs, owner, generation],
         )?;
         tx.commit()?;
         Ok(n == 1)
@@ -581,6 +821,36 @@ impl Vault {
         Ok(())
     }
 
+    /// Moves the values stored under `legacy` (a script's file stem, as earlier builds keyed
+    /// them) to `scope`, keeping the values `scope` already has. Returns how many moved.
+    pub fn state_adopt(&mut self, legacy: &str, scope: &str) -> Result<usize, VaultError> {
+        if legacy.is_empty() || legacy.contains('/') || legacy == scope {
+            return Ok(0);
+        }
+        Ok(self
+            .db
+            .execute("UPDATE OR IGNORE script_state SET script = ?2 WHERE script = ?1", params![legacy, scope])?)
+    }
+
+    /// Every stored script value: (script, key, JSON text, updated at), by script and key.
+    pub fn state_list(&self) -> Result<Vec<StateEntry>, VaultError> {
+        let mut st = self.db.prepare("SELECT script, key, value, updated_at FROM script_state ORDER BY script, key")?;
+        let rows = st.query_map([], |r| {
+            Ok(StateEntry { script: r.get(0)?, key: r.get(1)?, value: r.get(2)?, updated_at: r.get(3)? })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Removes one key of a script, or all of them; returns how many were removed.
+    pub fn state_clear(&mut self, script: &str, key: Option<&str>) -> Result<usize, VaultError> {
+        Ok(match key {
+            Some(k) => {
+                self.db.execute("DELETE FROM script_state WHERE script = ?1 AND key = ?2", params![script, k])?
+            }
+            None => self.db.execute("DELETE FROM script_state WHERE script = ?1", [script])?,
+        })
+    }
+
     /// Deletes a connection and its sealed fields. `false` if there was none.
     pub fn delete(&mut self, link_name: &str) -> Result<bool, VaultError> {
         let tx = self.db.transaction()?;
@@ -594,21 +864,26 @@ impl Vault {
     /// Opens every sealed field of a connection, in field order. Any value that fails to open is an
     /// error naming the connection and the field.
     pub fn read_fields(&self, link_name: &str) -> Result<Vec<(String, SecretString)>, VaultError> {
-        let mut st = self
+        let rows: Vec<(String, Vec<u8>, Vec<u8>)> = self
             .db
-            .prepare_cached("SELECT field, nonce, ciphertext FROM sealed WHERE link_name = ?1 ORDER BY field")?;
-        let rows = st.query_map([link_name], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, Vec<u8>>(2)?))
-        })?;
+            .prepare_cached("SELECT field, nonce, ciphertext FROM sealed WHERE link_name = ?1 ORDER BY field")?
+            .query_map([link_name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?;
         let mut out = Vec::new();
-        for row in rows {
-            let (field, nonce, ct) = row?;
-            let plain = self
-                .key
-                .open(&nonce, &ct, &aad(&self.vault_id, link_name, &field))
-                .ok_or_else(|| VaultError::Unreadable { link_name: link_name.to_string(), field: field.clone() })?;
-            let text = String::from_utf8(plain.to_vec())
-                .map_err(|_| VaultError::Unreadable { link_name: link_name.to_string(), field: field.clone() })?;
+        for (field, nonce, ct) in rows {
+            let ad = aad(&self.vault_id, link_name, &field);
+            let mut plain = self.keys.borrow().key.open(&nonce, &ct, &ad);
+            if plain.is_none() {
+                // A rekey may have committed in another process since the vault was opened.
+                let before = self.keys.borrow().check.clone();
+                self.current_key(&self.db)?;
+                if self.keys.borrow().check != before {
+                    plain = self.keys.borrow().key.open(&nonce, &ct, &ad);
+                }
+            }
+            let unreadable = || VaultError::Unreadable { link_name: link_name.to_string(), field: field.clone() };
+            let plain = plain.ok_or_else(unreadable)?;
+            let text = String::from_utf8(plain.to_vec()).map_err(|_| unreadable())?;
             out.push((field, SecretString::from(text)));
         }
         Ok(out)
@@ -646,18 +921,19 @@ impl Vault {
             crypto::write_key_file(&pending, &new_key)?;
             crash_point("rekey_after_new_key_file");
         }
-        let mut rows: Vec<(String, String, Vec<u8>, Vec<u8>)> = Vec::new();
-        {
-            let mut st = self.db.prepare("SELECT link_name, field, nonce, ciphertext FROM sealed")?;
-            let it = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
-            for row in it {
-                rows.push(row?);
-            }
-        }
-        let tx = self.db.transaction()?;
+        let new_check = seal_key_check(&new_key, &self.vault_id)?;
+        // One write transaction from the first read to the commit: a writer in another process
+        // (a token refresh) waits for it, then notices the new key check and seals under the new key.
+        let tx = self.write_tx()?;
+        let rows: Vec<(String, String, Vec<u8>, Vec<u8>)> = tx
+            .prepare("SELECT link_name, field, nonce, ciphertext FROM sealed")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<Result<_, _>>()?;
         for (i, (link, field, nonce, ct)) in rows.iter().enumerate() {
             let ad = aad(&self.vault_id, link, field);
             let plain = self
+                .keys
+                .borrow()
                 .key
                 .open(nonce, ct, &ad)
                 .ok_or_else(|| VaultError::Unreadable { link_name: link.clone(), field: field.clone() })?;
@@ -670,7 +946,7 @@ impl Vault {
                 crash_point("rekey_mid_transaction");
             }
         }
-        meta_set(&tx, "key_check", &seal_key_check(&new_key, &self.vault_id)?)?;
+        meta_set(&tx, "key_check", &new_check)?;
         if let Some(kdf) = &kdf {
             meta_set(&tx, "kdf", &serde_json::to_string(kdf).unwrap_or_default())?;
         }
@@ -686,7 +962,7 @@ impl Vault {
                 }
             }
         }
-        self.key = new_key;
+        *self.keys.borrow_mut() = KeyState { key: new_key, check: new_check };
         self.source = new_source.clone();
         Ok(new_source)
     }
@@ -695,7 +971,8 @@ impl Vault {
         fields
             .iter()
             .map(|(f, v)| {
-                let (n, ct) = self.key.seal(v.expose_secret().as_bytes(), &aad(&self.vault_id, link_name, f))?;
+                let (n, ct) =
+                    self.keys.borrow().key.seal(v.expose_secret().as_bytes(), &aad(&self.vault_id, link_name, f))?;
                 Ok((f.clone(), n, ct))
             })
             .collect()
@@ -720,17 +997,6 @@ fn row_to_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConnectionRecord> {
     })
 }
 
-fn meta_get(db: &Connection, key: &str) -> Result<Option<String>, VaultError> {
-    let has_meta: bool =
-        db.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'", [], |r| {
-            r.get::<_, i64>(0)
-        })? > 0;
-    if !has_meta {
-        return Ok(None);
-    }
-    Ok(db.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
-}
-
 fn meta_set(db: &Connection, key: &str, value: &str) -> Result<(), VaultError> {
     db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", params![key, value])?;
     Ok(())
@@ -739,6 +1005,12 @@ fn meta_set(db: &Connection, key: &str, value: &str) -> Result<(), VaultError> {
 fn seal_key_check(key: &MasterKey, vault_id: &str) -> Result<String, VaultError> {
     let (n, ct) = key.seal(KEY_CHECK_PLAINTEXT, &aad(vault_id, "", "key_check"))?;
     Ok(format!("{}:{}", hex(&n), hex(&ct)))
+}
+
+fn check_well_formed(check: &str) -> bool {
+    check
+        .split_once(':')
+        .is_some_and(|(n, ct)| unhex(n).is_some_and(|n| n.len() == crypto::NONCE_LEN) && unhex(ct).is_some())
 }
 
 fn key_check_ok(key: &MasterKey, vault_id: &str, check: &str) -> bool {
@@ -760,4 +1032,43 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
         return None;
     }
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sqlite(code: i32) -> VaultError {
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None).into()
+    }
+
+    #[test]
+    fn storage_trouble_is_named_and_is_not_called_damage() {
+        assert_eq!(
+            sqlite(rusqlite::ffi::SQLITE_READONLY).to_string(),
+            "the vault cannot be written: the file or its folder is read-only; nothing was changed: make linkrun's home folder and `vault.db` writable by this user, or pass another --home"
+        );
+        assert_eq!(
+            sqlite(rusqlite::ffi::SQLITE_FULL).to_string(),
+            "the vault cannot be written: the disk is full; nothing was changed: free some space and run the command again"
+        );
+        assert!(sqlite(rusqlite::ffi::SQLITE_CANTOPEN).to_string().contains("permission denied"));
+        assert!(sqlite(rusqlite::ffi::SQLITE_BUSY).to_string().contains("locked by another linkrun process"));
+        let damaged = sqlite(rusqlite::ffi::SQLITE_CORRUPT).to_string();
+        assert!(damaged.starts_with("the vault is damaged or unreadable"), "{damaged}");
+        for e in [
+            sqlite(rusqlite::ffi::SQLITE_READONLY),
+            sqlite(rusqlite::ffi::SQLITE_FULL),
+            sqlite(rusqlite::ffi::SQLITE_CORRUPT),
+        ] {
+            assert_eq!(e.exit_code(), 3);
+        }
+        let denied = io_error("create", Path::new("/h/vault.db"), &std::io::ErrorKind::PermissionDenied.into());
+        assert_eq!(
+            denied.to_string(),
+            "cannot create `/h/vault.db`: permission denied; nothing was changed: make linkrun's home folder writable by this user, or pass another --home"
+        );
+        let full = io_error("write", Path::new("/h/x"), &std::io::ErrorKind::StorageFull.into());
+        assert!(full.to_string().contains("the disk is full"), "{full}");
+    }
 }

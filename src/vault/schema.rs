@@ -20,6 +20,15 @@ pub fn version(db: &Connection) -> Result<i64, VaultError> {
     Ok(db.query_row("PRAGMA user_version", [], |r| r.get(0))?)
 }
 
+/// Writes the whole schema into an empty database, in the caller's transaction.
+pub fn create(tx: &Connection) -> Result<(), VaultError> {
+    for sql in MIGRATIONS {
+        tx.execute_batch(sql)?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    Ok(())
+}
+
 /// Applies the migrations the file lacks. Refuses a file from a newer linkrun.
 pub fn migrate(db: &mut Connection) -> Result<(), VaultError> {
     let current = version(db)?;

@@ -4,6 +4,8 @@
 //! - `/status/CODE` answers CODE with `{"code": CODE}`;
 //! - `/text` answers `plain text`; `/empty` answers 204; `/big?bytes=N` answers N bytes;
 //! - `/slow?ms=N` waits N ms; `/multi` sends `Set-Cookie` twice;
+//! - `/token` is an OAuth 2.0 token endpoint: `{"access_token": "at-N", ...}` for the N-th
+//!   request, after the delay and with the status set by [`Server::set_token_answer`];
 //! - anything else echoes the request as JSON: method, path, query, headers, body.
 
 use std::net::SocketAddr;
@@ -53,14 +55,25 @@ impl Recorded {
 pub struct Server {
     pub addr: SocketAddr,
     log: Arc<Mutex<Vec<Recorded>>>,
+    token: Arc<Mutex<TokenAnswer>>,
+}
+
+/// How `/token` answers.
+#[derive(Debug, Clone)]
+struct TokenAnswer {
+    delay_ms: u64,
+    status: u16,
+    issued: u64,
 }
 
 impl Server {
     /// Starts a server on 127.0.0.1 on a free port.
     pub fn start() -> Server {
         let log: Arc<Mutex<Vec<Recorded>>> = Arc::default();
+        let token = Arc::new(Mutex::new(TokenAnswer { delay_ms: 0, status: 200, issued: 0 }));
         let (tx, rx) = std::sync::mpsc::channel();
         let log2 = log.clone();
+        let token2 = token.clone();
         std::thread::spawn(move || {
             let rt =
                 tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
@@ -70,14 +83,28 @@ impl Server {
                 let app = axum::Router::new().fallback(
                     move |ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request<Body>| {
                         let log = log2.clone();
-                        async move { handle(peer, req, log).await }
+                        let token = token2.clone();
+                        async move { handle(peer, req, log, token).await }
                     },
                 );
                 axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.expect("serve");
             });
         });
         let addr = rx.recv().expect("server address");
-        Server { addr, log }
+        Server { addr, log, token }
+    }
+
+    /// Makes `/token` wait `delay_ms` before answering, with `status` (anything but 200 answers
+    /// an HTML error page, as an overloaded provider does).
+    pub fn set_token_answer(&self, delay_ms: u64, status: u16) {
+        let mut t = self.token.lock().expect("token");
+        t.delay_ms = delay_ms;
+        t.status = status;
+    }
+
+    /// How many tokens `/token` issued.
+    pub fn tokens_issued(&self) -> u64 {
+        self.token.lock().expect("token").issued
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -101,7 +128,12 @@ impl Server {
     }
 }
 
-async fn handle(peer: SocketAddr, req: Request<Body>, log: Arc<Mutex<Vec<Recorded>>>) -> Response<Body> {
+async fn handle(
+    peer: SocketAddr,
+    req: Request<Body>,
+    log: Arc<Mutex<Vec<Recorded>>>,
+    token: Arc<Mutex<TokenAnswer>>,
+) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, 64 * 1024 * 1024).await.unwrap_or_default();
     let rec = Recorded {
@@ -132,6 +164,24 @@ async fn handle(peer: SocketAddr, req: Request<Body>, log: Arc<Mutex<Vec<Recorde
             .header("Content-Type", "application/json")
             .body(Body::from(format!("{{\"code\":{code}}}")))
             .expect("resp");
+    }
+    if path == "/token" {
+        let answer = token.lock().expect("token").clone();
+        tokio::time::sleep(Duration::from_millis(answer.delay_ms)).await;
+        if answer.status != 200 {
+            return resp
+                .status(answer.status)
+                .header("Content-Type", "text/html")
+                .body(Body::from("<html><body>Service Unavailable</body></html>"))
+                .expect("resp");
+        }
+        let n = {
+            let mut t = token.lock().expect("token");
+            t.issued += 1;
+            t.issued
+        };
+        let doc = serde_json::json!({"access_token": format!("srv-access-token-{n}"), "token_type": "Bearer", "expires_in": 3600});
+        return resp.header("Content-Type", "application/json").body(Body::from(doc.to_string())).expect("resp");
     }
     match path {
         "/text" => resp.header("Content-Type", "text/plain").body(Body::from("plain text")).expect("resp"),

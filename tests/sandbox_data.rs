@@ -1,6 +1,9 @@
-//! `linkrun sandbox --data FILE` keeps the CRM, Desk and Campaigns data in one SQLite file: a
-//! lead, a Desk ticket and a Campaigns subscription made over HTTP are all still there after the
-//! process is killed and started again on the same file, and the seed data is not added twice.
+//! `linkrun sandbox --data FILE` keeps the CRM, Desk, Campaigns and ServiceNow data and the issued
+//! OAuth tokens in one SQLite file: a lead, a Desk ticket and a Campaigns subscription made over
+//! HTTP, and a ServiceNow record and a lead made through linkrun connections, are all still there
+//! after the process is killed and started again on the same file, the seed data is not added
+//! twice, and the connections' tokens are still accepted. A storage failure is answered as one,
+//! not as the fault knob's simulated failure, and a file of another shape is refused by name.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -9,7 +12,9 @@ use std::io::{BufRead, Read, Write};
 use std::path::Path;
 
 use common::Env;
+use linkrun::sandbox::servicenow::ServiceNow;
 use linkrun::sandbox::zoho_campaigns::Campaigns;
+use linkrun::sandbox::zoho_crm::Crm;
 use linkrun::sandbox::zoho_desk::Desk;
 use serde_json::{Value, json};
 
@@ -23,11 +28,21 @@ struct OrgA {
     listkey: String,
 }
 
+/// What the banner says about the ServiceNow instance.
+#[derive(Clone)]
+struct SnCreds {
+    client_id: String,
+    client_secret: String,
+    username: String,
+    password: String,
+}
+
 /// A running `linkrun sandbox`.
 struct Running {
     child: std::process::Child,
     port: u16,
     org: OrgA,
+    sn: SnCreds,
 }
 
 /// Dropping it kills the process (no clean shutdown) and waits for it.
@@ -40,6 +55,12 @@ impl Drop for Running {
 
 fn start(env: &Env, data: &Path) -> Running {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    start_on(env, data, port)
+}
+
+/// Starts the sandbox on `port` (the same port again after a restart, so that connections made
+/// with `LINKRUN_SANDBOX_URL` keep their URLs).
+fn start_on(env: &Env, data: &Path, port: u16) -> Running {
     let mut child = env.spawn(&["sandbox", "--port", &port.to_string(), "--data", data.to_str().unwrap()]);
     let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut banner = String::new();
@@ -65,7 +86,14 @@ fn start(env: &Env, data: &Path) -> Running {
         department_id: word_after(lines[i + 1], "departmentId "),
         listkey: word_after(lines[i + 1], "Campaigns listkey "),
     };
-    Running { child, port, org }
+    let l = lines.iter().find(|l| l.starts_with("ServiceNow instance:")).unwrap_or_else(|| panic!("{banner}"));
+    let sn = SnCreds {
+        client_id: word_after(l, "client_id "),
+        client_secret: word_after(l, "client_secret "),
+        username: word_after(l, "integration user "),
+        password: word_after(l, " / "),
+    };
+    Running { child, port, org, sn }
 }
 
 /// An HTTP/1.0 request; gives the status and the body (JSON, or a JSON string of the text).
@@ -197,4 +225,257 @@ fn crm_desk_and_campaigns_data_survive_a_restart_on_the_same_file() {
     assert_eq!(desk.tickets("us").len(), 2);
     assert_eq!(desk.contacts("us").len(), 1);
     assert_eq!(desk.department_id("us").as_deref(), Some(org.department_id.as_str()));
+}
+
+impl Running {
+    /// Creates and authorises `crm_a` (Org A's CRM) and `sn` (the ServiceNow instance, password
+    /// grant) in `env`, pointed at this sandbox.
+    fn connect(&self, env: &Env) {
+        env.set_env("LINKRUN_SANDBOX_URL", &format!("http://127.0.0.1:{}", self.port));
+        env.secret(&self.org.client_secret);
+        env.secret(&self.sn.client_secret);
+        env.secret(&self.sn.password);
+        env.run(&[
+            "connection",
+            "create",
+            "crm_a",
+            "--service",
+            "zoho_crm",
+            "--dc",
+            "sandbox",
+            "--param",
+            &format!("client_id={}", self.org.client_id),
+            "--param",
+            &format!("client_secret={}", self.org.client_secret),
+        ])
+        .ok();
+        env.run(&[
+            "connection",
+            "create",
+            "sn",
+            "--service",
+            "servicenow",
+            "--instance",
+            "sandbox",
+            "--param",
+            &format!("client_id={}", self.sn.client_id),
+            "--param",
+            &format!("client_secret={}", self.sn.client_secret),
+            "--param",
+            &format!("username={}", self.sn.username),
+            "--param",
+            &format!("password={}", self.sn.password),
+        ])
+        .ok();
+        self.authorize(env);
+    }
+
+    /// (Re-)authorises both connections of [`Running::connect`].
+    fn authorize(&self, env: &Env) {
+        let q = form(&[("client_id", &self.org.client_id), ("scope", "ZohoCRM.modules.ALL")]);
+        let (status, v) = http(self.port, "POST", &format!("/oauth/v2/self-client/code?{q}"), &[], "");
+        assert_eq!(status, 200, "{v}");
+        env.run(&["connection", "authorize", "crm_a", "--code", v["code"].as_str().unwrap()]).ok();
+        env.run(&["connection", "authorize", "sn"]).ok();
+    }
+
+    /// A ServiceNow access token of the integration user, straight from the token endpoint.
+    fn sn_token(&self) -> String {
+        let body = form(&[
+            ("grant_type", "password"),
+            ("client_id", &self.sn.client_id),
+            ("client_secret", &self.sn.client_secret),
+            ("username", &self.sn.username),
+            ("password", &self.sn.password),
+        ]);
+        let (status, v) = http(self.port, "POST", "/oauth_token.do", &[FORM], &body);
+        assert_eq!(status, 200, "{v}");
+        format!("Bearer {}", v["access_token"].as_str().unwrap_or_else(|| panic!("{v}")))
+    }
+
+    /// The token requests the sandbox's Zoho Accounts and ServiceNow OAuth endpoints got.
+    fn token_requests(&self) -> (Value, Value) {
+        let (_, zoho) = http(self.port, "GET", "/_sandbox/oauth/stats", &[], "");
+        let (_, sn) = http(self.port, "GET", "/_sandbox/servicenow/_sandbox/oauth/stats", &[], "");
+        (zoho["token_requests_by_grant"].clone(), sn["token_requests_by_grant"].clone())
+    }
+}
+
+/// Runs a script in `env` and gives its printed value without the final newline.
+fn script(env: &Env, text: &str) -> String {
+    env.script(text, &[]).ok().trim_end().to_string()
+}
+
+const NEW_CONTACT: &str = r#"invoke_url(#{ url: "/api/now/table/customer_contact", type: "POST",
+    body: #{ first_name: "Ada", last_name: "Restart", email: "ada.restart@example.com" }, connection: "sn" }).result.sys_id"#;
+const NEW_LEAD: &str = r#"invoke_url(#{ url: "/crm/v7/Leads", type: "POST",
+    body: #{ data: [#{ Last_Name: "Restart", First_Name: "Lead", Email: "lead.restart@example.com" }] },
+    connection: "crm_a" }).data[0].details.id"#;
+
+fn read_contact(sys_id: &str) -> String {
+    format!(r#"invoke_url(#{{ url: "/api/now/table/customer_contact/{sys_id}", connection: "sn" }}).result.name"#)
+}
+
+const CONTACTS_BY_EMAIL: &str = r#"invoke_url(#{ url: "/api/now/table/customer_contact",
+    parameters: #{ sysparm_query: "email=ada.restart@example.com" }, connection: "sn" }).result.len()"#;
+const LEAD_BY_EMAIL: &str = r#"let r = invoke_url(#{ url: "/crm/v7/Leads/search",
+    parameters: #{ email: "lead.restart@example.com" }, connection: "crm_a" }); `${r.data.len()} ${r.data[0].id}`"#;
+
+#[test]
+fn servicenow_and_crm_data_made_through_connections_survive_a_restart() {
+    let env = Env::new();
+    let data = env.work.path().join("sandbox.db");
+    let first = start(&env, &data);
+    let port = first.port;
+    first.connect(&env);
+
+    // ServiceNow and CRM both work on the one file: a contact and a lead, read back.
+    let sys_id = script(&env, NEW_CONTACT);
+    assert_eq!(sys_id.len(), 32, "{sys_id}");
+    assert_eq!(script(&env, &read_contact(&sys_id)), "Ada Restart");
+    let lead_id = script(&env, NEW_LEAD);
+    assert_eq!(script(&env, LEAD_BY_EMAIL), format!("1 {lead_id}"));
+    drop(first);
+
+    // Second run: new authorisations (so this is about the data alone), the same records.
+    let second = start_on(&env, &data, port);
+    second.authorize(&env);
+    assert_eq!(script(&env, &read_contact(&sys_id)), "Ada Restart");
+    assert_eq!(script(&env, CONTACTS_BY_EMAIL), "1");
+    assert_eq!(script(&env, LEAD_BY_EMAIL), format!("1 {lead_id}"));
+    drop(second);
+
+    // Seeded once: the seed data plus the one record each.
+    let sn = ServiceNow::open(Some(&data)).unwrap();
+    assert_eq!(sn.count("customer_contact"), 301);
+    assert_eq!(sn.count("core_company"), 45);
+    let crm = Crm::open(Some(&data)).unwrap();
+    assert_eq!(crm.count("us", "Leads"), 301);
+    assert_eq!(crm.find_by_email("us", "Leads", "lead.restart@example.com").unwrap()["id"], lead_id.as_str());
+}
+
+#[test]
+fn tokens_issued_before_a_restart_are_still_accepted_after_it() {
+    let env = Env::new();
+    let data = env.work.path().join("sandbox.db");
+    let first = start(&env, &data);
+    let port = first.port;
+    first.connect(&env);
+    env.run(&["connection", "test", "sn"]).ok();
+    env.run(&["connection", "test", "crm_a"]).ok();
+    let sys_id = script(&env, NEW_CONTACT);
+    drop(first);
+
+    // No re-authorisation: the connections' access tokens are accepted as they are.
+    let second = start_on(&env, &data, port);
+    env.run(&["connection", "test", "sn"]).ok();
+    env.run(&["connection", "test", "crm_a"]).ok();
+    assert_eq!(script(&env, &read_contact(&sys_id)), "Ada Restart");
+    let lead_id = script(&env, NEW_LEAD);
+    assert_eq!(second.token_requests(), (json!({}), json!({})), "the connections had to get new tokens");
+
+    // Their refresh tokens were kept too: once the access tokens expire, linkrun refreshes.
+    for path in ["/_sandbox/oauth/expire", "/_sandbox/servicenow/_sandbox/oauth/expire"] {
+        let (status, v) = http(port, "POST", path, &[], "");
+        assert_eq!((status, v["expired"].as_u64().is_some_and(|n| n >= 1)), (200, true), "{path}: {v}");
+    }
+    assert_eq!(script(&env, &read_contact(&sys_id)), "Ada Restart");
+    assert_eq!(script(&env, LEAD_BY_EMAIL), format!("1 {lead_id}"));
+    let (zoho, sn) = second.token_requests();
+    assert_eq!((zoho, sn), (json!({"refresh_token": 1}), json!({"refresh_token": 1})));
+    drop(second);
+
+    // And the refreshed tokens after one more restart.
+    let third = start_on(&env, &data, port);
+    assert_eq!(script(&env, &read_contact(&sys_id)), "Ada Restart");
+    assert_eq!(script(&env, LEAD_BY_EMAIL), format!("1 {lead_id}"));
+    assert_eq!(third.token_requests(), (json!({}), json!({})));
+}
+
+#[test]
+fn a_storage_failure_is_answered_as_one_not_as_a_simulated_failure() {
+    let env = Env::new();
+    let data = env.work.path().join("sandbox.db");
+    let run = start(&env, &data);
+    let zoho = run.token();
+    let sn = run.sn_token();
+
+    // Another program makes every table of the file read-only while the sandbox runs.
+    let db = rusqlite::Connection::open(&data).unwrap();
+    let tables: Vec<String> = db
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(tables.len() >= 8, "{tables:?}");
+    for t in &tables {
+        for op in ["INSERT", "UPDATE", "DELETE"] {
+            db.execute_batch(&format!(
+                "CREATE TRIGGER ro_{t}_{op} BEFORE {op} ON {t} BEGIN SELECT RAISE(ABORT, 'table {t} is read-only'); END;"
+            ))
+            .unwrap();
+        }
+    }
+    drop(db);
+
+    let says_storage = |what: &str, status: u16, text: &str| {
+        assert_eq!(status, 500, "{what}: {text}");
+        assert!(text.contains("the sandbox's storage failed") && text.contains("is read-only"), "{what}: {text}");
+        assert!(!text.contains("simulated"), "{what}: {text}");
+    };
+    let body = json!({"first_name": "Read", "last_name": "Only"}).to_string();
+    let (status, v) = http(run.port, "POST", "/api/now/table/customer_contact", &[("Authorization", &sn), JSON], &body);
+    says_storage("ServiceNow insert", status, &v.to_string());
+    assert_eq!(v["error"]["message"], "Sandbox storage error", "{v}");
+    assert_eq!(v["status"], "failure");
+    let lead = json!({"data": [{"Last_Name": "Only"}]}).to_string();
+    let (status, v) = http(run.port, "POST", "/crm/v7/Leads", &[("Authorization", &zoho), JSON], &lead);
+    says_storage("CRM insert", status, &v.to_string());
+    let desk = json!({"subject": "Read-only", "departmentId": run.org.department_id, "contact": {"lastName": "Only"}});
+    let headers = [("Authorization", zoho.as_str()), ("orgId", run.org.desk_org_id.as_str()), JSON];
+    let (status, v) = http(run.port, "POST", "/api/v1/tickets", &headers, &desk.to_string());
+    says_storage("Desk ticket", status, &v.to_string());
+    let sub =
+        form(&[("listkey", &run.org.listkey), ("resfmt", "JSON"), ("contactinfo", "{Contact Email:ro@example.org}")]);
+    let (status, v) = http(run.port, "POST", "/api/v1.1/json/listsubscribe", &[("Authorization", &zoho), FORM], &sub);
+    says_storage("Campaigns subscription", status, &v.to_string());
+    let grant = form(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", &run.sn.client_id),
+        ("client_secret", &run.sn.client_secret),
+    ]);
+    let (status, v) = http(run.port, "POST", "/oauth_token.do", &[FORM], &grant);
+    says_storage("ServiceNow token", status, &v.to_string());
+    assert_eq!(v["error"], "server_error", "{v}");
+
+    // Reads still work, and the fault knob's failure is still called simulated.
+    let (status, v) =
+        http(run.port, "GET", "/api/now/table/core_company?sysparm_limit=1", &[("Authorization", &sn)], "");
+    assert_eq!((status, v["result"].as_array().map(Vec::len)), (200, Some(1)), "{v}");
+    let (status, _) = http(run.port, "POST", "/_sandbox/knobs", &[JSON], &json!({"failure_rate": 1.0}).to_string());
+    assert_eq!(status, 200);
+    let (status, v) =
+        http(run.port, "GET", "/api/now/table/core_company?sysparm_limit=1", &[("Authorization", &sn)], "");
+    assert_eq!(status, 500, "{v}");
+    assert!(v["error"]["detail"].as_str().unwrap().contains("simulated a server failure"), "{v}");
+}
+
+#[test]
+fn a_data_file_of_another_shape_is_refused_by_table_name() {
+    let env = Env::new();
+    let data = env.work.path().join("other.db");
+    let db = rusqlite::Connection::open(&data).unwrap();
+    db.execute_batch("CREATE TABLE records (name TEXT, value TEXT); INSERT INTO records VALUES ('a', 'b');").unwrap();
+    drop(db);
+    let out = env.run(&["sandbox", "--port", "0", "--data", data.to_str().unwrap()]);
+    let err = out.fails(1);
+    assert!(err.contains(&format!("cannot open the sandbox data {}", data.display())), "{err}");
+    assert!(err.contains("table `records` has the columns (name, value), not the Zoho CRM emulator's"), "{err}");
+    assert!(err.contains("pass another --data file"), "{err}");
+    // Nothing was changed in it.
+    let db = rusqlite::Connection::open(&data).unwrap();
+    let n: i64 = db.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0)).unwrap();
+    assert_eq!(n, 1);
 }

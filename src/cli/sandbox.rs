@@ -14,7 +14,8 @@ pub struct SandboxArgs {
     /// Port on 127.0.0.1.
     #[arg(long, default_value_t = DEFAULT_SANDBOX_PORT)]
     pub port: u16,
-    /// Keep the CRM, Desk and Campaigns data in this SQLite file (default: in memory).
+    /// Keep the CRM, Desk, Campaigns and ServiceNow data and the issued OAuth tokens in this
+    /// SQLite file (default: in memory).
     #[arg(long, value_name = "FILE")]
     pub data: Option<PathBuf>,
     /// Seed Org A with more than 2,000 leads (exercises `page_token` paging).

@@ -5,11 +5,13 @@
 //! | module             | emulates |
 //! |--------------------|----------|
 //! | [`oauth_provider`] | the OAuth 2.0 part: Zoho Accounts (`/oauth/v2/...`) and a ServiceNow instance's `oauth_*.do` endpoints, with fault knobs for tests |
+//! | [`storage`]        | not a product: the `--data` SQLite file the others share, its tables and its checks |
 
 pub mod faults;
 pub mod oauth_provider;
 pub mod server;
 pub mod servicenow;
+pub mod storage;
 pub mod zoho_campaigns;
 pub mod zoho_crm;
 pub mod zoho_desk;

@@ -9,11 +9,16 @@
 //! the clock) exist so that a client's refresh and re-authorisation paths can be driven on demand.
 //!
 //! Specs: authorization code grant RFC 6749 §4.1, client credentials §4.4, password §4.3, refresh
-//! §6; PKCE RFC 7636 §4.6; revocation RFC 7009. Nothing here is secret or persistent: tokens live
-//! in memory and die with the process.
+//! §6; PKCE RFC 7636 §4.6; revocation RFC 7009. Nothing here is secret. Tokens live in memory and
+//! die with the process, unless the provider was opened on a data file ([`Provider::open`], as
+//! `linkrun sandbox --data FILE` does): then the access and refresh tokens it issues, with what
+//! they grant and when they expire, are written through to the file's `oauth_*` tables and
+//! accepted again after a restart on it. A failure to write them answers the token request with
+//! HTTP 500 `{"error":"server_error","error_description":"the sandbox's storage failed: …"}`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -27,9 +32,12 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{any, get, post};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use rusqlite::{Connection, params};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
+
+use super::storage::{StorageError, open_db, storage_failed};
 
 /// Life of a grant code from the consent page (Zoho: 2 minutes; ServiceNow: assumed the same).
 const WEB_CODE_TTL_MS: u64 = 2 * 60 * 1000;
@@ -204,17 +212,36 @@ pub struct Provider {
 }
 
 impl Provider {
-    /// A provider with no tokens issued yet.
+    /// A provider with no tokens issued yet, keeping them in memory only.
     pub fn new(cfg: ProviderConfig) -> Provider {
+        Provider::with_state(cfg, Tokens::default(), None)
+    }
+
+    /// A provider that keeps the tokens it issues in the SQLite file at `path` (the sandbox's
+    /// `--data` file), in rows marked `name` (one name per provider sharing the file), and
+    /// starts with the ones issued there before: access and refresh tokens with their grants
+    /// (client, organisation, scopes, user) and expiry times, and which live token ServiceNow
+    /// hands back again. Grant codes (minutes of life), the stats and the clock offset stay in
+    /// memory; clients and users are the configuration's (the sandbox registers the same ones at
+    /// every start). `None`: in memory, as [`Provider::new`].
+    pub fn open(cfg: ProviderConfig, path: Option<&Path>, name: &str) -> Result<Provider, StorageError> {
+        let Some(path) = path else { return Ok(Provider::new(cfg)) };
+        let store = TokenStore { conn: open_db(Some(path), "OAuth", &TOKEN_TABLES, TOKEN_SCHEMA)?, name: name.into() };
+        let tokens = store.load()?;
+        Ok(Provider::with_state(cfg, tokens, Some(store)))
+    }
+
+    fn with_state(cfg: ProviderConfig, tokens: Tokens, store: Option<TokenStore>) -> Provider {
         Provider {
             inner: Arc::new(Mutex::new(ProviderState {
                 cfg,
                 offset_ms: 0,
                 codes: HashMap::new(),
-                access: HashMap::new(),
-                refresh: HashMap::new(),
-                current: HashMap::new(),
+                access: tokens.access,
+                refresh: tokens.refresh,
+                current: tokens.current,
                 stats: Stats::default(),
+                store,
             })),
         }
     }
@@ -278,9 +305,12 @@ impl Provider {
         self.lock().stats.clone()
     }
 
-    /// Makes every access token issued so far expired now (new ones get the normal life).
+    /// Makes every access token issued so far expired now (new ones get the normal life). A
+    /// failure to store that is written to stderr (the tokens are expired in memory all the same).
     pub fn expire_access_tokens(&self) {
-        self.lock().expire_all();
+        if let Err(e) = self.lock().expire_all() {
+            eprintln!("linkrun sandbox: cannot expire the stored access tokens: {e}");
+        }
     }
 
     /// Sets the life of access tokens issued from now on.
@@ -438,8 +468,9 @@ struct Issued {
     scopes: Vec<String>,
 }
 
-/// Why a token request failed (Zoho spells each one; ServiceNow answers them all alike).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Why a token request failed (Zoho spells each one; ServiceNow answers them all alike), or why
+/// it could not be served at all (`Storage`).
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum TokenError {
     InvalidClient,
     InvalidClientSecret,
@@ -450,11 +481,22 @@ enum TokenError {
     InvalidUser,
     MissingOrgInfo,
     UnsupportedGrantType,
+    /// The data file refused to store a token: the storage failure's message.
+    Storage(String),
+}
+
+impl std::fmt::Display for TokenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TokenError::Storage(msg) => f.write_str(msg),
+            other => f.write_str(other.zoho_code()),
+        }
+    }
 }
 
 impl TokenError {
     /// Zoho's `error` value.
-    fn zoho_code(self) -> &'static str {
+    fn zoho_code(&self) -> &'static str {
         match self {
             TokenError::InvalidClient => "invalid_client",
             TokenError::InvalidClientSecret => "invalid_client_secret",
@@ -464,6 +506,7 @@ impl TokenError {
             TokenError::InvalidCodeVerifier => "invalid_code_verifier",
             TokenError::MissingOrgInfo => "missing_org_info",
             TokenError::InvalidUser | TokenError::UnsupportedGrantType => "unsupported_grant_type",
+            TokenError::Storage(_) => "server_error",
         }
     }
 }
@@ -480,6 +523,8 @@ struct ProviderState {
     refresh: HashMap<String, Refresh>,
     current: HashMap<ReuseKey, String>,
     stats: Stats,
+    /// Where issued tokens are written through (`None`: memory only).
+    store: Option<TokenStore>,
 }
 
 impl ProviderState {
@@ -518,8 +563,9 @@ impl ProviderState {
     }
 
     /// Expires every live access token; returns how many were live.
-    fn expire_all(&mut self) -> usize {
+    fn expire_all(&mut self) -> Result<usize, TokenError> {
         let now = self.now_ms();
+        self.stored(|s| s.expire_all(now))?;
         let mut n = 0;
         for a in self.access.values_mut() {
             if a.expires_ms > now {
@@ -527,7 +573,15 @@ impl ProviderState {
                 n += 1;
             }
         }
-        n
+        Ok(n)
+    }
+
+    /// Runs `write` on the store, if there is one.
+    fn stored(&self, write: impl FnOnce(&TokenStore) -> rusqlite::Result<()>) -> Result<(), TokenError> {
+        match &self.store {
+            Some(s) => write(s).map_err(|e| TokenError::Storage(storage_failed(&e))),
+            None => Ok(()),
+        }
     }
 
     /// The client named by `client_id`, if `client_secret` is its secret.
@@ -591,8 +645,8 @@ impl ProviderState {
         if let Some(issued) = self.reuse(&key) {
             return Ok(issued);
         }
-        let refresh = with_refresh.then(|| self.new_refresh(&grant));
-        Ok(self.new_access(grant, refresh.clone(), refresh, key))
+        let refresh = if with_refresh { Some(self.new_refresh(&grant)?) } else { None };
+        self.new_access(grant, refresh.clone(), refresh, key)
     }
 
     fn refresh_grant(&mut self, p: &Params) -> Result<Issued, TokenError> {
@@ -609,7 +663,8 @@ impl ProviderState {
             return Ok(issued);
         }
         let (refresh, shown) = if self.cfg.rotate_refresh_token {
-            let new = self.new_refresh(&grant);
+            let new = self.new_refresh(&grant)?;
+            self.stored(|s| s.rotate(&old, &new))?;
             self.refresh.remove(&old);
             for a in self.access.values_mut() {
                 if a.refresh.as_deref() == Some(old.as_str()) {
@@ -622,7 +677,7 @@ impl ProviderState {
             (old.clone(), (!self.is_zoho()).then_some(old))
         };
         let key = self.reuse_key(&grant, &format!("refresh_token:{refresh}"));
-        Ok(self.new_access(grant, Some(refresh), shown, key))
+        self.new_access(grant, Some(refresh), shown, key)
     }
 
     fn client_credentials_grant(&mut self, p: &Params) -> Result<Issued, TokenError> {
@@ -636,7 +691,7 @@ impl ProviderState {
         if let Some(issued) = self.reuse(&key) {
             return Ok(issued);
         }
-        Ok(self.new_access(grant, None, None, key))
+        self.new_access(grant, None, None, key)
     }
 
     fn password_grant(&mut self, p: &Params) -> Result<Issued, TokenError> {
@@ -654,8 +709,8 @@ impl ProviderState {
         if let Some(issued) = self.reuse(&key) {
             return Ok(issued);
         }
-        let refresh = self.new_refresh(&grant);
-        Ok(self.new_access(grant, Some(refresh.clone()), Some(refresh), key))
+        let refresh = self.new_refresh(&grant)?;
+        self.new_access(grant, Some(refresh.clone()), Some(refresh), key)
     }
 
     /// ServiceNow only: the key under which a live token is handed back again.
@@ -677,11 +732,13 @@ impl ProviderState {
         })
     }
 
-    fn new_refresh(&mut self, grant: &Grant) -> String {
+    fn new_refresh(&mut self, grant: &Grant) -> Result<String, TokenError> {
         let token = self.new_token_string();
         let expires_ms = (!self.is_zoho()).then(|| self.now_ms() + SERVICENOW_REFRESH_TTL_MS);
-        self.refresh.insert(token.clone(), Refresh { grant: grant.clone(), expires_ms });
-        token
+        let r = Refresh { grant: grant.clone(), expires_ms };
+        self.stored(|s| s.put_refresh(&token, &r))?;
+        self.refresh.insert(token.clone(), r);
+        Ok(token)
     }
 
     fn new_access(
@@ -690,27 +747,34 @@ impl ProviderState {
         refresh: Option<String>,
         shown_refresh: Option<String>,
         key: Option<ReuseKey>,
-    ) -> Issued {
+    ) -> Result<Issued, TokenError> {
         let token = self.new_token_string();
         let ttl = self.cfg.access_ttl_secs;
         let expires_ms = self.now_ms().saturating_add(ttl.saturating_mul(1000));
         let scopes = grant.scopes.clone();
-        self.access.insert(token.clone(), Access { grant, refresh, expires_ms });
+        let a = Access { grant, refresh, expires_ms };
+        self.stored(|s| {
+            s.put_access(&token, &a)?;
+            key.as_ref().map_or(Ok(()), |k| s.put_reuse(k, &token))
+        })?;
+        self.access.insert(token.clone(), a);
         if let Some(k) = key {
             self.current.insert(k, token.clone());
         }
-        Issued { access_token: token, refresh_token: shown_refresh, expires_in: ttl, scopes }
+        Ok(Issued { access_token: token, refresh_token: shown_refresh, expires_in: ttl, scopes })
     }
 
     /// Revokes a refresh token (with its access tokens) or an access token. With `client_id`, only
     /// a token of that client. Returns whether something was revoked.
-    fn revoke(&mut self, token: &str, client_id: Option<&str>) -> bool {
+    fn revoke(&mut self, token: &str, client_id: Option<&str>) -> Result<bool, TokenError> {
         let owned = |g: &Grant| client_id.is_none_or(|c| c == g.client_id);
         let revoked = if self.refresh.get(token).is_some_and(|r| owned(&r.grant)) {
+            self.stored(|s| s.revoke(token))?;
             self.refresh.remove(token);
             self.access.retain(|_, a| a.refresh.as_deref() != Some(token));
             true
         } else if self.access.get(token).is_some_and(|a| owned(&a.grant)) {
+            self.stored(|s| s.revoke(token))?;
             self.access.remove(token);
             true
         } else {
@@ -719,7 +783,7 @@ impl ProviderState {
         if revoked {
             self.stats.revocations += 1;
         }
-        revoked
+        Ok(revoked)
     }
 
     /// The success body in the flavor's format.
@@ -765,6 +829,177 @@ fn put_expires(m: &mut Map<String, Value>, secs: u64, style: ExpiresStyle) {
             m.insert("expires_in".into(), secs.saturating_mul(1000).into());
         }
         ExpiresStyle::Missing => {}
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The data file
+
+/// The `oauth_*` tables; `provider` tells the providers sharing a file apart, `scopes` is a JSON
+/// array, times are the provider's clock in Unix milliseconds.
+const TOKEN_SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS oauth_refresh (
+        provider TEXT NOT NULL, token TEXT NOT NULL, client_id TEXT NOT NULL, org TEXT NOT NULL,
+        scopes TEXT NOT NULL, user_name TEXT, expires_ms INTEGER, PRIMARY KEY (provider, token));
+    CREATE TABLE IF NOT EXISTS oauth_access (
+        provider TEXT NOT NULL, token TEXT NOT NULL, client_id TEXT NOT NULL, org TEXT NOT NULL,
+        scopes TEXT NOT NULL, user_name TEXT, refresh TEXT, expires_ms INTEGER NOT NULL,
+        PRIMARY KEY (provider, token));
+    CREATE TABLE IF NOT EXISTS oauth_reuse (
+        provider TEXT NOT NULL, client_id TEXT NOT NULL, user_name TEXT NOT NULL, grant_key TEXT NOT NULL,
+        token TEXT NOT NULL, PRIMARY KEY (provider, client_id, user_name, grant_key));";
+
+/// The tables and the columns the store reads.
+const TOKEN_TABLES: [(&str, &[&str]); 3] = [
+    ("oauth_refresh", &["provider", "token", "client_id", "org", "scopes", "user_name", "expires_ms"]),
+    ("oauth_access", &["provider", "token", "client_id", "org", "scopes", "user_name", "refresh", "expires_ms"]),
+    ("oauth_reuse", &["provider", "client_id", "user_name", "grant_key", "token"]),
+];
+
+/// The tokens a provider starts with.
+#[derive(Default)]
+struct Tokens {
+    access: HashMap<String, Access>,
+    refresh: HashMap<String, Refresh>,
+    current: HashMap<ReuseKey, String>,
+}
+
+/// A provider's rows in the data file, written through on every change.
+struct TokenStore {
+    conn: Connection,
+    /// The `provider` column of its rows.
+    name: String,
+}
+
+fn ms_to_sql(ms: u64) -> i64 {
+    i64::try_from(ms).unwrap_or(i64::MAX)
+}
+
+fn grant_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Grant> {
+    let scopes: String = r.get("scopes")?;
+    Ok(Grant {
+        client_id: r.get("client_id")?,
+        org: r.get("org")?,
+        scopes: serde_json::from_str(&scopes).unwrap_or_default(),
+        user: r.get("user_name")?,
+    })
+}
+
+impl TokenStore {
+    fn load(&self) -> rusqlite::Result<Tokens> {
+        let mut t = Tokens::default();
+        let name = self.name.as_str();
+        let mut q = self.conn.prepare("SELECT * FROM oauth_refresh WHERE provider = ?1")?;
+        let rows = q.query_map([name], |r| {
+            let expires: Option<i64> = r.get("expires_ms")?;
+            Ok((
+                r.get::<_, String>("token")?,
+                Refresh { grant: grant_from_row(r)?, expires_ms: expires.map(|e| e.max(0) as u64) },
+            ))
+        })?;
+        for row in rows {
+            let (token, refresh) = row?;
+            t.refresh.insert(token, refresh);
+        }
+        let mut q = self.conn.prepare("SELECT * FROM oauth_access WHERE provider = ?1")?;
+        let rows = q.query_map([name], |r| {
+            let expires: i64 = r.get("expires_ms")?;
+            let access =
+                Access { grant: grant_from_row(r)?, refresh: r.get("refresh")?, expires_ms: expires.max(0) as u64 };
+            Ok((r.get::<_, String>("token")?, access))
+        })?;
+        for row in rows {
+            let (token, access) = row?;
+            t.access.insert(token, access);
+        }
+        let mut q =
+            self.conn.prepare("SELECT client_id, user_name, grant_key, token FROM oauth_reuse WHERE provider = ?1")?;
+        let rows = q.query_map([name], |r| Ok(((r.get(0)?, r.get(1)?, r.get(2)?), r.get::<_, String>(3)?)))?;
+        for row in rows {
+            let (key, token) = row?;
+            if t.access.contains_key(&token) {
+                t.current.insert(key, token);
+            }
+        }
+        Ok(t)
+    }
+
+    fn put_refresh(&self, token: &str, r: &Refresh) -> rusqlite::Result<()> {
+        let g = &r.grant;
+        self.conn.execute(
+            "INSERT OR REPLACE INTO oauth_refresh (provider, token, client_id, org, scopes, user_name, expires_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                self.name,
+                token,
+                g.client_id,
+                g.org,
+                Value::from(g.scopes.clone()).to_string(),
+                g.user,
+                r.expires_ms.map(ms_to_sql)
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn put_access(&self, token: &str, a: &Access) -> rusqlite::Result<()> {
+        let g = &a.grant;
+        self.conn.execute(
+            "INSERT OR REPLACE INTO oauth_access
+                 (provider, token, client_id, org, scopes, user_name, refresh, expires_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                self.name,
+                token,
+                g.client_id,
+                g.org,
+                Value::from(g.scopes.clone()).to_string(),
+                g.user,
+                a.refresh,
+                ms_to_sql(a.expires_ms)
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn put_reuse(&self, key: &ReuseKey, token: &str) -> rusqlite::Result<()> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO oauth_reuse (provider, client_id, user_name, grant_key, token)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![self.name, key.0, key.1, key.2, token],
+        )?;
+        Ok(())
+    }
+
+    /// Refresh token `old` gave way to `new` (stored already): its access tokens now belong to
+    /// `new`.
+    fn rotate(&self, old: &str, new: &str) -> rusqlite::Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute("DELETE FROM oauth_refresh WHERE provider = ?1 AND token = ?2", params![self.name, old])?;
+        tx.execute(
+            "UPDATE oauth_access SET refresh = ?3 WHERE provider = ?1 AND refresh = ?2",
+            params![self.name, old, new],
+        )?;
+        tx.commit()
+    }
+
+    /// Removes a refresh token with its access tokens, or an access token.
+    fn revoke(&self, token: &str) -> rusqlite::Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute("DELETE FROM oauth_refresh WHERE provider = ?1 AND token = ?2", params![self.name, token])?;
+        tx.execute(
+            "DELETE FROM oauth_access WHERE provider = ?1 AND (token = ?2 OR refresh = ?2)",
+            params![self.name, token],
+        )?;
+        tx.commit()
+    }
+
+    fn expire_all(&self, now: u64) -> rusqlite::Result<()> {
+        self.conn.execute(
+            "UPDATE oauth_access SET expires_ms = ?2 WHERE provider = ?1 AND expires_ms > ?2",
+            params![self.name, ms_to_sql(now)],
+        )?;
+        Ok(())
     }
 }
 
@@ -904,6 +1139,7 @@ async fn zoho_token(AxState(p): AxState<Provider>, RawQuery(q): RawQuery, header
     let mut st = p.lock();
     let body = match st.token(&params) {
         Ok(issued) => st.token_body(issued),
+        Err(TokenError::Storage(msg)) => return storage_failure(&msg),
         Err(e) => json!({ "error": e.zoho_code() }),
     };
     Json(body).into_response()
@@ -915,6 +1151,7 @@ async fn servicenow_token(AxState(p): AxState<Provider>, headers: HeaderMap, bod
     let mut st = p.lock();
     match st.token(&params) {
         Ok(issued) => Json(st.token_body(issued)).into_response(),
+        Err(TokenError::Storage(msg)) => storage_failure(&msg),
         Err(_) => {
             (StatusCode::UNAUTHORIZED, Json(json!({"error_description": "access_denied", "error": "server_error"})))
                 .into_response()
@@ -930,8 +1167,10 @@ async fn zoho_revoke(
     body: Bytes,
 ) -> Response {
     let params = zoho_params(q.as_deref(), &headers, &body);
-    let revoked = params.get("token").is_some_and(|t| p.lock().revoke(t, None));
-    zoho_revoke_answer(revoked)
+    match params.get("token").map_or(Ok(false), |t| p.lock().revoke(t, None)) {
+        Ok(revoked) => zoho_revoke_answer(revoked),
+        Err(e) => storage_failure(&e.to_string()),
+    }
 }
 
 /// `POST /oauth/v2/revoke/token?token=T[&token_type=...]` with Basic client authentication.
@@ -949,8 +1188,17 @@ async fn zoho_revoke_basic(
         return (StatusCode::UNAUTHORIZED, Json(json!({"error": "invalid_client", "status": "failure"})))
             .into_response();
     };
-    let revoked = params.get("token").is_some_and(|t| st.revoke(t, Some(&client_id)));
-    zoho_revoke_answer(revoked)
+    match params.get("token").map_or(Ok(false), |t| st.revoke(t, Some(&client_id))) {
+        Ok(revoked) => zoho_revoke_answer(revoked),
+        Err(e) => storage_failure(&e.to_string()),
+    }
+}
+
+/// HTTP 500 for a token or revocation request the data file refused to store.
+fn storage_failure(msg: &str) -> Response {
+    eprintln!("linkrun sandbox: OAuth: {msg}");
+    (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": "server_error", "error_description": msg})))
+        .into_response()
 }
 
 fn zoho_revoke_answer(revoked: bool) -> Response {
@@ -972,10 +1220,10 @@ async fn servicenow_revoke(
     if is_form(&headers, false) {
         params.0.extend(Params::parse(&body).0);
     }
-    if let Some(t) = params.get("token") {
-        p.lock().revoke(t, None);
+    match params.get("token").map_or(Ok(false), |t| p.lock().revoke(t, None)) {
+        Ok(_) => StatusCode::OK.into_response(),
+        Err(e) => storage_failure(&e.to_string()),
     }
-    StatusCode::OK.into_response()
 }
 
 /// `POST /oauth/v2/self-client/code` (`client_id`, `scope`): the sandbox's stand-in for the API
@@ -1026,9 +1274,12 @@ async fn control_stats(AxState(p): AxState<Provider>) -> Json<Stats> {
     Json(p.stats())
 }
 
-async fn control_expire(AxState(p): AxState<Provider>) -> Json<Value> {
-    let n = p.lock().expire_all();
-    Json(json!({ "expired": n }))
+async fn control_expire(AxState(p): AxState<Provider>) -> Response {
+    let expired = p.lock().expire_all();
+    match expired {
+        Ok(n) => Json(json!({ "expired": n })).into_response(),
+        Err(e) => storage_failure(&e.to_string()),
+    }
 }
 
 async fn control_ttl(AxState(p): AxState<Provider>, RawQuery(q): RawQuery) -> Response {
@@ -2038,6 +2289,88 @@ mod tests {
             t.call(reqwest::Method::GET, "/api/now/table/incident", Some(&format!("Zoho-oauthtoken {access}"))).await,
             (401, sn_unauthorized())
         );
+    }
+
+    /// A token request straight to the state.
+    fn grant(p: &Provider, pairs: &[(&str, &str)]) -> Result<Value, TokenError> {
+        let params = Params(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+        let mut st = p.lock();
+        st.token(&params).map(|issued| st.token_body(issued))
+    }
+
+    #[test]
+    fn tokens_issued_on_a_data_file_are_accepted_after_reopening_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sandbox.db");
+        let mut rotating = zoho_cfg();
+        rotating.rotate_refresh_token = true;
+        let zoho = Provider::open(rotating, Some(&path), "zoho").unwrap();
+        let sn = Provider::open(sn_cfg(), Some(&path), "servicenow").unwrap();
+        let code = zoho.mint_self_client_code(CLIENT, &["ZohoCRM.modules.ALL"]);
+        let first = grant(
+            &zoho,
+            &[("grant_type", "authorization_code"), ("client_id", CLIENT), ("client_secret", SECRET), ("code", &code)],
+        )
+        .unwrap();
+        let refresh_pairs = |r: &str| -> Vec<(String, String)> {
+            [("grant_type", "refresh_token"), ("client_id", CLIENT), ("client_secret", SECRET), ("refresh_token", r)]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let pairs = refresh_pairs(&s(&first, "refresh_token"));
+        let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        // Rotation: the second refresh token replaces the first one, for both access tokens.
+        let second = grant(&zoho, &pairs).unwrap();
+        let kept = grant(
+            &zoho,
+            &[
+                ("grant_type", "authorization_code"),
+                ("client_id", CLIENT),
+                ("client_secret", SECRET),
+                ("code", &zoho.mint_self_client_code(CLIENT, &["x"])),
+            ],
+        )
+        .unwrap();
+        assert!(zoho.lock().revoke(&s(&kept, "access_token"), None).unwrap());
+        let password = [
+            ("grant_type", "password"),
+            ("client_id", "sn_client"),
+            ("client_secret", "sn_secret"),
+            ("username", "admin"),
+            ("password", "pw1"),
+        ];
+        let sn_first = grant(&sn, &password).unwrap();
+        drop((zoho, sn));
+
+        let zoho = Provider::open(zoho_cfg(), Some(&path), "zoho").unwrap();
+        let sn = Provider::open(sn_cfg(), Some(&path), "servicenow").unwrap();
+        let owner = zoho.token_owner(&s(&first, "access_token")).unwrap();
+        assert_eq!(
+            (owner.client_id.as_str(), owner.org.as_str(), owner.scopes.as_slice(), owner.expired),
+            (CLIENT, "org_us", &["ZohoCRM.modules.ALL".to_string()][..], false)
+        );
+        assert!(zoho.token_owner(&s(&second, "access_token")).is_some());
+        assert_eq!(zoho.token_owner(&s(&kept, "access_token")), None, "revoked before the restart");
+        assert_eq!(
+            grant(&zoho, &pairs).unwrap_err(),
+            TokenError::InvalidRefreshToken,
+            "rotated away before the restart"
+        );
+        let pairs = refresh_pairs(&s(&second, "refresh_token"));
+        let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert!(grant(&zoho, &pairs).unwrap()["access_token"].is_string());
+        // The two providers' rows stay apart; ServiceNow hands the same live token back.
+        assert_eq!(sn.token_owner(&s(&first, "access_token")), None);
+        assert_eq!(s(&grant(&sn, &password).unwrap(), "access_token"), s(&sn_first, "access_token"));
+        // Expiring is stored too.
+        sn.expire_access_tokens();
+        drop(sn);
+        let sn = Provider::open(sn_cfg(), Some(&path), "servicenow").unwrap();
+        assert!(sn.token_owner(&s(&sn_first, "access_token")).unwrap().expired);
+        // In memory: nothing is kept.
+        let mem = Provider::open(zoho_cfg(), None, "zoho").unwrap();
+        assert_eq!(mem.token_owner(&s(&first, "access_token")), None);
     }
 
     #[test]

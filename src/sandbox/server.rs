@@ -12,6 +12,7 @@ use axum::routing::get;
 use super::faults::{Faults, Knobs};
 use super::oauth_provider::{ClientConfig, Provider, ProviderConfig};
 use super::servicenow::ServiceNow;
+use super::storage::{StorageError, storage_failed};
 use super::zoho_campaigns::Campaigns;
 use super::zoho_crm::Crm;
 use super::zoho_desk::Desk;
@@ -55,7 +56,8 @@ pub struct SnInstance {
 /// How to start the sandbox.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// SQLite file for the CRM, Desk and Campaigns data (`None`: in memory).
+    /// SQLite file for the CRM, Desk, Campaigns and ServiceNow data and the tokens the OAuth
+    /// emulators issued (`None`: in memory).
     pub data: Option<PathBuf>,
     /// Give Org A more than 2,000 leads (exercises `page_token` paging).
     pub large: bool,
@@ -109,15 +111,20 @@ impl Sandbox {
         if let Some(t) = opts.token_lifetime {
             cfg.access_ttl_secs = t;
         }
-        let provider = Provider::new(cfg);
-        let crm = Crm::open(opts.data.as_deref()).map_err(|e| format!("cannot open the sandbox data: {e}"))?;
+        let data = opts.data.as_deref();
+        let cannot_open = |e: StorageError| match data {
+            Some(p) => format!("cannot open the sandbox data {}: {e}", p.display()),
+            None => format!("cannot open the sandbox data: {e}"),
+        };
+        let cannot_seed = |e: &rusqlite::Error| format!("cannot seed the sandbox data: {}", storage_failed(e));
+        let crm = Crm::open(data).map_err(cannot_open)?;
         if crm.count("us", "Leads") == 0 && crm.count("in", "Leads") == 0 {
-            crm.seed("us", if opts.large { 2_150 } else { 300 }, 150, 80).map_err(|e| e.to_string())?;
-            crm.seed("in", 120, 60, 30).map_err(|e| e.to_string())?;
+            crm.seed("us", if opts.large { 2_150 } else { 300 }, 150, 80).map_err(|e| cannot_seed(&e))?;
+            crm.seed("in", 120, 60, 30).map_err(|e| cannot_seed(&e))?;
         }
-        let desk = Desk::open(opts.data.as_deref()).map_err(|e| format!("cannot open the sandbox data: {e}"))?;
-        let campaigns =
-            Campaigns::open(opts.data.as_deref()).map_err(|e| format!("cannot open the sandbox data: {e}"))?;
+        let desk = Desk::open(data).map_err(cannot_open)?;
+        let campaigns = Campaigns::open(data).map_err(cannot_open)?;
+        let provider = Provider::open(cfg, data, "zoho").map_err(cannot_open)?;
         for o in &orgs {
             desk.add_org(&o.name, &o.desk_org_id, &o.desk_department_id);
             campaigns.add_list(&o.name, &o.campaigns_listkey, &format!("{} newsletter", o.label));
@@ -134,10 +141,9 @@ impl Sandbox {
         if let Some(t) = opts.token_lifetime {
             sncfg.access_ttl_secs = t.min(1799);
         }
-        let sn_provider = Provider::new(sncfg);
-        let servicenow =
-            ServiceNow::open(opts.data.as_deref()).map_err(|e| format!("cannot open the sandbox data: {e}"))?;
-        servicenow.seed().map_err(|e| e.to_string())?;
+        let sn_provider = Provider::open(sncfg, data, "servicenow").map_err(cannot_open)?;
+        let servicenow = ServiceNow::open(data).map_err(cannot_open)?;
+        servicenow.seed().map_err(|e| cannot_seed(&e))?;
         servicenow.add_user(&sn.username, &sn.password, &["admin"]);
         Ok(Sandbox {
             provider,

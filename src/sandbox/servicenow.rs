@@ -18,10 +18,14 @@
 //! looked up among the [`ServiceNow::add_user`] users by name: an unknown name has no roles.
 //! Client-credentials tokens (no user) act as an `admin`.
 //!
-//! Records live in one SQLite table, `records(tbl, sys_id, updated, data)`, `data` being the
+//! Records live in one SQLite table, `sn_records(tbl, sys_id, updated, data)`, `data` being the
 //! record's JSON object with every value a string and references stored as plain sys_ids; they
 //! are written as `{"link": …, "value": …}` on the way out. Record numbers (`CS0001001`,
-//! `PO0001001`, ...) come from a `sequences(prefix, next)` table.
+//! `PO0001001`, ...) come from a `sn_sequences(prefix, next)` table. (The `sn_` prefix keeps them
+//! apart from the CRM's `records` in a shared `--data` file; see [`super::storage`].)
+//!
+//! The fault knob's 500 says "The sandbox simulated a server failure"; a failure of the storage
+//! itself is a 500 whose detail says that the sandbox's storage failed and why.
 
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
@@ -42,6 +46,7 @@ use serde_json::{Map, Value, json};
 
 use super::faults::{Fault, Faults};
 use super::oauth_provider::Provider;
+use super::storage::{StorageError, open_db, storage_failed};
 
 const JSON_CT: &str = "application/json;charset=UTF-8";
 /// `sysparm_limit` when absent.
@@ -58,6 +63,13 @@ const SYS_COLUMNS: [&str; 7] = [
     "sys_mod_count",
     "sys_class_name",
 ];
+
+/// The record store (see the module documentation).
+const SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS sn_records (
+        tbl TEXT NOT NULL, sys_id TEXT NOT NULL, updated INTEGER NOT NULL, data TEXT NOT NULL);
+    CREATE UNIQUE INDEX IF NOT EXISTS sn_records_id ON sn_records (tbl, sys_id);
+    CREATE TABLE IF NOT EXISTS sn_sequences (prefix TEXT PRIMARY KEY, next INTEGER NOT NULL);";
 
 /// One emulated table.
 struct TableDef {
@@ -247,22 +259,12 @@ struct Inner {
 
 impl ServiceNow {
     /// Opens (creating it if needed) the record store at `path`, or an in-memory one for `None`.
-    pub fn open(path: Option<&Path>) -> rusqlite::Result<ServiceNow> {
-        let conn = match path {
-            Some(p) => {
-                let c = Connection::open(p)?;
-                c.pragma_update(None, "journal_mode", "WAL")?;
-                c.pragma_update(None, "synchronous", "NORMAL")?;
-                c
-            }
-            None => Connection::open_in_memory()?,
-        };
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS records (
-                tbl TEXT NOT NULL, sys_id TEXT NOT NULL, updated INTEGER NOT NULL, data TEXT NOT NULL);
-             CREATE UNIQUE INDEX IF NOT EXISTS records_id ON records (tbl, sys_id);
-             CREATE TABLE IF NOT EXISTS sequences (prefix TEXT PRIMARY KEY, next INTEGER NOT NULL);",
+    pub fn open(path: Option<&Path>) -> Result<ServiceNow, StorageError> {
+        let conn = open_db(
+            path,
+            "ServiceNow",
+            &[("sn_records", &["tbl", "sys_id", "updated", "data"]), ("sn_sequences", &["prefix", "next"])],
+            SCHEMA,
         )?;
         Ok(ServiceNow {
             inner: Arc::new(Inner {
@@ -283,7 +285,7 @@ impl ServiceNow {
     /// `sys_updated_on` times follow the clock, spread over the past six weeks.
     pub fn seed(&self) -> rusqlite::Result<()> {
         let mut conn = self.db();
-        let n: i64 = conn.query_row("SELECT COUNT(*) FROM records", [], |r| r.get(0))?;
+        let n: i64 = conn.query_row("SELECT COUNT(*) FROM sn_records", [], |r| r.get(0))?;
         if n > 0 {
             return Ok(());
         }
@@ -294,7 +296,7 @@ impl ServiceNow {
         }
         for (prefix, next) in [("CS", 1201), ("PO", 1121), ("POL", 1401), ("ACC", 1081)] {
             tx.execute(
-                "INSERT INTO sequences (prefix, next) VALUES (?1, ?2)
+                "INSERT INTO sn_sequences (prefix, next) VALUES (?1, ?2)
                  ON CONFLICT(prefix) DO UPDATE SET next = MAX(next, excluded.next)",
                 params![prefix, next],
             )?;
@@ -338,7 +340,7 @@ impl ServiceNow {
     /// The number of records in `table`.
     pub fn count(&self, table: &str) -> usize {
         let conn = self.db();
-        conn.query_row("SELECT COUNT(*) FROM records WHERE tbl = ?1", [table], |r| r.get::<_, i64>(0))
+        conn.query_row("SELECT COUNT(*) FROM sn_records WHERE tbl = ?1", [table], |r| r.get::<_, i64>(0))
             .map(|n| n.max(0) as usize)
             .unwrap_or(0)
     }
@@ -417,7 +419,7 @@ fn insert_row(
     rec: &Map<String, Value>,
 ) -> rusqlite::Result<()> {
     conn.execute(
-        "INSERT INTO records (tbl, sys_id, updated, data) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO sn_records (tbl, sys_id, updated, data) VALUES (?1, ?2, ?3, ?4)",
         params![table, id, updated, Value::Object(rec.clone()).to_string()],
     )?;
     Ok(())
@@ -431,20 +433,20 @@ fn parse_record(data: &str) -> Map<String, Value> {
 }
 
 fn load(conn: &Connection, table: &str) -> rusqlite::Result<Vec<Map<String, Value>>> {
-    let mut st = conn.prepare_cached("SELECT data FROM records WHERE tbl = ?1 ORDER BY rowid")?;
+    let mut st = conn.prepare_cached("SELECT data FROM sn_records WHERE tbl = ?1 ORDER BY rowid")?;
     let rows = st.query_map([table], |r| r.get::<_, String>(0))?;
     rows.map(|r| r.map(|d| parse_record(&d))).collect()
 }
 
 fn get_rec(conn: &Connection, table: &str, id: &str) -> rusqlite::Result<Option<Map<String, Value>>> {
-    conn.query_row("SELECT data FROM records WHERE tbl = ?1 AND sys_id = ?2", [table, id], |r| r.get::<_, String>(0))
+    conn.query_row("SELECT data FROM sn_records WHERE tbl = ?1 AND sys_id = ?2", [table, id], |r| r.get::<_, String>(0))
         .optional()
         .map(|d| d.map(|d| parse_record(&d)))
 }
 
 fn next_number(conn: &Connection, prefix: &str) -> rusqlite::Result<String> {
     let n: i64 = conn.query_row(
-        "INSERT INTO sequences (prefix, next) VALUES (?1, 1002) ON CONFLICT(prefix) DO UPDATE SET next = next + 1
+        "INSERT INTO sn_sequences (prefix, next) VALUES (?1, 1002) ON CONFLICT(prefix) DO UPDATE SET next = next + 1
          RETURNING next - 1",
         [prefix],
         |r| r.get(0),
@@ -819,12 +821,20 @@ fn not_found() -> Response {
     )
 }
 
-fn internal_error() -> Response {
+/// The fault knob's 500.
+fn simulated_failure() -> Response {
     sn_error(
         StatusCode::INTERNAL_SERVER_ERROR,
         "Internal server error",
         json!("The sandbox simulated a server failure; retry the request"),
     )
+}
+
+/// A real failure of the sandbox's storage, said as such.
+fn storage_error(e: &rusqlite::Error) -> Response {
+    let detail = storage_failed(e);
+    eprintln!("linkrun sandbox: ServiceNow: {detail}");
+    sn_error(StatusCode::INTERNAL_SERVER_ERROR, "Sandbox storage error", json!(detail))
 }
 
 fn bad_body() -> Response {
@@ -874,7 +884,7 @@ async fn handle(State(ctx): State<Ctx>, method: Method, uri: Uri, headers: Heade
     }
     match ctx.faults.before(&format!("servicenow:{}", caller.name)).await {
         Some(Fault::RateLimited { retry_after }) => return rate_limited(&ctx.faults, retry_after),
-        Some(Fault::ServerError) => return internal_error(),
+        Some(Fault::ServerError) => return simulated_failure(),
         None => {}
     }
     let base = ctx.sn.base_url(&headers);
@@ -892,7 +902,7 @@ async fn handle(State(ctx): State<Ctx>, method: Method, uri: Uri, headers: Heade
             json!(format!("{method} method not supported for API")),
         )),
     };
-    result.unwrap_or_else(|_| internal_error())
+    result.unwrap_or_else(|e| storage_error(&e))
 }
 
 fn rate_limited(faults: &Faults, retry_after: u64) -> Response {
@@ -1155,7 +1165,7 @@ fn update(
         rec.insert("sys_updated_by".into(), Value::String(caller.name.clone()));
         rec.insert("sys_mod_count".into(), Value::String(mods.to_string()));
         conn.execute(
-            "UPDATE records SET updated = ?1, data = ?2 WHERE tbl = ?3 AND sys_id = ?4",
+            "UPDATE sn_records SET updated = ?1, data = ?2 WHERE tbl = ?3 AND sys_id = ?4",
             params![now, Value::Object(rec.clone()).to_string(), def.name, id],
         )?;
     }
@@ -1165,7 +1175,7 @@ fn update(
 }
 
 fn delete(conn: &Connection, def: &TableDef, id: &str) -> rusqlite::Result<Response> {
-    let n = conn.execute("DELETE FROM records WHERE tbl = ?1 AND sys_id = ?2", [def.name, id])?;
+    let n = conn.execute("DELETE FROM sn_records WHERE tbl = ?1 AND sys_id = ?2", [def.name, id])?;
     if n == 0 {
         return Ok(not_found());
     }

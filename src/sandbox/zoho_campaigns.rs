@@ -51,7 +51,8 @@ use serde_json::{Map, Value, json};
 
 use super::faults::{Fault, Faults};
 use super::oauth_provider::Provider;
-use super::zoho_desk::{now_time, open_db, valid_email};
+use super::storage::{StorageError, open_db, storage_failed};
+use super::zoho_desk::{now_time, valid_email};
 
 /// The `uri` every list-subscribe answer carries (without the version, as Campaigns writes it).
 const URI: &str = "/api/json/listsubscribe";
@@ -112,6 +113,15 @@ const CAMPAIGNS_SCHEMA: &str = "
         email_key TEXT NOT NULL, email TEXT NOT NULL, fields TEXT NOT NULL, source TEXT, topic_id TEXT,
         subscribed TEXT NOT NULL, updated TEXT NOT NULL, UNIQUE (org, listkey, email_key));";
 
+/// The tables and the columns Campaigns reads.
+const CAMPAIGNS_TABLES: [(&str, &[&str]); 2] = [
+    ("campaigns_lists", &["org", "listkey", "name"]),
+    (
+        "campaigns_members",
+        &["seq", "org", "listkey", "email_key", "email", "fields", "source", "topic_id", "subscribed", "updated"],
+    ),
+];
+
 struct List {
     name: String,
     members: Vec<Member>,
@@ -134,8 +144,8 @@ impl Campaigns {
 
     /// Opens (creating its tables if needed) the Campaigns data in the SQLite file at `path`,
     /// which may be shared with the other products, or in memory for `None`.
-    pub fn open(path: Option<&Path>) -> rusqlite::Result<Campaigns> {
-        let conn = open_db(path, CAMPAIGNS_SCHEMA)?;
+    pub fn open(path: Option<&Path>) -> Result<Campaigns, StorageError> {
+        let conn = open_db(path, "Zoho Campaigns", &CAMPAIGNS_TABLES, CAMPAIGNS_SCHEMA)?;
         let mut lists = BTreeMap::new();
         {
             let mut q = conn.prepare("SELECT org, listkey, name FROM campaigns_lists")?;
@@ -352,7 +362,7 @@ async fn list_subscribe(State(api): State<Api>, headers: HeaderMap, RawQuery(q):
     };
     if let Err(e) = save_member(&st.conn, &key, &list.members[i]) {
         eprintln!("linkrun sandbox: cannot store a Campaigns subscription: {e}");
-        return answer(StatusCode::INTERNAL_SERVER_ERROR, "500", "Internal server error. Please try again later.", URI);
+        return answer(StatusCode::INTERNAL_SERVER_ERROR, "500", &storage_failed(&e), URI);
     }
     Json(json!({ "message": MSG_SUCCESS, "status": "success", "code": "0", "uri": URI, "version": VERSION }))
         .into_response()

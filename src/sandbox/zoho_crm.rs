@@ -6,7 +6,9 @@
 //! Every request is authenticated by the sandbox's OAuth [`Provider`]: the token's organisation
 //! selects the data (a token sees only its own organisation's records) and its scopes must cover
 //! the module and operation (`ZohoCRM.modules.ALL`, `ZohoCRM.modules.leads.READ`, ...). The shared
-//! [`Faults`] then add latency, 429s or 500s.
+//! [`Faults`] then add latency, 429s or 500s (`Internal Server Error`); a failure of the storage
+//! itself is also a 500 `INTERNAL_ERROR`, whose message says that the sandbox's storage failed and
+//! why.
 //!
 //! Records live in one SQLite table, `records(org, module, id, created, modified, data)`, `data`
 //! being the record's JSON. Ids are 19-digit numeric strings that increase with creation: a
@@ -31,6 +33,18 @@ use serde_json::{Map, Value, json};
 
 use super::faults::{Fault, Faults};
 use super::oauth_provider::Provider;
+use super::storage::{StorageError, open_db, storage_failed};
+
+/// The columns of the `records` table.
+const RECORD_COLUMNS: [&str; 6] = ["org", "module", "id", "created", "modified", "data"];
+const SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS records (
+        org TEXT NOT NULL, module TEXT NOT NULL, id TEXT NOT NULL,
+        created INTEGER NOT NULL, modified INTEGER NOT NULL, data TEXT NOT NULL);
+    CREATE UNIQUE INDEX IF NOT EXISTS records_id ON records (org, module, id);
+    CREATE INDEX IF NOT EXISTS records_modified ON records (org, module, modified);
+    CREATE INDEX IF NOT EXISTS records_created ON records (org, module, created);
+    CREATE INDEX IF NOT EXISTS records_email ON records (org, module, lower(json_extract(data, '$.Email')));";
 
 /// The modules the emulator knows, by API name.
 pub const MODULES: [&str; 15] = [
@@ -111,31 +125,13 @@ struct Db {
 impl Crm {
     /// Opens (creating it if needed) the record store at `path`, or an in-memory one for `None`,
     /// with the default [`CrmConfig`].
-    pub fn open(path: Option<&Path>) -> rusqlite::Result<Crm> {
+    pub fn open(path: Option<&Path>) -> Result<Crm, StorageError> {
         Crm::open_with(path, CrmConfig::default())
     }
 
     /// [`Crm::open`] with other limits or time zones.
-    pub fn open_with(path: Option<&Path>, cfg: CrmConfig) -> rusqlite::Result<Crm> {
-        let conn = match path {
-            Some(p) => {
-                let c = Connection::open(p)?;
-                c.pragma_update(None, "journal_mode", "WAL")?;
-                c.pragma_update(None, "synchronous", "NORMAL")?;
-                c
-            }
-            None => Connection::open_in_memory()?,
-        };
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS records (
-                org TEXT NOT NULL, module TEXT NOT NULL, id TEXT NOT NULL,
-                created INTEGER NOT NULL, modified INTEGER NOT NULL, data TEXT NOT NULL);
-             CREATE UNIQUE INDEX IF NOT EXISTS records_id ON records (org, module, id);
-             CREATE INDEX IF NOT EXISTS records_modified ON records (org, module, modified);
-             CREATE INDEX IF NOT EXISTS records_created ON records (org, module, created);
-             CREATE INDEX IF NOT EXISTS records_email ON records (org, module, lower(json_extract(data, '$.Email')));",
-        )?;
+    pub fn open_with(path: Option<&Path>, cfg: CrmConfig) -> Result<Crm, StorageError> {
+        let conn = open_db(path, "Zoho CRM", &[("records", &RECORD_COLUMNS)], SCHEMA)?;
         let max: Option<i64> =
             conn.query_row("SELECT MAX(CAST(substr(id, 8) AS INTEGER)) FROM records", [], |r| r.get(0))?;
         let next_seq = max.map_or(FIRST_SEQ, |m| (m.max(0) as u64 + 1).max(FIRST_SEQ));
@@ -759,7 +755,7 @@ async fn handle(State(ctx): State<Ctx>, method: Method, uri: Uri, headers: Heade
         Route::DeleteMany => crm.delete_many(org, module, query),
         Route::DeleteOne(id) => crm.delete_one(org, module, id),
     };
-    result.unwrap_or_else(|_| internal_error())
+    result.unwrap_or_else(|e| storage_error(&e))
 }
 
 fn json_text(status: StatusCode, body: String) -> Response {
@@ -786,8 +782,15 @@ fn invalid_url() -> Response {
     )
 }
 
+/// The fault knob's simulated server failure.
 fn internal_error() -> Response {
     error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "Internal Server Error", json!({}))
+}
+
+/// A real failure of the sandbox's storage, said as such.
+fn storage_error(e: &rusqlite::Error) -> Response {
+    eprintln!("linkrun sandbox: Zoho CRM: {}", storage_failed(e));
+    error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", &storage_failed(e), json!({}))
 }
 
 fn bad_param(param: &str) -> Response {

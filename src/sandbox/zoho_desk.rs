@@ -62,6 +62,7 @@ use serde_json::{Map, Value, json};
 
 use super::faults::{Fault, Faults};
 use super::oauth_provider::Provider;
+use super::storage::{StorageError, open_db, storage_failed};
 
 /// The first ticket number of every organisation.
 const FIRST_TICKET_NUMBER: u64 = 101;
@@ -121,23 +122,13 @@ const DESK_SCHEMA: &str = "
         seq INTEGER PRIMARY KEY AUTOINCREMENT, org TEXT NOT NULL, id TEXT NOT NULL, data TEXT NOT NULL);
     CREATE TABLE IF NOT EXISTS desk_counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);";
 
-/// Opens the SQLite database at `path` (WAL, so that the other products' connections to the
-/// same file coexist) or an in-memory one, and creates `schema` in it.
-pub(crate) fn open_db(path: Option<&FsPath>, schema: &str) -> rusqlite::Result<Connection> {
-    let conn = match path {
-        Some(p) => {
-            let c = Connection::open(p)?;
-            c.busy_timeout(std::time::Duration::from_secs(5))?;
-            c.pragma_update(None, "journal_mode", "WAL")?;
-            c.pragma_update(None, "synchronous", "NORMAL")?;
-            c
-        }
-        None => Connection::open_in_memory()?,
-    };
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    conn.execute_batch(schema)?;
-    Ok(conn)
-}
+/// The tables and the columns the Desk reads.
+const DESK_TABLES: [(&str, &[&str]); 4] = [
+    ("desk_orgs", &["org", "org_id", "department_id", "next_ticket_number"]),
+    ("desk_contacts", &["seq", "org", "data"]),
+    ("desk_tickets", &["seq", "org", "id", "data"]),
+    ("desk_counters", &["name", "value"]),
+];
 
 struct OrgData {
     org_id: String,
@@ -194,8 +185,8 @@ impl Desk {
 
     /// Opens (creating its tables if needed) the Desk data in the SQLite file at `path`, which
     /// may be shared with the other products, or in memory for `None`.
-    pub fn open(path: Option<&FsPath>) -> rusqlite::Result<Desk> {
-        let conn = open_db(path, DESK_SCHEMA)?;
+    pub fn open(path: Option<&FsPath>) -> Result<Desk, StorageError> {
+        let conn = open_db(path, "Zoho Desk", &DESK_TABLES, DESK_SCHEMA)?;
         let mut orgs = BTreeMap::new();
         {
             let mut q = conn.prepare("SELECT org, org_id, department_id, next_ticket_number FROM desk_orgs")?;
@@ -603,7 +594,7 @@ async fn create_ticket(State(api): State<Api>, headers: HeaderMap, RawQuery(q): 
             Ok(()) => Json(ticket).into_response(),
             Err(e) => {
                 eprintln!("linkrun sandbox: cannot store a Desk ticket: {e}");
-                desk_error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", MSG_INTERNAL)
+                desk_error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", &storage_failed(&e))
             }
         },
         Err(errors) => field_errors(errors),

@@ -5,11 +5,18 @@
 //! client has an empty root store and only ever sees `http://` URLs; the TLS client is built on the
 //! first `https://` request. Redirects are followed by [`crate::invoke`], not by reqwest, so that
 //! credentials are applied per hop.
+//!
+//! Proxies come from the environment, as curl reads them: `HTTP_PROXY` for `http://` URLs,
+//! `HTTPS_PROXY` for `https://` ones, `ALL_PROXY` for both when the other is unset (lower-case
+//! names too), and `NO_PROXY` lists hosts, domains and networks that go direct. Loopback
+//! (`localhost`, `127.0.0.0/8`, `::1`) never goes through a proxy: plain HTTP with credentials is
+//! allowed there only because it never leaves the machine. Under CGI (`REQUEST_METHOD` set)
+//! `HTTP_PROXY` may come from a request header, so no proxy is used.
 
 use std::cell::OnceCell;
 use std::time::Duration;
 
-use reqwest::Client;
+use reqwest::{Client, NoProxy, Proxy};
 use url::Url;
 
 /// Connect timeout (Deluge's invokeAPI uses 10 s).
@@ -31,13 +38,48 @@ impl std::fmt::Debug for Clients {
     }
 }
 
-fn builder() -> reqwest::ClientBuilder {
-    Client::builder()
+/// Hosts that never go through a proxy, whatever `NO_PROXY` says.
+const NEVER_PROXIED: &str = "localhost,127.0.0.0/8,::1";
+
+/// The first of `names` set to a non-empty value, with the name.
+fn env_first(names: &[&'static str]) -> Option<(&'static str, String)> {
+    names.iter().find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()).map(|v| (*n, v)))
+}
+
+/// The proxies of the environment (see the module doc).
+fn proxies() -> Result<Vec<Proxy>, String> {
+    if std::env::var_os("REQUEST_METHOD").is_some() {
+        return Ok(Vec::new());
+    }
+    let no_proxy = match env_first(&["NO_PROXY", "no_proxy"]) {
+        Some((_, list)) => format!("{list},{NEVER_PROXIED}"),
+        None => NEVER_PROXIED.to_string(),
+    };
+    let all = env_first(&["ALL_PROXY", "all_proxy"]);
+    let bad = |name: &str| format!("`{name}` is not a proxy URL: set it like `http://proxy.example:3128`, or unset it");
+    let mut out = Vec::new();
+    if let Some((name, v)) = env_first(&["HTTP_PROXY", "http_proxy"]).or_else(|| all.clone()) {
+        out.push(Proxy::http(v.as_str()).map_err(|_| bad(name))?.no_proxy(NoProxy::from_string(&no_proxy)));
+    }
+    if let Some((name, v)) = env_first(&["HTTPS_PROXY", "https_proxy"]).or(all) {
+        out.push(Proxy::https(v.as_str()).map_err(|_| bad(name))?.no_proxy(NoProxy::from_string(&no_proxy)));
+    }
+    Ok(out)
+}
+
+fn builder() -> Result<reqwest::ClientBuilder, String> {
+    // `no_proxy` first: reqwest's own environment proxies would send loopback through them.
+    let mut b = Client::builder()
+        .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(CONNECT_TIMEOUT)
         .tcp_nodelay(true)
         .pool_idle_timeout(Duration::from_secs(60))
-        .user_agent(concat!("linkrun/", env!("CARGO_PKG_VERSION")))
+        .user_agent(concat!("linkrun/", env!("CARGO_PKG_VERSION")));
+    for p in proxies()? {
+        b = b.proxy(p);
+    }
+    Ok(b)
 }
 
 impl Clients {
@@ -47,13 +89,13 @@ impl Clients {
             if let Some(c) = self.tls.get() {
                 return Ok(c);
             }
-            let c = builder().build().map_err(|e| format!("cannot set up TLS: {e}"))?;
+            let c = builder()?.build().map_err(|e| format!("cannot set up TLS: {e}"))?;
             Ok(self.tls.get_or_init(|| c))
         } else {
             if let Some(c) = self.plain.get() {
                 return Ok(c);
             }
-            let c = builder().tls_certs_only([]).build().map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
+            let c = builder()?.tls_certs_only([]).build().map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
             Ok(self.plain.get_or_init(|| c))
         }
     }

@@ -6,8 +6,12 @@
 //!   `content-type`, else `application/json` when it is a JSON object or array, else `text/plain`.
 //! - `body` (map or array) is a JSON body; with `body`, map `parameters` go to the query string.
 //! - Relative URLs are joined to the connection's base URL by concatenation.
-//! - Credentials go only to the service's allowed hosts, only over HTTPS except to loopback, and
-//!   never across a redirect to another host. A refusal happens before anything is sent.
+//! - Credentials go only to the service's allowed hosts (and ports), only over HTTPS except to
+//!   loopback, and never across a redirect to another origin (scheme, host and port). A refusal
+//!   happens before anything is sent.
+//! - A URL with a user name or password (`user:pass@`) is refused on a connection and stripped
+//!   without one, so a request never carries two `Authorization` headers.
+//! - Schemes are case-insensitive: `HTTP://host/` is absolute.
 //! - Redirects (at most 10) are followed here, hop by hop, so each hop decides on credentials.
 //! - Responses over the size cap are cut off with a `too_large` error.
 
@@ -26,7 +30,7 @@ use crate::catalog::Catalog;
 use crate::connection::{Status, param_field};
 use crate::home::Home;
 use crate::http::Clients;
-use crate::service::{AuthKind, Endpoint, host_matches};
+use crate::service::{AuthKind, Endpoint, host_matches, host_port_matches};
 use crate::vault::Vault;
 
 /// Default per-request timeout: Deluge's 40 s.
@@ -152,15 +156,41 @@ pub struct Outgoing {
     pub url: Url,
     /// Headers in order.
     pub headers: Vec<(String, String)>,
+    /// Names of the headers that carry credentials: sent marked sensitive (never indexed by
+    /// HTTP/2 HPACK). `Authorization`, `Proxy-Authorization` and `Cookie` always are.
+    pub sensitive: Vec<String>,
     /// Body.
     pub body: Body,
 }
 
+/// Headers whose values are always sent marked sensitive.
+const ALWAYS_SENSITIVE: &[&str] = &["authorization", "proxy-authorization", "cookie"];
+
 impl Outgoing {
+    /// A request with no headers and no body.
+    pub fn new(method: Method, url: Url) -> Outgoing {
+        Outgoing { method, url, headers: Vec::new(), sensitive: Vec::new(), body: Body::Empty }
+    }
+
     /// Sets a header, replacing any with the same name (case-insensitive).
     pub fn set_header(&mut self, name: &str, value: &str) {
         self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
         self.headers.push((name.to_string(), value.to_string()));
+    }
+
+    /// Sets a header that carries a credential (see [`Outgoing::sensitive`]), replacing any with
+    /// the same name.
+    pub fn set_sensitive_header(&mut self, name: &str, value: &str) {
+        self.set_header(name, value);
+        if !self.is_sensitive(name) {
+            self.sensitive.push(name.to_string());
+        }
+    }
+
+    /// Whether the header `name` is sent marked sensitive.
+    pub fn is_sensitive(&self, name: &str) -> bool {
+        ALWAYS_SENSITIVE.iter().any(|s| s.eq_ignore_ascii_case(name))
+            || self.sensitive.iter().any(|s| s.eq_ignore_ascii_case(name))
     }
 
     /// Sets a query parameter, replacing any with the same name.
@@ -202,7 +232,14 @@ impl Outgoing {
     pub fn request(&self, client: &reqwest::Client) -> reqwest::RequestBuilder {
         let mut rb = client.request(self.method.clone(), self.url.clone());
         for (k, v) in &self.headers {
-            rb = rb.header(k.as_str(), v.as_str());
+            rb = match reqwest::header::HeaderValue::from_str(v) {
+                Ok(mut value) => {
+                    value.set_sensitive(self.is_sensitive(k));
+                    rb.header(k.as_str(), value)
+                }
+                // Not a valid header value: let reqwest report it when sending.
+                Err(_) => rb.header(k.as_str(), v.as_str()),
+            };
         }
         let has_type = self.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
         match &self.body {
@@ -299,7 +336,7 @@ pub fn build(req: &ScriptRequest, base_url: Option<&str>, link: Option<&str>) ->
             ));
         }
     };
-    let absolute = req.url.starts_with("http://") || req.url.starts_with("https://");
+    let absolute = has_http_scheme(&req.url);
     let full = if absolute {
         req.url.clone()
     } else {
@@ -329,13 +366,25 @@ pub fn build(req: &ScriptRequest, base_url: Option<&str>, link: Option<&str>) ->
     let url = Url::parse(&full).map_err(|e| {
         InvokeError::bad_request(format!("`{full}` is not a valid URL ({e}): check the `url` of the request"), link)
     })?;
+    let mut url = url;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(InvokeError::bad_request(
             format!("`{}` is not an http(s) URL: use http:// or https://", url.scheme()),
             link,
         ));
     }
-    let mut out = Outgoing { method, url, headers: req.headers.clone(), body: Body::Empty };
+    if has_userinfo(&url) {
+        if let Some(l) = link {
+            return Err(InvokeError::bad_request(
+                format!(
+                    "the `url` of a request on connection `{l}` has a user name or password in it (`user:password@`), which would be sent beside the connection's credentials: remove it from the URL"
+                ),
+                link,
+            ));
+        }
+        strip_userinfo(&mut url);
+    }
+    let mut out = Outgoing { method, url, headers: req.headers.clone(), sensitive: Vec::new(), body: Body::Empty };
     let query_method = matches!(out.method, Method::GET | Method::DELETE | Method::HEAD);
     let ct = req.content_type.clone();
     let raw = |bytes: String, json_ok: bool| {
@@ -402,6 +451,31 @@ fn append_query(url: &mut Url, m: &serde_json::Map<String, serde_json::Value>) {
     for (k, v) in m {
         q.append_pair(k, &value_text(v));
     }
+}
+
+/// Whether `url` starts with `http://` or `https://`, in any case (schemes are case-insensitive).
+fn has_http_scheme(url: &str) -> bool {
+    let starts = |p: &str| url.get(..p.len()).is_some_and(|head| head.eq_ignore_ascii_case(p));
+    starts("http://") || starts("https://")
+}
+
+/// Whether a URL carries a user name or password.
+fn has_userinfo(url: &Url) -> bool {
+    !url.username().is_empty() || url.password().is_some()
+}
+
+/// Removes the user name and password of a URL (reqwest would turn them into an
+/// `Authorization` header).
+fn strip_userinfo(url: &mut Url) {
+    let _ = url.set_password(None);
+    let _ = url.set_username("");
+}
+
+/// Whether two URLs have the same origin: scheme, host and port (default ports included).
+pub fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str().unwrap_or_default().eq_ignore_ascii_case(b.host_str().unwrap_or_default())
+        && a.port_or_known_default() == b.port_or_known_default()
 }
 
 /// Joins a relative URL to a base by concatenation, keeping the base path.
@@ -489,6 +563,9 @@ pub struct Live {
     pub placed: Vec<PlacedValue>,
     /// Query keys to redact in traces.
     pub redact_keys: Vec<String>,
+    /// Ports an `allowed_hosts` entry without a port allows besides the scheme's default: those
+    /// of the connection's base URL (as configured, and after an OAuth `api_domain`).
+    pub base_ports: Vec<u16>,
 }
 
 impl Live {
@@ -503,11 +580,22 @@ impl Live {
         self.credentials.apply(req, &self.link_name)
     }
 
-    /// Refuses a URL the credentials must not go to: a host outside the allow-list, or plain HTTP
-    /// to a host that is not loopback.
+    /// Refuses a URL the credentials must not go to: a host and port outside the allow-list, or
+    /// plain HTTP to a host that is not loopback.
     pub fn check_url(&self, url: &Url) -> Result<(), InvokeError> {
         let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']).to_ascii_lowercase();
-        if !self.endpoint.allowed_hosts.iter().any(|p| host_matches(p, &host)) {
+        let port = url.port_or_known_default().unwrap_or_default();
+        let mut implicit = self.base_ports.clone();
+        implicit.extend(default_port(url.scheme()));
+        if !self.endpoint.allowed_hosts.iter().any(|p| host_port_matches(p, &host, port, &implicit)) {
+            // The host is allowed but not on this port: name the port, so the fix is clear.
+            let host =
+                match url.port() {
+                    Some(p) if self.endpoint.allowed_hosts.iter().any(|h| host_matches(h, &host)) => {
+                        if host.contains(':') { format!("[{host}]:{p}") } else { format!("{host}:{p}") }
+                    }
+                    _ => host,
+                };
             let allowed = if self.endpoint.allowed_hosts.is_empty() {
                 "none".to_string()
             } else {
@@ -534,6 +622,20 @@ impl Live {
         }
         Ok(())
     }
+}
+
+/// The default port of `http` and `https`.
+fn default_port(scheme: &str) -> Option<u16> {
+    match scheme {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    }
+}
+
+/// The port of a base URL, if it is a URL.
+fn port_of(base: Option<&str>) -> Option<u16> {
+    base.and_then(|b| Url::parse(b).ok()).and_then(|u| u.port_or_known_default())
 }
 
 /// Options of an invoker.
@@ -686,6 +788,7 @@ impl Invoker {
         let mut fields: HashMap<String, SecretString> =
             vault.borrow().read_fields(link).map_err(|e| Failure::Fatal(e.into()))?.into_iter().collect();
         let mut endpoint = service.endpoint(rec.data_center.as_deref(), rec.instance.as_deref());
+        let mut base_ports: Vec<u16> = port_of(endpoint.base_url.as_deref()).into_iter().collect();
         let oauth2 = if let Some(meta) = oauth_meta {
             let eps = crate::auth::oauth2::endpoints_for(service, &endpoint, &rec, &fields)
                 .map_err(|m| Failure::Invoke(InvokeError::connection(m, link)))?;
@@ -694,6 +797,7 @@ impl Invoker {
             if service.def.oauth2.as_ref().is_some_and(|d| d.use_api_domain) {
                 if let (Some(domain), Some(base)) = (o.api_domain(), endpoint.base_url.as_deref()) {
                     endpoint.base_url = Some(with_origin(base, &domain));
+                    base_ports.extend(port_of(endpoint.base_url.as_deref()));
                 }
             }
             Some(o)
@@ -743,6 +847,7 @@ impl Invoker {
             credentials,
             placed,
             redact_keys,
+            base_ports,
         });
         self.live.borrow_mut().insert(link.to_string(), live.clone());
         Ok(live)
@@ -809,18 +914,21 @@ impl Invoker {
     }
 
     async fn exchange(&self, first: Outgoing, live: Option<&Live>) -> Result<Response, InvokeError> {
-        let origin_host = first.url.host_str().unwrap_or_default().to_ascii_lowercase();
+        let origin = first.url.clone();
+        let origin_host = origin.host_str().unwrap_or_default().to_ascii_lowercase();
         let link = live.map(|l| l.link_name.as_str());
         let redact: &[String] = live.map(|l| l.redact_keys.as_slice()).unwrap_or_default();
         let mut req = first;
         for hop in 0..=MAX_REDIRECTS {
             let mut wire = req.clone();
-            let same_host = wire.url.host_str().unwrap_or_default().eq_ignore_ascii_case(&origin_host);
+            // Same origin means scheme, host and port: another port on the same host is another
+            // server, and an https-to-http hop would send everything in clear.
+            let same = same_origin(&wire.url, &origin);
             match live {
-                Some(l) if hop == 0 || (same_host && l.check_url(&wire.url).is_ok()) => l.apply(&mut wire)?,
-                _ if !same_host => wire.headers.retain(|(n, _)| {
-                    !["authorization", "cookie", "proxy-authorization"].contains(&n.to_ascii_lowercase().as_str())
-                }),
+                Some(l) if hop == 0 || (same && l.check_url(&wire.url).is_ok()) => l.apply(&mut wire)?,
+                _ if !same => {
+                    wire.headers.retain(|(n, _)| !ALWAYS_SENSITIVE.contains(&n.to_ascii_lowercase().as_str()))
+                }
                 _ => {}
             }
             let started = Instant::now();
@@ -842,7 +950,7 @@ impl Invoker {
             let location =
                 resp.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string);
             if let (true, Some(loc)) = (matches!(status, 301 | 302 | 303 | 307 | 308), location) {
-                let next = req.url.join(&loc).map_err(|_| {
+                let mut next = req.url.join(&loc).map_err(|_| {
                     InvokeError::new(
                         ErrorKind::Network,
                         format!("`{}` redirected to an invalid location", shown()),
@@ -856,6 +964,7 @@ impl Invoker {
                         link,
                     ));
                 }
+                strip_userinfo(&mut next);
                 req.url = next;
                 if status == 303 || (matches!(status, 301 | 302) && req.method == Method::POST) {
                     req.method = Method::GET;
@@ -992,6 +1101,66 @@ mod tests {
     fn redaction_hides_credential_query_values() {
         let u = Url::parse("http://h/x?api_key=abc&q=1&MyKey=zzz").unwrap();
         assert_eq!(redact_url(&u, &["MyKey".to_string()]), "http://h/x?api_key=[redacted]&q=1&MyKey=[redacted]");
+    }
+
+    #[test]
+    fn credential_headers_are_sent_marked_sensitive() {
+        use crate::auth::oauth1::OAuth1;
+        use crate::auth::rfc5849::SignatureMethod;
+        use crate::service::Placement;
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let url = Url::parse("https://api.example.com/x").unwrap();
+        let mut o = Outgoing::new(Method::GET, url.clone());
+        o.set_header("X-Plain", "visible");
+        o.set_header("cookie", "c=1");
+        Basic { username: "u".to_string().into(), password: "p".to_string().into() }.apply(&mut o);
+        let key = PlacedValue { key: "X-Api-Key".into(), placement: Placement::Header, value: "k".to_string().into() };
+        place_values(&mut o, &[key], "l").unwrap();
+        let r = o.request(&client).build().unwrap();
+        for name in ["authorization", "x-api-key", "cookie"] {
+            assert!(r.headers()[name].is_sensitive(), "{name}");
+        }
+        assert!(!r.headers()["x-plain"].is_sensitive());
+        let signer = OAuth1 {
+            consumer_key: "ck".to_string().into(),
+            consumer_secret: Some("cs".to_string().into()),
+            private_key: None,
+            token: Some("t".to_string().into()),
+            token_secret: Some("ts".to_string().into()),
+            method: SignatureMethod::HmacSha1,
+            realm: None,
+            placement: Placement::Header,
+        };
+        let mut o = Outgoing::new(Method::GET, url);
+        signer.apply(&mut o, "l", &[]).unwrap();
+        let r = o.request(&client).build().unwrap();
+        assert!(r.headers()["authorization"].is_sensitive());
+    }
+
+    #[test]
+    fn schemes_are_case_insensitive_and_userinfo_is_refused_on_a_connection() {
+        let r = |url: &str| ScriptRequest { url: url.into(), ..Default::default() };
+        let o = build(&r("HTTPS://API.example.com/v1"), Some("https://base.example/api"), None).unwrap();
+        assert_eq!(o.url.as_str(), "https://api.example.com/v1");
+        let o = build(&r("Http://h/x"), None, None).unwrap();
+        assert_eq!(o.url.as_str(), "http://h/x");
+        let o = build(&r("http://u:secret-pw@h/x"), None, None).unwrap();
+        assert_eq!(o.url.as_str(), "http://h/x");
+        let e = build(&r("http://u:secret-pw@h/x"), None, Some("conn")).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::BadRequest);
+        assert!(!e.message.contains("secret-pw") && !e.message.contains("u:"), "{}", e.message);
+        let e = build(&r("https://only-user@h/x"), None, Some("conn")).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::BadRequest);
+    }
+
+    #[test]
+    fn same_origin_is_scheme_host_and_port() {
+        let u = |s: &str| Url::parse(s).unwrap();
+        assert!(same_origin(&u("http://127.0.0.1/a"), &u("http://127.0.0.1:80/b")));
+        assert!(same_origin(&u("https://API.example.com/a"), &u("https://api.example.com:443/b")));
+        assert!(!same_origin(&u("http://127.0.0.1:8080/"), &u("http://127.0.0.1:8081/")));
+        assert!(!same_origin(&u("https://h/"), &u("http://h/")));
+        assert!(!same_origin(&u("https://h/"), &u("https://h2/")));
     }
 
     #[test]

@@ -494,6 +494,64 @@ impl Service {
         ServiceError { file: self.file.clone(), line: span.map(|s| line_of(text, s.start)).unwrap_or(1), message }
     }
 
+    /// Refuses OAuth URLs (and the `accounts_url` or base URLs they use) that would carry client
+    /// secrets, tokens or signed requests over plain HTTP to a host that is not loopback.
+    fn check_secret_urls(&self, text: &str) -> Result<(), ServiceError> {
+        let d = &self.def;
+        let mut keys: Vec<(&str, &Spanned<String>)> = Vec::new();
+        if let Some(o) = &d.oauth2 {
+            keys.push(("token_url", &o.token_url));
+            keys.extend(o.authorize_url.iter().map(|u| ("authorize_url", u)));
+            keys.extend(o.revoke_url.iter().map(|u| ("revoke_url", u)));
+        }
+        if let Some(o) = &d.oauth1 {
+            keys.extend(o.request_token_url.iter().map(|u| ("request_token_url", u)));
+            keys.extend(o.authorize_url.iter().map(|u| ("authorize_url", u)));
+            keys.extend(o.access_token_url.iter().map(|u| ("access_token_url", u)));
+        }
+        let table = if d.oauth2.is_some() { "oauth2" } else { "oauth1" };
+        let fix = "use an https:// URL (plain HTTP is allowed only to 127.0.0.1, ::1 and localhost)";
+        for (key, u) in keys {
+            let raw = u.get_ref();
+            if let Some(host) = plain_http_host(raw) {
+                return Err(self.err(
+                    text,
+                    Some(u.span()),
+                    format!("`{key}` `{raw}` in `[{table}]` is plain HTTP to `{host}`, which would send secrets in clear: {fix}"),
+                ));
+            }
+            let mut used: Vec<(String, &Spanned<String>)> = Vec::new();
+            if raw.contains("{accounts_url}") {
+                for (name, dc) in &d.data_centers {
+                    used.extend(dc.accounts_url.iter().map(|a| (format!("`accounts_url` of data center `{name}`"), a)));
+                }
+            }
+            if raw.contains("{base_url}") {
+                used.extend(d.base_url.iter().map(|b| ("`base_url`".to_string(), b)));
+                used.extend(d.instance_url.iter().map(|b| ("`instance_url`".to_string(), b)));
+                for (name, dc) in &d.data_centers {
+                    used.push((format!("`base_url` of data center `{name}`"), &dc.base_url));
+                }
+                for (name, inst) in &d.instances {
+                    used.push((format!("`base_url` of instance `{name}`"), &inst.base_url));
+                }
+            }
+            for (what, v) in used {
+                if let Some(host) = plain_http_host(v.get_ref()) {
+                    return Err(self.err(
+                        text,
+                        Some(v.span()),
+                        format!(
+                            "{what} `{}` is plain HTTP to `{host}`, and `{key}` in `[{table}]` uses it, which would send secrets in clear: {fix}",
+                            v.get_ref()
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn validate(&self, text: &str) -> Result<(), ServiceError> {
         let d = &self.def;
         let name = d.link_name.get_ref();
@@ -700,6 +758,7 @@ impl Service {
                 }
             }
         }
+        self.check_secret_urls(text)?;
         if let Some(m) = d.example.as_ref().and_then(|e| e.method.as_ref()) {
             if !HTTP_METHODS.contains(&m.get_ref().as_str()) {
                 return Err(self.err(
@@ -813,21 +872,44 @@ fn check_url(raw: &str, template: bool) -> Result<(), String> {
 }
 
 fn check_host_pattern(h: &str) -> Result<(), String> {
-    let body = h.strip_prefix("*.").unwrap_or(h).replace("{instance}", "instance");
-    let ok = !body.is_empty()
-        && !body.contains('*')
-        && body.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '_'));
+    let ok = split_host_entry(h).is_some_and(|(host, _)| {
+        let body = host.strip_prefix("*.").unwrap_or(host).replace("{instance}", "instance");
+        !body.is_empty()
+            && !body.contains('*')
+            && body.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '_'))
+    });
     if ok {
         Ok(())
     } else {
         Err(format!(
-            "allowed host `{h}` is not a host name: write `api.example.com`, `*.example.com` or `127.0.0.1` (no scheme, path or port)"
+            "allowed host `{h}` is not a host name: write `api.example.com`, `*.example.com`, `127.0.0.1` or `127.0.0.1:8080` (no scheme or path)"
         ))
     }
 }
 
-/// Whether `host` matches one allowed-host pattern: `*.example.com` matches subdomains only.
+/// Splits an `allowed_hosts` entry into its host pattern and its port, if it has one:
+/// `api.example.com`, `api.example.com:8443`, `::1`, `[::1]` or `[::1]:8080`. `None` when the
+/// port is not a number from 1 to 65535.
+pub fn split_host_entry(entry: &str) -> Option<(&str, Option<u16>)> {
+    let port = |p: &str| p.parse::<u16>().ok().filter(|n| *n != 0);
+    if let Some(rest) = entry.strip_prefix('[') {
+        let (host, tail) = rest.split_once(']')?;
+        return match tail {
+            "" => Some((host, None)),
+            t => Some((host, Some(port(t.strip_prefix(':')?)?))),
+        };
+    }
+    match entry.split_once(':') {
+        // One colon: `host:port`; more: a bare IPv6 address, which has no port.
+        Some((host, p)) if !p.contains(':') => Some((host, Some(port(p)?))),
+        _ => Some((entry, None)),
+    }
+}
+
+/// Whether `host` matches the host part of one allowed-host entry (any port): `*.example.com`
+/// matches subdomains only.
 pub fn host_matches(pattern: &str, host: &str) -> bool {
+    let Some((pattern, _)) = split_host_entry(pattern) else { return false };
     let host = host.trim_matches(['[', ']']).trim_end_matches('.').to_ascii_lowercase();
     match pattern.strip_prefix("*.") {
         Some(domain) => {
@@ -835,6 +917,47 @@ pub fn host_matches(pattern: &str, host: &str) -> bool {
         }
         None => host == pattern,
     }
+}
+
+/// Whether `host` on `port` is allowed by one allowed-host entry: the host must match (see
+/// [`host_matches`]); an entry with a port allows only that port, one without allows only
+/// `implicit_ports` (the port of the connection's base URL and the scheme's default port).
+pub fn host_port_matches(pattern: &str, host: &str, port: u16, implicit_ports: &[u16]) -> bool {
+    match split_host_entry(pattern) {
+        Some((_, Some(p))) => p == port && host_matches(pattern, host),
+        Some((_, None)) => implicit_ports.contains(&port) && host_matches(pattern, host),
+        None => false,
+    }
+}
+
+/// The host of a service URL that would go over plain HTTP to a host that is not loopback, if
+/// it does. `${ENV:-default}` takes the default here (the environment is checked when sending).
+fn plain_http_host(raw: &str) -> Option<String> {
+    let probe = substitute_defaults(raw)
+        .replace("{instance}", "instance")
+        .replace("{accounts_url}", "https://accounts.example")
+        .replace("{base_url}", "https://base.example");
+    let url = Url::parse(&probe).ok()?;
+    let host = url.host_str()?.to_string();
+    (url.scheme() == "http" && !crate::invoke::is_loopback(&host)).then_some(host)
+}
+
+/// [`substitute_env`] without the environment: every `${NAME:-default}` becomes its default.
+fn substitute_defaults(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        out.push_str(after[..end].split_once(":-").map(|(_, d)| d).unwrap_or_default());
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn list<'a>(items: impl Iterator<Item = &'a String>) -> String {
@@ -893,6 +1016,45 @@ mod tests {
         assert!(!host_matches("*.zohoapis.com", "evilzohoapis.com"));
         assert!(host_matches("127.0.0.1", "127.0.0.1"));
         assert!(host_matches("api.example.com", "API.example.com"));
+    }
+
+    #[test]
+    fn host_entries_with_ports() {
+        assert_eq!(split_host_entry("127.0.0.1:8080"), Some(("127.0.0.1", Some(8080))));
+        assert_eq!(split_host_entry("api.example.com"), Some(("api.example.com", None)));
+        assert_eq!(split_host_entry("::1"), Some(("::1", None)));
+        assert_eq!(split_host_entry("[::1]"), Some(("::1", None)));
+        assert_eq!(split_host_entry("[::1]:8443"), Some(("::1", Some(8443))));
+        for bad in ["h:0", "h:x", "h:", "[::1]:", "[::1]x", "[::1"] {
+            assert_eq!(split_host_entry(bad), None, "{bad}");
+        }
+        assert!(host_port_matches("127.0.0.1:8080", "127.0.0.1", 8080, &[]));
+        assert!(!host_port_matches("127.0.0.1:8080", "127.0.0.1", 8081, &[8081]));
+        assert!(host_port_matches("127.0.0.1", "127.0.0.1", 8780, &[8780, 80]));
+        assert!(!host_port_matches("127.0.0.1", "127.0.0.1", 8781, &[8780, 80]));
+        assert!(host_port_matches("*.zohoapis.com", "www.zohoapis.com", 443, &[443]));
+        assert!(host_port_matches("::1", "[::1]", 80, &[80]));
+        assert!(host_matches("127.0.0.1:8080", "127.0.0.1"));
+    }
+
+    #[test]
+    fn oauth_urls_over_plain_http_to_a_remote_host_are_refused() {
+        let head = "link_name = \"a\"\nname = \"A\"\nauth = \"oauth2\"\nbase_url = \"https://x.example\"\n[oauth2]\n";
+        let e = parse(&format!("{head}token_url = \"http://auth.example/token\"\n")).unwrap_err();
+        assert_eq!(e.line, 6);
+        assert!(e.message.starts_with("`token_url` `http://auth.example/token` in `[oauth2]` is plain HTTP"), "{e}");
+        // The default of an environment variable is checked, whatever the environment says.
+        let e = parse(&format!("{head}token_url = \"${{LINKRUN_TEST_UNSET_TOKEN:-http://auth.example}}/token\"\n"));
+        assert!(e.is_err());
+        parse(&format!("{head}token_url = \"${{LINKRUN_TEST_UNSET_TOKEN:-http://127.0.0.1:9}}/token\"\n")).unwrap();
+        let e = parse(
+            &format!("{head}token_url = \"{{base_url}}/token\"\n").replace("https://x.example", "http://x.example"),
+        );
+        assert!(
+            e.unwrap_err()
+                .message
+                .starts_with("`base_url` `http://x.example` is plain HTTP to `x.example`, and `token_url`")
+        );
     }
 
     #[test]

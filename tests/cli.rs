@@ -103,6 +103,53 @@ fn service_add_refuses_a_bad_link_name_on_its_line() {
 }
 
 #[test]
+fn service_add_refuses_oauth_urls_over_plain_http_to_a_remote_host() {
+    let env = Env::new();
+    let fix = "use an https:// URL (plain HTTP is allowed only to 127.0.0.1, ::1 and localhost)";
+    let oauth2 =
+        "link_name = \"svc\"\nname = \"S\"\nauth = \"oauth2\"\nbase_url = \"https://api.example.com\"\n[oauth2]\n";
+    let oauth1 = "link_name = \"svc\"\nname = \"S\"\nauth = \"oauth1\"\nbase_url = \"https://api.example.com\"\n[oauth1]\nsignature_method = \"HMAC-SHA1\"\n";
+    let cases = [
+        (oauth2, "token_url", "oauth2", "", 6),
+        (oauth2, "revoke_url", "oauth2", "token_url = \"https://auth.example.com/token\"\n", 7),
+        (oauth2, "authorize_url", "oauth2", "token_url = \"https://auth.example.com/token\"\n", 7),
+        (oauth1, "request_token_url", "oauth1", "", 7),
+        (oauth1, "access_token_url", "oauth1", "", 7),
+        (oauth1, "authorize_url", "oauth1", "", 7),
+    ];
+    for (head, key, table, before, line) in cases {
+        let p = env.write("bad.toml", &format!("{head}{before}{key} = \"http://auth.example.com/x\"\n"));
+        assert_eq!(
+            env.run(&["service", "add", path_str(&p)]).fails(2),
+            format!(
+                "{}:{line}: `{key}` `http://auth.example.com/x` in `[{table}]` is plain HTTP to `auth.example.com`, which would send secrets in clear: {fix}",
+                p.display()
+            )
+        );
+    }
+    // Through the data center's accounts server.
+    let p = env.write(
+        "dc.toml",
+        "link_name = \"svc\"\nname = \"S\"\nauth = \"oauth2\"\n[data_centers.eu]\nbase_url = \"https://api.example.eu\"\n\
+         accounts_url = \"${LINKRUN_TEST_UNSET_ACCOUNTS:-http://accounts.example.eu}\"\n[oauth2]\ntoken_url = \"{accounts_url}/token\"\n",
+    );
+    assert_eq!(
+        env.run(&["service", "add", path_str(&p)]).fails(2),
+        format!(
+            "{}:6: `accounts_url` of data center `eu` `${{LINKRUN_TEST_UNSET_ACCOUNTS:-http://accounts.example.eu}}` is plain HTTP to `accounts.example.eu`, and `token_url` in `[oauth2]` uses it, which would send secrets in clear: {fix}",
+            p.display()
+        )
+    );
+    assert_eq!(listed(&env), vec![]);
+    // Loopback may be plain HTTP.
+    let p = env.write(
+        "ok.toml",
+        &format!("{oauth2}token_url = \"http://127.0.0.1:9/token\"\nrevoke_url = \"http://localhost:9/revoke\"\n"),
+    );
+    env.run(&["service", "add", path_str(&p)]).ok();
+}
+
+#[test]
 fn service_add_of_a_missing_file_is_a_usage_error() {
     let env = Env::new();
     let msg = env.run(&["service", "add", "nope.toml"]).fails(2);

@@ -21,6 +21,6 @@ impl Basic {
         let pair = Zeroizing::new(format!("{}:{}", self.username.expose_secret(), self.password.expose_secret()));
         let value =
             Zeroizing::new(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair.as_bytes())));
-        req.set_header("Authorization", &value);
+        req.set_sensitive_header("Authorization", &value);
     }
 }

@@ -91,7 +91,7 @@ pub fn place_values(req: &mut Outgoing, values: &[PlacedValue], link_name: &str)
     for v in values {
         let value = v.value.expose_secret();
         match v.placement {
-            Placement::Header => req.set_header(&v.key, value),
+            Placement::Header => req.set_sensitive_header(&v.key, value),
             Placement::Query => req.set_query(&v.key, value),
             Placement::Form => req.set_form(&v.key, value).map_err(|detail| {
                 InvokeError::bad_request(

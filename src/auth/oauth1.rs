@@ -136,9 +136,10 @@ impl OAuth1 {
         })?;
         protocol.push(("oauth_signature".into(), signature));
         match self.placement {
-            Placement::Header => {
-                req.set_header("Authorization", &rfc5849::authorization_header(self.realm.as_deref(), &protocol))
-            }
+            Placement::Header => req.set_sensitive_header(
+                "Authorization",
+                &rfc5849::authorization_header(self.realm.as_deref(), &protocol),
+            ),
             Placement::Query => {
                 let mut q = req.url.query_pairs_mut();
                 for (k, v) in &protocol {

@@ -21,7 +21,7 @@ use super::callback::{Callback, open_browser};
 use super::oauth1::OAuth1;
 use crate::connection::{ConnectionRecord, Status, param_field};
 use crate::http::Clients;
-use crate::invoke::{Body, Outgoing, Response, is_loopback};
+use crate::invoke::{Outgoing, Response, is_loopback};
 use crate::service::{Endpoint, Service};
 use crate::vault::Vault;
 use crate::{Error, Result};
@@ -134,7 +134,7 @@ async fn signed_post(
     link: &str,
     clients: &Clients,
 ) -> Result<Response> {
-    let mut out = Outgoing { method: reqwest::Method::POST, url: url.clone(), headers: Vec::new(), body: Body::Empty };
+    let mut out = Outgoing::new(reqwest::Method::POST, url.clone());
     signer.apply(&mut out, link, extra).map_err(|e| Error::Connection(e.message))?;
     out.send_once(clients, Duration::from_secs(40))
         .await

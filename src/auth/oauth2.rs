@@ -156,7 +156,8 @@ impl OAuth2 {
         let t = self.tokens.borrow();
         match self.placement {
             Placement::Query => req.set_query("access_token", t.access.expose_secret()),
-            _ => req.set_header("Authorization", &format!("{} {}", self.header_prefix, t.access.expose_secret())),
+            _ => req
+                .set_sensitive_header("Authorization", &format!("{} {}", self.header_prefix, t.access.expose_secret())),
         }
     }
 

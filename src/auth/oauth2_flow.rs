@@ -212,6 +212,13 @@ pub fn revoke(vault: &mut Vault, service: &Service, rec: &ConnectionRecord) -> R
                         "the provider answered HTTP {s} to the revocation; the tokens are forgotten here anyway"
                     ))
                 }
+                Err(e) if e.code == "plain_http" => {
+                    warning = Some(format!(
+                        "the revocation was not sent, because the `revoke_url` of service `{}` is plain HTTP{}; the tokens are forgotten here anyway, and the `revoke_url` should be made https://",
+                        service.link_name(),
+                        e.description.as_deref().unwrap_or_default()
+                    ))
+                }
                 Err(e) => {
                     warning = Some(format!(
                         "the revocation endpoint could not be reached ({}); the tokens are forgotten here anyway",

@@ -8,6 +8,10 @@
 //! labels JSON as JSON; [`ProviderToken`] takes `expires_in` as a number or a string, Zoho's
 //! legacy `expires_in_sec` (then `expires_in` is in milliseconds), no `expires_in` at all (an hour
 //! is assumed and a 401 corrects it), no refresh token, and `api_domain`.
+//!
+//! Every token and revocation request is checked as it is sent: it must go over HTTPS, or plain
+//! HTTP to loopback (a `plain_http` error otherwise, before anything is sent); the client's Basic
+//! `Authorization` header is marked sensitive.
 
 use std::time::Duration;
 
@@ -177,6 +181,10 @@ impl GrantError {
             ),
             "access_denied" | "Access Denied" => format!(
                 "the provider denied the request for connection `{link}` (access_denied{desc}): too many token requests are throttled for a while; wait, then run `{command}`"
+            ),
+            "plain_http" => format!(
+                "refusing to send the client secret and tokens of connection `{link}` over plain HTTP{}: make the `token_url` and `revoke_url` of service `{service}` (or the environment variables they use) https:// URLs (plain HTTP is allowed only to 127.0.0.1, ::1 and localhost), then run `{command}`",
+                self.description.as_deref().unwrap_or_default()
             ),
             "network" | "timeout" | "parse" => format!(
                 "the token endpoint of service `{service}` could not be used{desc}: check the service's `token_url` and the network, then run `{command}`"
@@ -352,18 +360,24 @@ fn finish(
             description: er.error_description().cloned(),
             status: None,
         },
-        RequestTokenError::Request(AdapterError(m, timeout)) => {
-            grant_error(if timeout { "timeout" } else { "network" }, Some(m))
-        }
+        RequestTokenError::Request(AdapterError(m, code)) => grant_error(code, Some(m)),
         RequestTokenError::Parse(_, _) => grant_error("parse", Some("the answer is not a token response".into())),
         RequestTokenError::Other(m) => grant_error("parse", Some(m)),
     })
 }
 
-/// An HTTP failure inside the adapter: message (without URL), and whether it was a timeout.
+/// An HTTP failure inside the adapter: message (without URL), and its [`GrantError`] code
+/// (`network`, `timeout` or `plain_http`).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct AdapterError(String, bool);
+pub struct AdapterError(String, &'static str);
+
+/// Why `url` must not carry client secrets or tokens (plain HTTP to a host that is not loopback),
+/// if it must not.
+fn insecure(url: &url::Url) -> Option<String> {
+    let host = url.host_str().unwrap_or_default();
+    (url.scheme() != "https" && !crate::invoke::is_loopback(host)).then(|| format!(" to `{host}`"))
+}
 
 /// The `oauth2` crate's async HTTP client on the run's reqwest client, reading answers the way
 /// providers send them (see the module doc).
@@ -374,16 +388,23 @@ fn adapter(http: &reqwest::Client) -> impl Fn(HttpRequest) -> AdapterFuture + us
     move |req: HttpRequest| {
         let http = http.clone();
         Box::pin(async move {
-            let req = reqwest::Request::try_from(req).map_err(|e| AdapterError(e.without_url().to_string(), false))?;
+            let mut req =
+                reqwest::Request::try_from(req).map_err(|e| AdapterError(e.without_url().to_string(), "network"))?;
+            if let Some(why) = insecure(req.url()) {
+                return Err(AdapterError(why, "plain_http"));
+            }
+            if let Some(v) = req.headers_mut().get_mut(reqwest::header::AUTHORIZATION) {
+                v.set_sensitive(true);
+            }
             let resp = tokio::time::timeout(Duration::from_secs(40), http.execute(req))
                 .await
-                .map_err(|_| AdapterError("no answer within 40 s".into(), true))?
+                .map_err(|_| AdapterError("no answer within 40 s".into(), "timeout"))?
                 .map_err(|e| {
-                    let timeout = e.is_timeout();
-                    AdapterError(e.without_url().to_string(), timeout)
+                    let code = if e.is_timeout() { "timeout" } else { "network" };
+                    AdapterError(e.without_url().to_string(), code)
                 })?;
             let mut status = resp.status();
-            let body = resp.bytes().await.map_err(|e| AdapterError(e.without_url().to_string(), false))?.to_vec();
+            let body = resp.bytes().await.map_err(|e| AdapterError(e.without_url().to_string(), "network"))?.to_vec();
             let json: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
             if let Some(obj) = json.as_ref().and_then(|j| j.as_object()) {
                 // Zoho answers errors with HTTP 200: make them error responses.
@@ -407,7 +428,7 @@ fn adapter(http: &reqwest::Client) -> impl Fn(HttpRequest) -> AdapterFuture + us
             if is_json {
                 builder = builder.header("content-type", "application/json");
             }
-            builder.body(body).map_err(|e| AdapterError(e.to_string(), false))
+            builder.body(body).map_err(|e| AdapterError(e.to_string(), "network"))
         })
     }
 }
@@ -436,6 +457,9 @@ pub async fn revoke(
     hint: &str,
 ) -> Result<u16, GrantError> {
     let mut url = url::Url::parse(revoke_url).map_err(|_| grant_error("parse", Some("bad revoke_url".into())))?;
+    if let Some(why) = insecure(&url) {
+        return Err(grant_error("plain_http", Some(why)));
+    }
     let mut form: Vec<(String, String)> = Vec::new();
     match style {
         RevokeStyle::Query => {
@@ -476,6 +500,29 @@ pub async fn revoke(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_and_revoke_requests_over_plain_http_to_a_remote_host_are_refused_before_sending() {
+        let ep = Endpoints {
+            authorize_url: None,
+            token_url: "http://token.example.invalid/token".into(),
+            client_id: "id".into(),
+            client_secret: Some("client-secret".to_string().into()),
+            client_auth: ClientAuth::Basic,
+            scope_delimiter: ScopeDelimiter::Space,
+        };
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let e = rt.block_on(ep.client_credentials(&http, &[], &[])).unwrap_err();
+        assert_eq!(e.code, "plain_http");
+        let e = rt.block_on(ep.refresh(&http, &"r".to_string().into())).unwrap_err();
+        assert_eq!(e.code, "plain_http");
+        let token: SecretString = "t".to_string().into();
+        let revoke_url = "http://revoke.example.invalid/revoke";
+        let e = rt.block_on(revoke(&http, &ep, revoke_url, RevokeStyle::Rfc7009, &token, "refresh_token")).unwrap_err();
+        assert_eq!(e.code, "plain_http");
+        assert!(e.sentence("c", "svc", "linkrun connection authorize c").contains("`revoke.example.invalid`"));
+    }
 
     #[test]
     fn token_answers_are_read_as_providers_send_them() {

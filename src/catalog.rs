@@ -85,7 +85,8 @@ fn toml_files(dir: &Path) -> Result<Vec<PathBuf>> {
     };
     let mut files: Vec<PathBuf> = rd
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+        // Not only regular files: a directory or FIFO named `*.toml` is refused by name when loaded.
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     files.sort();
     Ok(files)

@@ -7,6 +7,7 @@
 //! |-------------------|---------|
 //! | [`error`]         | the one error type the binary maps to exit codes |
 //! | [`home`]          | where linkrun keeps its files (`--home`, `LINKRUN_HOME`, XDG) |
+//! | [`files`]         | reading scripts and service files: regular files only, size caps |
 //! | [`link_name`]     | the link-name rule shared by services and connections |
 //! | [`service`]       | the service TOML schema and its validation |
 //! | [`catalog`]       | built-in, installed and `./connections/` services, conflicts between them |
@@ -23,6 +24,7 @@ pub mod catalog;
 pub mod cli;
 pub mod connection;
 pub mod error;
+pub mod files;
 pub mod home;
 pub mod http;
 pub mod invoke;

@@ -5,7 +5,7 @@
 //! receive credentials, and which params a connection must supply. Parsing rejects unknown keys;
 //! validation rejects what parses but cannot work, each error naming the file and line.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::ops::Range;
 use std::path::Path;
@@ -240,6 +240,12 @@ pub struct ExampleDef {
     pub method: Option<Spanned<String>>,
 }
 
+/// The largest service file linkrun reads (1 MiB): a real definition is a few KiB.
+pub const MAX_SERVICE_FILE_SIZE: u64 = 1024 * 1024;
+
+/// The most `[[params]]` entries a service may declare.
+pub const MAX_PARAMS: usize = 256;
+
 /// Methods `invoke_url` sends (and an `[example]` may name).
 pub const HTTP_METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"];
 
@@ -362,6 +368,16 @@ pub struct Endpoint {
 impl Service {
     /// Parses and validates a definition. `file` is only used in messages.
     pub fn parse(text: &str, file: &str, origin: Origin) -> Result<Service, ServiceError> {
+        if text.len() as u64 > MAX_SERVICE_FILE_SIZE {
+            return Err(ServiceError {
+                file: file.to_string(),
+                line: 1,
+                message: format!(
+                    "the service file is larger than {}: a service definition is a few KiB; remove what it does not need",
+                    crate::files::size_text(MAX_SERVICE_FILE_SIZE)
+                ),
+            });
+        }
         let def: ServiceDef = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
             ServiceError { file: file.to_string(), line, message: toml_message(&e) }
@@ -374,10 +390,15 @@ impl Service {
     /// Reads, parses and validates a file.
     pub fn load(path: &Path, origin: Origin) -> Result<Service, ServiceError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ServiceError {
+        let text = crate::files::read_text_capped(path, MAX_SERVICE_FILE_SIZE).map_err(|e| ServiceError {
             file: file.clone(),
             line: 1,
-            message: format!("cannot read the service file: {e}"),
+            message: match e {
+                crate::files::ReadError::Io { reason, .. } => {
+                    format!("cannot read the service file: {reason}; check its permissions or remove it")
+                }
+                other => format!("cannot read the service file: {other}"),
+            },
         })?;
         Service::parse(&text, &file, origin)
     }
@@ -414,8 +435,9 @@ impl Service {
             })
             .collect();
         let auth = self.auth();
+        let mut seen: HashSet<String> = out.iter().map(|o| o.key.clone()).collect();
         for p in &self.def.params {
-            if out.iter().any(|o| o.key == *p.key.get_ref()) {
+            if !seen.insert(p.key.get_ref().clone()) {
                 continue;
             }
             let placement = match (p.placement, auth) {
@@ -554,6 +576,16 @@ impl Service {
 
     fn validate(&self, text: &str) -> Result<(), ServiceError> {
         let d = &self.def;
+        if let Some(p) = d.params.get(MAX_PARAMS) {
+            return Err(self.err(
+                text,
+                Some(p.key.span()),
+                format!(
+                    "the service declares {} `[[params]]` entries, more than the limit of {MAX_PARAMS}: keep only the params a connection needs",
+                    d.params.len()
+                ),
+            ));
+        }
         let name = d.link_name.get_ref();
         if let Err(rule) = LinkName::parse(name) {
             return Err(self.err(text, Some(d.link_name.span()), format!("invalid link_name `{name}`: {rule}")));
@@ -670,7 +702,7 @@ impl Service {
                 check_host_pattern(h).map_err(|m| self.err(text, Some(hosts.span()), m))?;
             }
         }
-        let mut seen: Vec<&str> = Vec::new();
+        let mut seen: HashSet<&str> = HashSet::with_capacity(d.params.len());
         for p in &d.params {
             let key = p.key.get_ref();
             if key.is_empty() || key.chars().any(|c| c.is_control() || c == ' ') {
@@ -682,14 +714,13 @@ impl Service {
                     ),
                 ));
             }
-            if seen.contains(&key.as_str()) {
+            if !seen.insert(key.as_str()) {
                 return Err(self.err(
                     text,
                     Some(p.key.span()),
                     format!("param `{key}` is declared twice: keep one `[[params]]` entry per key"),
                 ));
             }
-            seen.push(key);
             if p.placement == Some(Placement::Form) && auth != AuthKind::ApiKey {
                 // Form params only make sense when the request has a form body; allowed, checked per request.
             }

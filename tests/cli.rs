@@ -785,7 +785,7 @@ fn a_bad_flag_is_exit_2() {
     assert_eq!(env.run(&["frobnicate"]).code, 2);
     assert_eq!(
         env.run(&["run", "x.rhai", "--timeout", "0"]).fails(2),
-        "--timeout 0 is not a positive number of seconds"
+        "`--timeout 0` is out of range: give more than 0 and at most 86400 seconds"
     );
 }
 
@@ -888,4 +888,297 @@ fn a_closed_stdout_is_not_a_panic() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
         assert_ne!(out.status.code(), Some(101), "{args:?}: {stderr}");
     }
+}
+
+// ---------------------------------------------------------------- hostile input
+
+#[test]
+fn out_of_range_timeouts_are_exit_2_naming_the_range() {
+    let env = Env::new();
+    let script = env.write("t.rhai", "1");
+    for bad in ["1e20", "1e308", "18446744073709551616", "1.8e19", "0", "-1", "-0", "NaN", "inf", "-inf", "86400.5"] {
+        let flag = format!("--timeout={bad}");
+        let out = env.run(&["run", path_str(&script), &flag]);
+        let msg = out.fails(2);
+        assert!(msg.ends_with("is out of range: give more than 0 and at most 86400 seconds"), "{bad}: {msg}");
+    }
+    assert_eq!(env.run(&["run", path_str(&script), "--timeout", "86400"]).ok(), "1\n");
+    let out = env.run(&["run", path_str(&script), "--timeout", "1e-9"]);
+    assert!(out.code == 0 || out.code == 1, "a deadline already past: {}", out.stderr);
+    for bad in ["0", "86401", "18446744073709551615"] {
+        let out = env.run(&["connection", "authorize", "x", "--timeout", bad]);
+        assert_eq!(
+            out.fails(2),
+            format!("`--timeout {bad}` is out of range: give 1 to 86400 seconds to wait for the redirect")
+        );
+    }
+}
+
+fn mkfifo(path: &Path) {
+    let st = Command::new("mkfifo").arg(path).status().expect("run mkfifo");
+    assert!(st.success(), "mkfifo {}", path.display());
+}
+
+/// `[[params]]` entries `p0`.. as TOML.
+fn params_toml(n: usize) -> String {
+    (0..n).map(|i| format!("[[params]]\nkey = \"p{i}\"\n")).collect()
+}
+
+#[test]
+fn oversized_and_non_regular_inputs_are_refused_by_name() {
+    let env = Env::new();
+    let dir = env.work.path().join("a_dir");
+    std::fs::create_dir(&dir).unwrap();
+    let fifo = env.work.path().join("a_fifo");
+    mkfifo(&fifo);
+    let started = std::time::Instant::now();
+    for (path, what) in
+        [(Path::new("/dev/zero"), "a device"), (dir.as_path(), "a directory"), (fifo.as_path(), "a FIFO")]
+    {
+        let p = path_str(path);
+        assert_eq!(
+            env.run(&["run", p]).fails(2),
+            format!("cannot run the script: `{p}` is {what}, not a regular file: give the path of a regular file")
+        );
+        assert_eq!(
+            env.run(&["service", "add", p]).fails(2),
+            format!(
+                "cannot read the service file: `{p}` is {what}, not a regular file: give the path of a regular file"
+            )
+        );
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "nothing reads until memory runs out");
+
+    // Scripts: 4 MiB at most.
+    let big = env.write("big.rhai", &format!("let x = 1;{}", " ".repeat(4 * 1024 * 1024)));
+    assert_eq!(
+        env.run(&["run", path_str(&big)]).fails(2),
+        format!("cannot run the script: `{}` is larger than 4 MiB: split it or make it smaller", path_str(&big))
+    );
+    let fits = env.write("fits.rhai", &format!("{}1", " ".repeat(4 * 1024 * 1024 - 1)));
+    assert_eq!(env.run(&["run", path_str(&fits)]).ok(), "1\n");
+
+    // Service files: 1 MiB and 256 params at most.
+    let head = basic_toml("http://127.0.0.1:9/api");
+    let big = env.write("big.toml", &format!("{head}{}", "#".repeat(1024 * 1024)));
+    assert_eq!(
+        env.run(&["service", "add", path_str(&big)]).fails(2),
+        format!("cannot read the service file: `{}` is larger than 1 MiB: split it or make it smaller", path_str(&big))
+    );
+    let many = env.write("many.toml", &format!("{head}{}", params_toml(200_000)));
+    let started = std::time::Instant::now();
+    assert!(env.run(&["service", "add", path_str(&many)]).fails(2).contains("larger than 1 MiB"));
+    let many = env.write("many.toml", &format!("{head}{}", params_toml(257)));
+    let line = head.lines().count() + 2 * 256 + 2;
+    assert_eq!(
+        env.run(&["service", "add", path_str(&many)]).fails(2),
+        format!(
+            "{}:{line}: the service declares 257 `[[params]]` entries, more than the limit of 256: keep only the params a connection needs",
+            path_str(&many)
+        )
+    );
+    let ok = env.write("ok.toml", &format!("{head}{}", params_toml(256)));
+    env.run(&["service", "add", path_str(&ok)]).ok();
+    let shown = env.run(&["service", "show", "svc", "--json"]);
+    assert_eq!(json(shown.ok())["params"].as_array().map(Vec::len), Some(258), "256 and the two of basic auth");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "{:?}", started.elapsed());
+
+    // The catalog applies the same rules to installed services and to ./connections/*.toml.
+    let installed = env.home_path().join("services").join("svc.toml");
+    std::fs::write(&installed, format!("{head}{}", "#".repeat(1024 * 1024))).unwrap();
+    let msg = env.run(&["service", "list"]).fails(2);
+    assert!(
+        msg.contains("svc.toml:1: cannot read the service file: `") && msg.contains("is larger than 1 MiB"),
+        "{msg}"
+    );
+    std::fs::remove_file(&installed).unwrap();
+    env.run(&["service", "list"]).ok();
+    std::fs::create_dir(env.work.path().join("connections")).unwrap();
+    mkfifo(&env.work.path().join("connections").join("local.toml"));
+    assert_eq!(
+        env.run(&["service", "list"]).fails(2),
+        "connections/local.toml:1: cannot read the service file: `connections/local.toml` is a FIFO, not a regular file: give the path of a regular file"
+    );
+}
+
+/// What a hostile command did: exit code (None when it had to be killed) and its output.
+struct Hostile {
+    code: Option<i32>,
+    output: String,
+}
+
+/// Runs `linkrun ARGS` (any bytes) like [`Env::run`], killed after `limit`.
+fn run_hostile(env: &Env, args: &[std::ffi::OsString], limit: std::time::Duration) -> Hostile {
+    let out_path = env.work.path().join(".hostile.out");
+    let err_path = env.work.path().join(".hostile.err");
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin!("linkrun"))
+        .args(args)
+        .current_dir(env.work.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("LINKRUN_HOME", env.home_path())
+        .env("LINKRUN_SET_EMPTY", "")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .expect("start linkrun");
+    let started = std::time::Instant::now();
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let read = |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned();
+    Hostile { code, output: format!("{}\n{}", read(&out_path), read(&err_path)) }
+}
+
+/// Every command and flag of the CLI with hostile values: huge, negative, NaN, empty, binary
+/// bytes, and a device, a directory and a FIFO where a file is expected. None may panic (exit
+/// 101, "panicked"), and none may hang.
+#[test]
+fn no_command_or_flag_panics_on_hostile_values() {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt as _;
+
+    let env = Env::new();
+    install_basic(&env);
+    env.run(&["connection", "create", "crm", "--service", "svc", "--param", "username=u", "--param", "password=p"])
+        .ok();
+    let dir = env.work.path().join("a_dir");
+    std::fs::create_dir(&dir).unwrap();
+    let fifo = env.work.path().join("a_fifo");
+    mkfifo(&fifo);
+    let binary = env.work.path().join("binary.bin");
+    std::fs::write(&binary, [0u8, 0xff, 0xfe, b'{', b'[', 0x80, b'\n', 0]).unwrap();
+    let empty = env.write("empty.rhai", "");
+    let script = env.write("ok.rhai", "sleep(0); args");
+    let huge_params = env.write("params.toml", &format!("{}{}", basic_toml("http://127.0.0.1:9"), params_toml(300)));
+
+    let os = |s: &str| OsString::from(s);
+    let mut values: Vec<OsString> = [
+        "",
+        " ",
+        "-1",
+        "0",
+        "1e308",
+        "-1e308",
+        "18446744073709551616",
+        "99999999999999999999999999",
+        "NaN",
+        "inf",
+        "-inf",
+        "=",
+        "a=b=c",
+        "x=",
+        "=x",
+        "Ünïcödé\u{202e}",
+        "../../../../etc/passwd",
+        "/dev/zero",
+    ]
+    .into_iter()
+    .map(os)
+    .collect();
+    values.push(OsString::from_vec(vec![0xff, 0xfe, b'x', 0x80]));
+    values.push(os(&"x".repeat(10_000)));
+    for p in [&dir, &fifo, &binary, &empty, &huge_params] {
+        values.push(p.clone().into_os_string());
+    }
+    let script_path = path_str(&script).to_string();
+
+    // `V` is replaced by each value in turn.
+    let templates: Vec<Vec<&str>> = vec![
+        vec!["V"],
+        vec!["service", "V"],
+        vec!["service", "list", "V"],
+        vec!["service", "show", "V"],
+        vec!["service", "show", "V", "--json"],
+        vec!["service", "add", "V"],
+        vec!["service", "add", "V", "--replace", "--json"],
+        vec!["connection", "V"],
+        vec!["connection", "create", "V", "--service", "svc"],
+        vec!["connection", "create", "c2", "--service", "V"],
+        vec!["connection", "create", "c2", "--service", "svc", "--dc", "V"],
+        vec!["connection", "create", "c2", "--service", "svc", "--instance", "V"],
+        vec!["connection", "create", "c2", "--service", "svc", "--scope", "V"],
+        vec!["connection", "create", "c2", "--service", "svc", "--param", "V"],
+        vec!["connection", "create", "c2", "--service", "svc", "--param", "username=u", "--param-env", "V"],
+        vec!["connection", "list", "V"],
+        vec!["connection", "show", "V"],
+        vec!["connection", "show", "V", "--json"],
+        vec!["connection", "authorize", "V"],
+        vec!["connection", "authorize", "crm", "--grant", "V"],
+        vec!["connection", "authorize", "crm", "--code", "V"],
+        vec!["connection", "authorize", "crm", "--redirect-uri", "V", "--no-browser"],
+        vec!["connection", "authorize", "crm", "--verifier", "V"],
+        vec!["connection", "authorize", "crm", "--port", "V"],
+        vec!["connection", "authorize", "crm", "--timeout", "V"],
+        vec!["connection", "test", "V"],
+        vec!["connection", "revoke", "V"],
+        vec!["connection", "delete", "V"],
+        vec!["connection", "delete", "V", "--yes"],
+        vec!["run", "V", "--timeout", "2"],
+        vec!["run", &script_path, "--arg", "V", "--timeout", "2"],
+        vec!["run", &script_path, "--timeout", "V"],
+        vec!["run", &script_path, "--json", "--timeout", "V"],
+        vec!["-v", "run", "V", "--timeout", "2"],
+        vec!["vault", "V"],
+        vec!["vault", "status", "V"],
+        vec!["vault", "rekey", "--new-passphrase-env", "V"],
+        vec!["--home", "V", "vault", "status"],
+        vec!["--home", "V", "service", "list"],
+        vec!["--home", "V", "connection", "list", "--json"],
+        vec!["--home", "V", "run", &script_path, "--timeout", "2"],
+        vec!["help", "V"],
+        // Long-running modes only with values they refuse before serving.
+        vec!["sandbox", "--port", "V", "--failure-rate", "NaN"],
+        vec!["sandbox", "--failure-rate", "V", "--port", "65536"],
+        vec!["sandbox", "--token-lifetime", "V", "--failure-rate", "2"],
+        vec!["sandbox", "--latency-ms", "V", "--failure-rate", "-1"],
+        vec!["sandbox", "--rate-limit", "V", "--failure-rate", "inf"],
+        vec!["sandbox", "--data", "V", "--failure-rate", "1.5"],
+        vec!["demo", "--home", "V", "--bogus"],
+    ];
+    let mut runs = 0;
+    for t in &templates {
+        for v in &values {
+            let args: Vec<OsString> = t.iter().map(|a| if *a == "V" { v.clone() } else { os(a) }).collect();
+            let got = run_hostile(&env, &args, std::time::Duration::from_secs(20));
+            let shown = format!("linkrun {}", args.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" "));
+            let shown: String = shown.chars().take(300).collect();
+            assert!(got.code.is_some(), "{shown}: did not end within 20 s\n{}", got.output);
+            assert_ne!(got.code, Some(101), "{shown}:\n{}", got.output);
+            assert!(!got.output.contains("panicked"), "{shown}:\n{}", got.output);
+            runs += 1;
+        }
+    }
+    // Demo and the sandbox with a home or data file that cannot work end quickly too.
+    for v in [&OsString::from("/dev/zero"), &fifo.clone().into_os_string(), &binary.clone().into_os_string()] {
+        let got =
+            run_hostile(&env, &[os("demo"), os("--json"), os("--home"), v.clone()], std::time::Duration::from_secs(60));
+        assert!(
+            got.code.is_some_and(|c| c != 101) && !got.output.contains("panicked"),
+            "demo --home {v:?}:\n{}",
+            got.output
+        );
+    }
+    for v in [OsString::from("/dev/zero"), dir.clone().into_os_string()] {
+        let got = run_hostile(
+            &env,
+            &[os("sandbox"), os("--port"), os("0"), os("--data"), v.clone()],
+            std::time::Duration::from_secs(20),
+        );
+        assert!(
+            got.code.is_some_and(|c| c != 101) && !got.output.contains("panicked"),
+            "sandbox --data {v:?}:\n{}",
+            got.output
+        );
+    }
+    assert!(runs > 1000, "{runs}");
 }

@@ -210,3 +210,104 @@ fn errors_raised_inside_functions_keep_their_kind_and_exit_code() {
     let out = env.script("fn f() { throw \"bad input\"; } f()", &[]);
     assert_eq!(out.fails(1), "script `script.rhai` threw bad input at line 1, column 10");
 }
+
+#[test]
+fn args_is_a_variable_the_script_may_change() {
+    let env = Env::new();
+    let out = env.script("args.x = 5; args.x", &["--arg", "x=1"]);
+    assert_eq!(out.ok(), "5\n");
+    let out = env.script("args[\"x\"] = 5; args.y = \"new\"; args", &["--arg", "x=1"]);
+    assert_eq!(out.ok(), "{\"x\":5,\"y\":\"new\"}\n");
+    // `args()` in a function still gives the values from the command line.
+    let out = env.script("fn f() { args().x } args.x = 9; f()", &["--arg", "x=1"]);
+    assert_eq!(out.ok(), "1\n");
+}
+
+#[test]
+fn assigning_into_a_constant_is_a_script_error_not_a_panic() {
+    let env = Env::new();
+    for text in ["const C = #{a:1}; C.a = 2; C", "const C = #{a:1}; C[\"a\"] = 2;", "const A = [1, 2]; A[0] = 5;"] {
+        let out = env.script(text, &[]);
+        assert_eq!(out.code, 1, "{text}: {}", out.stderr);
+        assert!(!out.stderr.contains("panicked"), "{text}: {}", out.stderr);
+        assert!(out.stderr.starts_with("error: script `script.rhai` "), "{text}: {}", out.stderr);
+        assert_eq!(out.stderr.lines().count(), 1, "{text}: {}", out.stderr);
+    }
+    let out = env.script("const C = #{a:1}; C.a = 2; C", &[]);
+    assert_eq!(
+        out.fails(1),
+        "script `script.rhai` assigns into a value it cannot change (a constant, or a value that is not a variable): copy it into a variable with `let` and change that"
+    );
+}
+
+#[test]
+fn sleep_obeys_the_wall_clock_and_checks_its_argument() {
+    let env = Env::new();
+    let started = std::time::Instant::now();
+    let out = env.script("sleep(30); \"woke\"", &["--timeout", "1"]);
+    assert_eq!(
+        out.fails(1),
+        "script `script.rhai` ran longer than its time limit of 1 s: raise it with --timeout SECS"
+    );
+    let out = env.script("try { sleep(30.0); } catch (e) { \"caught\" }", &["--timeout", "1"]);
+    assert_eq!(out.code, 1, "the timeout cannot be caught: {}", out.stdout);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
+    for bad in ["1e300", "-1", "-0.5", "0.0/0.0", "1.0/0.0", "9223372036854775807", "86401"] {
+        let out = env.script(&format!("sleep({bad})"), &["--timeout", "5"]);
+        let msg = out.fails(1);
+        assert!(msg.contains("is out of range: sleep takes 0 to 86400 seconds"), "{bad}: {msg}");
+        assert!(!out.stderr.contains("panicked"), "{bad}: {}", out.stderr);
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "{:?}", started.elapsed());
+    assert_eq!(env.script("sleep(0); sleep(0.01); \"ok\"", &[]).ok(), "ok\n");
+}
+
+#[test]
+fn a_response_too_big_for_script_values_is_a_catchable_too_large_error() {
+    let (env, server) = (Env::new(), Server::start());
+    // One item more than the engine's array limit (1,000,000, src/script/mod.rs), about 2 MB.
+    let url = format!("{}/array?n=1000001", server.url());
+    let out = env.script(
+        &format!("let k = \"\"; try {{ invoke_url(#{{ url: \"{url}\" }}); }} catch (e) {{ k = e.kind + \"|\" + e.message; }} k"),
+        &[],
+    );
+    assert_eq!(
+        out.ok().trim(),
+        format!(
+            "too_large|the response from `{url}` has 1000001 array items, more than the 1000000 a script value may hold: ask for less (paging, fewer fields)"
+        )
+    );
+    let out = env.script(
+        &format!(
+            "let k = \"\"; try {{ invoke_url(#{{ url: \"{url}\", detailed: true }}); }} catch (e) {{ k = e.kind; }} k"
+        ),
+        &[],
+    );
+    assert_eq!(out.ok(), "too_large\n");
+    // In invoke_all the failed request's slot holds the error map.
+    let out = env.script(&format!("invoke_all([#{{ url: \"{url}\" }}])[0].kind"), &[]);
+    assert_eq!(out.ok(), "too_large\n");
+    // Uncaught, it ends the script with exit 1 and its message.
+    let out = env.script(&format!("invoke_url(#{{ url: \"{url}\" }})"), &[]);
+    assert!(out.fails(1).contains("uncaught `too_large` error"), "{}", out.stderr);
+    let out = env.script(&format!("invoke_url(#{{ url: \"{}/array?n=1000\" }}).len()", server.url()), &[]);
+    assert_eq!(out.ok(), "1000\n");
+}
+
+#[test]
+fn infinite_and_nan_numbers_become_null_in_json() {
+    let (env, server) = (Env::new(), Server::start());
+    let out = env.script("to_json(#{ a: 1.0/0.0, b: [0.0/0.0, -1.0/0.0], c: 1.5 })", &[]);
+    assert_eq!(out.ok(), "{\"a\":null,\"b\":[null,null],\"c\":1.5}\n");
+    assert_eq!(env.script("to_json([1.0/0.0])", &[]).ok(), "[null]\n");
+    assert_eq!(env.script("to_json(1.0/0.0)", &[]).ok(), "null\n");
+    assert_eq!(env.script("#{ a: 1.0/0.0 }", &[]).ok(), "{\"a\":null}\n");
+    assert_eq!(env.script("1.0/0.0", &["--json"]).ok(), "null\n");
+    let out = env.script("info(#{ a: 0.0/0.0 })", &[]);
+    assert_eq!(out.stderr, "{\"a\":null}\n");
+    let out = env.script(
+        &format!("invoke_url(#{{ url: \"{}/echo\", type: \"POST\", body: #{{ a: 1.0/0.0 }} }}).body", server.url()),
+        &[],
+    );
+    assert_eq!(out.ok(), "{\"a\":null}\n");
+}

@@ -217,7 +217,8 @@ pub fn authorize(vault: &mut Vault, service: &Service, rec: &ConnectionRecord, o
         )?;
         let mut auth = authorize_url.clone();
         auth.query_pairs_mut().append_pair("oauth_token", &t);
-        println!("{auth}");
+        // A closed stdout must not panic: the URL is also what the verifier prompt refers to.
+        let _ = std::io::Write::write_fmt(&mut std::io::stdout(), format_args!("{auth}\n"));
         let verifier = match listener {
             Some(l) => {
                 eprintln!(

@@ -112,7 +112,8 @@ pub fn authorize(vault: &mut Vault, service: &Service, rec: &ConnectionRecord, o
                     def.authorize_params.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
                 let (url, state, verifier) =
                     eps.authorization_url(&redirect, &scopes, &extra, def.pkce.unwrap_or(true)).map_err(refused)?;
-                println!("{url}");
+                // A closed stdout must not panic.
+                let _ = std::io::Write::write_fmt(&mut std::io::stdout(), format_args!("{url}\n"));
                 eprintln!("waiting up to {} s for the provider to redirect to {redirect} ...", opts.timeout.as_secs());
                 if !opts.no_browser {
                     open_browser(&url);

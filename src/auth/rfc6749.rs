@@ -31,6 +31,11 @@ use crate::service::{ClientAuth, ScopeDelimiter};
 /// Lifetime assumed when a provider does not say (RFC 6749 leaves it to documentation).
 pub const ASSUMED_LIFETIME: u64 = 3600;
 
+/// The longest access-token lifetime believed (ten years, in seconds): a larger `expires_in`
+/// (up to 2^64 - 1) would overflow the expiry time, which then looks past and forces a refresh
+/// before every call.
+pub const MAX_LIFETIME: u64 = 10 * 365 * 24 * 3600;
+
 /// A token response as providers really send it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProviderToken {
@@ -89,9 +94,9 @@ impl TokenResponse for ProviderToken {
 }
 
 impl ProviderToken {
-    /// The access token's lifetime in seconds, if the provider said.
+    /// The access token's lifetime in seconds, if the provider said, at most [`MAX_LIFETIME`].
     pub fn lifetime(&self) -> Option<u64> {
-        self.expires_in_sec.or(self.expires_in)
+        self.expires_in_sec.or(self.expires_in).map(|s| s.min(MAX_LIFETIME))
     }
 
     /// Granted scopes, split on spaces or commas.
@@ -543,5 +548,25 @@ mod tests {
                 .unwrap();
         assert_eq!(t.granted_scopes(), Some(vec!["useraccount".to_string()]));
         assert_eq!(t.refresh().map(|r| r.expose_secret().to_string()), Some("r".into()));
+    }
+
+    #[test]
+    fn a_huge_lifetime_is_clamped_to_ten_years() {
+        for answer in [
+            r#"{"access_token":"a","expires_in":9223372036854775807}"#,
+            r#"{"access_token":"a","expires_in":18446744073709551615}"#,
+            r#"{"access_token":"a","expires_in":"9223372036854775807"}"#,
+            r#"{"access_token":"a","expires_in":1e300}"#,
+            r#"{"access_token":"a","expires_in":1,"expires_in_sec":9223372036854775807}"#,
+        ] {
+            let t: ProviderToken = serde_json::from_str(answer).unwrap();
+            assert_eq!(t.lifetime(), Some(MAX_LIFETIME), "{answer}");
+            assert_eq!(t.expires_in(), Some(Duration::from_secs(MAX_LIFETIME)), "{answer}");
+            // The expiry the vault keeps (`now + lifetime`, in i64 seconds) stays in the future.
+            let now = 1_800_000_000i64;
+            assert!(now + t.lifetime().unwrap() as i64 > now, "{answer}");
+        }
+        let t: ProviderToken = serde_json::from_str(r#"{"access_token":"a","expires_in":3600}"#).unwrap();
+        assert_eq!(t.lifetime(), Some(3600));
     }
 }

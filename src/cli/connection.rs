@@ -82,7 +82,7 @@ pub enum ConnectionCmd {
         /// redirect_port, else 8765; OAuth 1.0a: any free port).
         #[arg(long)]
         port: Option<u16>,
-        /// How long to wait for the redirect, in seconds.
+        /// How long to wait for the redirect, in seconds (1 to 86400).
         #[arg(long, value_name = "SECS", default_value_t = 300)]
         timeout: u64,
     },
@@ -116,6 +116,11 @@ pub fn run(home: &Home, cmd: ConnectionCmd) -> Result<()> {
         ConnectionCmd::Show { link, json } => show(home, &link, json),
         ConnectionCmd::Delete { link, yes } => delete(home, &link, yes),
         ConnectionCmd::Authorize { link, grant, code, redirect_uri, no_browser, verifier, port, timeout } => {
+            if !(1..=86_400).contains(&timeout) {
+                return Err(Error::Usage(format!(
+                    "`--timeout {timeout}` is out of range: give 1 to 86400 seconds to wait for the redirect"
+                )));
+            }
             let timeout = std::time::Duration::from_secs(timeout);
             let oauth1 = crate::auth::oauth1_flow::Options {
                 no_browser,

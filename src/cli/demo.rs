@@ -41,7 +41,8 @@ struct Demo {
 impl Demo {
     fn say(&self, text: &str) {
         if !self.json {
-            println!("{text}");
+            // A closed stdout (`linkrun demo | head`) must not panic: the demo goes on quietly.
+            let _ = super::write_out(format_args!("{text}"));
         }
     }
 

@@ -57,8 +57,9 @@ pub fn run(a: SandboxArgs) -> Result<()> {
             .serve(a.port)
             .await
             .map_err(|e| Error::Usage(format!("cannot listen on 127.0.0.1:{} ({e}): pass another --port", a.port)))?;
-        print!("{}", sandbox.banner(&format!("http://{addr}")));
         use std::io::Write as _;
+        // A closed stdout must not panic: the sandbox serves all the same.
+        let _ = write!(std::io::stdout(), "{}", sandbox.banner(&format!("http://{addr}")));
         let _ = std::io::stdout().flush();
         let _ = handle.await;
         Ok(())

@@ -409,8 +409,12 @@ fn print_commands(heading: &str, commands: &[(String, String)]) -> Result<()> {
 }
 
 fn add(home: &Home, file: &std::path::Path, replace: bool, json: bool) -> Result<()> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| Error::Usage(format!("cannot read the service file `{}`: {e}; check the path", file.display())))?;
+    let text = crate::files::read_text_capped(file, crate::service::MAX_SERVICE_FILE_SIZE).map_err(|e| match e {
+        crate::files::ReadError::Io { reason, .. } => {
+            Error::Usage(format!("cannot read the service file `{}`: {reason}; check the path", file.display()))
+        }
+        other => Error::Usage(format!("cannot read the service file: {other}")),
+    })?;
     let service = Service::parse(&text, &file.display().to_string(), Origin::Installed)?;
     let name = service.link_name().to_string();
     let mut cat = Catalog::load(home)?;

@@ -8,6 +8,9 @@ use rhai::{Dynamic, Engine, ImmutableString};
 pub fn register(engine: &mut Engine) {
     engine.register_fn("info", |v: Dynamic| eprintln!("{}", display(&v)));
     engine.register_fn("to_json", |v: Dynamic| to_json(&v));
+    // Rhai's own `to_json` for maps writes infinity as `inf`, which is not JSON: this one wins.
+    engine.register_fn("to_json", |m: &mut rhai::Map| to_json(&Dynamic::from_map(m.clone())));
+    engine.register_fn("to_json", |a: &mut rhai::Array| to_json(&Dynamic::from_array(a.clone())));
     engine.register_fn("zoho_now", || zoho_time(chrono::Local::now().fixed_offset()));
     engine.register_fn("utc_now", || chrono::Utc::now().format("%Y-%m-%d %H:%M:%S").to_string());
     engine.register_fn("url_encode", |s: ImmutableString| url_encode(&s));
@@ -18,11 +21,24 @@ pub fn register(engine: &mut Engine) {
         percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned()
     });
     engine.register_fn("criteria_escape", |s: ImmutableString| criteria_escape(&s));
-    engine.register_fn("parse_json", |s: ImmutableString| -> Result<Dynamic, Box<rhai::EvalAltResult>> {
-        let v: serde_json::Value =
-            serde_json::from_str(&s).map_err(|e| format!("parse_json: the text is not JSON ({e})"))?;
-        rhai::serde::to_dynamic(v)
-    });
+    engine.register_fn(
+        "parse_json",
+        |ctx: rhai::NativeCallContext, s: ImmutableString| -> Result<Dynamic, Box<rhai::EvalAltResult>> {
+            let v: serde_json::Value =
+                serde_json::from_str(&s).map_err(|e| format!("parse_json: the text is not JSON ({e})"))?;
+            let d = rhai::serde::to_dynamic(v)?;
+            if let Err(what) = super::check_data_size(&d) {
+                let e = super::invoke::too_large(format!(
+                    "the JSON given to parse_json has {what}: parse a smaller part of it"
+                ));
+                return Err(Box::new(rhai::EvalAltResult::ErrorRuntime(
+                    Dynamic::from_map(super::invoke::error_map(&e)),
+                    ctx.call_position(),
+                )));
+            }
+            Ok(d)
+        },
+    );
 }
 
 /// A value as `info` shows it: strings as they are, everything else as JSON.
@@ -33,7 +49,8 @@ pub fn display(v: &Dynamic) -> String {
     }
 }
 
-/// A value as a `serde_json::Value` (unit becomes null).
+/// A value as a `serde_json::Value` (unit becomes null; so do infinite and NaN numbers, which
+/// JSON cannot write).
 pub fn to_json_value(v: &Dynamic) -> Result<serde_json::Value, String> {
     if v.is_unit() {
         return Ok(serde_json::Value::Null);

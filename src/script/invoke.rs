@@ -61,8 +61,12 @@ fn invoke_all(state: &RunState, list: rhai::Array, opts: &Map, pos: Position) ->
     let mut out = rhai::Array::with_capacity(results.len());
     for (r, p) in results.into_iter().zip(parsed.iter()) {
         let detailed = p.as_ref().map(|(_, d)| *d).unwrap_or(false);
+        let url = p.as_ref().map(|(req, _)| req.url.as_str()).unwrap_or_default();
         match r {
-            Ok(resp) => out.push(response_value(resp, detailed)),
+            Ok(resp) => match response_value(resp, detailed, url) {
+                Ok(v) => out.push(v),
+                Err(e) => out.push(Dynamic::from_map(error_map(&e))),
+            },
             Err(Failure::Fatal(e)) => return Err(state.halt(Stop::Fatal(e), pos)),
             Err(Failure::Invoke(e)) if e.kind == ErrorKind::Timeout && state.remaining().is_zero() => {
                 return Err(state.halt(Stop::Deadline, pos));
@@ -70,7 +74,16 @@ fn invoke_all(state: &RunState, list: rhai::Array, opts: &Map, pos: Position) ->
             Err(Failure::Invoke(e)) => out.push(Dynamic::from_map(error_map(&e))),
         }
     }
-    Ok(Dynamic::from_array(out))
+    let out = Dynamic::from_array(out);
+    if let Err(what) = super::check_data_size(&out) {
+        return Err(throw(
+            &too_large(format!(
+                "the responses of invoke_all have {what} together: send fewer requests per call, or ask for less in each"
+            )),
+            pos,
+        ));
+    }
+    Ok(out)
 }
 
 /// Registers `invoke_url(map)` and `invoke_all(list[, options])`.
@@ -95,7 +108,7 @@ pub(crate) fn register(engine: &mut Engine, state: Rc<RunState>) {
         let timeout = req.timeout.unwrap_or(DEFAULT_TIMEOUT).min(remaining);
         let result = state.runtime.block_on(spin_then_wait(state.invoker.send(&req, timeout), state.spin));
         match result {
-            Ok(resp) => Ok(response_value(resp, detailed)),
+            Ok(resp) => response_value(resp, detailed, &req.url).map_err(|e| throw(&e, pos)),
             Err(Failure::Fatal(e)) => Err(state.halt(Stop::Fatal(e), pos)),
             Err(Failure::Invoke(e)) if e.kind == ErrorKind::Timeout && state.remaining().is_zero() => {
                 Err(state.halt(Stop::Deadline, pos))
@@ -142,6 +155,11 @@ fn throw(e: &InvokeError, pos: Position) -> Box<EvalAltResult> {
 
 fn bad(msg: String) -> InvokeError {
     InvokeError::bad_request(msg, None)
+}
+
+/// A `too_large` error: a value too big for the script's limits.
+pub(crate) fn too_large(message: String) -> InvokeError {
+    InvokeError { kind: ErrorKind::TooLarge, message, connection: None }
 }
 
 fn text_of(v: &Dynamic, key: &str) -> Result<String, InvokeError> {
@@ -234,10 +252,15 @@ pub fn read_request(m: &Map) -> Result<(ScriptRequest, bool), InvokeError> {
 
 /// The response as a script value: the body as a map or array when it is JSON, else a string
 /// ("" for 204 and HEAD); with `detailed`, `#{ responseCode, responseText, responseHeader }`.
-pub fn response_value(resp: Response, detailed: bool) -> Dynamic {
+/// A body that makes more array items, map entries or text than a script value may hold is a
+/// `too_large` error (the engine's own check could not be caught).
+pub fn response_value(resp: Response, detailed: bool, url: &str) -> Result<Dynamic, InvokeError> {
     let body = body_value(&resp.body);
+    if let Err(what) = super::check_data_size(&body) {
+        return Err(too_large(format!("the response from `{url}` has {what}: ask for less (paging, fewer fields)")));
+    }
     if !detailed {
-        return body;
+        return Ok(body);
     }
     let mut headers = Map::new();
     for (k, v) in resp.headers {
@@ -247,7 +270,7 @@ pub fn response_value(resp: Response, detailed: bool) -> Dynamic {
     m.insert("responseCode".into(), Dynamic::from(resp.status as i64));
     m.insert("responseText".into(), body);
     m.insert("responseHeader".into(), Dynamic::from_map(headers));
-    Dynamic::from_map(m)
+    Ok(Dynamic::from_map(m))
 }
 
 fn body_value(bytes: &[u8]) -> Dynamic {

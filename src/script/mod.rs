@@ -4,7 +4,13 @@
 //! cannot import files), with `eval` disabled, strict variables, and limits on operations, call
 //! depth, expression depth and string/array/map sizes. A wall-clock deadline (`--timeout`) is
 //! checked in `on_progress`, and every HTTP call gets the smaller of its own timeout and the time
-//! left, because `on_progress` does not tick during a native call.
+//! left, because `on_progress` does not tick during a native call; `sleep` sleeps at most until
+//! the deadline for the same reason.
+//!
+//! Values made outside the script (responses, `parse_json`) are checked against the data limits
+//! before the engine sees them: its own check raises an error no `try` can catch. Compiling and
+//! evaluating run behind a panic boundary, because Rhai reaches `unreachable!` on some
+//! assignments into constants; such a panic becomes a script error and prints nothing.
 //!
 //! The script runs on the calling thread; `invoke_url` drives a current-thread tokio runtime with
 //! `block_on` (no cross-thread wake-ups), sharing one [`Invoker`] and its HTTP clients.
@@ -19,7 +25,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use rhai::packages::Package;
-use rhai::{Dynamic, Engine, EvalAltResult, Map, Position, Scope};
+use rhai::{Dynamic, Engine, EvalAltResult, Map, NativeCallContext, Position, Scope};
 
 use crate::home::Home;
 use crate::invoke::{Invoker, InvokerOptions};
@@ -27,6 +33,21 @@ use crate::{Error, Result};
 
 /// Default whole-script wall clock.
 pub const DEFAULT_SCRIPT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The longest wall clock `--timeout` may set, and the longest `sleep`: one day, in seconds.
+pub const MAX_TIMEOUT_SECS: f64 = 86_400.0;
+
+/// The largest script file linkrun runs (4 MiB).
+pub const MAX_SCRIPT_SIZE: u64 = 4 * 1024 * 1024;
+
+/// The most array items a script may hold in one value, nested arrays counted in.
+pub const MAX_ARRAY_SIZE: usize = 1_000_000;
+
+/// The most map entries a script may hold in one value, nested maps counted in.
+pub const MAX_MAP_SIZE: usize = 1_000_000;
+
+/// The most bytes of text a script may hold in one value (32 MiB).
+pub const MAX_STRING_SIZE: usize = 32 * 1024 * 1024;
 
 /// How to run a script.
 #[derive(Debug, Clone)]
@@ -116,19 +137,144 @@ pub fn engine() -> Engine {
         .set_max_operations(1_000_000_000)
         .set_max_call_levels(64)
         .set_max_expr_depths(128, 64)
-        .set_max_string_size(32 * 1024 * 1024)
-        .set_max_array_size(1_000_000)
-        .set_max_map_size(1_000_000)
+        .set_max_string_size(MAX_STRING_SIZE)
+        .set_max_array_size(MAX_ARRAY_SIZE)
+        .set_max_map_size(MAX_MAP_SIZE)
         .set_strict_variables(true)
         .disable_symbol("eval");
     builtins::register(&mut engine);
+    // Rhai's own `sleep` panics on a huge number and blocks past any deadline: replaced here by
+    // one that checks its argument, and in `run` by one that also obeys the wall clock.
+    register_sleep(&mut engine, None);
     engine
+}
+
+/// Registers `sleep(seconds)` (integer or float): 0 to [`MAX_TIMEOUT_SECS`] seconds, anything
+/// else a script error; with a run's state it sleeps at most until the deadline, then stops the
+/// script with the timeout error.
+fn register_sleep(engine: &mut Engine, state: Option<Rc<RunState>>) {
+    let st = state.clone();
+    engine.register_fn("sleep", move |ctx: NativeCallContext, secs: rhai::INT| {
+        sleep_for(st.as_deref(), secs as f64, &secs.to_string(), ctx.call_position())
+    });
+    let st = state;
+    engine.register_fn("sleep", move |ctx: NativeCallContext, secs: rhai::FLOAT| {
+        let shown = if secs.is_finite() && secs.abs() < 1e15 { secs.to_string() } else { format!("{secs:e}") };
+        sleep_for(st.as_deref(), secs, &shown, ctx.call_position())
+    });
+}
+
+fn sleep_for(state: Option<&RunState>, secs: f64, shown: &str, pos: Position) -> Result<(), Box<EvalAltResult>> {
+    if !(0.0..=MAX_TIMEOUT_SECS).contains(&secs) {
+        return Err(format!("`sleep({shown})` is out of range: sleep takes 0 to 86400 seconds").into());
+    }
+    let wanted = Duration::from_secs_f64(secs);
+    let Some(state) = state else {
+        std::thread::sleep(wanted);
+        return Ok(());
+    };
+    let remaining = state.remaining();
+    if wanted < remaining {
+        std::thread::sleep(wanted);
+        return Ok(());
+    }
+    std::thread::sleep(remaining);
+    Err(state.halt(Stop::Deadline, pos))
+}
+
+/// Checks that a value made outside the script (a response, parsed JSON, a saved state) fits the
+/// engine's data limits, which the engine would otherwise enforce with an error no `try` catches.
+/// The sizes are counted as the engine counts them: array items, map entries and string bytes,
+/// nested values included.
+pub fn check_data_size(v: &Dynamic) -> Result<(), String> {
+    let (arrays, maps, strings) = data_sizes(v);
+    if arrays > MAX_ARRAY_SIZE {
+        return Err(format!("{arrays} array items, more than the {MAX_ARRAY_SIZE} a script value may hold"));
+    }
+    if maps > MAX_MAP_SIZE {
+        return Err(format!("{maps} map entries, more than the {MAX_MAP_SIZE} a script value may hold"));
+    }
+    if strings > MAX_STRING_SIZE {
+        return Err(format!("{strings} bytes of text, more than the {MAX_STRING_SIZE} a script value may hold"));
+    }
+    Ok(())
+}
+
+fn data_sizes(v: &Dynamic) -> (usize, usize, usize) {
+    let add = |t: &mut (usize, usize, usize), (a, m, s): (usize, usize, usize)| {
+        t.0 = t.0.saturating_add(a);
+        t.1 = t.1.saturating_add(m);
+        t.2 = t.2.saturating_add(s);
+    };
+    let mut total = (0, 0, 0);
+    if let Some(items) = v.read_lock::<rhai::Array>() {
+        for item in items.iter() {
+            total.0 += 1;
+            add(&mut total, data_sizes(item));
+        }
+    } else if let Some(map) = v.read_lock::<Map>() {
+        for item in map.values() {
+            total.1 += 1;
+            add(&mut total, data_sizes(item));
+        }
+    } else if let Some(text) = v.read_lock::<rhai::ImmutableString>() {
+        total.2 = text.len();
+    }
+    total
+}
+
+thread_local! {
+    /// Set while the engine runs on this thread: a panic inside it is caught and reported as a
+    /// script error, so the panic hook stays quiet.
+    static QUIET_PANICS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` (the engine), turning a panic inside it into `Err(the panic's message)` with nothing
+/// printed: Rhai has internal errors (`unreachable!`) that some scripts reach.
+fn engine_boundary<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET_PANICS.with(|q| q.get()) {
+                previous(info);
+            }
+        }));
+    });
+    let was = QUIET_PANICS.with(|q| q.replace(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    QUIET_PANICS.with(|q| q.set(was));
+    result.map_err(|payload| {
+        let text = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "unknown internal error".to_string());
+        // The message may carry a dump of the expression (a whole constant map): keep the head.
+        let head: String = text.chars().take(200).collect();
+        if head.len() < text.len() { format!("{head}...") } else { head }
+    })
+}
+
+/// The script error for a panic caught at the engine boundary.
+fn internal_error(name: &str, message: &str) -> Error {
+    if message.contains("cannot assign to expression") {
+        return Error::Script(format!(
+            "script `{name}` assigns into a value it cannot change (a constant, or a value that is not a variable): copy it into a variable with `let` and change that"
+        ));
+    }
+    Error::Script(format!(
+        "script `{name}` stopped on an internal error of the script engine ({message}): simplify the statement it stopped at"
+    ))
 }
 
 /// Runs a script; returns what goes on stdout (the result), or the error that ends the run.
 pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
-    let source = std::fs::read_to_string(&opts.path).map_err(|e| {
-        Error::Usage(format!("cannot read the script `{}`: {}; check the path", opts.path.display(), io_reason(&e)))
+    let source = crate::files::read_text_capped(&opts.path, MAX_SCRIPT_SIZE).map_err(|e| match e {
+        crate::files::ReadError::Io { reason, .. } => {
+            Error::Usage(format!("cannot read the script `{}`: {reason}; check the path", opts.path.display()))
+        }
+        other => Error::Usage(format!("cannot run the script: {other}")),
     })?;
     let name = opts.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let started = Instant::now();
@@ -175,18 +321,29 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
     }
     invoke::register(&mut engine, state.clone());
     state::register(&mut engine, state.clone());
+    register_sleep(&mut engine, Some(state.clone()));
 
+    // A plain variable, not a constant: the script may change it (`args.page = 2`), and Rhai
+    // panics on some assignments into a constant.
     let mut scope = Scope::new();
-    scope.push_constant("args", args);
-    let ast = engine.compile_with_scope(&scope, &source).map_err(|e| {
-        Error::Script(format!(
-            "script `{name}` has a syntax error at {}: {}; fix it and run again",
-            pos_text(e.position()),
-            e.err_type()
-        ))
-    })?;
-    let result = engine.eval_ast_with_scope::<Dynamic>(&mut scope, &ast);
+    scope.push("args", args);
+    let ast = engine_boundary(|| engine.compile_with_scope(&scope, &source))
+        .map_err(|m| internal_error(&name, &m))?
+        .map_err(|e| {
+            Error::Script(format!(
+                "script `{name}` has a syntax error at {}: {}; fix it and run again",
+                pos_text(e.position()),
+                e.err_type()
+            ))
+        })?;
+    let result = engine_boundary(|| engine.eval_ast_with_scope::<Dynamic>(&mut scope, &ast));
     let stop = state.stop.borrow_mut().take();
+    let result = match result {
+        Ok(r) => r,
+        // A deadline or fatal stop recorded before the panic still decides the outcome.
+        Err(m) if stop.is_none() => return Err(internal_error(&name, &m)),
+        Err(_) => Ok(Dynamic::UNIT),
+    };
     if opts.exit_after {
         // The process ends right after: skip tearing down the engine and the runtime, but drop
         // every secret first so that each is zeroized (the vault's key, cached credentials).
@@ -260,18 +417,59 @@ fn pos_text(p: Position) -> String {
     }
 }
 
-fn io_reason(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file".to_string(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-        _ => e.to_string(),
-    }
-}
-
 /// Parses `KEY=VALUE` (used by `--arg`).
 pub fn parse_pair(s: &str, flag: &str) -> Result<(String, String)> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
         _ => Err(Error::Usage(format!("`{s}` is not KEY=VALUE: write {flag} NAME=VALUE"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn parse_json_of_more_items_than_a_value_may_hold_is_a_catchable_too_large_error() {
+        let engine = engine();
+        let mut scope = Scope::new();
+        scope.push("text", format!("[{}0]", "0,".repeat(MAX_ARRAY_SIZE)));
+        let got = engine
+            .eval_with_scope::<String>(
+                &mut scope,
+                "let k = \"parsed\"; try { parse_json(text); } catch (e) { k = e.kind + \"|\" + e.message; } k",
+            )
+            .unwrap();
+        assert_eq!(
+            got,
+            "too_large|the JSON given to parse_json has 1000001 array items, more than the 1000000 a script value may hold: parse a smaller part of it"
+        );
+        assert_eq!(engine.eval::<rhai::INT>("parse_json(\"[1, [2, 3], {\\\"a\\\": 4}]\").len()").unwrap(), 3);
+    }
+
+    #[test]
+    fn data_sizes_count_nested_values_like_the_engine() {
+        let v: Dynamic = serde_json::from_str(r#"{"a": [1, [2, 3]], "b": {"c": "xyz"}, "d": "ab"}"#).unwrap();
+        assert_eq!(data_sizes(&v), (4, 4, 5));
+        assert!(check_data_size(&v).is_ok());
+        let wide = Dynamic::from_array(vec![Dynamic::from_array(vec![Dynamic::UNIT; MAX_ARRAY_SIZE / 2]); 2]);
+        assert_eq!(
+            check_data_size(&wide).unwrap_err(),
+            "1000002 array items, more than the 1000000 a script value may hold"
+        );
+    }
+
+    #[test]
+    fn a_panic_inside_the_engine_boundary_is_an_error() {
+        assert_eq!(engine_boundary(|| 7).unwrap(), 7);
+        let e = engine_boundary(|| -> () { panic!("deliberate: {}", "x".repeat(500)) }).unwrap_err();
+        assert!(e.starts_with("deliberate: xxx") && e.ends_with("...") && e.len() < 210, "{e}");
+        // Rhai 1.27 reaches `unreachable!` assigning into a constant it has folded into the code.
+        let engine = engine();
+        match engine_boundary(|| engine.eval::<Dynamic>("const C = #{a: 1}; C.a = 2; C")) {
+            Err(m) => assert!(m.contains("cannot assign to expression"), "{m}"),
+            Ok(r) => assert!(r.is_err(), "a constant must not change"),
+        }
     }
 }

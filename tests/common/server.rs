@@ -3,6 +3,7 @@
 //! - `/redirect?to=URL[&status=302]` redirects;
 //! - `/status/CODE` answers CODE with `{"code": CODE}`;
 //! - `/text` answers `plain text`; `/empty` answers 204; `/big?bytes=N` answers N bytes;
+//! - `/array?n=N` answers a JSON array of N zeros;
 //! - `/slow?ms=N` waits N ms; `/multi` sends `Set-Cookie` twice;
 //! - `/token` is an OAuth 2.0 token endpoint: `{"access_token": "at-N", ...}` for the N-th
 //!   request, after the delay and with the status set by [`Server::set_token_answer`];
@@ -189,6 +190,16 @@ async fn handle(
         "/big" => {
             let n: usize = get("bytes").and_then(|s| s.parse().ok()).unwrap_or(0);
             resp.header("Content-Type", "text/plain").body(Body::from(vec![b'x'; n])).expect("resp")
+        }
+        "/array" => {
+            let n: usize = get("n").and_then(|s| s.parse().ok()).unwrap_or(0);
+            let mut text = String::with_capacity(2 * n + 2);
+            text.push('[');
+            for i in 0..n {
+                text.push_str(if i == 0 { "0" } else { ",0" });
+            }
+            text.push(']');
+            resp.header("Content-Type", "application/json").body(Body::from(text)).expect("resp")
         }
         "/slow" => {
             let ms: u64 = get("ms").and_then(|s| s.parse().ok()).unwrap_or(1000);

@@ -1059,6 +1059,7 @@ fn no_command_or_flag_panics_on_hostile_values() {
     std::fs::write(&binary, [0u8, 0xff, 0xfe, b'{', b'[', 0x80, b'\n', 0]).unwrap();
     let empty = env.write("empty.rhai", "");
     let script = env.write("ok.rhai", "sleep(0); args");
+    env.run(&["run", path_str(&env.write("st.rhai", "state_set(\"k\", #{ a: 1.0/0.0 }); 1"))]).ok();
     let huge_params = env.write("params.toml", &format!("{}{}", basic_toml("http://127.0.0.1:9"), params_toml(300)));
 
     let os = |s: &str| OsString::from(s);
@@ -1131,6 +1132,12 @@ fn no_command_or_flag_panics_on_hostile_values() {
         vec!["vault", "V"],
         vec!["vault", "status", "V"],
         vec!["vault", "rekey", "--new-passphrase-env", "V"],
+        vec!["state", "V"],
+        vec!["state", "list", "V"],
+        vec!["state", "list", "--json", "V"],
+        vec!["state", "clear", "V"],
+        vec!["state", "clear", &script_path, "V"],
+        vec!["--home", "V", "state", "list"],
         vec!["--home", "V", "vault", "status"],
         vec!["--home", "V", "service", "list"],
         vec!["--home", "V", "connection", "list", "--json"],

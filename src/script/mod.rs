@@ -166,7 +166,7 @@ fn register_sleep(engine: &mut Engine, state: Option<Rc<RunState>>) {
 
 fn sleep_for(state: Option<&RunState>, secs: f64, shown: &str, pos: Position) -> Result<(), Box<EvalAltResult>> {
     if !(0.0..=MAX_TIMEOUT_SECS).contains(&secs) {
-        return Err(format!("`sleep({shown})` is out of range: sleep takes 0 to 86400 seconds").into());
+        return Err(format!("`sleep({shown})` is out of range: pass sleep 0 to 86400 seconds").into());
     }
     let wanted = Duration::from_secs_f64(secs);
     let Some(state) = state else {

@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 use url::Url;
 
+use crate::http::rules::split_host_entry;
+pub use crate::http::rules::{host_matches, host_port_matches};
 use crate::link_name::LinkName;
 
 /// An error in a service definition, located in its file.
@@ -918,49 +920,6 @@ fn check_host_pattern(h: &str) -> Result<(), String> {
     }
 }
 
-/// Splits an `allowed_hosts` entry into its host pattern and its port, if it has one:
-/// `api.example.com`, `api.example.com:8443`, `::1`, `[::1]` or `[::1]:8080`. `None` when the
-/// port is not a number from 1 to 65535.
-pub fn split_host_entry(entry: &str) -> Option<(&str, Option<u16>)> {
-    let port = |p: &str| p.parse::<u16>().ok().filter(|n| *n != 0);
-    if let Some(rest) = entry.strip_prefix('[') {
-        let (host, tail) = rest.split_once(']')?;
-        return match tail {
-            "" => Some((host, None)),
-            t => Some((host, Some(port(t.strip_prefix(':')?)?))),
-        };
-    }
-    match entry.split_once(':') {
-        // One colon: `host:port`; more: a bare IPv6 address, which has no port.
-        Some((host, p)) if !p.contains(':') => Some((host, Some(port(p)?))),
-        _ => Some((entry, None)),
-    }
-}
-
-/// Whether `host` matches the host part of one allowed-host entry (any port): `*.example.com`
-/// matches subdomains only.
-pub fn host_matches(pattern: &str, host: &str) -> bool {
-    let Some((pattern, _)) = split_host_entry(pattern) else { return false };
-    let host = host.trim_matches(['[', ']']).trim_end_matches('.').to_ascii_lowercase();
-    match pattern.strip_prefix("*.") {
-        Some(domain) => {
-            host.len() > domain.len() + 1 && host.ends_with(domain) && host[..host.len() - domain.len()].ends_with('.')
-        }
-        None => host == pattern,
-    }
-}
-
-/// Whether `host` on `port` is allowed by one allowed-host entry: the host must match (see
-/// [`host_matches`]); an entry with a port allows only that port, one without allows only
-/// `implicit_ports` (the port of the connection's base URL and the scheme's default port).
-pub fn host_port_matches(pattern: &str, host: &str, port: u16, implicit_ports: &[u16]) -> bool {
-    match split_host_entry(pattern) {
-        Some((_, Some(p))) => p == port && host_matches(pattern, host),
-        Some((_, None)) => implicit_ports.contains(&port) && host_matches(pattern, host),
-        None => false,
-    }
-}
-
 /// The host of a service URL that would go over plain HTTP to a host that is not loopback, if
 /// it does. `${ENV:-default}` takes the default here (the environment is checked when sending).
 fn plain_http_host(raw: &str) -> Option<String> {
@@ -970,7 +929,7 @@ fn plain_http_host(raw: &str) -> Option<String> {
         .replace("{base_url}", "https://base.example");
     let url = Url::parse(&probe).ok()?;
     let host = url.host_str()?.to_string();
-    (url.scheme() == "http" && !crate::invoke::is_loopback(&host)).then_some(host)
+    (url.scheme() == "http" && !crate::http::rules::is_loopback(&host)).then_some(host)
 }
 
 /// [`substitute_env`] without the environment: every `${NAME:-default}` becomes its default.

@@ -2,7 +2,7 @@
 //! service's `placement` or the param's own (Zoho's "Param Type": Header, Query String, Form Data).
 
 use super::{PlacedValue, place_values};
-use crate::invoke::{InvokeError, Outgoing};
+use crate::http::{InvokeError, Outgoing};
 
 /// The key params of a connection.
 #[derive(Debug)]

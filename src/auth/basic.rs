@@ -4,7 +4,7 @@ use base64::Engine as _;
 use secrecy::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
 
-use crate::invoke::Outgoing;
+use crate::http::Outgoing;
 
 /// Username and password of a connection.
 #[derive(Debug)]

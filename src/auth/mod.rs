@@ -8,6 +8,7 @@
 pub mod api_key;
 pub mod basic;
 pub mod callback;
+pub mod live;
 pub mod oauth1;
 pub mod oauth1_flow;
 pub mod oauth2;
@@ -17,7 +18,7 @@ pub mod rfc6749;
 
 use secrecy::SecretString;
 
-use crate::invoke::{InvokeError, Outgoing};
+use crate::http::{InvokeError, Outgoing};
 use crate::service::Placement;
 
 /// A value a connection sends on every request: an API key or a non-auth param such as Desk's

@@ -11,7 +11,7 @@ use rsa::RsaPrivateKey;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::rfc5849::{self, Key, SignatureMethod};
-use crate::invoke::{Body, InvokeError, Outgoing};
+use crate::http::{Body, InvokeError, Outgoing};
 use crate::service::Placement;
 
 /// The OAuth 1.0a credentials of a connection (or of a flow step, with a temporary token).

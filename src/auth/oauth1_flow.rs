@@ -21,7 +21,8 @@ use super::callback::{Callback, open_browser};
 use super::oauth1::OAuth1;
 use crate::connection::{ConnectionRecord, Status, param_field};
 use crate::http::Clients;
-use crate::invoke::{Outgoing, Response, is_loopback};
+use crate::http::rules::is_loopback;
+use crate::http::{NoCredentials, Outgoing, Response, SendOptions};
 use crate::service::{Endpoint, Service};
 use crate::vault::Vault;
 use crate::{Error, Result};
@@ -136,7 +137,8 @@ async fn signed_post(
 ) -> Result<Response> {
     let mut out = Outgoing::new(reqwest::Method::POST, url.clone());
     signer.apply(&mut out, link, extra).map_err(|e| Error::Connection(e.message))?;
-    out.send_once(clients, Duration::from_secs(40))
+    let opts = SendOptions { link: Some(link), ..SendOptions::flow() };
+    crate::http::send(clients, out, &opts, &NoCredentials)
         .await
         .map_err(|e| Error::Connection(format!("{}; then run `linkrun connection authorize {link}` again", e.message)))
 }
@@ -172,8 +174,7 @@ pub fn authorize(vault: &mut Vault, service: &Service, rec: &ConnectionRecord, o
         &endpoint,
         rec,
     )?;
-    let runtime =
-        tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| Error::Other(e.to_string()))?;
+    let runtime = crate::http::runtime().map_err(Error::Other)?;
     let clients = Clients::default();
 
     let (temp_token, temp_secret, verifier) = if let Some(v) = &opts.verifier {

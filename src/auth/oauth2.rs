@@ -21,7 +21,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::rfc6749::{ASSUMED_LIFETIME, Endpoints, GrantError, ProviderToken};
 use crate::connection::{Status, param_field};
-use crate::invoke::{InvokeError, Outgoing};
+use crate::http::{InvokeError, Outgoing};
 use crate::service::{ClientAuth, Placement, ScopeDelimiter, Service};
 use crate::vault::{TokenMeta, Vault};
 
@@ -216,7 +216,7 @@ impl OAuth2 {
     pub async fn ensure_fresh(
         &self,
         vault: &RefCell<Vault>,
-        http: &reqwest::Client,
+        http: &crate::http::Clients,
         after: Option<i64>,
     ) -> Result<(), InvokeError> {
         if after.is_none() && !self.needs_refresh() {

@@ -81,23 +81,21 @@ pub fn authorize(vault: &mut Vault, service: &Service, rec: &ConnectionRecord, o
     }
     let command = format!("linkrun connection authorize {link}");
     let refused = |e: GrantError| Error::Connection(e.sentence(link, &service.def.name, &command));
-    let runtime =
-        tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| Error::Other(e.to_string()))?;
+    let runtime = crate::http::runtime().map_err(Error::Other)?;
     let clients = Clients::default();
     let token_url = url::Url::parse(&eps.token_url)
         .map_err(|_| Error::Usage(format!("the token_url of service `{}` is not a URL", service.link_name())))?;
-    if token_url.scheme() != "https" && !crate::invoke::is_loopback(token_url.host_str().unwrap_or_default()) {
+    if token_url.scheme() != "https" && !crate::http::rules::is_loopback(token_url.host_str().unwrap_or_default()) {
         return Err(Error::Connection(format!(
             "refusing to send the client secret of connection `{link}` over plain HTTP to `{}`: the service's token_url must be https:// (plain HTTP only to loopback)",
             token_url.host_str().unwrap_or_default()
         )));
     }
-    let http = clients.for_url(&token_url).map_err(Error::Other)?.clone();
     let token: ProviderToken = match grant.as_str() {
         "authorization_code" => match &opts.code {
-            Some(code) => {
-                runtime.block_on(eps.exchange_code(&http, code, opts.redirect_uri.as_deref(), None)).map_err(refused)?
-            }
+            Some(code) => runtime
+                .block_on(eps.exchange_code(&clients, code, opts.redirect_uri.as_deref(), None))
+                .map_err(refused)?,
             None => {
                 if eps.authorize_url.is_none() {
                     return Err(Error::Usage(format!(
@@ -146,7 +144,7 @@ pub fn authorize(vault: &mut Vault, service: &Service, rec: &ConnectionRecord, o
                 let code = q.get("code").ok_or_else(|| {
                     Error::Connection(format!("the redirect carried no `code`: run `{command}` again"))
                 })?;
-                runtime.block_on(eps.exchange_code(&http, code, Some(&redirect), verifier)).map_err(refused)?
+                runtime.block_on(eps.exchange_code(&clients, code, Some(&redirect), verifier)).map_err(refused)?
             }
         },
         "password" => {
@@ -156,14 +154,14 @@ pub fn authorize(vault: &mut Vault, service: &Service, rec: &ConnectionRecord, o
                     "the password grant needs the `username` and `password` params of connection `{link}`: recreate it with --param username=... --param password"
                 )));
             };
-            runtime.block_on(eps.password(&http, u, p, &scopes)).map_err(refused)?
+            runtime.block_on(eps.password(&clients, u, p, &scopes)).map_err(refused)?
         }
         "client_credentials" => {
             let extra: Vec<(String, String)> = fields
                 .get(&param_field("soid"))
                 .map(|s| vec![("soid".into(), secrecy::ExposeSecret::expose_secret(s).to_string())])
                 .unwrap_or_default();
-            runtime.block_on(eps.client_credentials(&http, &scopes, &extra)).map_err(refused)?
+            runtime.block_on(eps.client_credentials(&clients, &scopes, &extra)).map_err(refused)?
         }
         other => {
             return Err(Error::Usage(format!("unknown grant `{other}`: use code, password or client_credentials")));
@@ -197,16 +195,12 @@ pub fn revoke(vault: &mut Vault, service: &Service, rec: &ConnectionRecord) -> R
             .map(|t| (t, "refresh_token"))
             .or_else(|| fields.get("token:access_token").map(|t| (t, "access_token")));
         if let Some((token, hint)) = token {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| Error::Other(e.to_string()))?;
+            let runtime = crate::http::runtime().map_err(Error::Other)?;
             let clients = Clients::default();
-            let parsed = url::Url::parse(&url).map_err(|_| {
+            url::Url::parse(&url).map_err(|_| {
                 Error::Usage(format!("the revoke_url of service `{}` is not a URL", service.link_name()))
             })?;
-            let http = clients.for_url(&parsed).map_err(Error::Other)?.clone();
-            match runtime.block_on(revoke_token(&http, &eps, &url, style, token, hint)) {
+            match runtime.block_on(revoke_token(&clients, &eps, &url, style, token, hint)) {
                 Ok(s) if (200..300).contains(&s) => {}
                 Ok(s) => {
                     warning = Some(format!(

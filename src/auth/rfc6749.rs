@@ -26,6 +26,8 @@ use oauth2::{
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::http::send::{NoCredentials, SendOptions, send};
+use crate::http::{Body, Clients, ErrorKind, Outgoing};
 use crate::service::{ClientAuth, ScopeDelimiter};
 
 /// Lifetime assumed when a provider does not say (RFC 6749 leaves it to documentation).
@@ -294,7 +296,7 @@ impl Endpoints {
     /// self-client codes, which have none.
     pub async fn exchange_code(
         &self,
-        http: &reqwest::Client,
+        clients: &Clients,
         code: &str,
         redirect_uri: Option<&str>,
         verifier: Option<PkceCodeVerifier>,
@@ -309,20 +311,20 @@ impl Endpoints {
         if let Some(v) = verifier {
             req = req.set_pkce_verifier(v);
         }
-        finish(req.request_async(&adapter(http)).await)
+        finish(req.request_async(&adapter(clients)).await)
     }
 
     /// RFC 6749 §6.
-    pub async fn refresh(&self, http: &reqwest::Client, refresh: &SecretString) -> Result<ProviderToken, GrantError> {
+    pub async fn refresh(&self, clients: &Clients, refresh: &SecretString) -> Result<ProviderToken, GrantError> {
         let client = self.client()?;
         let token = RefreshToken::new(refresh.expose_secret().to_string());
-        finish(client.exchange_refresh_token(&token).request_async(&adapter(http)).await)
+        finish(client.exchange_refresh_token(&token).request_async(&adapter(clients)).await)
     }
 
     /// RFC 6749 §4.3.
     pub async fn password(
         &self,
-        http: &reqwest::Client,
+        clients: &Clients,
         username: &SecretString,
         password: &SecretString,
         scopes: &[String],
@@ -334,13 +336,13 @@ impl Endpoints {
         if !scopes.is_empty() {
             req = req.add_extra_param("scope", join_scopes(scopes, self.scope_delimiter));
         }
-        finish(req.request_async(&adapter(http)).await)
+        finish(req.request_async(&adapter(clients)).await)
     }
 
     /// RFC 6749 §4.4.
     pub async fn client_credentials(
         &self,
-        http: &reqwest::Client,
+        clients: &Clients,
         scopes: &[String],
         extra: &[(String, String)],
     ) -> Result<ProviderToken, GrantError> {
@@ -352,7 +354,7 @@ impl Endpoints {
         for (k, v) in extra {
             req = req.add_extra_param(k.clone(), v.clone());
         }
-        finish(req.request_async(&adapter(http)).await)
+        finish(req.request_async(&adapter(clients)).await)
     }
 }
 
@@ -377,39 +379,44 @@ fn finish(
 #[error("{0}")]
 pub struct AdapterError(String, &'static str);
 
-/// Why `url` must not carry client secrets or tokens (plain HTTP to a host that is not loopback),
-/// if it must not.
-fn insecure(url: &url::Url) -> Option<String> {
-    let host = url.host_str().unwrap_or_default();
-    (url.scheme() != "https" && !crate::invoke::is_loopback(host)).then(|| format!(" to `{host}`"))
-}
-
-/// The `oauth2` crate's async HTTP client on the run's reqwest client, reading answers the way
-/// providers send them (see the module doc).
+/// The `oauth2` crate's async HTTP client on the one send path ([`crate::http::send`]: host
+/// rules, timeout, size cap; no redirects followed with a client secret), reading answers the
+/// way providers send them (see the module doc).
 type AdapterFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<HttpResponse, AdapterError>>>>;
 
-fn adapter(http: &reqwest::Client) -> impl Fn(HttpRequest) -> AdapterFuture + use<> {
-    let http = http.clone();
+/// Sends a request of a flow (token, revocation) and maps a failure to an [`AdapterError`].
+async fn send_flow(clients: &Clients, out: Outgoing) -> Result<crate::http::Response, AdapterError> {
+    let host = out.url.host_str().unwrap_or_default().to_string();
+    send(clients, out, &SendOptions::flow(), &NoCredentials).await.map_err(|e| match e.kind {
+        ErrorKind::HostRefused => AdapterError(format!(" to `{host}`"), "plain_http"),
+        ErrorKind::Timeout => AdapterError(e.message, "timeout"),
+        _ => AdapterError(e.message, "network"),
+    })
+}
+
+fn adapter(clients: &Clients) -> impl Fn(HttpRequest) -> AdapterFuture + use<> {
+    let clients = clients.clone();
     move |req: HttpRequest| {
-        let http = http.clone();
+        let clients = clients.clone();
         Box::pin(async move {
-            let mut req =
-                reqwest::Request::try_from(req).map_err(|e| AdapterError(e.without_url().to_string(), "network"))?;
-            if let Some(why) = insecure(req.url()) {
-                return Err(AdapterError(why, "plain_http"));
+            let url = url::Url::parse(&req.uri().to_string())
+                .map_err(|_| AdapterError("the token endpoint is not a URL".into(), "network"))?;
+            let mut out = Outgoing::new(req.method().clone(), url);
+            for (name, value) in req.headers() {
+                out.set_header(name.as_str(), &String::from_utf8_lossy(value.as_bytes()));
             }
-            if let Some(v) = req.headers_mut().get_mut(reqwest::header::AUTHORIZATION) {
-                v.set_sensitive(true);
+            let content_type = out
+                .headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| "application/x-www-form-urlencoded".into());
+            if !req.body().is_empty() {
+                out.body = Body::Raw { bytes: req.into_body(), content_type };
             }
-            let resp = tokio::time::timeout(Duration::from_secs(40), http.execute(req))
-                .await
-                .map_err(|_| AdapterError("no answer within 40 s".into(), "timeout"))?
-                .map_err(|e| {
-                    let code = if e.is_timeout() { "timeout" } else { "network" };
-                    AdapterError(e.without_url().to_string(), code)
-                })?;
-            let mut status = resp.status();
-            let body = resp.bytes().await.map_err(|e| AdapterError(e.without_url().to_string(), "network"))?.to_vec();
+            let resp = send_flow(&clients, out).await?;
+            let mut status = reqwest::StatusCode::from_u16(resp.status).unwrap_or(reqwest::StatusCode::BAD_GATEWAY);
+            let body = resp.body;
             let json: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
             if let Some(obj) = json.as_ref().and_then(|j| j.as_object()) {
                 // Zoho answers errors with HTTP 200: make them error responses.
@@ -454,7 +461,7 @@ pub enum RevokeStyle {
 
 /// Revokes `token` (a refresh token, else an access token). Returns the HTTP status.
 pub async fn revoke(
-    http: &reqwest::Client,
+    clients: &Clients,
     ep: &Endpoints,
     revoke_url: &str,
     style: RevokeStyle,
@@ -462,9 +469,6 @@ pub async fn revoke(
     hint: &str,
 ) -> Result<u16, GrantError> {
     let mut url = url::Url::parse(revoke_url).map_err(|_| grant_error("parse", Some("bad revoke_url".into())))?;
-    if let Some(why) = insecure(&url) {
-        return Err(grant_error("plain_http", Some(why)));
-    }
     let mut form: Vec<(String, String)> = Vec::new();
     match style {
         RevokeStyle::Query => {
@@ -475,13 +479,15 @@ pub async fn revoke(
             form.push(("token_type_hint".into(), hint.into()));
         }
     }
-    let mut rb = http.post(url);
+    let mut out = Outgoing::new(reqwest::Method::POST, url);
     match (ep.client_auth, &ep.client_secret) {
         (ClientAuth::Basic, Some(s)) => {
-            rb = rb.basic_auth(
-                url::form_urlencoded::byte_serialize(ep.client_id.as_bytes()).collect::<String>(),
-                Some(url::form_urlencoded::byte_serialize(s.expose_secret().as_bytes()).collect::<String>()),
-            );
+            // RFC 6749 §2.3.1: both parts form-encoded before Basic encoding.
+            use base64::Engine as _;
+            let enc = |t: &str| url::form_urlencoded::byte_serialize(t.as_bytes()).collect::<String>();
+            let pair = zeroize::Zeroizing::new(format!("{}:{}", enc(&ep.client_id), enc(s.expose_secret())));
+            let value = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair.as_bytes()));
+            out.set_sensitive_header("Authorization", &value);
         }
         (_, secret) if style == RevokeStyle::Rfc7009 => {
             form.push(("client_id".into(), ep.client_id.clone()));
@@ -492,14 +498,10 @@ pub async fn revoke(
         _ => {}
     }
     if !form.is_empty() {
-        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&form).finish();
-        rb = rb.header("content-type", "application/x-www-form-urlencoded").body(body);
+        out.body = Body::Form(form);
     }
-    let resp = tokio::time::timeout(Duration::from_secs(40), rb.send())
-        .await
-        .map_err(|_| grant_error("timeout", None))?
-        .map_err(|e| grant_error("network", Some(e.without_url().to_string())))?;
-    Ok(resp.status().as_u16())
+    let resp = send_flow(clients, out).await.map_err(|AdapterError(m, code)| grant_error(code, Some(m)))?;
+    Ok(resp.status)
 }
 
 #[cfg(test)]
@@ -517,7 +519,7 @@ mod tests {
             scope_delimiter: ScopeDelimiter::Space,
         };
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let http = Clients::default();
         let e = rt.block_on(ep.client_credentials(&http, &[], &[])).unwrap_err();
         assert_eq!(e.code, "plain_http");
         let e = rt.block_on(ep.refresh(&http, &"r".to_string().into())).unwrap_err();

@@ -594,8 +594,7 @@ fn test(home: &Home, link: &str) -> Result<()> {
         connection: Some(link.to_string()),
         ..Default::default()
     };
-    let runtime =
-        tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| Error::Other(e.to_string()))?;
+    let runtime = crate::http::runtime().map_err(Error::Other)?;
     let invoker = crate::invoke::Invoker::new(home.clone(), Default::default());
     let method = t.method.clone().unwrap_or_else(|| "GET".into()).to_ascii_uppercase();
     match runtime.block_on(invoker.send(&req, crate::invoke::DEFAULT_TIMEOUT)) {

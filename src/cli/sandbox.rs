@@ -47,11 +47,7 @@ pub fn run(a: SandboxArgs) -> Result<()> {
         knobs: Knobs { latency_ms: a.latency_ms, failure_rate: a.failure_rate, rate_limit_per_minute: a.rate_limit },
     };
     let sandbox = Sandbox::new(&opts).map_err(Error::Other)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Other(format!("cannot start the async runtime: {e}")))?;
+    let runtime = crate::http::server_runtime(2).map_err(Error::Other)?;
     runtime.block_on(async {
         let (addr, handle) = sandbox
             .serve(a.port)

@@ -278,10 +278,7 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
     })?;
     let name = opts.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let started = Instant::now();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Other(format!("cannot start the async runtime: {e}")))?;
+    let runtime = crate::http::runtime().map_err(Error::Other)?;
     let state = Rc::new(RunState {
         invoker: Invoker::new(home.clone(), InvokerOptions { verbose: opts.verbose, ..Default::default() }),
         runtime,

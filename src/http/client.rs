@@ -3,7 +3,7 @@
 //! Two clients, because building one that verifies TLS loads the system's root certificates
 //! (about 5 ms), which a run that only calls plain-http loopback servers should not pay: the plain
 //! client has an empty root store and only ever sees `http://` URLs; the TLS client is built on the
-//! first `https://` request. Redirects are followed by [`crate::invoke`], not by reqwest, so that
+//! first `https://` request. Redirects are followed by [`super::send`], not by reqwest, so that
 //! credentials are applied per hop.
 //!
 //! Proxies come from the environment, as curl reads them: `HTTP_PROXY` for `http://` URLs,
@@ -13,7 +13,7 @@
 //! allowed there only because it never leaves the machine. Under CGI (`REQUEST_METHOD` set)
 //! `HTTP_PROXY` may come from a request header, so no proxy is used.
 
-use std::cell::OnceCell;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use reqwest::{Client, NoProxy, Proxy};
@@ -22,11 +22,11 @@ use url::Url;
 /// Connect timeout (Deluge's invokeAPI uses 10 s).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Lazily built clients for plain HTTP and for HTTPS.
-#[derive(Default)]
+/// Lazily built clients for plain HTTP and for HTTPS; clones share them (one pool per process).
+#[derive(Default, Clone)]
 pub struct Clients {
-    plain: OnceCell<Client>,
-    tls: OnceCell<Client>,
+    plain: Arc<OnceLock<Client>>,
+    tls: Arc<OnceLock<Client>>,
 }
 
 impl std::fmt::Debug for Clients {
@@ -99,4 +99,23 @@ impl Clients {
             Ok(self.plain.get_or_init(|| c))
         }
     }
+}
+
+/// The async runtime of a command: one current-thread runtime, driven from the command's own
+/// thread (a script's `invoke_url` blocks on it). Servers (`sandbox`, `demo`) use
+/// [`server_runtime`].
+pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
+/// A multi-thread runtime with `workers` threads, for the emulators and servers.
+pub fn server_runtime(workers: usize) -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers.max(1))
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
 }

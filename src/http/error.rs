@@ -1,0 +1,62 @@
+//! The error of a call: what scripts catch as `#{ kind, message, connection }`, and what every
+//! layer of the send path (host rules, credentials, refresh, the sender) returns.
+
+/// The kind of an invoke error, as scripts see it in `e.kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// DNS, connect, reset, protocol errors.
+    Network,
+    /// The request took longer than its timeout.
+    Timeout,
+    /// The response exceeded the size cap.
+    TooLarge,
+    /// Unknown, unauthorised, revoked or needs-re-authorisation connection.
+    Connection,
+    /// Credentials would go to a host they must not go to.
+    HostRefused,
+    /// The request map is wrong.
+    BadRequest,
+}
+
+impl ErrorKind {
+    /// The name scripts see.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Network => "network",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::TooLarge => "too_large",
+            ErrorKind::Connection => "connection",
+            ErrorKind::HostRefused => "host_refused",
+            ErrorKind::BadRequest => "bad_request",
+        }
+    }
+}
+
+/// An error raised by `invoke_url`; scripts catch it as `#{ kind, message, connection }`.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct InvokeError {
+    /// What went wrong.
+    pub kind: ErrorKind,
+    /// One sentence naming the fault and the fix; never a secret.
+    pub message: String,
+    /// The link name involved, if any.
+    pub connection: Option<String>,
+}
+
+impl InvokeError {
+    /// An error of any kind.
+    pub fn new(kind: ErrorKind, message: String, connection: Option<&str>) -> InvokeError {
+        InvokeError { kind, message, connection: connection.map(str::to_string) }
+    }
+
+    /// A `bad_request` error.
+    pub fn bad_request(message: String, connection: Option<&str>) -> InvokeError {
+        InvokeError::new(ErrorKind::BadRequest, message, connection)
+    }
+
+    /// A `connection` error.
+    pub fn connection(message: String, link: &str) -> InvokeError {
+        InvokeError::new(ErrorKind::Connection, message, Some(link))
+    }
+}

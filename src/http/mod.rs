@@ -1,0 +1,23 @@
+//! HTTP: the lowest layer of a call, used by the auth layer and the invoker alike.
+//!
+//! | module      | concern |
+//! |-------------|---------|
+//! | [`client`]  | the lazily built, shared reqwest clients (plain and TLS), proxies, the runtime |
+//! | [`request`] | [`Outgoing`] (a request ready to send), [`Body`], [`Response`] |
+//! | [`rules`]   | host rules: allow-list with ports, HTTPS except loopback, same origin, redaction |
+//! | [`send`]    | the one send path: timeout, size cap, redirects hop by hop, traces |
+//! | [`error`]   | [`InvokeError`] and its [`ErrorKind`], what scripts catch |
+//!
+//! Nothing here knows connections, the vault or scripts: the auth layer hands [`send`] a
+//! [`send::Credentials`] implementation that decides what each hop carries.
+
+pub mod client;
+pub mod error;
+pub mod request;
+pub mod rules;
+pub mod send;
+
+pub use client::{Clients, runtime, server_runtime};
+pub use error::{ErrorKind, InvokeError};
+pub use request::{Body, Outgoing, Response};
+pub use send::{NoCredentials, SendOptions, send};

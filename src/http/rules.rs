@@ -1,0 +1,158 @@
+//! The host rules every outgoing request obeys, and the URL helpers they need: schemes are
+//! case-insensitive; credentials go only to allowed hosts and ports (`allowed_hosts` entries,
+//! optionally with a port), only over HTTPS except to loopback, and never across a redirect to
+//! another origin (scheme, host and port); URLs in traces and messages are redacted.
+
+use url::Url;
+
+/// Whether `url` starts with `http://` or `https://`, in any case (schemes are case-insensitive).
+pub fn has_http_scheme(url: &str) -> bool {
+    let starts = |p: &str| url.get(..p.len()).is_some_and(|head| head.eq_ignore_ascii_case(p));
+    starts("http://") || starts("https://")
+}
+
+/// Whether a URL carries a user name or password.
+pub fn has_userinfo(url: &Url) -> bool {
+    !url.username().is_empty() || url.password().is_some()
+}
+
+/// Removes the user name and password of a URL (reqwest would turn them into an
+/// `Authorization` header).
+pub fn strip_userinfo(url: &mut Url) {
+    let _ = url.set_password(None);
+    let _ = url.set_username("");
+}
+
+/// Whether two URLs have the same origin: scheme, host and port (default ports included).
+pub fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str().unwrap_or_default().eq_ignore_ascii_case(b.host_str().unwrap_or_default())
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// Joins a relative URL to a base by concatenation, keeping the base path.
+pub fn join_url(base: &str, rel: &str) -> String {
+    if rel.is_empty() {
+        return base.to_string();
+    }
+    if rel.starts_with('?') {
+        return format!("{base}{rel}");
+    }
+    format!("{}/{}", base.trim_end_matches('/'), rel.trim_start_matches('/'))
+}
+
+/// `base` with its scheme and host (and port) replaced by those of `origin` (Zoho's `api_domain`).
+pub fn with_origin(base: &str, origin: &str) -> String {
+    match (Url::parse(base), Url::parse(origin)) {
+        (Ok(b), Ok(o)) => {
+            let path = b.path().trim_end_matches('/');
+            format!("{}{}", o.as_str().trim_end_matches('/'), path)
+        }
+        _ => base.to_string(),
+    }
+}
+
+/// Whether a host is loopback (plain HTTP is allowed there).
+pub fn is_loopback(host: &str) -> bool {
+    let h = host.trim_matches(['[', ']']);
+    h.eq_ignore_ascii_case("localhost") || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Query keys always redacted in traces, whatever the service.
+const SENSITIVE_QUERY_KEYS: &[&str] = &[
+    "access_token",
+    "refresh_token",
+    "api_key",
+    "apikey",
+    "key",
+    "token",
+    "password",
+    "client_secret",
+    "secret",
+    "signature",
+    "sig",
+    "code",
+    "oauth_token",
+    "oauth_signature",
+    "authtoken",
+];
+
+/// A URL for traces and messages: values of credential-bearing query keys and any userinfo
+/// password replaced by `[redacted]`.
+pub fn redact_url(url: &Url, extra_keys: &[String]) -> String {
+    let mut u = url.clone();
+    if u.password().is_some() {
+        let _ = u.set_password(Some("redacted"));
+    }
+    let Some(query) = u.query().map(str::to_string) else { return u.to_string() };
+    u.set_query(None);
+    let parts: Vec<String> = query
+        .split('&')
+        .map(|seg| {
+            let raw_key = seg.split('=').next().unwrap_or_default();
+            let key: String =
+                url::form_urlencoded::parse(raw_key.as_bytes()).map(|(k, _)| k.into_owned()).next().unwrap_or_default();
+            let secret = extra_keys.iter().any(|x| x.eq_ignore_ascii_case(&key))
+                || SENSITIVE_QUERY_KEYS.iter().any(|x| x.eq_ignore_ascii_case(&key));
+            if secret { format!("{raw_key}=[redacted]") } else { seg.to_string() }
+        })
+        .collect();
+    format!("{u}?{}", parts.join("&"))
+}
+
+/// The default port of `http` and `https`.
+pub fn default_port(scheme: &str) -> Option<u16> {
+    match scheme {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    }
+}
+
+/// The port of a base URL, if it is a URL.
+pub fn port_of(base: Option<&str>) -> Option<u16> {
+    base.and_then(|b| Url::parse(b).ok()).and_then(|u| u.port_or_known_default())
+}
+
+/// Splits an `allowed_hosts` entry into its host pattern and its port, if it has one:
+/// `api.example.com`, `api.example.com:8443`, `::1`, `[::1]` or `[::1]:8080`. `None` when the
+/// port is not a number from 1 to 65535.
+pub fn split_host_entry(entry: &str) -> Option<(&str, Option<u16>)> {
+    let port = |p: &str| p.parse::<u16>().ok().filter(|n| *n != 0);
+    if let Some(rest) = entry.strip_prefix('[') {
+        let (host, tail) = rest.split_once(']')?;
+        return match tail {
+            "" => Some((host, None)),
+            t => Some((host, Some(port(t.strip_prefix(':')?)?))),
+        };
+    }
+    match entry.split_once(':') {
+        // One colon: `host:port`; more: a bare IPv6 address, which has no port.
+        Some((host, p)) if !p.contains(':') => Some((host, Some(port(p)?))),
+        _ => Some((entry, None)),
+    }
+}
+
+/// Whether `host` matches the host part of one allowed-host entry (any port): `*.example.com`
+/// matches subdomains only.
+pub fn host_matches(pattern: &str, host: &str) -> bool {
+    let Some((pattern, _)) = split_host_entry(pattern) else { return false };
+    let host = host.trim_matches(['[', ']']).trim_end_matches('.').to_ascii_lowercase();
+    match pattern.strip_prefix("*.") {
+        Some(domain) => {
+            host.len() > domain.len() + 1 && host.ends_with(domain) && host[..host.len() - domain.len()].ends_with('.')
+        }
+        None => host == pattern,
+    }
+}
+
+/// Whether `host` on `port` is allowed by one allowed-host entry: the host must match (see
+/// [`host_matches`]); an entry with a port allows only that port, one without allows only
+/// `implicit_ports` (the port of the connection's base URL and the scheme's default port).
+pub fn host_port_matches(pattern: &str, host: &str, port: u16, implicit_ports: &[u16]) -> bool {
+    match split_host_entry(pattern) {
+        Some((_, Some(p))) => p == port && host_matches(pattern, host),
+        Some((_, None)) => implicit_ports.contains(&port) && host_matches(pattern, host),
+        None => false,
+    }
+}

@@ -866,6 +866,17 @@ pub fn is_dns_host_name(host: &str) -> bool {
 
 /// Replaces `${NAME:-default}` and `${NAME}` with environment values (used for the sandbox URL).
 pub fn substitute_env(s: &str) -> String {
+    substitute(s, |name| std::env::var(name).ok())
+}
+
+/// [`substitute_env`] without the environment: every `${NAME:-default}` becomes its default.
+fn substitute_defaults(s: &str) -> String {
+    substitute(s, |_| None)
+}
+
+/// Replaces `${NAME:-default}` and `${NAME}` with `lookup(NAME)` when that is a non-empty value,
+/// else with the default (or nothing).
+fn substitute(s: &str, lookup: impl Fn(&str) -> Option<String>) -> String {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(start) = rest.find("${") {
@@ -876,12 +887,9 @@ pub fn substitute_env(s: &str) -> String {
             return out;
         };
         let expr = &after[..end];
-        let (name, default) = match expr.split_once(":-") {
-            Some((n, d)) => (n, d),
-            None => (expr, ""),
-        };
-        match std::env::var(name) {
-            Ok(v) if !v.is_empty() => out.push_str(&v),
+        let (name, default) = expr.split_once(":-").unwrap_or((expr, ""));
+        match lookup(name) {
+            Some(v) if !v.is_empty() => out.push_str(&v),
             _ => out.push_str(default),
         }
         rest = &after[end + 1..];
@@ -930,24 +938,6 @@ fn plain_http_host(raw: &str) -> Option<String> {
     let url = Url::parse(&probe).ok()?;
     let host = url.host_str()?.to_string();
     (url.scheme() == "http" && !crate::http::rules::is_loopback(&host)).then_some(host)
-}
-
-/// [`substitute_env`] without the environment: every `${NAME:-default}` becomes its default.
-fn substitute_defaults(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find('}') else {
-            out.push_str(&rest[start..]);
-            return out;
-        };
-        out.push_str(after[..end].split_once(":-").map(|(_, d)| d).unwrap_or_default());
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    out
 }
 
 fn list<'a>(items: impl Iterator<Item = &'a String>) -> String {

@@ -29,7 +29,6 @@ pub mod home;
 pub mod http;
 pub mod invoke;
 pub mod link_name;
-pub mod sandbox;
 pub mod script;
 pub mod service;
 pub mod vault;

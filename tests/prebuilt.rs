@@ -13,8 +13,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use common::Env;
-use linkrun::sandbox::oauth_provider::{ClientConfig, Provider, ProviderConfig};
 use linkrun::service::{ClientAuth, Origin, ScopeDelimiter, Service};
+use linkrun_sandbox::oauth_provider::{ClientConfig, Provider, ProviderConfig};
 use serde_json::{Value, json};
 
 const SERVICES: [&str; 4] = ["zoho", "zoho_campaigns", "zoho_crm", "zoho_desk"];
@@ -340,7 +340,7 @@ fn stand_in_sandbox() -> (Provider, String) {
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         rt.block_on(async move {
-            let (addr, handle) = linkrun::sandbox::oauth_provider::serve(router).await.unwrap();
+            let (addr, handle) = linkrun_sandbox::oauth_provider::serve(router).await.unwrap();
             tx.send(addr).unwrap();
             let _ = handle.await;
         });

@@ -462,8 +462,8 @@ fn is_group_address(email: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::faults::Knobs;
-    use crate::sandbox::oauth_provider::{ClientConfig, ProviderConfig, serve};
+    use crate::faults::Knobs;
+    use crate::oauth_provider::{ClientConfig, ProviderConfig, serve};
 
     const PATH: &str = "/api/v1.1/json/listsubscribe";
     const US_LIST: &str = "3zc686ab4cf3324883efe67c4baae87744fd4e7b6d52992ebb11110537a4dfdbf0";

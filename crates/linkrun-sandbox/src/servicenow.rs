@@ -1593,8 +1593,8 @@ fn seed_records(now: i64) -> Vec<(&'static str, Map<String, Value>, i64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::faults::Knobs;
-    use crate::sandbox::oauth_provider::{ClientConfig, ProviderConfig, serve};
+    use crate::faults::Knobs;
+    use crate::oauth_provider::{ClientConfig, ProviderConfig, serve};
 
     struct T {
         base: String,

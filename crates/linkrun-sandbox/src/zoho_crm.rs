@@ -2258,8 +2258,8 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
-    use crate::sandbox::faults::Knobs;
-    use crate::sandbox::oauth_provider::{ClientConfig, ProviderConfig, serve};
+    use crate::faults::Knobs;
+    use crate::oauth_provider::{ClientConfig, ProviderConfig, serve};
 
     const ALL: &[&str] = &["ZohoCRM.modules.ALL"];
 

@@ -1002,8 +1002,8 @@ pub(crate) fn format_time(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::faults::Knobs;
-    use crate::sandbox::oauth_provider::{ClientConfig, ProviderConfig, serve};
+    use crate::faults::Knobs;
+    use crate::oauth_provider::{ClientConfig, ProviderConfig, serve};
 
     const US_ORG_ID: &str = "700100200";
     const US_DEPT: &str = "1892000000006001";

@@ -1,5 +1,5 @@
 //! The prebuilt Zoho services embedded from `connections/` (`zoho`, `zoho_crm`, `zoho_desk`,
-//! `zoho_campaigns`): their data centers match api-facts.md §1, each has a `sandbox` data center
+//! `zoho_campaigns`): their data centers match docs/api-facts.md §1, each has a `sandbox` data center
 //! following `LINKRUN_SANDBOX_URL`, `service show` tells how to set them up at Zoho, and a script
 //! runs unchanged against a stand-in sandbox (the Zoho Accounts emulator plus a Desk echo).
 #![allow(clippy::unwrap_used)]
@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 const SERVICES: [&str; 4] = ["zoho", "zoho_campaigns", "zoho_crm", "zoho_desk"];
 
-/// (data center, accounts server, API domain, web-app domain): api-facts.md §1.1.
+/// (data center, accounts server, API domain, web-app domain): docs/api-facts.md §1.1.
 const DCS: [(&str, &str, &str, &str); 9] = [
     ("us", "https://accounts.zoho.com", "zohoapis.com", "zoho.com"),
     ("eu", "https://accounts.zoho.eu", "zohoapis.eu", "zoho.eu"),

@@ -1,5 +1,5 @@
 //! An in-memory OAuth 2.0 provider that behaves like Zoho Accounts or like a ServiceNow instance,
-//! as `api-facts.md` §1, §2.8 and §5.3 describe them, quirks included: Zoho answers token errors
+//! as `docs/api-facts.md` §1, §2.8 and §5.3 describe them, quirks included: Zoho answers token errors
 //! with HTTP 200 and an `error` body, accepts its parameters in the query string or a form body and
 //! gives a refresh token only for `access_type=offline`; ServiceNow takes form bodies only, answers
 //! every token error with one 401 body, and hands back the same tokens while they are still valid.

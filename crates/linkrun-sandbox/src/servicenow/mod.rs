@@ -1,5 +1,5 @@
 //! The ServiceNow Table API emulator (`/api/now/table/...`, `/api/now/v1/table/...` and
-//! `/api/now/v2/table/...`), as `api-facts.md` §5 describes it: list with encoded queries
+//! `/api/now/v2/table/...`), as `docs/api-facts.md` §5 describes it: list with encoded queries
 //! (`sysparm_query`), field selection, display values, offset paging with `Link` and
 //! `X-Total-Count` headers, get, insert, update and delete, with ServiceNow's error envelope
 //! `{"error":{"message":…,"detail":…},"status":"failure"}` and status codes.

@@ -1,5 +1,5 @@
 //! The Zoho CRM REST API emulator (`/crm/v7/...` and `/crm/v8/...`, which behave alike), as
-//! `api-facts.md` §2 describes it: record insert, update, upsert, delete, get, list with discrete
+//! `docs/api-facts.md` §2 describes it: record insert, update, upsert, delete, get, list with discrete
 //! paging up to 2,000 records and `page_token` past them, `If-Modified-Since`, search with
 //! criteria, and counts, with Zoho's status codes and error bodies.
 //!

@@ -1,4 +1,4 @@
-//! An in-memory Zoho Desk (`/api/v1/...`) as `api-facts.md` §3 describes it: create, list and
+//! An in-memory Zoho Desk (`/api/v1/...`) as `docs/api-facts.md` §3 describes it: create, list and
 //! read tickets, discover the organisation and its department, with Desk's own error bodies
 //! `{"errorCode":"…","message":"…"}`. Tokens come from the sandbox's Zoho Accounts
 //! ([`Provider`]); each token's client belongs to an organisation, and Desk data is kept apart
@@ -31,7 +31,7 @@
 //! `duplicate`). Unknown paths under `/api/v1` answer 404 `URL_NOT_FOUND`, other methods
 //! on known paths 405 `METHOD_NOT_ALLOWED`, without looking at the token.
 //!
-//! Where `api-facts.md` is silent, these are our choices: the statuses of `SCOPE_MISMATCH` and
+//! Where `docs/api-facts.md` is silent, these are our choices: the statuses of `SCOPE_MISMATCH` and
 //! `OAUTH_ORG_MISMATCH` (401), every message but the three captured ones, the 429/500 bodies, a
 //! ticket that does not exist in the caller's organisation (404 `URL_NOT_FOUND`) or an id that is
 //! not a number (422, like a bad `orgId`), a body that is not a JSON object (422 without `errors`;

@@ -18,6 +18,16 @@
 //! | [`http`]          | the lazily built, shared HTTP clients |
 //! | [`script`]        | the Rhai engine, its limits, and the script API |
 //! | [`cli`]           | the command-line interface, one file per command group |
+//!
+//! Outside this crate, in the same workspace:
+//!
+//! | where                    | concern |
+//! |--------------------------|---------|
+//! | `crates/linkrun-sandbox` | the `linkrun_sandbox` library: the Zoho and ServiceNow emulators behind `linkrun sandbox`, `linkrun demo` and the tests (it does not depend on this crate) |
+//! | `connections/`           | the prebuilt services, embedded by `build.rs` as the built-in catalog |
+//! | `scripts/`               | the example Rhai scripts `linkrun demo` runs |
+//! | `tests/`, `benches/`     | integration tests (with their third-party servers in `tests/support/`) and benchmarks |
+//! | `docs/api-facts.md`      | what the real Zoho and ServiceNow APIs do, cited by § from the code, services and tests |
 
 pub mod auth;
 pub mod catalog;
@@ -29,7 +39,6 @@ pub mod home;
 pub mod http;
 pub mod invoke;
 pub mod link_name;
-pub mod sandbox;
 pub mod script;
 pub mod service;
 pub mod vault;

@@ -360,7 +360,7 @@ fn upper_case_schemes_are_absolute() {
 
 /// The sandbox's OAuth emulator (ServiceNow flavour) on 127.0.0.1 for the life of the test process.
 fn emulator(client_secret: &str) -> String {
-    use linkrun::sandbox::oauth_provider::{ClientConfig, Provider, ProviderConfig};
+    use linkrun_sandbox::oauth_provider::{ClientConfig, Provider, ProviderConfig};
     let mut cfg = ProviderConfig::servicenow("");
     cfg.clients = vec![ClientConfig::new("sn-client", client_secret, "instance")];
     let provider = Provider::new(cfg);
@@ -370,7 +370,7 @@ fn emulator(client_secret: &str) -> String {
         let _keep = provider;
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         rt.block_on(async move {
-            let (addr, handle) = linkrun::sandbox::oauth_provider::serve(router).await.unwrap();
+            let (addr, handle) = linkrun_sandbox::oauth_provider::serve(router).await.unwrap();
             tx.send(addr).unwrap();
             let _ = handle.await;
         });

@@ -3,7 +3,7 @@
 //! expiry, revocation, a reused (restored) refresh token, `invoke_all`, and the 8-process race on
 //! rotating refresh tokens. Zoho's and ServiceNow's own answers (self-client `--code`, errors in
 //! HTTP 200, `INVALID_TOKEN`, `expires_in` variants, `api_domain`, the password grant) against the
-//! sandbox's OAuth emulator (`linkrun::sandbox::oauth_provider`).
+//! sandbox's OAuth emulator (`linkrun_sandbox::oauth_provider`).
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::oidc::Oidc;
 use common::{Env, Out};
-use linkrun::sandbox::oauth_provider::{ClientConfig, ExpiresStyle, Provider, ProviderConfig};
+use linkrun_sandbox::oauth_provider::{ClientConfig, ExpiresStyle, Provider, ProviderConfig};
 use serde_json::json;
 
 const CLIENT: &str = "linkrun-test-client";
@@ -316,7 +316,7 @@ fn emulator(cfg: ProviderConfig) -> (Provider, String) {
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         rt.block_on(async move {
-            let (addr, handle) = linkrun::sandbox::oauth_provider::serve(router).await.unwrap();
+            let (addr, handle) = linkrun_sandbox::oauth_provider::serve(router).await.unwrap();
             tx.send(addr).unwrap();
             let _ = handle.await;
         });

@@ -1,5 +1,5 @@
 //! The prebuilt Zoho services embedded from `connections/` (`zoho`, `zoho_crm`, `zoho_desk`,
-//! `zoho_campaigns`): their data centers match api-facts.md §1, each has a `sandbox` data center
+//! `zoho_campaigns`): their data centers match docs/api-facts.md §1, each has a `sandbox` data center
 //! following `LINKRUN_SANDBOX_URL`, `service show` tells how to set them up at Zoho, and a script
 //! runs unchanged against a stand-in sandbox (the Zoho Accounts emulator plus a Desk echo).
 #![allow(clippy::unwrap_used)]
@@ -13,13 +13,13 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use common::Env;
-use linkrun::sandbox::oauth_provider::{ClientConfig, Provider, ProviderConfig};
 use linkrun::service::{ClientAuth, Origin, ScopeDelimiter, Service};
+use linkrun_sandbox::oauth_provider::{ClientConfig, Provider, ProviderConfig};
 use serde_json::{Value, json};
 
 const SERVICES: [&str; 4] = ["zoho", "zoho_campaigns", "zoho_crm", "zoho_desk"];
 
-/// (data center, accounts server, API domain, web-app domain): api-facts.md §1.1.
+/// (data center, accounts server, API domain, web-app domain): docs/api-facts.md §1.1.
 const DCS: [(&str, &str, &str, &str); 9] = [
     ("us", "https://accounts.zoho.com", "zohoapis.com", "zoho.com"),
     ("eu", "https://accounts.zoho.eu", "zohoapis.eu", "zoho.eu"),
@@ -340,7 +340,7 @@ fn stand_in_sandbox() -> (Provider, String) {
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         rt.block_on(async move {
-            let (addr, handle) = linkrun::sandbox::oauth_provider::serve(router).await.unwrap();
+            let (addr, handle) = linkrun_sandbox::oauth_provider::serve(router).await.unwrap();
             tx.send(addr).unwrap();
             let _ = handle.await;
         });

@@ -11,8 +11,8 @@ mod common;
 use std::path::Path;
 
 use common::{Env, Server};
-use linkrun::sandbox::oauth_provider::{ClientConfig, Provider, ProviderConfig};
 use linkrun::service::{AuthKind, ClientAuth, Origin, ScopeDelimiter, Service};
+use linkrun_sandbox::oauth_provider::{ClientConfig, Provider, ProviderConfig};
 use serde_json::{Value, json};
 
 const CLIENT_ID: &str = "sn-prebuilt-client";
@@ -50,7 +50,7 @@ fn emulator() -> (Provider, String) {
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
         rt.block_on(async move {
-            let (addr, handle) = linkrun::sandbox::oauth_provider::serve(router).await.unwrap();
+            let (addr, handle) = linkrun_sandbox::oauth_provider::serve(router).await.unwrap();
             tx.send(addr).unwrap();
             let _ = handle.await;
         });

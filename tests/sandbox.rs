@@ -7,7 +7,7 @@ mod common;
 use std::io::{BufRead, Read, Write};
 
 use common::Env;
-use linkrun::sandbox::server::{Options, Sandbox};
+use linkrun_sandbox::server::{Options, Sandbox};
 
 fn http_get(port: u16, path: &str) -> String {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();

@@ -12,10 +12,10 @@ use std::io::{BufRead, Read, Write};
 use std::path::Path;
 
 use common::Env;
-use linkrun::sandbox::servicenow::ServiceNow;
-use linkrun::sandbox::zoho_campaigns::Campaigns;
-use linkrun::sandbox::zoho_crm::Crm;
-use linkrun::sandbox::zoho_desk::Desk;
+use linkrun_sandbox::servicenow::ServiceNow;
+use linkrun_sandbox::zoho_campaigns::Campaigns;
+use linkrun_sandbox::zoho_crm::Crm;
+use linkrun_sandbox::zoho_desk::Desk;
 use serde_json::{Value, json};
 
 /// What the banner says about Org A.

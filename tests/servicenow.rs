@@ -5,7 +5,7 @@
 mod common;
 
 use common::Env;
-use linkrun::sandbox::server::{Options, Sandbox};
+use linkrun_sandbox::server::{Options, Sandbox};
 
 fn start() -> (Sandbox, Env) {
     let sandbox = Sandbox::new(&Options::default()).unwrap();

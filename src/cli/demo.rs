@@ -10,8 +10,8 @@ use std::process::Command;
 use clap::Args;
 use serde_json::{Value, json};
 
-use crate::sandbox::server::{Options, Sandbox};
 use crate::{Error, Result};
+use linkrun_sandbox::server::{Options, Sandbox};
 
 const ORG_SYNC: &str = include_str!("../../scripts/zoho_org_sync.rhai");
 const VISITOR: &str = include_str!("../../scripts/visitor_to_crm.rhai");

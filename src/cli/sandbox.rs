@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::sandbox::faults::Knobs;
-use crate::sandbox::server::{DEFAULT_SANDBOX_PORT, Options, Sandbox};
 use crate::{Error, Result};
+use linkrun_sandbox::faults::Knobs;
+use linkrun_sandbox::server::{DEFAULT_SANDBOX_PORT, Options, Sandbox};
 
 /// Arguments of `sandbox`.
 #[derive(Debug, Args)]

@@ -1,5 +1,5 @@
 //! An in-memory Zoho Campaigns list subscribe (`POST /api/v1.1/json/listsubscribe`) as
-//! `api-facts.md` §4 describes it: a form-encoded request (parameters in the query string are
+//! `docs/api-facts.md` §4 describes it: a form-encoded request (parameters in the query string are
 //! taken too), an answer in JSON, and errors that come back with **HTTP 200** and a code in the
 //! body. Tokens come from the sandbox's Zoho Accounts ([`Provider`]); mailing lists belong to the
 //! organisation of the token's client, so a list key of another organisation is invalid.
@@ -25,7 +25,7 @@
 //! | `2004` | no `Contact Email`, or not a valid address |
 //! | `2005` | a group (role) address: `info@`, `sales@`, `admin@`, … (see [`GROUP_LOCAL_PARTS`]) |
 //!
-//! Our guesses where `api-facts.md` is silent, in the same body shape: no or a non-Zoho
+//! Our guesses where `docs/api-facts.md` is silent, in the same body shape: no or a non-Zoho
 //! `Authorization` header 401 code `1007`; an unknown, expired or revoked token 401 `1007`; a
 //! token without the scope 401 `1008`; the rate-limit fault 429 `2101` ("Please retry after
 //! sometime.", the code Campaigns documents for its per-API limits) with `Retry-After`; the
@@ -462,8 +462,8 @@ fn is_group_address(email: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::faults::Knobs;
-    use crate::sandbox::oauth_provider::{ClientConfig, ProviderConfig, serve};
+    use crate::faults::Knobs;
+    use crate::oauth_provider::{ClientConfig, ProviderConfig, serve};
 
     const PATH: &str = "/api/v1.1/json/listsubscribe";
     const US_LIST: &str = "3zc686ab4cf3324883efe67c4baae87744fd4e7b6d52992ebb11110537a4dfdbf0";

@@ -1,0 +1,164 @@
+//! Encoded queries: the `sysparm_query` parser (`field=value^ORfield2LIKEx^ORDERBYfield`, its
+//! operators) and the matching of records against it.
+
+use super::*;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Op {
+    Eq,
+    Ne,
+    Like,
+    NotLike,
+    StartsWith,
+    EndsWith,
+    Gt,
+    Lt,
+    Ge,
+    Le,
+    IsEmpty,
+    IsNotEmpty,
+    In,
+    NotIn,
+    Between,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Cond {
+    pub(super) field: String,
+    pub(super) op: Op,
+    pub(super) value: String,
+}
+
+/// A parsed `sysparm_query`: `^NQ` groups (any may match), each an AND of OR-clauses, and the
+/// `ORDERBY` keys (`true`: descending).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct Query {
+    pub(super) groups: Vec<Vec<Vec<Cond>>>,
+    pub(super) order: Vec<(String, bool)>,
+}
+
+/// Operators, longest spellings first where one is a prefix of another.
+pub(super) const OPS: [(&str, Op); 15] = [
+    ("ISNOTEMPTY", Op::IsNotEmpty),
+    ("ISEMPTY", Op::IsEmpty),
+    ("!=", Op::Ne),
+    (">=", Op::Ge),
+    ("<=", Op::Le),
+    ("=", Op::Eq),
+    (">", Op::Gt),
+    ("<", Op::Lt),
+    ("NOT LIKE", Op::NotLike),
+    ("LIKE", Op::Like),
+    ("STARTSWITH", Op::StartsWith),
+    ("ENDSWITH", Op::EndsWith),
+    ("NOT IN", Op::NotIn),
+    ("IN", Op::In),
+    ("BETWEEN", Op::Between),
+];
+
+/// Parses an encoded query; parts that are not understood or name no column of `def` are
+/// dropped (ServiceNow's default for invalid queries).
+pub(super) fn parse_query(s: &str, def: &TableDef) -> Query {
+    let mut q = Query::default();
+    for group in s.split("^NQ") {
+        let mut clauses: Vec<Vec<Cond>> = Vec::new();
+        for part in group.split('^') {
+            if part.is_empty() || part == "EQ" {
+                continue;
+            }
+            if let Some(f) = part.strip_prefix("ORDERBYDESC") {
+                if valid_field(def, f) {
+                    q.order.push((f.to_string(), true));
+                }
+            } else if let Some(f) = part.strip_prefix("ORDERBY") {
+                if valid_field(def, f) {
+                    q.order.push((f.to_string(), false));
+                }
+            } else if let Some(rest) = part.strip_prefix("OR") {
+                if let Some(c) = parse_cond(rest, def) {
+                    match clauses.last_mut() {
+                        Some(last) => last.push(c),
+                        None => clauses.push(vec![c]),
+                    }
+                }
+            } else if let Some(c) = parse_cond(part, def) {
+                clauses.push(vec![c]);
+            }
+        }
+        if !clauses.is_empty() || q.groups.is_empty() {
+            q.groups.push(clauses);
+        }
+    }
+    q
+}
+
+pub(super) fn parse_cond(s: &str, def: &TableDef) -> Option<Cond> {
+    let end =
+        s.find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.')).unwrap_or(s.len());
+    let (field, rest) = s.split_at(end);
+    if field.is_empty() || !valid_field(def, field) {
+        return None;
+    }
+    let (tok, op) = OPS.iter().find(|(tok, _)| rest.starts_with(tok))?;
+    Some(Cond { field: field.to_string(), op: *op, value: query_value(&rest[tok.len()..]) })
+}
+
+/// A condition's value, with `javascript:gs.dateGenerate('2024-01-01','00:00:00')` turned into
+/// `2024-01-01 00:00:00`.
+pub(super) fn query_value(v: &str) -> String {
+    if let Some(args) = v.strip_prefix("javascript:gs.dateGenerate(") {
+        let parts: Vec<&str> = args.split('\'').collect();
+        if let (Some(date), Some(time)) = (parts.get(1), parts.get(3)) {
+            return format!("{date} {time}");
+        }
+    }
+    v.to_string()
+}
+
+/// Compares two values: numerically when both are numbers, else as strings (dates written
+/// `YYYY-MM-DD HH:MM:SS` compare correctly so).
+pub(super) fn compare(a: &str, b: &str) -> Ordering {
+    match (a.parse::<f64>(), b.parse::<f64>()) {
+        (Ok(x), Ok(y)) => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
+        _ => a.cmp(b),
+    }
+}
+
+impl Cond {
+    pub(super) fn matches(&self, rec: &Map<String, Value>, def: &TableDef, lk: &mut Lookup) -> bool {
+        let Some(v) = value_of(rec, def, &self.field, lk) else { return true };
+        let want = self.value.as_str();
+        let ordered = |ok: fn(Ordering) -> bool| !v.is_empty() && ok(compare(&v, want));
+        match self.op {
+            Op::Eq => v == want,
+            Op::Ne => v != want,
+            Op::Like => v.contains(want),
+            Op::NotLike => !v.contains(want),
+            Op::StartsWith => v.starts_with(want),
+            Op::EndsWith => v.ends_with(want),
+            Op::Gt => ordered(|o| o == Ordering::Greater),
+            Op::Lt => ordered(|o| o == Ordering::Less),
+            Op::Ge => ordered(|o| o != Ordering::Less),
+            Op::Le => ordered(|o| o != Ordering::Greater),
+            Op::IsEmpty => v.is_empty(),
+            Op::IsNotEmpty => !v.is_empty(),
+            Op::In => want.split(',').any(|x| x == v),
+            Op::NotIn => !want.split(',').any(|x| x == v),
+            Op::Between => match want.split_once('@') {
+                Some((lo, hi)) => {
+                    let lo = query_value(lo);
+                    let hi = query_value(hi);
+                    !v.is_empty() && compare(&v, &lo) != Ordering::Less && compare(&v, &hi) != Ordering::Greater
+                }
+                None => true,
+            },
+        }
+    }
+}
+
+impl Query {
+    pub(super) fn matches(&self, rec: &Map<String, Value>, def: &TableDef, lk: &mut Lookup) -> bool {
+        self.groups.is_empty()
+            || self.groups.iter().any(|g| g.iter().all(|clause| clause.iter().any(|c| c.matches(rec, def, lk))))
+    }
+}

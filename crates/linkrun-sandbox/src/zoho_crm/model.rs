@@ -1,0 +1,205 @@
+//! Organisations (id prefix, time zone, single user) and the CRM's modules, scopes and field
+//! rules (mandatory, duplicate-checked, read-only, text-only, lengths) the handlers apply.
+
+use super::*;
+
+/// Who and where an organisation is: its id prefix, time zone and (single) user.
+pub(super) struct OrgCtx {
+    pub(super) org: String,
+    pub(super) prefix: u64,
+    pub(super) offset_secs: i64,
+    /// `{name, id, email}`.
+    pub(super) user: Value,
+}
+
+impl OrgCtx {
+    pub(super) fn new(org: &str, cfg: &CrmConfig) -> OrgCtx {
+        let prefix = match org {
+            "us" => 5_725_767,
+            "in" => 4_150_868,
+            _ => 1_000_000 + fnv1a(org.as_bytes()) % 9_000_000,
+        };
+        let offset_secs = cfg.utc_offsets.iter().find(|(o, _)| o == org).map_or(0, |(_, m)| i64::from(*m) * 60);
+        let (name, email) = match org {
+            "us" => ("Patricia Boyle".to_string(), "patricia.boyle@zylker.com".to_string()),
+            "in" => ("Priya Raman".to_string(), "priya.raman@zylker.in".to_string()),
+            _ => {
+                let h = fnv1a(org.as_bytes()) as usize;
+                let (first, last) = (FIRST_NAMES[h % FIRST_NAMES.len()], LAST_NAMES[(h / 7) % LAST_NAMES.len()]);
+                let domain: String = org.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>();
+                let domain = if domain.is_empty() { "org".to_string() } else { domain.to_ascii_lowercase() };
+                (
+                    format!("{first} {last}"),
+                    format!("{}.{}@{domain}.example.com", first.to_ascii_lowercase(), last.to_ascii_lowercase()),
+                )
+            }
+        };
+        let user = json!({"name": name, "id": (prefix * ID_SPLIT + 411_001).to_string(), "email": email});
+        OrgCtx { org: org.to_string(), prefix, offset_secs, user }
+    }
+
+    pub(super) fn new_id(&self, seq: &mut u64) -> String {
+        let id = self.prefix * ID_SPLIT + *seq % ID_SPLIT;
+        *seq += 1;
+        id.to_string()
+    }
+
+    pub(super) fn user_id(&self) -> &str {
+        self.user["id"].as_str().unwrap_or("")
+    }
+}
+
+/// Sets the server-owned fields of a new record.
+pub(super) fn stamp_new(rec: &mut Map<String, Value>, ctx: &OrgCtx, id: &str, created: i64, modified: i64) {
+    rec.insert("id".into(), id.into());
+    rec.entry("Owner").or_insert_with(|| ctx.user.clone());
+    rec.insert("Created_By".into(), ctx.user.clone());
+    rec.insert("Modified_By".into(), ctx.user.clone());
+    rec.insert("Created_Time".into(), format_time(created, ctx.offset_secs).into());
+    rec.insert("Modified_Time".into(), format_time(modified, ctx.offset_secs).into());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Modules, scopes, fields
+
+pub(super) fn canonical_module(name: &str) -> Option<&'static str> {
+    MODULES.iter().copied().find(|m| m.eq_ignore_ascii_case(name))
+}
+
+pub(super) fn mandatory_fields(module: &str) -> &'static [&'static str] {
+    match module {
+        "Leads" | "Contacts" => &["Last_Name"],
+        "Accounts" => &["Account_Name"],
+        "Deals" => &["Deal_Name", "Stage"],
+        "Products" => &["Product_Name"],
+        "Vendors" => &["Vendor_Name"],
+        "Purchase_Orders" => &["Subject", "Vendor_Name"],
+        _ => &[],
+    }
+}
+
+/// The system duplicate-check fields.
+pub(super) fn duplicate_fields(module: &str) -> &'static [&'static str] {
+    match module {
+        "Leads" | "Contacts" => &["Email"],
+        _ => &[],
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Op {
+    Read,
+    Create,
+    Update,
+    Delete,
+    /// Zoho's upsert accepts `ALL`, `WRITE` or `CREATE`.
+    Upsert,
+}
+
+/// Whether one of `scopes` covers `op` on `module`: `ZohoCRM.modules.{ALL|READ|...}` or
+/// `ZohoCRM.modules.{module}.{ALL|READ|CREATE|UPDATE|DELETE|WRITE}`, the module written in lower
+/// case without underscores (`purchaseorders`; with them is accepted too), case-insensitively.
+pub(super) fn scope_allows(scopes: &[String], module: &str, op: Op) -> bool {
+    let key: String = module.chars().filter(|c| *c != '_').collect();
+    scopes.iter().any(|s| {
+        let parts: Vec<&str> = s.trim().split('.').collect();
+        if parts.len() < 3 || !parts[0].eq_ignore_ascii_case("ZohoCRM") || !parts[1].eq_ignore_ascii_case("modules") {
+            return false;
+        }
+        let (target_ok, operation) = match parts.len() {
+            3 => (true, parts[2]),
+            4 => {
+                let target: String = parts[2].chars().filter(|c| *c != '_').collect();
+                (target.eq_ignore_ascii_case(&key), parts[3])
+            }
+            _ => return false,
+        };
+        target_ok && operation_covers(operation, op)
+    })
+}
+
+pub(super) fn operation_covers(operation: &str, op: Op) -> bool {
+    match operation.to_ascii_uppercase().as_str() {
+        "ALL" => true,
+        "WRITE" => op != Op::Read,
+        "READ" => op == Op::Read,
+        "CREATE" => matches!(op, Op::Create | Op::Upsert),
+        "UPDATE" => op == Op::Update,
+        "DELETE" => op == Op::Delete,
+        _ => false,
+    }
+}
+
+pub(super) fn valid_api_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic()) && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Fields that must be text when given (lookups such as `Vendor_Name` on purchase orders are not).
+pub(super) fn text_only(module: &str, field: &str) -> bool {
+    matches!(
+        field,
+        "First_Name"
+            | "Last_Name"
+            | "Email"
+            | "Secondary_Email"
+            | "Phone"
+            | "Mobile"
+            | "Deal_Name"
+            | "Subject"
+            | "Product_Name"
+            | "Title"
+            | "Lead_Status"
+            | "Lead_Source"
+            | "Stage"
+    ) || (field == "Company" && module == "Leads")
+        || (field == "Account_Name" && module == "Accounts")
+        || (field == "Vendor_Name" && module == "Vendors")
+}
+
+pub(super) fn max_length(field: &str) -> usize {
+    match field {
+        "First_Name" | "Salutation" => 40,
+        "Last_Name" | "Title" | "Designation" => 80,
+        "Email" | "Secondary_Email" | "Website" => 100,
+        "Phone" | "Mobile" | "Fax" | "Home_Phone" | "Other_Phone" => 30,
+        "Deal_Name" | "Vendor_Name" => 120,
+        "Company" | "Account_Name" | "Subject" | "Product_Name" => 200,
+        _ => 32_000,
+    }
+}
+
+pub(super) fn numeric_field(field: &str) -> bool {
+    matches!(
+        field,
+        "Amount"
+            | "Probability"
+            | "Annual_Revenue"
+            | "No_of_Employees"
+            | "Unit_Price"
+            | "Qty_in_Stock"
+            | "Expected_Revenue"
+            | "Sub_Total"
+            | "Grand_Total"
+            | "Discount"
+            | "Tax"
+    )
+}
+
+pub(super) fn looks_like_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else { return false };
+    !local.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !s.chars().any(char::is_whitespace)
+}
+
+pub(super) fn is_empty_value(v: Option<&Value>) -> bool {
+    match v {
+        None | Some(Value::Null) => true,
+        Some(Value::String(s)) => s.trim().is_empty(),
+        _ => false,
+    }
+}

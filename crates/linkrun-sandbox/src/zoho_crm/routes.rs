@@ -1,0 +1,353 @@
+//! HTTP plumbing: the route dispatch under `/crm/v7` and `/crm/v8` (authentication, faults,
+//! scopes), Zoho's response and error bodies, and the query parameters and request bodies.
+
+use super::*;
+
+#[derive(Clone)]
+pub(super) struct Ctx {
+    pub(super) crm: Crm,
+    pub(super) provider: Provider,
+    pub(super) faults: Faults,
+}
+
+pub(super) enum Route<'a> {
+    List,
+    Insert,
+    UpdateMany,
+    DeleteMany,
+    Upsert,
+    Search,
+    Count,
+    GetOne(&'a str),
+    UpdateOne(&'a str),
+    DeleteOne(&'a str),
+}
+
+impl Route<'_> {
+    pub(super) fn op(&self) -> Op {
+        match self {
+            Route::List | Route::Search | Route::Count | Route::GetOne(_) => Op::Read,
+            Route::Insert => Op::Create,
+            Route::UpdateMany | Route::UpdateOne(_) => Op::Update,
+            Route::DeleteMany | Route::DeleteOne(_) => Op::Delete,
+            Route::Upsert => Op::Upsert,
+        }
+    }
+}
+
+pub(super) async fn handle(
+    State(ctx): State<Ctx>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let token = match ctx.provider.authenticate(&headers) {
+        Ok(t) => t,
+        Err(refused) => return refused.into_response(),
+    };
+    let path = uri.path().strip_prefix("/crm/").unwrap_or("");
+    let segs: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    if segs.len() < 2 || !matches!(segs[0], "v7" | "v8") {
+        return invalid_url();
+    }
+    let Some(module) = canonical_module(segs[1]) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_MODULE",
+            "the module name given seems to be invalid",
+            json!({"resource_path_index": 0}),
+        );
+    };
+    let (get, post, put, delete) =
+        (method == Method::GET, method == Method::POST, method == Method::PUT, method == Method::DELETE);
+    let route = match &segs[2..] {
+        [] if get => Route::List,
+        [] if post => Route::Insert,
+        [] if put => Route::UpdateMany,
+        [] if delete => Route::DeleteMany,
+        ["upsert"] if post => Route::Upsert,
+        ["search"] if get => Route::Search,
+        ["actions", "count"] if get => Route::Count,
+        [id] if get && !matches!(*id, "upsert" | "search" | "actions") => Route::GetOne(id),
+        [id] if put && !matches!(*id, "upsert" | "search" | "actions") => Route::UpdateOne(id),
+        [id] if delete && !matches!(*id, "upsert" | "search" | "actions") => Route::DeleteOne(id),
+        ["actions"] => return invalid_url(),
+        [] | [_] | ["actions", "count"] => {
+            return error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "INVALID_REQUEST_METHOD",
+                "The http request method type is not a valid one",
+                json!({}),
+            );
+        }
+        _ => return invalid_url(),
+    };
+    if !scope_allows(&token.scopes, module, route.op()) {
+        return error(StatusCode::UNAUTHORIZED, "OAUTH_SCOPE_MISMATCH", "Unauthorized", json!({}));
+    }
+    match ctx.faults.before(&token.org).await {
+        Some(Fault::RateLimited { retry_after }) => {
+            let mut r = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TOO_MANY_REQUESTS",
+                "Rate limit exceeded. Please retry after the specified time.",
+                json!({"retry_after": retry_after}),
+            );
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            return r;
+        }
+        Some(Fault::ServerError) => return internal_error(),
+        None => {}
+    }
+    let crm = &ctx.crm;
+    let org = token.org.as_str();
+    let query = uri.query();
+    let result = match route {
+        Route::GetOne(id) => crm.get_one(org, module, id, query),
+        Route::List => crm.list(org, module, query, &headers),
+        Route::Search => crm.search(org, module, query),
+        Route::Count => crm.count_action(org, module, query),
+        Route::Insert => crm.insert(org, module, &body),
+        Route::UpdateMany => crm.update(org, module, None, &body, &headers),
+        Route::UpdateOne(id) => crm.update(org, module, Some(id), &body, &headers),
+        Route::Upsert => crm.upsert(org, module, &body, &headers),
+        Route::DeleteMany => crm.delete_many(org, module, query),
+        Route::DeleteOne(id) => crm.delete_one(org, module, id),
+    };
+    result.unwrap_or_else(|e| storage_error(&e))
+}
+
+pub(super) fn json_text(status: StatusCode, body: String) -> Response {
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_CT));
+    r
+}
+
+pub(super) fn json_value(status: StatusCode, v: &Value) -> Response {
+    json_text(status, v.to_string())
+}
+
+pub(super) fn error(status: StatusCode, code: &str, message: &str, details: Value) -> Response {
+    json_value(status, &json!({"code": code, "details": details, "message": message, "status": "error"}))
+}
+
+pub(super) fn invalid_url() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "INVALID_URL_PATTERN",
+        "Please check if the URL trying to access is a correct one",
+        json!({}),
+    )
+}
+
+/// The fault knob's simulated server failure.
+pub(super) fn internal_error() -> Response {
+    error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "Internal Server Error", json!({}))
+}
+
+/// A real failure of the sandbox's storage, said as such.
+pub(super) fn storage_error(e: &rusqlite::Error) -> Response {
+    eprintln!("linkrun sandbox: Zoho CRM: {}", storage_failed(e));
+    error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", &storage_failed(e), json!({}))
+}
+
+pub(super) fn bad_param(param: &str) -> Response {
+    error(StatusCode::BAD_REQUEST, "INVALID_DATA", "invalid data", json!({"param_name": param}))
+}
+
+pub(super) fn required_param(param: &str) -> Response {
+    error(StatusCode::BAD_REQUEST, "REQUIRED_PARAM_MISSING", "required param is missing", json!({"param_name": param}))
+}
+
+pub(super) fn too_many_records(limit: usize) -> Response {
+    error(
+        StatusCode::BAD_REQUEST,
+        "LIMIT_EXCEEDED",
+        &format!("Cannot process more than {limit} records at a time."),
+        json!({"api_name": "data", "json_path": "$.data", "limit": limit}),
+    )
+}
+
+pub(super) fn invalid_query() -> Response {
+    error(StatusCode::BAD_REQUEST, "INVALID_QUERY", "invalid query formed", json!({"reason": "invalid criteria"}))
+}
+
+/// An error answer from a parameter check (boxed: a `Response` is large).
+pub(super) type Refused = Box<Response>;
+
+/// Decoded query parameters; empty values count as absent.
+pub(super) struct Params(pub(super) Vec<(String, String)>);
+
+impl Params {
+    pub(super) fn parse(query: Option<&str>) -> Params {
+        Params(url::form_urlencoded::parse(query.unwrap_or("").as_bytes()).into_owned().collect())
+    }
+
+    pub(super) fn get(&self, key: &str) -> Option<&str> {
+        self.0.iter().find(|(k, v)| k == key && !v.is_empty()).map(|(_, v)| v.as_str())
+    }
+}
+
+/// `fields=a,b`: `Ok(None)` when absent, the error response when over the limit.
+pub(super) fn parse_fields(p: &Params, max: usize) -> Result<Option<Vec<String>>, Refused> {
+    let Some(raw) = p.get("fields") else { return Ok(None) };
+    let mut fields: Vec<String> = Vec::new();
+    for f in raw.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+        if !fields.iter().any(|x| x == f) {
+            fields.push(f.to_string());
+        }
+    }
+    if fields.is_empty() {
+        return Ok(None);
+    }
+    if fields.len() > max {
+        return Err(Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "LIMIT_EXCEEDED",
+            "the number of fields given exceeds the limit",
+            json!({"limit": max, "param_name": "fields"}),
+        )));
+    }
+    Ok(Some(fields))
+}
+
+/// `(page, per_page)` with their defaults (1, the configured maximum).
+pub(super) fn parse_paging(p: &Params, max_per_page: usize) -> Result<(usize, usize), Refused> {
+    let page = match p.get("page") {
+        None => 1,
+        Some(s) => match s.trim().parse::<usize>() {
+            Ok(n) if n >= 1 => n,
+            _ => return Err(Box::new(bad_param("page"))),
+        },
+    };
+    let per_page = match p.get("per_page") {
+        None => max_per_page,
+        Some(s) => match s.trim().parse::<usize>() {
+            Ok(n) if n >= 1 => n.min(max_per_page),
+            _ => return Err(Box::new(bad_param("per_page"))),
+        },
+    };
+    Ok((page, per_page))
+}
+
+/// An ISO date-time header as Unix seconds; `Err` when present but unreadable.
+pub(super) fn time_header(headers: &HeaderMap, name: header::HeaderName) -> Result<Option<i64>, Refused> {
+    match headers.get(&name) {
+        None => Ok(None),
+        Some(v) => match v.to_str().ok().and_then(parse_time) {
+            Some(t) => Ok(Some(t)),
+            None => Err(Box::new(error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_DATA",
+                "invalid data",
+                json!({"header_name": name.as_str()}),
+            ))),
+        },
+    }
+}
+
+/// The record limited to `fields` (each present, `null` when the record has none) and `id`.
+pub(super) fn project(rec: &Map<String, Value>, fields: &[String]) -> Value {
+    let mut out = Map::new();
+    out.insert("id".into(), rec.get("id").cloned().unwrap_or(Value::Null));
+    for f in fields {
+        out.insert(f.clone(), rec.get(f).cloned().unwrap_or(Value::Null));
+    }
+    Value::Object(out)
+}
+
+pub(super) fn parse_record(data: &str) -> Map<String, Value> {
+    serde_json::from_str(data).unwrap_or_default()
+}
+
+/// The `data` items of a write request and the whole body object, or the error response.
+pub(super) fn data_items(body: &[u8], max: usize) -> Result<(Vec<Value>, Map<String, Value>), Refused> {
+    let Ok(Value::Object(mut top)) = serde_json::from_slice::<Value>(body) else {
+        return Err(Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_DATA",
+            "invalid data",
+            json!({"expected_data_type": "jsonobject"}),
+        )));
+    };
+    let items = match top.remove("data") {
+        Some(Value::Array(items)) if !items.is_empty() => items,
+        _ => {
+            return Err(Box::new(error(
+                StatusCode::BAD_REQUEST,
+                "MANDATORY_NOT_FOUND",
+                "required field not found",
+                json!({"api_name": "data", "json_path": "$.data"}),
+            )));
+        }
+    };
+    if items.len() > max {
+        return Err(Box::new(too_many_records(max)));
+    }
+    Ok((items, top))
+}
+
+/// 201/200 when every item succeeded, 207 when some did, 412 when every failure is
+/// `ALREADY_MODIFIED` and none succeeded, else 400.
+pub(super) fn batch_response(items: Vec<Value>, all_ok: StatusCode) -> Response {
+    let ok = items.iter().filter(|i| i["status"] == "success").count();
+    let status = if ok == items.len() {
+        all_ok
+    } else if ok > 0 {
+        StatusCode::MULTI_STATUS
+    } else if items.iter().all(|i| i["code"] == "ALREADY_MODIFIED") {
+        StatusCode::PRECONDITION_FAILED
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    json_value(status, &json!({ "data": items }))
+}
+
+pub(super) fn item_error(code: &str, message: &str, details: Value) -> Value {
+    json!({"code": code, "details": details, "message": message, "status": "error"})
+}
+
+pub(super) fn json_path(i: usize, field: &str) -> String {
+    format!("$.data[{i}].{field}")
+}
+
+pub(super) fn invalid_value(i: usize, field: &str, extra: (&str, Value)) -> Value {
+    let mut d = json!({"api_name": field, "json_path": json_path(i, field)});
+    d[extra.0] = extra.1;
+    item_error("INVALID_DATA", "invalid data", d)
+}
+
+pub(super) fn invalid_id_item(i: usize) -> Value {
+    item_error(
+        "INVALID_DATA",
+        "the id given seems to be invalid",
+        json!({"api_name": "id", "json_path": json_path(i, "id")}),
+    )
+}
+
+pub(super) fn short_user(v: Option<&Value>) -> Value {
+    match v {
+        Some(u) => {
+            json!({"name": u.get("name").cloned().unwrap_or(Value::Null), "id": u.get("id").cloned().unwrap_or(Value::Null)})
+        }
+        None => Value::Null,
+    }
+}
+
+pub(super) fn success_item(rec: &Map<String, Value>, message: &str) -> Value {
+    json!({
+        "code": "SUCCESS",
+        "details": {
+            "Modified_Time": rec.get("Modified_Time").cloned().unwrap_or(Value::Null),
+            "Modified_By": short_user(rec.get("Modified_By")),
+            "Created_Time": rec.get("Created_Time").cloned().unwrap_or(Value::Null),
+            "id": rec.get("id").cloned().unwrap_or(Value::Null),
+            "Created_By": short_user(rec.get("Created_By")),
+            "$approval_state": "approved",
+        },
+        "message": message,
+        "status": "success",
+    })
+}

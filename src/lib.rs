@@ -13,9 +13,10 @@
 //! | [`catalog`]       | built-in, installed and `./connections/` services, conflicts between them |
 //! | [`connection`]    | a connection record, its status, masking of secrets for display |
 //! | [`vault`]         | the SQLite + AES-256-GCM vault: key sources, sealing, migrations, rekey |
-//! | [`auth`]          | applying a connection's credentials to a request (one variant per auth kind) |
-//! | [`invoke`]        | Deluge `invokeurl` semantics, host rules, redirects, response mapping |
-//! | [`http`]          | the lazily built, shared HTTP clients |
+//! | [`clock`]         | the wall clock of token expiry and leases (tests move it forward) |
+//! | [`http`]          | the lowest layer of a call: request/response types, host rules, the one send path, clients |
+//! | [`auth`]          | credentials per auth kind, OAuth flows, and the auth layer (`auth::live`): a connection loaded from the vault, refreshed, retried once after 401 |
+//! | [`invoke`]        | Deluge `invokeurl` semantics on top: a script's request map to a request, the answer back |
 //! | [`script`]        | the Rhai engine, its limits, and the script API |
 //! | [`cli`]           | the command-line interface, one file per command group |
 //!
@@ -32,6 +33,7 @@
 pub mod auth;
 pub mod catalog;
 pub mod cli;
+pub mod clock;
 pub mod connection;
 pub mod error;
 pub mod files;

@@ -9,7 +9,6 @@
 mod common;
 
 use std::io::{BufRead, Read};
-use std::time::Duration;
 
 use common::oidc::Oidc;
 use common::{Env, Out};
@@ -158,14 +157,15 @@ fn a_wrong_state_or_an_error_redirect_is_exit_4() {
 
 #[test]
 fn client_credentials_are_renewed_by_running_the_grant_again() {
-    let op = oidc(2, free_port());
+    let op = oidc(60, free_port());
     let env = Env::new();
     env.secret(SECRET);
     oidc_service(&env, &op, 1, 0);
     env.run(&["connection", "authorize", "c", "--grant", "client_credentials"]).ok();
     assert_eq!(show(&env)["token"]["grant_type"], "client_credentials");
     assert_eq!(api_ok(&env).ok(), "true\n");
-    std::thread::sleep(Duration::from_millis(2500));
+    // linkrun's clock past the token's 60 s (the tests move time instead of waiting for it).
+    env.set_env("LINKRUN_TEST_CLOCK_OFFSET", "61");
     assert_eq!(api_ok(&env).ok(), "true\n");
     let stats = op.stats();
     assert_eq!(stats["token"]["client_credentials"]["ok"], 2, "{stats}");
@@ -175,16 +175,17 @@ fn client_credentials_are_renewed_by_running_the_grant_again() {
 #[test]
 fn tokens_refresh_before_expiry_and_rotation_is_stored() {
     let port = free_port();
-    let op = oidc(4, port);
+    let op = oidc(60, port);
     let env = Env::new();
     env.secret(SECRET);
     oidc_service(&env, &op, port, 3);
     assert_eq!(authorize_with_code(&env, &op).code, 0);
     assert_eq!(api_ok(&env).ok(), "true\n");
-    // The margin is min(3 s, half of 4 s) = 2 s: after 2.5 s the token is refreshed first.
-    std::thread::sleep(Duration::from_millis(2500));
+    // 60 s tokens with a 3 s margin: 58 s later (linkrun's clock moved, not waited for) the token
+    // is refreshed before the request, and 58 s after that again, with the rotated refresh token.
+    env.set_env("LINKRUN_TEST_CLOCK_OFFSET", "58");
     assert_eq!(api_ok(&env).ok(), "true\n");
-    std::thread::sleep(Duration::from_millis(2500));
+    env.set_env("LINKRUN_TEST_CLOCK_OFFSET", "116");
     assert_eq!(api_ok(&env).ok(), "true\n", "the rotated refresh token was stored and works");
     let stats = op.stats();
     assert_eq!(stats["token"]["refresh_token"], json!({"ok": 2, "failed": 0}), "{stats}");
@@ -195,15 +196,14 @@ fn tokens_refresh_before_expiry_and_rotation_is_stored() {
 #[test]
 fn eight_processes_on_an_expired_token_refresh_once() {
     let port = free_port();
-    // 10 s tokens are refreshed in their last 5 s (half the lifetime; expiry is kept in whole
-    // seconds): after 5.3 s the first request refreshes, and the new token stays good for at least
-    // 4 s, the rest of the test even on a busy machine.
-    let op = oidc(10, port);
+    // 60 s tokens are refreshed in their last 30 s (half the lifetime): 31 s later (linkrun's
+    // clock moved, not waited for) the first request refreshes, and the new token is fresh.
+    let op = oidc(60, port);
     let env = Env::new();
     env.secret(SECRET);
     oidc_service(&env, &op, port, 300);
     assert_eq!(authorize_with_code(&env, &op).code, 0);
-    std::thread::sleep(Duration::from_millis(5300));
+    env.set_env("LINKRUN_TEST_CLOCK_OFFSET", "31");
     op.reset_stats();
     let script = env.write("race.rhai", "invoke_url(#{ url: \"/api/me\", connection: \"c\" }).ok");
     let children: Vec<_> = (0..8).map(|_| env.spawn(&["run", script.to_str().unwrap()])).collect();
@@ -221,15 +221,14 @@ fn eight_processes_on_an_expired_token_refresh_once() {
 #[test]
 fn invoke_all_runs_in_order_and_refreshes_once() {
     let port = free_port();
-    // 10 s tokens are refreshed in their last 5 s (half the lifetime; expiry is kept in whole
-    // seconds): after 5.3 s the first request refreshes, and the new token stays good for at least
-    // 4 s, the rest of the test even on a busy machine.
-    let op = oidc(10, port);
+    // 60 s tokens are refreshed in their last 30 s (half the lifetime): 31 s later (linkrun's
+    // clock moved, not waited for) the first request refreshes, and the new token is fresh.
+    let op = oidc(60, port);
     let env = Env::new();
     env.secret(SECRET);
     oidc_service(&env, &op, port, 300);
     assert_eq!(authorize_with_code(&env, &op).code, 0);
-    std::thread::sleep(Duration::from_millis(5300));
+    env.set_env("LINKRUN_TEST_CLOCK_OFFSET", "31");
     op.reset_stats();
     let out = env.script(
         "let reqs = []; for i in 0..40 { reqs.push(#{ url: \"/api/items?i=\" + i, connection: \"c\" }); } \
@@ -248,7 +247,7 @@ fn invoke_all_runs_in_order_and_refreshes_once() {
 #[test]
 fn a_refused_refresh_marks_needs_reauth_and_keeps_the_connection() {
     let port = free_port();
-    let op = oidc(2, port);
+    let op = oidc(60, port);
     let env = Env::new();
     env.secret(SECRET);
     oidc_service(&env, &op, port, 300);
@@ -260,14 +259,15 @@ fn a_refused_refresh_marks_needs_reauth_and_keeps_the_connection() {
         .filter(|p| p.exists())
         .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
         .collect();
-    std::thread::sleep(Duration::from_millis(2300));
+    // Half the 60 s lifetime later (linkrun's clock moved): refreshed, and the refresh token rotated.
+    env.set_env("LINKRUN_TEST_CLOCK_OFFSET", "31");
     assert_eq!(api_ok(&env).ok(), "true\n");
     let _ = std::fs::remove_file(env.home_path().join("vault.db-wal"));
     let _ = std::fs::remove_file(env.home_path().join("vault.db-shm"));
     for (p, bytes) in backup {
         std::fs::write(p, bytes).unwrap();
     }
-    std::thread::sleep(Duration::from_millis(2300));
+    env.set_env("LINKRUN_TEST_CLOCK_OFFSET", "62");
     let out = env.script(
         "let k = \"\"; try { invoke_url(#{ url: \"/api/me\", connection: \"c\" }); } catch (e) { k = e.kind + \"|\" + e.message; } k",
         &[],
@@ -632,7 +632,7 @@ fn a_code_obtained_elsewhere_and_a_401_from_the_provider() {
             "token_endpoint_auth_method": "client_secret_post",
             "scope": "api:read"
         }],
-        "access_token_ttl": 2,
+        "access_token_ttl": 3600,
         "pkce_optional_clients": [CLIENT]
     }));
     let env = Env::new();
@@ -650,12 +650,9 @@ fn a_code_obtained_elsewhere_and_a_401_from_the_provider() {
     env.secret(&code);
     env.run(&["connection", "authorize", "c", "--code", &code, "--redirect-uri", &redirect]).ok();
     assert_eq!(api_ok(&env).ok(), "true\n");
-    // The provider lets the token expire while linkrun's clock still trusts it (its recorded
-    // expiry pushed an hour ahead): the request gets a 401, linkrun refreshes once and retries.
-    std::thread::sleep(Duration::from_millis(2300));
-    let db = rusqlite::Connection::open(env.home_path().join("vault.db")).unwrap();
-    db.execute("UPDATE oauth_tokens SET expires_at = expires_at + 3600 WHERE link_name = 'c'", []).unwrap();
-    drop(db);
+    // The provider ends the token while linkrun's clock still trusts it: the request gets a 401,
+    // linkrun refreshes once and retries.
+    op.expire_tokens();
     op.reset_stats();
     assert_eq!(api_ok(&env).ok(), "true\n");
     let stats = op.stats();

@@ -70,7 +70,7 @@ impl std::fmt::Debug for OAuth2 {
 }
 
 fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    crate::clock::unix_now()
 }
 
 /// The endpoints and client of a connection, from its service, data center and params.

@@ -264,7 +264,7 @@ fn aad(vault_id: &str, link_name: &str, field: &str) -> Vec<u8> {
 }
 
 fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    crate::clock::unix_now()
 }
 
 fn pending_key_file(key_file: &Path) -> PathBuf {

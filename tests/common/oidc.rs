@@ -171,6 +171,13 @@ impl Oidc {
         r.json()
     }
 
+    /// Makes every access token used at `/api/*` so far expired there (401 `invalid_token`), as
+    /// the passing of its lifetime would: tests move time instead of sleeping.
+    pub fn expire_tokens(&self) {
+        let r = self.request("POST", "/_tokens/expire", &[], "");
+        assert_eq!(r.status, 200, "POST /_tokens/expire: {r:?}");
+    }
+
     /// Zeroes the counters (tokens and grants are kept).
     pub fn reset_stats(&self) {
         let r = self.request("POST", "/_stats/reset", &[], "");

@@ -58,6 +58,9 @@
 //                        client_secret_post, client_assertion or none; `error_detail` is
 //                        oidc-provider's internal reason, e.g. "refresh token already used")
 //   POST /_stats/reset   zeroes the counters (the provider's tokens are kept)
+//   POST /_tokens/expire every access token used at /api/* so far is refused there from now on
+//                        (401 invalid_token), as if it had expired: tests move time forward
+//                        instead of sleeping; tokens issued later are not affected
 
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -201,13 +204,18 @@ async function findBearer(value) {
   return provider.ClientCredentials.find(value);
 }
 
+// Access tokens seen at /api/*, and those `POST /_tokens/expire` has made expired.
+const seenTokens = new Set();
+const expiredTokens = new Set();
+
 async function resource(ctx) {
   const auth = ctx.get('authorization');
   let value;
   const m = /^Bearer\s+(\S+)\s*$/i.exec(auth);
   if (m) value = m[1];
   else if (!auth && typeof ctx.query.access_token === 'string') value = ctx.query.access_token;
-  const token = await findBearer(value);
+  const token = expiredTokens.has(value) ? undefined : await findBearer(value);
+  if (token) seenTokens.add(value);
   if (!token) {
     stats.api.unauthorized += 1;
     ctx.set('WWW-Authenticate', 'Bearer error="invalid_token"');
@@ -338,6 +346,11 @@ provider.use(async (ctx, next) => {
   }
   if (ctx.path === '/_stats' && ctx.method === 'GET') {
     json(ctx, 200, stats);
+    return;
+  }
+  if (ctx.path === '/_tokens/expire' && ctx.method === 'POST') {
+    for (const t of seenTokens) expiredTokens.add(t);
+    json(ctx, 200, { expired: expiredTokens.size });
     return;
   }
   if (ctx.path === '/_stats/reset' && ctx.method === 'POST') {

@@ -12,6 +12,11 @@
 //! evaluating run behind a panic boundary, because Rhai reaches `unreachable!` on some
 //! assignments into constants; such a panic becomes a script error and prints nothing.
 //!
+//! `exit(n)` replaces Rhai's own `exit`, which would end the script with n as its result: it
+//! records the stop in the run's state and unwinds with an error no `try` catches, like the
+//! deadline. Rhai's "function not found" and "undefined variable" errors are rewritten in the
+//! script's terms (`put(map, string, int)`; a variable used before `let` is not a syntax error).
+//!
 //! The script runs on the calling thread; `invoke_url` drives a current-thread tokio runtime with
 //! `block_on` (no cross-thread wake-ups), sharing one [`Invoker`] and its HTTP clients.
 
@@ -643,6 +648,17 @@ mod tests {
             check_data_size(&wide).unwrap_err(),
             "1000002 array items, more than the 1000000 a script value may hold"
         );
+    }
+
+    #[test]
+    fn function_signatures_read_as_script_types_and_exit_codes_are_checked() {
+        let sig = script_signature("put (map, &str | ImmutableString | String, i64)");
+        assert_eq!(sig, ("put".to_string(), "map, string, int".to_string()));
+        let sig = script_signature("f (f64, array, (), bool, char, Fn, timestamp, RangeInclusive<i64>)");
+        assert_eq!(sig.1, "float, array, (), bool, char, Fn, timestamp, inclusive range");
+        assert_eq!(script_signature("g ()"), ("g".to_string(), String::new()));
+        let allowed: Vec<rhai::INT> = (-1..=130).filter(|n| allowed_exit_code(*n)).collect();
+        assert_eq!(allowed, [0, 1].into_iter().chain(5..=125).collect::<Vec<_>>());
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! The error type every command returns, and the exit codes of the CLI contract.
 //!
 //! Exit codes: 0 success; 1 the script failed; 2 usage error (bad flag, bad TOML, bad link name);
-//! 3 the vault cannot be opened; 4 a connection problem. Each module has its own error enum; they
-//! all convert into [`Error`], which knows its exit code. Messages are one sentence that names the
+//! 3 the vault cannot be opened; 4 a connection problem; 5 to 125 a script's own `exit(n)`. Each
+//! module has its own error enum; they all convert into [`Error`], which knows its exit code. Messages are one sentence that names the
 //! thing at fault and says how to fix it, and never contain a secret.
 
 use crate::vault::VaultError;
@@ -25,6 +25,9 @@ pub enum Error {
     /// The script failed: exit 1.
     #[error("{0}")]
     Script(String),
+    /// The script called `exit(n)` (n is 1 or 5 to 125): exit with n, printing nothing.
+    #[error("the script exited with {0}")]
+    Exit(i32),
     /// stdout was closed by the reader (`| head`): exit quietly.
     #[error("stdout is closed")]
     StdoutClosed,
@@ -42,6 +45,7 @@ impl Error {
             Error::Connection(_) => 4,
             Error::Script(_) | Error::Other(_) => 1,
             Error::StdoutClosed => 0,
+            Error::Exit(n) => *n,
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Reading the text files linkrun is handed (scripts, service definitions) with a size cap.
+//! Reading the text files linkrun is handed (scripts, service definitions, script input), and
+//! standard input, with a size cap.
 //!
 //! Only regular files are read: a FIFO would block, a character device like `/dev/zero` never
 //! ends, and a directory has no text. The size is checked on the open file, and the read itself is
@@ -61,6 +62,21 @@ pub fn read_text_capped(path: &Path, cap: u64) -> Result<String, ReadError> {
         return Err(ReadError::TooLarge { path: shown, cap: size_text(cap) });
     }
     String::from_utf8(bytes).map_err(|_| ReadError::NotText { path: shown })
+}
+
+/// Reads standard input as UTF-8 text of at most `cap` bytes; `shown` names it in errors
+/// (`<stdin>`). The read is bounded like a file's.
+pub fn read_stdin_capped(shown: &str, cap: u64) -> Result<String, ReadError> {
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(cap.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| ReadError::Io { path: shown.to_string(), reason: io_reason(&e) })?;
+    if bytes.len() as u64 > cap {
+        return Err(ReadError::TooLarge { path: shown.to_string(), cap: size_text(cap) });
+    }
+    String::from_utf8(bytes).map_err(|_| ReadError::NotText { path: shown.to_string() })
 }
 
 fn check_kind(meta: &std::fs::Metadata, shown: &str) -> Result<(), ReadError> {

@@ -1,4 +1,5 @@
-//! The script runtime: results and output streams, args, errors and exit codes, limits, timeouts,
+//! The script runtime: results and output streams, args (`--arg`, `--arg-json`), `--input`, scripts
+//! from stdin, `exit(n)`, helpers, errors in script terms and exit codes, limits, timeouts,
 //! size cap, and the `--verbose` trace.
 #![allow(clippy::unwrap_used)]
 
@@ -310,4 +311,148 @@ fn infinite_and_nan_numbers_become_null_in_json() {
         &[],
     );
     assert_eq!(out.ok(), "{\"a\":null}\n");
+}
+
+#[test]
+fn arg_json_values_keep_their_json_types_and_bad_json_is_a_usage_error() {
+    let env = Env::new();
+    let out = env.script(
+        "[type_of(args.n), args.n + 1, args.on, args.tags.len(), args.who.name, args.text, args.s]",
+        &[
+            "--arg-json",
+            "n=41",
+            "--arg-json",
+            "on=true",
+            "--arg-json",
+            "tags=[\"a\",\"b\"]",
+            "--arg-json",
+            "who={\"name\":\"Ada\"}",
+            "--arg-json",
+            "text=\"quoted\"",
+            "--arg",
+            "s=7",
+        ],
+    );
+    assert_eq!(out.ok(), "[\"i64\",42,true,2,\"Ada\",\"quoted\",\"7\"]\n");
+    let out = env.script("args.n", &["--arg-json", "n=not json"]);
+    assert_eq!(
+        out.fails(2),
+        "the value of `--arg-json n` is not JSON (expected ident at line 1 column 2): write it as JSON, e.g. --arg-json n=42 or --arg-json n='\"text\"'"
+    );
+    let out = env.script("1", &["--arg-json", "novalue"]);
+    assert_eq!(out.fails(2), "`novalue` is not KEY=VALUE: write --arg-json NAME=VALUE");
+}
+
+#[test]
+fn input_gives_the_script_a_json_value() {
+    let env = Env::new();
+    let file = env
+        .write("in.json", "{\"leads\": [{\"Email\": \"a@x.example\"}, {\"Email\": \"b@x.example\"}], \"dry\": true}");
+    let out = env.script(
+        "fn f() { input().dry } [input.leads.len(), input.leads[1].Email, f()]",
+        &["--input", file.to_str().unwrap()],
+    );
+    assert_eq!(out.ok(), "[2,\"b@x.example\",true]\n");
+    assert_eq!(env.script("input == ()", &[]).ok(), "true\n", "no --input: unit");
+    let out = env.script("input", &["--input", "missing.json"]);
+    assert_eq!(out.fails(2), "cannot read the input `missing.json`: no such file; check the path");
+    let bad = env.write("bad.json", "{\"a\": ");
+    let out = env.script("input", &["--input", bad.to_str().unwrap()]);
+    assert_eq!(
+        out.fails(2),
+        format!(
+            "the input `{}` is not JSON (EOF while parsing a value at line 1 column 6): fix it, or give --input a JSON file",
+            bad.display()
+        )
+    );
+    let p = env.write("s.rhai", "input.n * 2");
+    let out = env.run_stdin(&["run", p.to_str().unwrap(), "--input", "-"], "{\"n\": 21}");
+    assert_eq!(out.ok(), "42\n");
+}
+
+#[test]
+fn a_script_from_stdin_runs_and_needs_a_state_key_for_state() {
+    let env = Env::new();
+    let out = env.run_stdin(&["run", "-", "--arg", "who=Ada"], "print(\"hi\"); \"hello \" + args.who");
+    assert_eq!(out.ok(), "hi\nhello Ada\n");
+    let out = env.run_stdin(&["run", "-"], "throw \"boom\";");
+    assert_eq!(out.fails(1), "script `<stdin>` threw boom at line 1, column 1");
+    let out = env.run_stdin(&["run", "-"], "let n = 1;\nstate_get(\"runs\")");
+    assert_eq!(
+        out.fails(1),
+        "script `<stdin>` calls `state_get`, but a script read from standard input keeps no state of its own: pass --state-key NAME to name its state"
+    );
+    let text = "let n = state_get(\"runs\"); let n = if n == () { 1 } else { n + 1 }; state_set(\"runs\", n); n";
+    assert_eq!(env.run_stdin(&["run", "-", "--state-key", "nightly"], text).ok(), "1\n");
+    assert_eq!(env.run_stdin(&["run", "-", "--state-key", "nightly"], text).ok(), "2\n");
+    let out = env.run_stdin(&["run", "-", "--input", "-"], "input");
+    assert_eq!(
+        out.fails(2),
+        "`linkrun run - --input -` reads both the script and its input from standard input: give --input a file"
+    );
+}
+
+#[test]
+fn exit_stops_the_script_from_any_depth_and_no_try_catches_it() {
+    let env = Env::new();
+    let out = env.script(
+        "fn inner() { try { exit(7); } catch (e) { print(\"caught\"); } print(\"after\"); } fn outer() { inner() } print(\"before\"); outer(); \"result\"",
+        &[],
+    );
+    assert_eq!(out.code, 7, "{}", out.stderr);
+    assert_eq!((out.stdout.as_str(), out.stderr.as_str()), ("before\n", ""));
+    let out = env.script("[1, 2].map(|v| if v == 2 { exit(125) } else { v })", &[]);
+    assert_eq!((out.code, out.stdout.as_str(), out.stderr.as_str()), (125, "", ""));
+    for flags in [&[][..], &["--json"][..]] {
+        let out = env.script("exit(0); \"not printed\"", flags);
+        assert_eq!((out.code, out.stdout.as_str(), out.stderr.as_str()), (0, "", ""), "{flags:?}");
+    }
+    let out = env.script("exit(1)", &[]);
+    assert_eq!((out.code, out.stderr.as_str()), (1, ""));
+    let out = env.script("try { exit(3); } catch { \"caught\" }", &[]);
+    assert_eq!(
+        out.fails(1),
+        "script `script.rhai` calls `exit(3)` at line 1, column 7, a code a script may not give (2 to 4 mean usage, vault and connection errors): call exit with 0, 1 or 5 to 125"
+    );
+    assert!(env.script("exit(126)", &[]).fails(1).contains("`exit(126)`"));
+}
+
+#[test]
+fn arg_join_and_sn_query_escape_helpers() {
+    let env = Env::new();
+    let out = env.script(
+        "fn f() { arg(\"n\", 0) } [arg(\"who\", \"world\"), arg(\"empty\", \"dflt\"), arg(\"missing\", 5), f()]",
+        &["--arg", "who=Ada", "--arg", "empty=", "--arg-json", "n=3"],
+    );
+    assert_eq!(out.ok(), "[\"Ada\",\"dflt\",5,3]\n");
+    let out =
+        env.script("[join([\"a\", \"b\", 3, true, ()], \",\"), [\"x\", \"y\"].join(\" / \"), join([], \",\")]", &[]);
+    assert_eq!(out.ok(), "[\"a,b,3,true,null\",\"x / y\",\"\"]\n");
+    let out = env.script("`email=${sn_query_escape(\"a^ORemail=b\\r\\nc\")}`", &[]);
+    assert_eq!(out.ok(), "email=a^^ORemail=b c\n");
+}
+
+#[test]
+fn engine_errors_read_in_script_terms() {
+    let env = Env::new();
+    let out = env.script("let m = #{};\nm.put(\"a\", 1)", &[]);
+    assert_eq!(
+        out.fails(1),
+        "script `script.rhai` calls `put(map, string, int)` at line 2, column 3, but there is no function `put` for these arguments: check the function's name and the number and types of its arguments"
+    );
+    let out = env.script("fn f(a) { a }\nf(1.5, [1])", &[]);
+    assert_eq!(
+        out.fails(1),
+        "script `script.rhai` calls `f(float, array)` at line 2, column 1, but there is no function `f` for these arguments: check the function's name and the number and types of its arguments"
+    );
+    let out = env.script("let total = 1;\ntotl + 1", &[]);
+    assert_eq!(
+        out.fails(1),
+        "script `script.rhai` uses the variable `totl` before defining it at line 2, column 1: define it with `let totl = ...` first"
+    );
+    let out = env.script("fn page() { args.page }\npage()", &[]);
+    assert_eq!(
+        out.fails(1),
+        "script `script.rhai` uses the variable `args` inside a function at line 1, column 13, which sees only its own variables: call `args()` there instead"
+    );
 }

@@ -76,6 +76,7 @@ pub fn main() -> i32 {
     match dispatch(cli) {
         Ok(()) => 0,
         Err(Error::StdoutClosed) => 0,
+        Err(Error::Exit(n)) => n,
         Err(e) => {
             eprintln!("error: {e}");
             e.exit_code()

@@ -1,4 +1,4 @@
-//! `linkrun run SCRIPT.rhai`.
+//! `linkrun run SCRIPT.rhai` (or `-` for standard input).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -6,17 +6,28 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::home::Home;
-use crate::script::{self, RunOptions};
+use crate::script::{self, RunOptions, ScriptSource};
 use crate::{Error, Result};
 
 /// Arguments of `run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The Rhai script.
+    /// The Rhai script, or `-` to read it from standard input.
     pub script: PathBuf,
-    /// A value for the script's `args` map (repeatable).
+    /// A text value for the script's `args` map (repeatable).
     #[arg(long = "arg", value_name = "KEY=VALUE")]
     pub args: Vec<String>,
+    /// A JSON value (number, bool, list, map, quoted text) for the script's `args` map
+    /// (repeatable).
+    #[arg(long = "arg-json", value_name = "KEY=JSON")]
+    pub args_json: Vec<String>,
+    /// A JSON file (or `-` for standard input) whose value the script sees as `input`.
+    #[arg(long, value_name = "FILE.json")]
+    pub input: Option<PathBuf>,
+    /// The name `state_get` / `state_set` keep values under, instead of the script's path
+    /// (needed for a script read from standard input).
+    #[arg(long, value_name = "NAME")]
+    pub state_key: Option<String>,
     /// Print the result as JSON (and `print` output on stderr).
     #[arg(long)]
     pub json: bool,
@@ -35,10 +46,30 @@ pub fn run(home: &Home, a: RunArgs, verbose: bool) -> Result<()> {
             a.timeout
         )));
     }
-    let args = a.args.iter().map(|s| script::parse_pair(s, "--arg")).collect::<Result<Vec<_>>>()?;
+    let source = if a.script.as_os_str() == "-" { ScriptSource::Stdin } else { ScriptSource::File(a.script.clone()) };
+    if source == ScriptSource::Stdin && a.input.as_ref().is_some_and(|p| p.as_os_str() == "-") {
+        return Err(Error::Usage(
+            "`linkrun run - --input -` reads both the script and its input from standard input: give --input a file"
+                .to_string(),
+        ));
+    }
+    if a.state_key.as_ref().is_some_and(|k| k.trim().is_empty()) {
+        return Err(Error::Usage("`--state-key` is empty: give it a name, e.g. --state-key nightly-sync".to_string()));
+    }
+    let mut args = Vec::new();
+    for s in &a.args {
+        let (k, v) = script::parse_pair(s, "--arg")?;
+        args.push((k, serde_json::Value::String(v)));
+    }
+    for s in &a.args_json {
+        args.push(script::parse_json_pair(s)?);
+    }
+    let input = a.input.as_deref().map(script::read_input).transpose()?;
     let opts = RunOptions {
-        path: a.script,
+        script: source,
         args,
+        input,
+        state_key: a.state_key,
         json: a.json,
         timeout: Duration::from_secs_f64(a.timeout),
         verbose,

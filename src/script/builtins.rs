@@ -1,5 +1,6 @@
-//! Deluge-like helpers for scripts: `info`, `parse_json`, `to_json`, the time formats Zoho and
-//! ServiceNow use, URL and Zoho-criteria escaping, and JSON conversion of script values.
+//! Deluge-like helpers for scripts: `info`, `parse_json`, `to_json`, `join`, the time formats Zoho
+//! and ServiceNow use, URL, Zoho-criteria and ServiceNow-query escaping, and JSON conversion of
+//! script values.
 //! (`state_get` / `state_set` need the vault and live in [`super::state`].)
 
 use rhai::{Dynamic, Engine, ImmutableString};
@@ -21,6 +22,8 @@ pub fn register(engine: &mut Engine) {
         percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned()
     });
     engine.register_fn("criteria_escape", |s: ImmutableString| criteria_escape(&s));
+    engine.register_fn("sn_query_escape", |s: ImmutableString| sn_query_escape(&s));
+    engine.register_fn("join", |list: &mut rhai::Array, sep: ImmutableString| join(list, &sep));
     engine.register_fn(
         "parse_json",
         |ctx: rhai::NativeCallContext, s: ImmutableString| -> Result<Dynamic, Box<rhai::EvalAltResult>> {
@@ -91,6 +94,38 @@ pub fn criteria_escape(s: &str) -> String {
     out
 }
 
+/// Escapes a value for a ServiceNow encoded query (`sysparm_query`): `^` separates terms (`^OR`,
+/// `^NQ`), so a literal one is doubled (`^^`); line breaks, which end a query, become spaces.
+pub fn sn_query_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '^' => out.push_str("^^"),
+            '\r' => {
+                chars.next_if_eq(&'\n');
+                out.push(' ');
+            }
+            '\n' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The items of a list as text, `sep` between them: strings as they are, other values as
+/// `info` shows them (JSON).
+pub fn join(list: &[Dynamic], sep: &str) -> String {
+    let mut out = String::new();
+    for (i, item) in list.iter().enumerate() {
+        if i > 0 {
+            out.push_str(sep);
+        }
+        out.push_str(&display(item));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,5 +136,8 @@ mod tests {
         assert_eq!(zoho_time(t), "2023-05-10T01:10:47-07:00");
         assert_eq!(url_encode("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
         assert_eq!(criteria_escape("Smith (Jr), Inc"), "Smith \\(Jr\\)\\, Inc");
+        assert_eq!(sn_query_escape("a^ORb=c\r\nd\ne"), "a^^ORb=c d e");
+        let list = [Dynamic::from("a"), Dynamic::from_int(1), Dynamic::UNIT];
+        assert_eq!(join(&list, ", "), "a, 1, null");
     }
 }

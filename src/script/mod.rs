@@ -12,6 +12,11 @@
 //! evaluating run behind a panic boundary, because Rhai reaches `unreachable!` on some
 //! assignments into constants; such a panic becomes a script error and prints nothing.
 //!
+//! `exit(n)` replaces Rhai's own `exit`, which would end the script with n as its result: it
+//! records the stop in the run's state and unwinds with an error no `try` catches, like the
+//! deadline. Rhai's "function not found" and "undefined variable" errors are rewritten in the
+//! script's terms (`put(map, string, int)`; a variable used before `let` is not a syntax error).
+//!
 //! The script runs on the calling thread; `invoke_url` drives a current-thread tokio runtime with
 //! `block_on` (no cross-thread wake-ups), sharing one [`Invoker`] and its HTTP clients.
 
@@ -25,7 +30,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use rhai::packages::Package;
-use rhai::{Dynamic, Engine, EvalAltResult, Map, NativeCallContext, Position, Scope};
+use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString, Map, NativeCallContext, Position, Scope};
 
 use crate::home::Home;
 use crate::invoke::{Invoker, InvokerOptions};
@@ -49,13 +54,41 @@ pub const MAX_MAP_SIZE: usize = 1_000_000;
 /// The most bytes of text a script may hold in one value (32 MiB).
 pub const MAX_STRING_SIZE: usize = 32 * 1024 * 1024;
 
+/// Where the script's text comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScriptSource {
+    /// A script file.
+    File(PathBuf),
+    /// Standard input (`linkrun run -`), named `<stdin>` in messages.
+    Stdin,
+}
+
+impl ScriptSource {
+    /// The script's name in messages: the file name, or `<stdin>`.
+    pub fn name(&self) -> String {
+        match self {
+            ScriptSource::File(p) => p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            ScriptSource::Stdin => STDIN_NAME.to_string(),
+        }
+    }
+}
+
+/// The name of a script read from standard input, in messages.
+pub const STDIN_NAME: &str = "<stdin>";
+
 /// How to run a script.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// The script file.
-    pub path: PathBuf,
-    /// `--arg KEY=VALUE` pairs.
-    pub args: Vec<(String, String)>,
+    /// The script: a file or standard input.
+    pub script: ScriptSource,
+    /// The `args` map: `--arg KEY=VALUE` pairs as strings and `--arg-json KEY=JSON` pairs as
+    /// their JSON values, in that order (a later pair replaces an earlier one of the same key).
+    pub args: Vec<(String, serde_json::Value)>,
+    /// The `input` value (`--input FILE.json`); `None` makes `input` unit.
+    pub input: Option<serde_json::Value>,
+    /// `--state-key NAME`: the scope of `state_get` / `state_set` instead of the script's path
+    /// (a script read from standard input has no other).
+    pub state_key: Option<String>,
     /// Print the result as JSON; `print` goes to stderr.
     pub json: bool,
     /// Whole-script wall clock.
@@ -72,8 +105,11 @@ pub struct RunOptions {
 pub(crate) enum Stop {
     /// The wall clock ran out.
     Deadline,
-    /// The vault or catalog could not be opened.
+    /// The vault or catalog could not be opened, or the script asked for something no `try`
+    /// should hide (a bad `exit` code, state without a scope).
     Fatal(Error),
+    /// The script called `exit(n)` with an allowed code.
+    Exit(i32),
 }
 
 /// State shared by the script's native functions.
@@ -270,13 +306,33 @@ fn internal_error(name: &str, message: &str) -> Error {
 
 /// Runs a script; returns what goes on stdout (the result), or the error that ends the run.
 pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
-    let source = crate::files::read_text_capped(&opts.path, MAX_SCRIPT_SIZE).map_err(|e| match e {
-        crate::files::ReadError::Io { reason, .. } => {
-            Error::Usage(format!("cannot read the script `{}`: {reason}; check the path", opts.path.display()))
+    let source = match &opts.script {
+        ScriptSource::File(path) => crate::files::read_text_capped(path, MAX_SCRIPT_SIZE),
+        ScriptSource::Stdin => crate::files::read_stdin_capped(STDIN_NAME, MAX_SCRIPT_SIZE),
+    }
+    .map_err(|e| match e {
+        crate::files::ReadError::Io { path, reason } => {
+            Error::Usage(format!("cannot read the script `{path}`: {reason}; check the path"))
         }
         other => Error::Usage(format!("cannot run the script: {other}")),
     })?;
-    let name = opts.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = opts.script.name();
+    let mut args = Map::new();
+    for (k, v) in &opts.args {
+        let value = json_to_script(v)
+            .map_err(|what| Error::Usage(format!("the value of `--arg {k}` has {what}: pass a smaller value")))?;
+        args.insert(k.as_str().into(), value);
+    }
+    let input = match &opts.input {
+        Some(v) => json_to_script(v)
+            .map_err(|what| Error::Usage(format!("the `--input` value has {what}: give a smaller input")))?,
+        None => Dynamic::UNIT,
+    };
+    let state_scope = match (&opts.state_key, &opts.script) {
+        (Some(key), _) => state::StateScope::named(key),
+        (None, ScriptSource::File(path)) => state::StateScope::of(path),
+        (None, ScriptSource::Stdin) => state::StateScope::none(&name),
+    };
     let started = Instant::now();
     let runtime = crate::http::runtime().map_err(Error::Other)?;
     let state = Rc::new(RunState {
@@ -285,17 +341,20 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
         deadline: started + opts.timeout,
         spin: spin_window(),
         stop: RefCell::new(None),
-        state_scope: state::StateScope::of(&opts.path),
+        state_scope,
     });
 
     let mut engine = engine();
-    let mut args = Map::new();
-    for (k, v) in &opts.args {
-        args.insert(k.as_str().into(), Dynamic::from(v.clone()));
-    }
     {
+        let all = args.clone();
+        engine.register_fn("args", move || all.clone());
         let args = args.clone();
-        engine.register_fn("args", move || args.clone());
+        engine.register_fn("arg", move |key: ImmutableString, default: Dynamic| match args.get(key.as_str()) {
+            Some(v) if !v.is_unit() && v.read_lock::<ImmutableString>().is_none_or(|s| !s.is_empty()) => v.clone(),
+            _ => default,
+        });
+        let input = input.clone();
+        engine.register_fn("input", move || input.clone());
     }
     let json = opts.json;
     engine.on_print(move |s| {
@@ -319,19 +378,21 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
     invoke::register(&mut engine, state.clone());
     state::register(&mut engine, state.clone());
     register_sleep(&mut engine, Some(state.clone()));
+    register_exit(&mut engine, state.clone(), &name);
 
-    // A plain variable, not a constant: the script may change it (`args.page = 2`), and Rhai
+    // Plain variables, not constants: the script may change them (`args.page = 2`), and Rhai
     // panics on some assignments into a constant.
     let mut scope = Scope::new();
     scope.push("args", args);
+    scope.push("input", input);
     let ast = engine_boundary(|| engine.compile_with_scope(&scope, &source))
         .map_err(|m| internal_error(&name, &m))?
-        .map_err(|e| {
-            Error::Script(format!(
-                "script `{name}` has a syntax error at {}: {}; fix it and run again",
+        .map_err(|e| match e.err_type() {
+            rhai::ParseErrorType::VariableUndefined(var) => undefined_variable(&name, var, e.position()),
+            other => Error::Script(format!(
+                "script `{name}` has a syntax error at {}: {other}; fix it and run again",
                 pos_text(e.position()),
-                e.err_type()
-            ))
+            )),
         })?;
     let result = engine_boundary(|| engine.eval_ast_with_scope::<Dynamic>(&mut scope, &ast));
     let stop = state.stop.borrow_mut().take();
@@ -350,6 +411,8 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
     }
     match (result, stop) {
         (_, Some(Stop::Fatal(e))) => Err(e),
+        (_, Some(Stop::Exit(0))) => Ok(None),
+        (_, Some(Stop::Exit(n))) => Err(Error::Exit(n)),
         (_, Some(Stop::Deadline)) => Err(Error::Script(format!(
             "script `{name}` ran longer than its time limit of {} s: raise it with --timeout SECS",
             opts.timeout.as_secs_f64()
@@ -399,10 +462,106 @@ fn uncaught(name: &str, e: EvalAltResult) -> Error {
             }
             Error::Script(format!("script `{name}` threw {} at {at}", builtins::display(&v)))
         }
+        EvalAltResult::ErrorFunctionNotFound(signature, _) => {
+            let (function, types) = script_signature(&signature);
+            Error::Script(format!(
+                "script `{name}` calls `{function}({types})` at {at}, but there is no function `{function}` for these arguments: check the function's name and the number and types of its arguments"
+            ))
+        }
+        EvalAltResult::ErrorVariableNotFound(var, pos) => undefined_variable(name, &var, pos),
         EvalAltResult::ErrorTooManyOperations(_) => Error::Script(format!(
             "script `{name}` ran more than the limit of 1,000,000,000 operations at {at}: look for an endless loop"
         )),
         other => Error::Script(format!("script `{name}` failed at {at}: {}", other.unwrap_inner())),
+    }
+}
+
+/// The error for a variable used before it is defined (at compile time with strict variables,
+/// or at run time): not a syntax error. `args` and `input` inside a function get their own fix,
+/// since functions do not see the script's variables.
+fn undefined_variable(name: &str, var: &str, pos: Position) -> Error {
+    let at = pos_text(pos);
+    if var == "args" || var == "input" {
+        return Error::Script(format!(
+            "script `{name}` uses the variable `{var}` inside a function at {at}, which sees only its own variables: call `{var}()` there instead"
+        ));
+    }
+    Error::Script(format!(
+        "script `{name}` uses the variable `{var}` before defining it at {at}: define it with `let {var} = ...` first"
+    ))
+}
+
+/// A Rhai "function not found" signature (`put (map, &str | ImmutableString | String, i64)`) as
+/// the function's name and its argument types as scripts call them (`put`, `map, string, int`).
+fn script_signature(signature: &str) -> (String, String) {
+    let Some((function, rest)) = signature.split_once(" (") else {
+        return (signature.to_string(), String::new());
+    };
+    let list = rest.strip_suffix(')').unwrap_or(rest);
+    let types: Vec<&str> =
+        if list.trim().is_empty() { Vec::new() } else { list.split(", ").map(script_type).collect() };
+    (function.to_string(), types.join(", "))
+}
+
+/// A Rust type name from a Rhai signature as the type a script writes.
+fn script_type(rust: &str) -> &str {
+    match rust.trim() {
+        "&str | ImmutableString | String" | "&str" | "String" | "ImmutableString" | "string" => "string",
+        "i64" | "i32" | "INT" | "int" => "int",
+        "f64" | "f32" | "FLOAT" | "float" => "float",
+        "bool" => "bool",
+        "char" => "char",
+        "map" | "Map" | "rhai::Map" => "map",
+        "array" | "Array" | "rhai::Array" => "array",
+        "()" => "()",
+        "Fn" | "FnPtr" => "Fn",
+        "timestamp" | "Instant" => "timestamp",
+        "range" | "Range<i64>" => "range",
+        "range=" | "RangeInclusive<i64>" => "inclusive range",
+        other => other,
+    }
+}
+
+/// A JSON value (`--arg-json`, `--input`) as a script value, within the data limits.
+fn json_to_script(v: &serde_json::Value) -> std::result::Result<Dynamic, String> {
+    let d = rhai::serde::to_dynamic(v).map_err(|e| format!("a value scripts cannot hold ({e})"))?;
+    check_data_size(&d)?;
+    Ok(d)
+}
+
+/// The exit codes a script may give `exit`: 0, 1, and 5 to 125 (2 to 4 are linkrun's own usage,
+/// vault and connection errors; shells give codes past 125 their own meanings).
+pub fn allowed_exit_code(n: rhai::INT) -> bool {
+    n == 0 || n == 1 || (5..=125).contains(&n)
+}
+
+/// Registers `exit(n)` (and `exit()`, `exit(0)`), replacing Rhai's own, which ends the script
+/// with a result: it stops the script from any depth, no `try` catches it, nothing is printed,
+/// and linkrun exits with n. A code a script may not use stops the script with an error.
+fn register_exit(engine: &mut Engine, state: Rc<RunState>, name: &str) {
+    let (st, shown) = (state.clone(), name.to_string());
+    engine.register_fn("exit", move |ctx: NativeCallContext| -> Result<(), Box<EvalAltResult>> {
+        Err(exit_stop(&st, &shown, &Dynamic::from_int(0), ctx.call_position()))
+    });
+    let (st, shown) = (state, name.to_string());
+    engine.register_fn("exit", move |ctx: NativeCallContext, code: Dynamic| -> Result<(), Box<EvalAltResult>> {
+        Err(exit_stop(&st, &shown, &code, ctx.call_position()))
+    });
+}
+
+/// Records the stop `exit(code)` asks for and returns the uncatchable error that unwinds the
+/// script.
+fn exit_stop(state: &RunState, name: &str, code: &Dynamic, pos: Position) -> Box<EvalAltResult> {
+    match code.as_int() {
+        Ok(n) if allowed_exit_code(n) => state.halt(Stop::Exit(n as i32), pos),
+        _ => {
+            let shown = if code.is_string() { format!("{code:?}") } else { code.to_string() };
+            let message = format!(
+                "script `{name}` calls `exit({shown})` at {}, a code a script may not give (2 to 4 mean usage, vault and connection errors): call exit with 0, 1 or 5 to 125",
+                pos_text(pos)
+            );
+            state.halt(Stop::Fatal(Error::Script(message)), pos)
+        }
     }
 }
 
@@ -412,6 +571,40 @@ fn pos_text(p: Position) -> String {
         (Some(l), None) => format!("line {l}"),
         _ => "the end of the script".to_string(),
     }
+}
+
+/// Parses `KEY=JSON` (used by `--arg-json`): a value that is not JSON is a usage error naming
+/// the key and the JSON error.
+pub fn parse_json_pair(s: &str) -> Result<(String, serde_json::Value)> {
+    let (k, v) = parse_pair(s, "--arg-json")?;
+    let value = serde_json::from_str(&v).map_err(|e| {
+        Error::Usage(format!(
+            "the value of `--arg-json {k}` is not JSON ({e}): write it as JSON, e.g. --arg-json {k}=42 or --arg-json {k}='\"text\"'"
+        ))
+    })?;
+    Ok((k, value))
+}
+
+/// Reads the `--input` JSON: a regular file of at most [`MAX_SCRIPT_SIZE`], or standard input
+/// for `-`; unreadable or not JSON is a usage error.
+pub fn read_input(path: &std::path::Path) -> Result<serde_json::Value> {
+    let text = if path.as_os_str() == "-" {
+        crate::files::read_stdin_capped(STDIN_NAME, MAX_SCRIPT_SIZE)
+    } else {
+        crate::files::read_text_capped(path, MAX_SCRIPT_SIZE)
+    }
+    .map_err(|e| match e {
+        crate::files::ReadError::Io { path, reason } => {
+            Error::Usage(format!("cannot read the input `{path}`: {reason}; check the path"))
+        }
+        other => Error::Usage(format!("cannot read the input: {other}")),
+    })?;
+    serde_json::from_str(&text).map_err(|e| {
+        Error::Usage(format!(
+            "the input `{}` is not JSON ({e}): fix it, or give --input a JSON file",
+            if path.as_os_str() == "-" { STDIN_NAME.into() } else { path.display().to_string() }
+        ))
+    })
 }
 
 /// Parses `KEY=VALUE` (used by `--arg`).
@@ -455,6 +648,17 @@ mod tests {
             check_data_size(&wide).unwrap_err(),
             "1000002 array items, more than the 1000000 a script value may hold"
         );
+    }
+
+    #[test]
+    fn function_signatures_read_as_script_types_and_exit_codes_are_checked() {
+        let sig = script_signature("put (map, &str | ImmutableString | String, i64)");
+        assert_eq!(sig, ("put".to_string(), "map, string, int".to_string()));
+        let sig = script_signature("f (f64, array, (), bool, char, Fn, timestamp, RangeInclusive<i64>)");
+        assert_eq!(sig.1, "float, array, (), bool, char, Fn, timestamp, inclusive range");
+        assert_eq!(script_signature("g ()"), ("g".to_string(), String::new()));
+        let allowed: Vec<rhai::INT> = (-1..=130).filter(|n| allowed_exit_code(*n)).collect();
+        assert_eq!(allowed, [0, 1].into_iter().chain(5..=125).collect::<Vec<_>>());
     }
 
     #[test]

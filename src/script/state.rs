@@ -2,6 +2,8 @@
 //! checkpoints, scoped to the script's canonical path (so `a/sync.rhai` and `b/sync.rhai` keep
 //! apart) and kept in the vault database (plain JSON, not sealed: nothing secret belongs there).
 //! `state_set(key, ())` removes a key. `linkrun state list` and `linkrun state clear` manage it.
+//! `--state-key NAME` scopes it to NAME instead; a script read from standard input has no path,
+//! so its state calls are an error without one.
 //!
 //! Earlier builds keyed state by the file stem alone (`sync`); the first script of that stem
 //! that runs adopts those values under its path (keys it already has are kept).
@@ -22,9 +24,11 @@ fn vault_error(state: &RunState, f: Failure, ctx: &NativeCallContext) -> Box<Eva
     }
 }
 
-/// The scope of one script's state: its canonical path, and the file stem older versions used.
+/// The scope of one script's state: its canonical path (or `--state-key`), and the file stem
+/// older versions used; or none, for a script from standard input without `--state-key`.
 pub(crate) struct StateScope {
-    key: String,
+    /// `Err(script name)` when the script has no scope.
+    key: Result<String, String>,
     legacy: String,
     adopted: Cell<bool>,
 }
@@ -33,19 +37,39 @@ impl StateScope {
     /// The scope of the script at `path`.
     pub(crate) fn of(path: &Path) -> StateScope {
         StateScope {
-            key: scope_key(path),
+            key: Ok(scope_key(path)),
             legacy: path.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
             adopted: Cell::new(false),
         }
     }
 
+    /// The scope `--state-key NAME` gives: NAME as it is.
+    pub(crate) fn named(name: &str) -> StateScope {
+        StateScope { key: Ok(name.to_string()), legacy: String::new(), adopted: Cell::new(false) }
+    }
+
+    /// No scope: the state functions of the script `script` (its name in messages) fail.
+    pub(crate) fn none(script: &str) -> StateScope {
+        StateScope { key: Err(script.to_string()), legacy: String::new(), adopted: Cell::new(false) }
+    }
+
     /// The stored scope name, after adopting values stored under the legacy name once per run.
     fn key(&self, vault: &mut crate::vault::Vault) -> Result<&str, crate::vault::VaultError> {
+        let Ok(key) = &self.key else { return Ok("") };
         if !self.adopted.get() {
-            vault.state_adopt(&self.legacy, &self.key)?;
+            vault.state_adopt(&self.legacy, key)?;
             self.adopted.set(true);
         }
-        Ok(&self.key)
+        Ok(key)
+    }
+
+    /// The uncatchable error for `function` when the script has no scope.
+    fn missing(&self, state: &RunState, function: &str, ctx: &NativeCallContext) -> Option<Box<EvalAltResult>> {
+        let Err(script) = &self.key else { return None };
+        let message = format!(
+            "script `{script}` calls `{function}`, but a script read from standard input keeps no state of its own: pass --state-key NAME to name its state"
+        );
+        Some(state.halt(Stop::Fatal(crate::Error::Script(message)), ctx.call_position()))
     }
 }
 
@@ -61,6 +85,9 @@ pub(crate) fn register(engine: &mut Engine, state: Rc<RunState>) {
     engine.register_fn(
         "state_get",
         move |ctx: NativeCallContext, key: ImmutableString| -> Result<Dynamic, Box<EvalAltResult>> {
+            if let Some(e) = st.state_scope.missing(&st, "state_get", &ctx) {
+                return Err(e);
+            }
             let vault = st.invoker.vault().map_err(|f| vault_error(&st, f, &ctx))?;
             let got = {
                 let mut v = vault.borrow_mut();
@@ -83,6 +110,9 @@ pub(crate) fn register(engine: &mut Engine, state: Rc<RunState>) {
     engine.register_fn(
         "state_set",
         move |ctx: NativeCallContext, key: ImmutableString, value: Dynamic| -> Result<(), Box<EvalAltResult>> {
+            if let Some(e) = st.state_scope.missing(&st, "state_set", &ctx) {
+                return Err(e);
+            }
             let vault = st.invoker.vault().map_err(|f| vault_error(&st, f, &ctx))?;
             let text = if value.is_unit() { None } else { Some(builtins::to_json(&value)) };
             let result = {

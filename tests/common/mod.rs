@@ -135,6 +135,44 @@ impl Env {
         out
     }
 
+    /// Runs `linkrun ARGS` with `stdin` as its standard input.
+    pub fn run_stdin(&self, args: &[&str], stdin: &str) -> Out {
+        use std::io::Write as _;
+        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin!("linkrun"));
+        cmd.args(args)
+            .current_dir(self.work.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("LINKRUN_HOME", self.home.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in self.envs.borrow().iter() {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start linkrun");
+        let mut pipe = child.stdin.take().expect("stdin pipe");
+        let text = stdin.to_string();
+        // Written from another thread, so a child that stops reading cannot block the test.
+        let writer = std::thread::spawn(move || {
+            let _ = pipe.write_all(text.as_bytes());
+        });
+        let o = child.wait_with_output().expect("run linkrun");
+        let _ = writer.join();
+        let out = Out {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        };
+        self.outputs.borrow_mut().push(format!(
+            "$ linkrun {}\n{}\n{}",
+            args.first().copied().unwrap_or_default(),
+            out.stdout,
+            out.stderr
+        ));
+        out
+    }
+
     /// Starts `linkrun ARGS` in the background (same environment as [`Env::run`]), stdout and
     /// stderr piped: for commands a test must answer while they run (`connection authorize`).
     pub fn spawn(&self, args: &[&str]) -> std::process::Child {

@@ -60,9 +60,17 @@ pub(super) const OPS: [(&str, Op); 15] = [
 /// dropped (ServiceNow's default for invalid queries).
 pub(super) fn parse_query(s: &str, def: &TableDef) -> Query {
     let mut q = Query::default();
-    for group in s.split("^NQ") {
+    // `^NQ` starts a new group: the term after the caret begins with `NQ`.
+    let mut groups: Vec<Vec<String>> = vec![Vec::new()];
+    for (i, term) in split_terms(s).into_iter().enumerate() {
+        match term.strip_prefix("NQ") {
+            Some(rest) if i > 0 => groups.push(vec![rest.to_string()]),
+            _ => groups.last_mut().map(|g| g.push(term)).unwrap_or_default(),
+        }
+    }
+    for group in groups {
         let mut clauses: Vec<Vec<Cond>> = Vec::new();
-        for part in group.split('^') {
+        for part in group.iter().map(String::as_str) {
             if part.is_empty() || part == "EQ" {
                 continue;
             }
@@ -90,6 +98,25 @@ pub(super) fn parse_query(s: &str, def: &TableDef) -> Query {
         }
     }
     q
+}
+
+/// Splits an encoded query at its `^` separators; `^^` is a literal caret inside a value (what
+/// linkrun's `sn_query_escape` writes; see docs/api-facts.md §5).
+pub(super) fn split_terms(s: &str) -> Vec<String> {
+    let mut terms = vec![String::new()];
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        let current = terms.len() - 1;
+        if c != '^' {
+            terms[current].push(c);
+        } else if chars.peek() == Some(&'^') {
+            chars.next();
+            terms[current].push('^');
+        } else {
+            terms.push(String::new());
+        }
+    }
+    terms
 }
 
 pub(super) fn parse_cond(s: &str, def: &TableDef) -> Option<Cond> {
@@ -160,5 +187,17 @@ impl Query {
     pub(super) fn matches(&self, rec: &Map<String, Value>, def: &TableDef, lk: &mut Lookup) -> bool {
         self.groups.is_empty()
             || self.groups.iter().any(|g| g.iter().all(|clause| clause.iter().any(|c| c.matches(rec, def, lk))))
+    }
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::split_terms;
+
+    #[test]
+    fn a_doubled_caret_is_a_literal_one() {
+        assert_eq!(split_terms("a=1^b=2"), vec!["a=1", "b=2"]);
+        assert_eq!(split_terms("last_name=O^^Brien^active=true"), vec!["last_name=O^Brien", "active=true"]);
+        assert_eq!(split_terms("a=1^NQb=2"), vec!["a=1", "NQb=2"]);
     }
 }

@@ -5,6 +5,73 @@ use std::fmt;
 
 use serde::Serialize;
 
+/// Why a connection cannot be used: one variant, and one message, per condition (the CLI, the
+/// invoker and the auth layer all raise these). Exit code 4.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectionError {
+    /// No connection has this link name.
+    #[error(
+        "unknown connection `{link}`: create it with `linkrun connection create {link} --service NAME` (see `linkrun connection list`)"
+    )]
+    Unknown {
+        /// The link name.
+        link: String,
+    },
+    /// Created but never authorised.
+    #[error("connection `{link}` is not authorised yet: run `linkrun connection authorize {link}`")]
+    NotAuthorized {
+        /// The link name.
+        link: String,
+    },
+    /// A refresh was refused: the user must authorise again.
+    #[error("connection `{link}` needs re-authorisation: run `linkrun connection authorize {link}`")]
+    NeedsReauth {
+        /// The link name.
+        link: String,
+    },
+    /// Revoked by the user.
+    #[error("connection `{link}` was revoked: run `linkrun connection authorize {link}` to reconnect it")]
+    Revoked {
+        /// The link name.
+        link: String,
+    },
+    /// Its service is no longer in the catalog.
+    #[error(
+        "connection `{link}` uses service `{service}`, which is no longer installed: add it again with `linkrun service add FILE.toml`"
+    )]
+    ServiceGone {
+        /// The link name.
+        link: String,
+        /// The service's link name.
+        service: String,
+    },
+}
+
+impl ConnectionError {
+    /// The error for a connection that is in `status` and so cannot be used; `None` when it is
+    /// connected.
+    pub fn for_status(link: &str, status: Status) -> Option<ConnectionError> {
+        let link = link.to_string();
+        match status {
+            Status::Connected => None,
+            Status::NotAuthorized => Some(ConnectionError::NotAuthorized { link }),
+            Status::NeedsReauth => Some(ConnectionError::NeedsReauth { link }),
+            Status::Revoked => Some(ConnectionError::Revoked { link }),
+        }
+    }
+
+    /// The link name at fault.
+    pub fn link(&self) -> &str {
+        match self {
+            ConnectionError::Unknown { link }
+            | ConnectionError::NotAuthorized { link }
+            | ConnectionError::NeedsReauth { link }
+            | ConnectionError::Revoked { link }
+            | ConnectionError::ServiceGone { link, .. } => link,
+        }
+    }
+}
+
 /// Connection status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

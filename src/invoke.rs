@@ -296,13 +296,9 @@ impl Invoker {
         }
         // No vault yet: no connection can exist, and a script must not create an empty vault.
         if self.vault.borrow().is_none() && !Vault::exists(&self.home) {
-            return Err(InvokeError::connection(
-                format!(
-                    "unknown connection `{link}`: create it with `linkrun connection create {link} --service NAME` (see `linkrun connection list`)"
-                ),
-                link,
-            )
-            .into());
+            return Err(
+                InvokeError::from(crate::connection::ConnectionError::Unknown { link: link.to_string() }).into()
+            );
         }
         let vault = self.vault()?;
         let catalog = self.catalog()?;

@@ -738,7 +738,7 @@ fn connection_show_json_masks_secrets() {
 #[test]
 fn connection_show_of_an_unknown_connection_is_exit_4() {
     let env = Env::new();
-    let message = "unknown connection `nope`: see `linkrun connection list`, or create it with `linkrun connection create nope --service NAME`";
+    let message = "unknown connection `nope`: create it with `linkrun connection create nope --service NAME` (see `linkrun connection list`)";
     assert_eq!(env.run(&["connection", "show", "nope"]).fails(4), message);
     install_basic(&env);
     env.run(&["connection", "create", "crm", "--service", "svc", "--param", "username=u", "--param", "password=p"])
@@ -766,7 +766,7 @@ fn connection_delete_needs_yes_without_a_terminal() {
     assert!(env.run(&["vault", "status"]).ok().contains("\nsealed values:  0\n"), "its sealed values are gone too");
     assert_eq!(
         env.run(&["connection", "delete", "crm", "--yes"]).fails(4),
-        "unknown connection `crm`: see `linkrun connection list`, or create it with `linkrun connection create crm --service NAME`"
+        "unknown connection `crm`: create it with `linkrun connection create crm --service NAME` (see `linkrun connection list`)"
     );
     // The link name is free again.
     env.run(&["connection", "create", "crm", "--service", "svc", "--param", "username=u", "--param", "password=q"])

@@ -13,7 +13,7 @@ use url::Url;
 
 use super::{Credentials, PlacedValue, api_key::ApiKey, basic::Basic, place_values};
 use crate::catalog::Catalog;
-use crate::connection::{Status, param_field};
+use crate::connection::{ConnectionError, param_field};
 use crate::http::rules::{default_port, host_matches, host_port_matches, is_loopback, port_of, with_origin};
 use crate::http::send::{self, SendOptions};
 use crate::http::{Clients, ErrorKind, InvokeError, Outgoing, Response};
@@ -28,6 +28,12 @@ pub enum Failure {
     Invoke(InvokeError),
     /// Fatal (vault cannot be opened, bad service file).
     Fatal(crate::Error),
+}
+
+impl From<ConnectionError> for InvokeError {
+    fn from(e: ConnectionError) -> Self {
+        InvokeError::connection(e.to_string(), e.link())
+    }
 }
 
 impl From<InvokeError> for Failure {
@@ -115,46 +121,17 @@ impl Live {
     /// a `connected` connection loads; any other status, an unknown link name or a service that
     /// is gone is a catchable `connection` error; a vault that cannot be read is fatal.
     pub fn load(vault: &Rc<RefCell<Vault>>, catalog: &Catalog, link: &str) -> Result<Live, Failure> {
-        let unknown = || {
-            InvokeError::connection(
-                format!(
-                    "unknown connection `{link}`: create it with `linkrun connection create {link} --service NAME` (see `linkrun connection list`)"
-                ),
-                link,
-            )
-        };
-        let rec = vault.borrow().get(link).map_err(|e| Failure::Fatal(e.into()))?.ok_or_else(unknown)?;
-        match rec.status {
-            Status::Connected => {}
-            Status::NotAuthorized => {
-                return Err(InvokeError::connection(
-                    format!("connection `{link}` is not authorised yet: run `linkrun connection authorize {link}`"),
-                    link,
-                )
-                .into());
-            }
-            Status::NeedsReauth => {
-                return Err(InvokeError::connection(
-                    format!("connection `{link}` needs re-authorisation: run `linkrun connection authorize {link}`"),
-                    link,
-                )
-                .into());
-            }
-            Status::Revoked => {
-                return Err(InvokeError::connection(
-                    format!(
-                        "connection `{link}` was revoked: run `linkrun connection authorize {link}` to reconnect it"
-                    ),
-                    link,
-                )
-                .into());
-            }
+        let refuse = |e: ConnectionError| Failure::Invoke(e.into());
+        let rec = vault
+            .borrow()
+            .get(link)
+            .map_err(|e| Failure::Fatal(e.into()))?
+            .ok_or_else(|| refuse(ConnectionError::Unknown { link: link.to_string() }))?;
+        if let Some(e) = ConnectionError::for_status(link, rec.status) {
+            return Err(refuse(e));
         }
         let service = catalog.get(&rec.service).map_err(|_| {
-            InvokeError::connection(
-                format!("connection `{link}` uses service `{}`, which is no longer installed: add it again with `linkrun service add FILE.toml`", rec.service),
-                link,
-            )
+            refuse(ConnectionError::ServiceGone { link: link.to_string(), service: rec.service.clone() })
         })?;
         // Token metadata before the tokens: if a refresh elsewhere lands in between, the tokens are
         // newer than their label, never older, so a refresh lease claimed with this generation
@@ -196,13 +173,7 @@ impl Live {
             )),
             AuthKind::Oauth2 => match oauth2 {
                 Some(o) => Credentials::OAuth2(Box::new(o)),
-                None => {
-                    return Err(InvokeError::connection(
-                        format!("connection `{link}` is not authorised yet: run `linkrun connection authorize {link}`"),
-                        link,
-                    )
-                    .into());
-                }
+                None => return Err(refuse(ConnectionError::NotAuthorized { link: link.to_string() })),
             },
         };
         let mut credentials = credentials;

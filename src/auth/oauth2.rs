@@ -201,13 +201,10 @@ impl OAuth2 {
     }
 
     fn status_error(&self, s: Status) -> InvokeError {
-        let link = &self.link;
-        self.err(match s {
-            Status::Revoked => {
-                format!("connection `{link}` was revoked: run `linkrun connection authorize {link}` to reconnect it")
-            }
-            _ => format!("connection `{link}` needs re-authorisation: run `linkrun connection authorize {link}`"),
-        })
+        match crate::connection::ConnectionError::for_status(&self.link, s) {
+            Some(e) => e.into(),
+            None => self.err(format!("connection `{}` is connected", self.link)),
+        }
     }
 
     /// Makes sure the access token is usable: refreshes it when it is near expiry, or, with

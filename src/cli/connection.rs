@@ -153,9 +153,7 @@ fn check_link(link: &str) -> Result<()> {
 }
 
 fn unknown_connection(link: &str) -> Error {
-    Error::Connection(format!(
-        "unknown connection `{link}`: see `linkrun connection list`, or create it with `linkrun connection create {link} --service NAME`"
-    ))
+    Error::Connection(crate::connection::ConnectionError::Unknown { link: link.to_string() }.to_string())
 }
 
 fn create(home: &Home, a: CreateArgs) -> Result<()> {
@@ -542,10 +540,10 @@ fn existing(home: &Home, link: &str) -> Result<(Vault, ConnectionRecord, Catalog
     let rec = vault.get(link)?.ok_or_else(|| unknown_connection(link))?;
     let catalog = Catalog::load(home)?;
     catalog.get(&rec.service).map_err(|_| {
-        Error::Connection(format!(
-            "connection `{link}` uses service `{}`, which is no longer installed: add it again with `linkrun service add FILE.toml`",
-            rec.service
-        ))
+        Error::Connection(
+            crate::connection::ConnectionError::ServiceGone { link: link.to_string(), service: rec.service.clone() }
+                .to_string(),
+        )
     })?;
     Ok((vault, rec, catalog))
 }

@@ -890,6 +890,17 @@ fn a_closed_stdout_is_not_a_panic() {
     }
 }
 
+#[test]
+fn sandbox_help_names_everything_it_emulates() {
+    let env = Env::new();
+    let help = env.run(&["sandbox", "--help"]).ok().to_string();
+    for part in ["Zoho Accounts (OAuth)", "CRM", "Desk", "Campaigns", "ServiceNow (OAuth and Table API)"] {
+        assert!(help.contains(part), "`{part}` in:\n{help}");
+    }
+    let top = env.run(&["--help"]).ok().to_string();
+    assert!(top.contains("ServiceNow (OAuth and Table API)"), "{top}");
+}
+
 // ---------------------------------------------------------------- hostile input
 
 #[test]

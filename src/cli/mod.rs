@@ -57,7 +57,14 @@ pub enum Command {
     /// List and clear the values scripts keep with `state_set`.
     #[command(subcommand)]
     State(state::StateCmd),
-    /// Serve the local Zoho emulators (Accounts, CRM, Desk, Campaigns) on 127.0.0.1.
+    /// Serve local emulators of Zoho Accounts (OAuth), CRM, Desk, Campaigns and ServiceNow (OAuth
+    /// and Table API) on 127.0.0.1.
+    ///
+    /// Two Zoho organisations, Org A ("us") and Org B ("in"), each with its own OAuth client, and
+    /// one ServiceNow instance (OAuth 2.0 and Basic auth, Table API). The banner prints the base
+    /// URL, the clients and the commands to connect; the prebuilt services' `sandbox` data center
+    /// (Zoho) and `sandbox` instance (ServiceNow) point at $LINKRUN_SANDBOX_URL, default
+    /// http://127.0.0.1:8780.
     Sandbox(sandbox::SandboxArgs),
     /// Run the example integrations against an in-process sandbox: no set-up, no internet.
     Demo(demo::DemoArgs),

@@ -891,6 +891,22 @@ fn a_closed_stdout_is_not_a_panic() {
 }
 
 #[test]
+fn completions_print_a_script_for_each_shell() {
+    let env = Env::new();
+    let bash = env.run(&["completions", "bash"]);
+    let text = bash.ok();
+    assert!(text.contains("_linkrun()") && text.contains("complete -F _linkrun"), "{text}");
+    assert!(text.contains("connection") && text.contains("--json"), "subcommands and flags: {text}");
+    for shell in ["zsh", "fish", "powershell", "elvish"] {
+        let out = env.run(&["completions", shell]);
+        assert!(out.ok().contains("linkrun"), "{shell}: {}", out.stdout);
+    }
+    let out = env.run(&["completions", "tcsh"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("invalid value 'tcsh'"), "{}", out.stderr);
+}
+
+#[test]
 fn sandbox_help_names_everything_it_emulates() {
     let env = Env::new();
     let help = env.run(&["sandbox", "--help"]).ok().to_string();
@@ -1133,6 +1149,7 @@ fn no_command_or_flag_panics_on_hostile_values() {
         vec!["connection", "authorize", "crm", "--timeout", "V"],
         vec!["connection", "test", "V"],
         vec!["connection", "revoke", "V"],
+        vec!["completions", "V"],
         vec!["connection", "delete", "V"],
         vec!["connection", "delete", "V", "--yes"],
         vec!["run", "V", "--timeout", "2"],

@@ -68,6 +68,15 @@ pub enum Command {
     Sandbox(sandbox::SandboxArgs),
     /// Run the example integrations against an in-process sandbox: no set-up, no internet.
     Demo(demo::DemoArgs),
+    /// Print the completion script of a shell on stdout.
+    ///
+    /// bash: `linkrun completions bash > ~/.local/share/bash-completion/completions/linkrun`;
+    /// zsh: write `_linkrun` into a folder of `$fpath`; fish:
+    /// `linkrun completions fish > ~/.config/fish/completions/linkrun.fish`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Parses the command line, runs it, prints any error, and returns the exit code.
@@ -91,6 +100,9 @@ pub fn main() -> i32 {
 }
 
 fn dispatch(cli: Cli) -> Result<()> {
+    if let Command::Completions { shell } = cli.command {
+        return completions(shell);
+    }
     let home = Home::resolve(cli.home)?;
     match cli.command {
         Command::Service(c) => service::run(&home, c),
@@ -100,7 +112,18 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::State(c) => state::run(&home, c),
         Command::Sandbox(a) => sandbox::run(a),
         Command::Demo(a) => demo::run(a),
+        Command::Completions { shell } => completions(shell),
     }
+}
+
+/// `linkrun completions SHELL`: the script, written at once (a closed stdout ends it quietly).
+fn completions(shell: clap_complete::Shell) -> Result<()> {
+    use clap::CommandFactory as _;
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "linkrun", &mut script);
+    let text =
+        String::from_utf8(script).map_err(|e| Error::Other(format!("the completion script is not UTF-8: {e}")))?;
+    write_out(format_args!("{}", text.trim_end()))
 }
 
 /// Whether stdin is a terminal we may prompt on.

@@ -167,7 +167,7 @@ pub fn authorize(vault: &mut Vault, service: &Service, rec: &ConnectionRecord, o
             return Err(Error::Usage(format!("unknown grant `{other}`: use code, password or client_credentials")));
         }
     };
-    let meta = meta_from(&token, &scopes, &grant, None);
+    let meta = meta_from(&token, &grant, None);
     vault.store_tokens(link, &token.access(), token.refresh().as_ref(), &meta, false, Status::Connected)?;
     Ok(())
 }

@@ -12,7 +12,7 @@ use crate::connection::{ConnectionRecord, Status, mask, param_field};
 use crate::home::Home;
 use crate::link_name::LinkName;
 use crate::service::{AuthKind, Param, Service};
-use crate::vault::Vault;
+use crate::vault::{TokenMeta, Vault};
 use crate::{Error, Result};
 
 /// Connection commands.
@@ -474,8 +474,10 @@ fn show(home: &Home, link: &str, json: bool) -> Result<()> {
             .collect::<serde_json::Map<_, _>>()
             .into();
         if let Some(m) = &tokens {
+            let (scopes, source) = token_scopes(m, &rec);
             doc["token"] = json!({
-                "granted_scopes": m.granted_scopes,
+                "granted_scopes": scopes,
+                "scopes_source": source,
                 "expires_at": m.expires_at.map(iso_time),
                 "obtained_at": iso_time(m.obtained_at),
                 "last_refresh": m.last_refresh.map(iso_time),
@@ -515,10 +517,13 @@ fn show(home: &Home, link: &str, json: bool) -> Result<()> {
     }
     if let Some(m) = &tokens {
         outln!("token:");
-        outln!(
-            "  granted scopes {}",
-            if m.granted_scopes.is_empty() { "-".to_string() } else { m.granted_scopes.join(", ") }
-        );
+        let (scopes, source) = token_scopes(m, &rec);
+        let list = if scopes.is_empty() { "-".to_string() } else { scopes.join(", ") };
+        if source == "granted" {
+            outln!("  granted scopes {list}");
+        } else {
+            outln!("  scopes         {list} (requested; the provider did not say which it granted)");
+        }
         outln!("  expires        {}", m.expires_at.map(iso_time).unwrap_or_else(|| "unknown".into()));
         outln!("  last refresh   {}", m.last_refresh.map(iso_time).unwrap_or_else(|| "never".into()));
         if let Some(d) = &m.api_domain {
@@ -526,6 +531,12 @@ fn show(home: &Home, link: &str, json: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The scopes of a connection's token and where they come from: `granted` (the token answer's
+/// `scope`), or `requested` (the answer had none, so the connection's requested scopes).
+fn token_scopes<'a>(m: &'a TokenMeta, rec: &'a ConnectionRecord) -> (&'a [String], &'static str) {
+    if m.granted_scopes.is_empty() { (&rec.scopes, "requested") } else { (&m.granted_scopes, "granted") }
 }
 
 /// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (UTC).

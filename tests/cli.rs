@@ -24,6 +24,12 @@ fn install_basic(env: &Env) {
     env.add_service("svc.toml", &basic_toml("http://127.0.0.1:9/api"));
 }
 
+/// The line a failed `--json` command prints on stdout, keys in their documented order.
+fn error_line(kind: &str, message: &str, code: i32) -> String {
+    let m = serde_json::Value::String(message.to_string());
+    format!("{{\"error\":{{\"kind\":\"{kind}\",\"message\":{m},\"exit_code\":{code}}}}}\n")
+}
+
 fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
@@ -220,7 +226,9 @@ fn a_local_definition_that_differs_from_the_installed_one_is_an_error_naming_bot
     let out =
         env.run(&["connection", "create", "one", "--service", "svc", "--param", "username=u", "--param", "password=p"]);
     assert_eq!(out.fails(2), message);
-    assert_eq!(env.run(&["service", "list", "--json"]).stdout, "", "a failed --json command prints nothing");
+    let out = env.run(&["service", "list", "--json"]);
+    assert_eq!(out.fails(2), message);
+    assert_eq!(out.stdout, error_line("usage", &message, 2), "a failed --json command prints one error line");
 }
 
 #[test]
@@ -336,12 +344,13 @@ fn service_show_of_a_local_service_and_of_data_centers() {
 #[test]
 fn service_show_of_an_unknown_service() {
     let env = Env::new();
+    let message = "unknown service `nope`: run `linkrun service list` to see the services, or add one with `linkrun service add FILE.toml`";
     let out = env.run(&["service", "show", "nope", "--json"]);
-    assert_eq!(
-        out.fails(2),
-        "unknown service `nope`: run `linkrun service list` to see the services, or add one with `linkrun service add FILE.toml`"
-    );
-    assert_eq!(out.stdout, "");
+    assert_eq!(out.fails(2), message);
+    assert_eq!(out.stdout, error_line("usage", message, 2));
+    let out = env.run(&["service", "show", "nope"]);
+    assert_eq!(out.fails(2), message);
+    assert_eq!(out.stdout, "", "without --json, nothing on stdout");
 }
 
 /// Built-in services (every `connections/*.toml` of the repository, embedded in the binary) show as
@@ -745,7 +754,7 @@ fn connection_show_of_an_unknown_connection_is_exit_4() {
         .ok();
     let out = env.run(&["connection", "show", "nope", "--json"]);
     assert_eq!(out.fails(4), message);
-    assert_eq!(out.stdout, "");
+    assert_eq!(out.stdout, error_line("connection", message, 4));
 }
 
 #[test]
@@ -812,8 +821,12 @@ fn a_script_throw_is_exit_1() {
     let env = Env::new();
     assert_eq!(env.script("throw \"x\"", &[]).fails(1), "script `script.rhai` threw x at line 1, column 1");
     let out = env.script("throw \"x\"", &["--json"]);
-    assert_eq!(out.code, 1);
-    assert_eq!(out.stdout, "", "a failed --json command prints nothing on stdout");
+    assert_eq!(out.fails(1), "script `script.rhai` threw x at line 1, column 1");
+    assert_eq!(
+        out.stdout,
+        error_line("script", "script `script.rhai` threw x at line 1, column 1", 1),
+        "a failed --json command prints one error line on stdout"
+    );
 }
 
 #[test]
@@ -888,6 +901,241 @@ fn a_closed_stdout_is_not_a_panic() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
         assert_ne!(out.status.code(), Some(101), "{args:?}: {stderr}");
     }
+}
+
+// ---------------------------------------------------------------- --json documents and the error line
+
+#[test]
+fn a_failed_json_command_prints_one_error_line_of_its_kind() {
+    let env = Env::new();
+    install_basic(&env);
+    // usage (2): a bad link name, and a bad flag next to --json.
+    let out = env.run(&["connection", "create", "BAD", "--service", "svc", "--json"]);
+    let message = format!("invalid link name `BAD`: {RULE}");
+    assert_eq!(out.fails(2), message);
+    assert_eq!(out.stdout, error_line("usage", &message, 2));
+    let out = env.run(&["connection", "list", "--bogus", "--json"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.starts_with("error: unexpected argument '--bogus' found"), "{}", out.stderr);
+    assert_eq!(out.stdout, error_line("usage", "unexpected argument '--bogus' found", 2));
+    // connection (4): an unknown connection.
+    let out = env.run(&["connection", "test", "nope", "--json"]);
+    let message = "unknown connection `nope`: see `linkrun connection list`, or create it with `linkrun connection create nope --service NAME`";
+    assert_eq!(out.fails(4), message);
+    assert_eq!(out.stdout, error_line("connection", message, 4));
+    // script (1): a failing `run --json`.
+    let out = env.script("let x = 1; x.no_such_method()", &["--json"]);
+    let message = out.fails(1);
+    assert_eq!(out.stdout, error_line("script", &message, 1));
+    // vault (3): a wrong key.
+    env.run(&["connection", "create", "crm", "--service", "svc", "--param", "username=u", "--param", "password=p"])
+        .ok();
+    let out = env.run_with(&["connection", "list", "--json"], &[("LINKRUN_MASTER_KEY", &base64_key())]);
+    let message = out.fails(3);
+    assert!(message.starts_with("wrong master key: "), "{message}");
+    assert_eq!(out.stdout, error_line("vault", &message, 3));
+    // --help next to --json is no failure.
+    assert_eq!(env.run(&["connection", "show", "--json", "--help"]).code, 0);
+    assert!(!env.run(&["connection", "show", "--json", "--help"]).stdout.contains("\"error\""));
+}
+
+#[test]
+fn completions_print_a_script_for_each_shell() {
+    let env = Env::new();
+    let bash = env.run(&["completions", "bash"]);
+    let text = bash.ok();
+    assert!(text.contains("_linkrun()") && text.contains("complete -F _linkrun"), "{text}");
+    assert!(text.contains("connection") && text.contains("--json"), "subcommands and flags: {text}");
+    for shell in ["zsh", "fish", "powershell", "elvish"] {
+        let out = env.run(&["completions", shell]);
+        assert!(out.ok().contains("linkrun"), "{shell}: {}", out.stdout);
+    }
+    let out = env.run(&["completions", "tcsh"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("invalid value 'tcsh'"), "{}", out.stderr);
+}
+
+#[test]
+fn sandbox_help_names_everything_it_emulates() {
+    let env = Env::new();
+    let help = env.run(&["sandbox", "--help"]).ok().to_string();
+    for part in ["Zoho Accounts (OAuth)", "CRM", "Desk", "Campaigns", "ServiceNow (OAuth and Table API)"] {
+        assert!(help.contains(part), "`{part}` in:\n{help}");
+    }
+    let top = env.run(&["--help"]).ok().to_string();
+    assert!(top.contains("ServiceNow (OAuth and Table API)"), "{top}");
+}
+
+#[test]
+fn connection_test_json_reports_the_request_and_the_status() {
+    let server = common::Server::start();
+    let env = Env::new();
+    env.add_service("ok.toml", &service_toml("svc", "basic", None, &server.url(), "[test]\nurl = \"/me\"\n"));
+    env.add_service("bad.toml", &service_toml("bad", "basic", None, &server.url(), "[test]\nurl = \"/status/404\"\n"));
+    for (link, service) in [("good", "svc"), ("broken", "bad")] {
+        env.run(&[
+            "connection",
+            "create",
+            link,
+            "--service",
+            service,
+            "--param",
+            "username=u",
+            "--param",
+            "password=p",
+        ])
+        .ok();
+    }
+    let out = env.run(&["connection", "test", "good", "--json"]);
+    assert_eq!(
+        json(out.ok()),
+        serde_json::json!({"link_name": "good", "service": "svc", "request": {"method": "GET", "url": "/me"}, "status": 200, "ok": true})
+    );
+    assert_eq!(out.stderr, "", "the human sentence is not printed under --json");
+    let human = env.run(&["connection", "test", "good"]);
+    assert_eq!(human.ok(), "");
+    assert_eq!(human.stderr, "connection `good` works: GET /me answered HTTP 200\n");
+
+    // A failed test: its document, then the error line, exit 4.
+    let out = env.run(&["connection", "test", "broken", "--json"]);
+    let message = out.fails(4);
+    assert_eq!(
+        message,
+        "connection `broken` does not work: GET /status/404 answered HTTP 404; check its params, or run `linkrun connection authorize broken`"
+    );
+    let (doc, last) = out.stdout.trim_end().rsplit_once('\n').expect("two documents");
+    assert_eq!(
+        json(doc),
+        serde_json::json!({"link_name": "broken", "service": "bad", "request": {"method": "GET", "url": "/status/404"}, "status": 404, "ok": false})
+    );
+    assert_eq!(format!("{last}\n"), error_line("connection", &message, 4));
+}
+
+/// An OAuth 2.0 service on the recording server, whose `/token` answers without `scope`.
+fn oauth2_on(env: &Env, server: &common::Server) {
+    let base = server.url();
+    env.add_service(
+        "op.toml",
+        &service_toml(
+            "op",
+            "oauth2",
+            None,
+            &base,
+            &format!(
+                "[oauth2]\ntoken_url = \"{base}/token\"\nrevoke_url = \"{base}/revoke\"\nscopes = [\"api.read\", \"api.write\"]\ngrant_types = [\"client_credentials\"]\n"
+            ),
+        ),
+    );
+    env.run(&[
+        "connection",
+        "create",
+        "c",
+        "--service",
+        "op",
+        "--param",
+        "client_id=cid",
+        "--param",
+        &format!("client_secret={}", env.secret("cli-client-secret-4242")),
+    ])
+    .ok();
+}
+
+#[test]
+fn authorize_and_revoke_json_and_show_says_when_it_knows_only_the_requested_scopes() {
+    let server = common::Server::start();
+    let env = Env::new();
+    env.secret("srv-access-token-1");
+    oauth2_on(&env, &server);
+    let out = env.run(&["connection", "authorize", "c", "--json"]);
+    let doc = json(out.ok());
+    assert_eq!(out.stdout.lines().filter(|l| l.contains("authorization_url")).count(), 0, "no URL in this grant");
+    assert_eq!(doc["link_name"], "c");
+    assert_eq!(doc["auth"], "oauth2");
+    assert_eq!(doc["status"], "connected");
+    assert_eq!(doc["granted_scopes"], serde_json::json!(["api.read", "api.write"]));
+    assert_eq!(doc["scopes_source"], "requested");
+    assert_eq!(doc["grant_type"], "client_credentials");
+    assert!(doc["expires_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{doc}");
+
+    let show = env.run(&["connection", "show", "c"]);
+    assert!(
+        show.ok().contains(
+            "\n  scopes         api.read, api.write (requested; the provider did not say which it granted)\n"
+        ),
+        "{}",
+        show.stdout
+    );
+    assert!(!show.stdout.contains("granted scopes"), "{}", show.stdout);
+    let v = json(env.run(&["connection", "show", "c", "--json"]).ok());
+    assert_eq!(v["token"]["scopes_source"], "requested");
+    assert_eq!(v["token"]["granted_scopes"], serde_json::json!(["api.read", "api.write"]));
+
+    let out = env.run(&["connection", "revoke", "c", "--json"]);
+    assert_eq!(json(out.ok()), serde_json::json!({"link_name": "c", "status": "revoked", "revoked_at_provider": true}));
+    assert!(server.requests().iter().any(|r| r.path == "/revoke"), "the provider was told");
+    // Nothing left to send: the provider is not told again.
+    let out = env.run(&["connection", "revoke", "c", "--json"]);
+    assert_eq!(json(out.ok())["revoked_at_provider"], false);
+    let human = env.run(&["connection", "revoke", "c"]);
+    assert_eq!(human.ok(), "");
+    assert_eq!(
+        human.stderr,
+        "revoked connection `c`: its tokens are forgotten; `linkrun connection authorize c` reconnects it\n"
+    );
+
+    // A provider that answers the revocation with an error: the warning is in the document.
+    env.run(&["connection", "authorize", "c"]).ok();
+    env.add_service(
+        "op.toml",
+        &service_toml(
+            "op2",
+            "oauth2",
+            None,
+            &server.url(),
+            &format!(
+                "[oauth2]\ntoken_url = \"{}/token\"\nrevoke_url = \"{}/status/503\"\ngrant_types = [\"client_credentials\"]\n",
+                server.url(),
+                server.url()
+            ),
+        ),
+    );
+    env.run(&[
+        "connection",
+        "create",
+        "d",
+        "--service",
+        "op2",
+        "--param",
+        "client_id=cid",
+        "--param",
+        "client_secret=s",
+    ])
+    .ok();
+    env.run(&["connection", "authorize", "d"]).ok();
+    let doc = json(env.run(&["connection", "revoke", "d", "--json"]).ok());
+    assert_eq!(doc["status"], "revoked");
+    assert_eq!(doc["revoked_at_provider"], false);
+    assert_eq!(
+        doc["warning"],
+        "the provider answered HTTP 503 to the revocation; the tokens are forgotten here anyway"
+    );
+}
+
+#[test]
+fn authorize_json_of_a_connection_without_oauth() {
+    let env = Env::new();
+    install_basic(&env);
+    env.run(&["connection", "create", "crm", "--service", "svc", "--param", "username=u", "--param", "password=p"])
+        .ok();
+    let out = env.run(&["connection", "authorize", "crm", "--json"]);
+    assert_eq!(
+        json(out.ok()),
+        serde_json::json!({"link_name": "crm", "service": "svc", "auth": "basic", "status": "connected"})
+    );
+    assert_eq!(out.stderr, "");
+    let out = env.run(&["connection", "revoke", "crm", "--json"]);
+    let message = out.fails(2);
+    assert_eq!(out.stdout, error_line("usage", &message, 2));
 }
 
 // ---------------------------------------------------------------- hostile input
@@ -1121,7 +1369,11 @@ fn no_command_or_flag_panics_on_hostile_values() {
         vec!["connection", "authorize", "crm", "--port", "V"],
         vec!["connection", "authorize", "crm", "--timeout", "V"],
         vec!["connection", "test", "V"],
+        vec!["connection", "test", "V", "--json"],
         vec!["connection", "revoke", "V"],
+        vec!["connection", "revoke", "V", "--json"],
+        vec!["connection", "authorize", "V", "--json"],
+        vec!["completions", "V"],
         vec!["connection", "delete", "V"],
         vec!["connection", "delete", "V", "--yes"],
         vec!["run", "V", "--timeout", "2"],

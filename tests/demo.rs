@@ -18,6 +18,7 @@ fn the_demo_runs_both_use_cases_and_leaves_the_expected_state() {
     let home = env.home_path().join("demo");
     let out = env.run(&["demo", "--json", "--home", home.to_str().unwrap()]);
     let v: serde_json::Value = serde_json::from_str(out.ok()).unwrap_or_else(|e| panic!("{e}: {}", out.stdout));
+    assert!(!out.stderr.contains("temporary folder"), "a home of its own is kept: {}", out.stderr);
     assert_eq!(v["ok"], true, "{v:#}");
     let sync = &v["scripts"][0];
     assert_eq!(sync["script"], "zoho_org_sync.rhai");
@@ -103,7 +104,17 @@ fn the_demo_text_tells_each_step() {
         "inserted 0, updated 0; CRM to ServiceNow: read 0, created 0, updated 0",
         "no contact matches +44 20 7946 0000",
         "6. sandbox now: Org A 302 leads",
+        "(incremental: the second run asks Org A only for leads modified after the newest Modified_Time the first run copied",
+        "(incremental: each direction reads only what changed after its checkpoint",
     ] {
         assert!(text.contains(line), "`{line}` in:\n{text}");
     }
+    assert!(text.starts_with("linkrun demo: sandbox of Zoho and ServiceNow at http://127.0.0.1:"), "{text}");
+    assert!(
+        out.stderr.contains(
+            "is a temporary folder, removed at the end; to keep the vault and scripts, run `linkrun demo --home DIR`"
+        ),
+        "{}",
+        out.stderr
+    );
 }

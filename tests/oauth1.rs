@@ -362,11 +362,23 @@ fn oob_flow_with_a_verifier_given_later() {
         out.fails(4),
         "the verifier was wrong or has expired (oauth_problem=verifier_invalid): run `linkrun connection authorize oa` again"
     );
-    let out = env.run(&["connection", "authorize", "oa", "--no-browser"]);
-    let url = out.ok().trim().to_string();
+    // With --json: the URL as `{"authorization_url": URL}` alone on the first line, then the
+    // connection, waiting for its verifier.
+    let out = env.run(&["connection", "authorize", "oa", "--no-browser", "--json"]);
+    let (first, rest) = out.ok().split_once('\n').unwrap();
+    let first: serde_json::Value = serde_json::from_str(first).unwrap();
+    let url = first["authorization_url"].as_str().unwrap().to_string();
+    let doc: serde_json::Value = serde_json::from_str(rest).unwrap();
+    assert_eq!(
+        doc,
+        serde_json::json!({"link_name": "oa", "service": "svc", "auth": "oauth1", "status": "not_authorized",
+                           "next": "linkrun connection authorize oa --verifier CODE"})
+    );
     let verifier2 = server.authorize(url.split("oauth_token=").nth(1).unwrap());
     assert_ne!(verifier, verifier2);
-    env.run(&["connection", "authorize", "oa", "--verifier", &verifier2]).ok();
+    let out = env.run(&["connection", "authorize", "oa", "--verifier", &verifier2, "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(out.ok()).unwrap();
+    assert_eq!(doc, serde_json::json!({"link_name": "oa", "service": "svc", "auth": "oauth1", "status": "connected"}));
     assert_eq!(env.script("invoke_url(#{ url: \"/resource\", connection: \"oa\" }).placement", &[]).ok(), "query\n");
 }
 
@@ -394,6 +406,12 @@ fn provider_refusals_are_one_sentence_and_exit_4() {
         "the provider rejected the signature of connection `oa` (oauth_problem=signature_invalid): check its consumer_secret or private_key and the service's signature_method"
     );
     assert_eq!(out.stdout, "");
+    let out = env.run(&["connection", "authorize", "oa", "--no-browser", "--json"]);
+    let message = out.fails(4);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap(),
+        serde_json::json!({"error": {"kind": "connection", "message": message, "exit_code": 4}})
+    );
     let out = env.run(&["connection", "authorize", "oa", "--verifier", "x"]);
     assert_eq!(
         out.fails(2),

@@ -117,6 +117,61 @@ fn code_with_pkce_through_the_loopback_listener() {
 }
 
 #[test]
+fn authorize_json_prints_the_url_line_then_the_connection_and_test_and_revoke_report_json() {
+    let port = free_port();
+    let op = oidc(60, port);
+    let env = Env::new();
+    env.secret(SECRET);
+    oidc_service(&env, &op, port, 300);
+    // Not approved in time: the URL line, then the error line.
+    let out = env.run(&["connection", "authorize", "c", "--no-browser", "--timeout", "1", "--json"]);
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    let message = out.stderr.lines().last().and_then(|l| l.strip_prefix("error: ")).unwrap();
+    assert!(message.starts_with("no redirect from the provider within 1 s"), "{message}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", out.stdout);
+    let first: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert!(first["authorization_url"].as_str().is_some_and(|u| u.starts_with(&format!("{}/auth?", op.url()))));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(lines[1]).unwrap(),
+        json!({"error": {"kind": "connection", "message": message, "exit_code": 4}})
+    );
+
+    let mut child = env.spawn(&["connection", "authorize", "c", "--no-browser", "--timeout", "30", "--json"]);
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    let first: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(first.as_object().map(|o| o.len()), Some(1), "{first}");
+    let url = first["authorization_url"].as_str().unwrap().to_string();
+    assert!(url.starts_with(&format!("{}/auth?", op.url())), "{url}");
+    assert_eq!(op.approve_and_deliver(&url), 200);
+    child.stdout = Some(reader.into_inner());
+    let out = finish(child, "");
+    let doc: serde_json::Value = serde_json::from_str(out.ok()).unwrap();
+    assert_eq!(doc["status"], "connected");
+    assert_eq!(doc["granted_scopes"], json!(["api:read"]));
+    assert_eq!(doc["scopes_source"], "granted");
+    assert_eq!(doc["grant_type"], "authorization_code");
+    assert!(doc["expires_at"].as_str().is_some_and(|s| s.ends_with('Z')), "{doc}");
+    let text = env.run(&["connection", "show", "c"]);
+    assert!(text.ok().contains("\n  granted scopes api:read\n"), "{}", text.stdout);
+    assert_eq!(show(&env)["token"]["scopes_source"], "granted");
+
+    let out = env.run(&["connection", "test", "c", "--json"]);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(out.ok()).unwrap(),
+        json!({"link_name": "c", "service": "op", "request": {"method": "GET", "url": "/api/me"}, "status": 200, "ok": true})
+    );
+    let out = env.run(&["connection", "revoke", "c", "--json"]);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(out.ok()).unwrap(),
+        json!({"link_name": "c", "status": "revoked", "revoked_at_provider": true})
+    );
+    assert_eq!(op.stats()["revocation"]["ok"], 1);
+}
+
+#[test]
 fn a_wrong_state_or_an_error_redirect_is_exit_4() {
     let port = free_port();
     let op = oidc(60, port);

@@ -33,7 +33,9 @@ fn the_sandbox_command_prints_where_it_is_and_how_to_connect() {
     }
     let base = format!("http://127.0.0.1:{port}");
     assert!(
-        banner.starts_with(&format!("linkrun sandbox: Zoho Accounts, CRM, Desk and Campaigns emulators at {base}")),
+        banner.starts_with(&format!(
+            "linkrun sandbox: emulators of Zoho Accounts (OAuth), CRM, Desk and Campaigns, and ServiceNow (OAuth and Table API) at {base}"
+        )),
         "{banner}"
     );
     for part in [

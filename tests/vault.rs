@@ -371,7 +371,9 @@ fn a_tampered_value_is_refused_naming_connection_and_field_and_is_not_overwritte
     assert_eq!(out.stdout, "");
     let out = env.run(&["connection", "show", "crm", "--json"]);
     assert_eq!(out.fails(3), message);
-    assert_eq!(out.stdout, "", "a failed --json command prints nothing on stdout");
+    let line = serde_json::json!({"error": {"kind": "vault", "message": message, "exit_code": 3}});
+    assert_eq!(json(&out.stdout), line, "a failed --json command prints one error line on stdout");
+    assert_eq!(out.stdout.lines().count(), 1, "{}", out.stdout);
     assert_eq!(env.script("invoke_url(#{ url: \"/x\", connection: \"crm\" }); \"sent\"", &[]).fails(3), message);
     // A script cannot catch it and carry on.
     let out = env.script(

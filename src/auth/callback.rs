@@ -62,6 +62,12 @@ impl Callback {
     }
 }
 
+/// The stdout line that shows the authorization URL: the URL alone, or with `--json` the document
+/// `{"authorization_url": URL}`.
+pub fn url_line(url: &str, json: bool) -> String {
+    if json { serde_json::json!({ "authorization_url": url }).to_string() } else { url.to_string() }
+}
+
 /// Opens `url` in a browser when there is one: `$BROWSER`, else `xdg-open` under a graphical
 /// session (`DISPLAY` or `WAYLAND_DISPLAY`), else `open` on macOS. Headless machines get nothing
 /// but the URL printed on stdout. (A few lines rather than a crate: the rule "only when there is a

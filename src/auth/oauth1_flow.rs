@@ -43,6 +43,8 @@ pub struct Options {
     pub timeout: Duration,
     /// Whether a terminal is available to ask for the verifier.
     pub interactive: bool,
+    /// `--json`: print the authorization URL as the line `{"authorization_url": URL}`.
+    pub json: bool,
 }
 
 /// What the flow ended with.
@@ -219,7 +221,8 @@ pub fn authorize(vault: &mut Vault, service: &Service, rec: &ConnectionRecord, o
         let mut auth = authorize_url.clone();
         auth.query_pairs_mut().append_pair("oauth_token", &t);
         // A closed stdout must not panic: the URL is also what the verifier prompt refers to.
-        let _ = std::io::Write::write_fmt(&mut std::io::stdout(), format_args!("{auth}\n"));
+        let line = super::callback::url_line(auth.as_str(), opts.json);
+        let _ = std::io::Write::write_fmt(&mut std::io::stdout(), format_args!("{line}\n"));
         let verifier = match listener {
             Some(l) => {
                 eprintln!(

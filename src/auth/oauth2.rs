@@ -97,17 +97,19 @@ pub fn endpoints_for(
 }
 
 /// Token metadata for a fresh token answer.
-pub fn meta_from(tok: &ProviderToken, requested: &[String], grant: &str, previous: Option<&TokenMeta>) -> TokenMeta {
+pub fn meta_from(tok: &ProviderToken, grant: &str, previous: Option<&TokenMeta>) -> TokenMeta {
     let lifetime = tok.lifetime().unwrap_or(ASSUMED_LIFETIME) as i64;
     TokenMeta {
         generation: 0,
         obtained_at: now(),
         expires_at: Some(now() + lifetime),
         last_refresh: None,
+        // Empty when no answer said: `connection show` then gives the requested scopes as such.
         granted_scopes: tok
             .granted_scopes()
-            .or_else(|| previous.map(|p| p.granted_scopes.clone()).filter(|s| !s.is_empty()))
-            .unwrap_or_else(|| requested.to_vec()),
+            .filter(|s| !s.is_empty())
+            .or_else(|| previous.map(|p| p.granted_scopes.clone()))
+            .unwrap_or_default(),
         api_domain: tok.api_domain.clone().or_else(|| previous.and_then(|p| p.api_domain.clone())),
         grant_type: Some(grant.to_string()),
     }
@@ -290,7 +292,7 @@ impl OAuth2 {
         };
         match result {
             Ok(tok) => {
-                let meta = meta_from(&tok, &self.scopes, &grant, Some(&previous));
+                let meta = meta_from(&tok, &grant, Some(&previous));
                 let access = tok.access();
                 let new_refresh = tok.refresh();
                 let generation = vault

@@ -45,6 +45,8 @@ pub struct Options {
     pub no_browser: bool,
     /// How long to wait for the redirect.
     pub timeout: Duration,
+    /// `--json`: print the authorization URL as the line `{"authorization_url": URL}`.
+    pub json: bool,
 }
 
 fn grant_name(g: &str) -> &str {
@@ -111,7 +113,8 @@ pub fn authorize(vault: &mut Vault, service: &Service, rec: &ConnectionRecord, o
                 let (url, state, verifier) =
                     eps.authorization_url(&redirect, &scopes, &extra, def.pkce.unwrap_or(true)).map_err(refused)?;
                 // A closed stdout must not panic.
-                let _ = std::io::Write::write_fmt(&mut std::io::stdout(), format_args!("{url}\n"));
+                let line = super::callback::url_line(url.as_str(), opts.json);
+                let _ = std::io::Write::write_fmt(&mut std::io::stdout(), format_args!("{line}\n"));
                 eprintln!("waiting up to {} s for the provider to redirect to {redirect} ...", opts.timeout.as_secs());
                 if !opts.no_browser {
                     open_browser(&url);
@@ -167,15 +170,24 @@ pub fn authorize(vault: &mut Vault, service: &Service, rec: &ConnectionRecord, o
             return Err(Error::Usage(format!("unknown grant `{other}`: use code, password or client_credentials")));
         }
     };
-    let meta = meta_from(&token, &scopes, &grant, None);
+    let meta = meta_from(&token, &grant, None);
     vault.store_tokens(link, &token.access(), token.refresh().as_ref(), &meta, false, Status::Connected)?;
     Ok(())
+}
+
+/// What `revoke` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revoked {
+    /// The provider's revocation endpoint accepted the token (HTTP 2xx).
+    pub at_provider: bool,
+    /// Why the provider was not told, or refused, when it was asked.
+    pub warning: Option<String>,
 }
 
 /// Revokes at the provider (when the service has a `revoke_url`), then forgets the tokens and
 /// marks the connection `revoked`. A provider that cannot be reached is reported after the tokens
 /// are forgotten locally.
-pub fn revoke(vault: &mut Vault, service: &Service, rec: &ConnectionRecord) -> Result<Option<String>> {
+pub fn revoke(vault: &mut Vault, service: &Service, rec: &ConnectionRecord) -> Result<Revoked> {
     let link = rec.link_name.as_str();
     let def = service
         .def
@@ -185,6 +197,7 @@ pub fn revoke(vault: &mut Vault, service: &Service, rec: &ConnectionRecord) -> R
     let endpoint = service.endpoint(rec.data_center.as_deref(), rec.instance.as_deref());
     let fields: HashMap<String, SecretString> = vault.read_fields(link)?.into_iter().collect();
     let mut warning = None;
+    let mut at_provider = false;
     if let Some(url) = &def.revoke_url {
         let eps = endpoints_for(service, &endpoint, rec, &fields).map_err(Error::Usage)?;
         let url = super::oauth1_flow::resolve_url(url.get_ref(), &endpoint, rec);
@@ -201,7 +214,7 @@ pub fn revoke(vault: &mut Vault, service: &Service, rec: &ConnectionRecord) -> R
                 Error::Usage(format!("the revoke_url of service `{}` is not a URL", service.link_name()))
             })?;
             match runtime.block_on(revoke_token(&clients, &eps, &url, style, token, hint)) {
-                Ok(s) if (200..300).contains(&s) => {}
+                Ok(s) if (200..300).contains(&s) => at_provider = true,
                 Ok(s) => {
                     warning = Some(format!(
                         "the provider answered HTTP {s} to the revocation; the tokens are forgotten here anyway"
@@ -224,5 +237,5 @@ pub fn revoke(vault: &mut Vault, service: &Service, rec: &ConnectionRecord) -> R
         }
     }
     vault.end_tokens(link, true, Status::Revoked)?;
-    Ok(warning)
+    Ok(Revoked { at_provider, warning })
 }

@@ -1,4 +1,4 @@
-//! `linkrun connection create|list|show|delete`.
+//! `linkrun connection create|list|show|authorize|test|revoke|delete`.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -12,7 +12,7 @@ use crate::connection::{ConnectionRecord, Status, mask, param_field};
 use crate::home::Home;
 use crate::link_name::LinkName;
 use crate::service::{AuthKind, Param, Service};
-use crate::vault::Vault;
+use crate::vault::{TokenMeta, Vault};
 use crate::{Error, Result};
 
 /// Connection commands.
@@ -85,16 +85,26 @@ pub enum ConnectionCmd {
         /// How long to wait for the redirect, in seconds (1 to 86400).
         #[arg(long, value_name = "SECS", default_value_t = 300)]
         timeout: u64,
+        /// Print JSON: `{"authorization_url": URL}` on its own line first when the flow has one,
+        /// then the connection's status, granted scopes and expiry.
+        #[arg(long)]
+        json: bool,
     },
     /// Make the service's verification request (its `[test]` entry) with the connection.
     Test {
         /// Link name.
         link: String,
+        /// Print JSON: the request made, the HTTP status, and whether it worked.
+        #[arg(long)]
+        json: bool,
     },
     /// Revoke a connection's authorisation: forget its tokens and mark it `revoked`.
     Revoke {
         /// Link name.
         link: String,
+        /// Print JSON: the status, and whether the provider was told.
+        #[arg(long)]
+        json: bool,
     },
     /// Delete a connection and its sealed values.
     Delete {
@@ -115,7 +125,7 @@ pub fn run(home: &Home, cmd: ConnectionCmd) -> Result<()> {
         ConnectionCmd::List { json } => list(home, json),
         ConnectionCmd::Show { link, json } => show(home, &link, json),
         ConnectionCmd::Delete { link, yes } => delete(home, &link, yes),
-        ConnectionCmd::Authorize { link, grant, code, redirect_uri, no_browser, verifier, port, timeout } => {
+        ConnectionCmd::Authorize { link, grant, code, redirect_uri, no_browser, verifier, port, timeout, json } => {
             if !(1..=86_400).contains(&timeout) {
                 return Err(Error::Usage(format!(
                     "`--timeout {timeout}` is out of range: give 1 to 86400 seconds to wait for the redirect"
@@ -128,12 +138,14 @@ pub fn run(home: &Home, cmd: ConnectionCmd) -> Result<()> {
                 port: port.unwrap_or(0),
                 timeout,
                 interactive: super::interactive(),
+                json,
             };
-            let oauth2 = crate::auth::oauth2_flow::Options { grant, code, redirect_uri, port, no_browser, timeout };
-            authorize(home, &link, &oauth1, &oauth2)
+            let oauth2 =
+                crate::auth::oauth2_flow::Options { grant, code, redirect_uri, port, no_browser, timeout, json };
+            authorize(home, &link, &oauth1, &oauth2, json)
         }
-        ConnectionCmd::Revoke { link } => revoke(home, &link),
-        ConnectionCmd::Test { link } => test(home, &link),
+        ConnectionCmd::Revoke { link, json } => revoke(home, &link, json),
+        ConnectionCmd::Test { link, json } => test(home, &link, json),
     }
 }
 
@@ -472,8 +484,10 @@ fn show(home: &Home, link: &str, json: bool) -> Result<()> {
             .collect::<serde_json::Map<_, _>>()
             .into();
         if let Some(m) = &tokens {
+            let (scopes, source) = token_scopes(m, &rec);
             doc["token"] = json!({
-                "granted_scopes": m.granted_scopes,
+                "granted_scopes": scopes,
+                "scopes_source": source,
                 "expires_at": m.expires_at.map(iso_time),
                 "obtained_at": iso_time(m.obtained_at),
                 "last_refresh": m.last_refresh.map(iso_time),
@@ -513,10 +527,13 @@ fn show(home: &Home, link: &str, json: bool) -> Result<()> {
     }
     if let Some(m) = &tokens {
         outln!("token:");
-        outln!(
-            "  granted scopes {}",
-            if m.granted_scopes.is_empty() { "-".to_string() } else { m.granted_scopes.join(", ") }
-        );
+        let (scopes, source) = token_scopes(m, &rec);
+        let list = if scopes.is_empty() { "-".to_string() } else { scopes.join(", ") };
+        if source == "granted" {
+            outln!("  granted scopes {list}");
+        } else {
+            outln!("  scopes         {list} (requested; the provider did not say which it granted)");
+        }
         outln!("  expires        {}", m.expires_at.map(iso_time).unwrap_or_else(|| "unknown".into()));
         outln!("  last refresh   {}", m.last_refresh.map(iso_time).unwrap_or_else(|| "never".into()));
         if let Some(d) = &m.api_domain {
@@ -524,6 +541,12 @@ fn show(home: &Home, link: &str, json: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The scopes of a connection's token and where they come from: `granted` (the token answer's
+/// `scope`), or `requested` (the answer had none, so the connection's requested scopes).
+fn token_scopes<'a>(m: &'a TokenMeta, rec: &'a ConnectionRecord) -> (&'a [String], &'static str) {
+    if m.granted_scopes.is_empty() { (&rec.scopes, "requested") } else { (&m.granted_scopes, "granted") }
 }
 
 /// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (UTC).
@@ -553,30 +576,56 @@ fn authorize(
     link: &str,
     opts: &crate::auth::oauth1_flow::Options,
     opts2: &crate::auth::oauth2_flow::Options,
+    json: bool,
 ) -> Result<()> {
     let (mut vault, rec, catalog) = existing(home, link)?;
     let service = catalog.get(&rec.service)?;
-    match service.auth() {
+    let kind = service.auth();
+    let mut next = None;
+    match kind {
         AuthKind::Oauth1 => match crate::auth::oauth1_flow::authorize(&mut vault, service, &rec, opts)? {
             crate::auth::oauth1_flow::Outcome::Connected => {
-                eprintln!("connection `{link}` is authorised (status connected)");
-                Ok(())
+                if !json {
+                    eprintln!("connection `{link}` is authorised (status connected)");
+                }
             }
-            crate::auth::oauth1_flow::Outcome::AwaitingVerifier => Ok(()),
+            crate::auth::oauth1_flow::Outcome::AwaitingVerifier => {
+                next = Some(format!("linkrun connection authorize {link} --verifier CODE"));
+            }
         },
         AuthKind::Oauth2 => {
             crate::auth::oauth2_flow::authorize(&mut vault, service, &rec, opts2)?;
-            eprintln!("connection `{link}` is authorised (status connected)");
-            Ok(())
+            if !json {
+                eprintln!("connection `{link}` is authorised (status connected)");
+            }
         }
         kind => {
-            eprintln!("connection `{link}` uses {kind} auth, which needs no authorisation: it is ready to use");
-            Ok(())
+            if !json {
+                eprintln!("connection `{link}` uses {kind} auth, which needs no authorisation: it is ready to use");
+            }
         }
     }
+    if !json {
+        return Ok(());
+    }
+    let now = vault.get(link)?.unwrap_or(rec);
+    let tokens = vault.token_meta(link)?.filter(|m| m.generation > 0);
+    let mut doc =
+        json!({"link_name": now.link_name, "service": now.service, "auth": kind.to_string(), "status": now.status});
+    if let Some(m) = &tokens {
+        let (scopes, source) = token_scopes(m, &now);
+        doc["granted_scopes"] = json!(scopes);
+        doc["scopes_source"] = json!(source);
+        doc["expires_at"] = json!(m.expires_at.map(iso_time));
+        doc["grant_type"] = json!(m.grant_type);
+    }
+    if let Some(n) = next {
+        doc["next"] = json!(n);
+    }
+    super::print_json(&doc)
 }
 
-fn test(home: &Home, link: &str) -> Result<()> {
+fn test(home: &Home, link: &str, json: bool) -> Result<()> {
     let (vault, rec, catalog) = existing(home, link)?;
     drop(vault);
     let service = catalog.get(&rec.service)?;
@@ -595,44 +644,65 @@ fn test(home: &Home, link: &str) -> Result<()> {
     let runtime = crate::http::runtime().map_err(Error::Other)?;
     let invoker = crate::invoke::Invoker::new(home.clone(), Default::default());
     let method = t.method.clone().unwrap_or_else(|| "GET".into()).to_ascii_uppercase();
-    match runtime.block_on(invoker.send(&req, crate::invoke::DEFAULT_TIMEOUT)) {
-        Ok(r) if (200..400).contains(&r.status) => {
-            eprintln!("connection `{link}` works: {method} {} answered HTTP {}", t.url, r.status);
-            Ok(())
-        }
-        Ok(r) => Err(Error::Connection(format!(
-            "connection `{link}` does not work: {method} {} answered HTTP {}; check its params, or run `linkrun connection authorize {link}`",
-            t.url, r.status
-        ))),
-        Err(crate::invoke::Failure::Fatal(e)) => Err(e),
-        Err(crate::invoke::Failure::Invoke(e)) => Err(Error::Connection(e.message)),
+    let status = match runtime.block_on(invoker.send(&req, crate::invoke::DEFAULT_TIMEOUT)) {
+        Ok(r) => r.status,
+        Err(crate::invoke::Failure::Fatal(e)) => return Err(e),
+        Err(crate::invoke::Failure::Invoke(e)) => return Err(Error::Connection(e.message)),
+    };
+    let ok = (200..400).contains(&status);
+    if json {
+        // A failed test prints its document too; the error line follows it.
+        super::print_json(&json!({
+            "link_name": link,
+            "service": rec.service,
+            "request": {"method": method, "url": t.url},
+            "status": status,
+            "ok": ok,
+        }))?;
     }
+    if !ok {
+        return Err(Error::Connection(format!(
+            "connection `{link}` does not work: {method} {} answered HTTP {status}; check its params, or run `linkrun connection authorize {link}`",
+            t.url
+        )));
+    }
+    if !json {
+        eprintln!("connection `{link}` works: {method} {} answered HTTP {status}", t.url);
+    }
+    Ok(())
 }
 
-fn revoke(home: &Home, link: &str) -> Result<()> {
+fn revoke(home: &Home, link: &str, json: bool) -> Result<()> {
     let (mut vault, rec, catalog) = existing(home, link)?;
     let service = catalog.get(&rec.service)?;
-    match service.auth() {
+    let (what, warning, at_provider) = match service.auth() {
         AuthKind::Oauth1 => {
             crate::auth::oauth1_flow::revoke(&mut vault, link)?;
-            eprintln!(
-                "revoked connection `{link}`: its token is forgotten; `linkrun connection authorize {link}` reconnects it"
-            );
-            Ok(())
+            ("token is", None, false)
         }
         AuthKind::Oauth2 => {
-            if let Some(w) = crate::auth::oauth2_flow::revoke(&mut vault, service, &rec)? {
-                eprintln!("{w}");
-            }
-            eprintln!(
-                "revoked connection `{link}`: its tokens are forgotten; `linkrun connection authorize {link}` reconnects it"
-            );
-            Ok(())
+            let r = crate::auth::oauth2_flow::revoke(&mut vault, service, &rec)?;
+            ("tokens are", r.warning, r.at_provider)
         }
-        kind => Err(Error::Usage(format!(
-            "connection `{link}` uses {kind} auth, which has nothing to revoke: delete it with `linkrun connection delete {link} --yes`"
-        ))),
+        kind => {
+            return Err(Error::Usage(format!(
+                "connection `{link}` uses {kind} auth, which has nothing to revoke: delete it with `linkrun connection delete {link} --yes`"
+            )));
+        }
+    };
+    if json {
+        let status = vault.get(link)?.map(|r| r.status).unwrap_or(Status::Revoked);
+        let mut doc = json!({"link_name": link, "status": status, "revoked_at_provider": at_provider});
+        if let Some(w) = &warning {
+            doc["warning"] = json!(w);
+        }
+        return super::print_json(&doc);
     }
+    if let Some(w) = &warning {
+        eprintln!("{w}");
+    }
+    eprintln!("revoked connection `{link}`: its {what} forgotten; `linkrun connection authorize {link}` reconnects it");
+    Ok(())
 }
 
 fn delete(home: &Home, link: &str, yes: bool) -> Result<()> {

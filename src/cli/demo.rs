@@ -138,7 +138,13 @@ pub fn run(a: DemoArgs) -> Result<()> {
         runtime.block_on(sandbox.serve(0)).map_err(|e| Error::Other(format!("cannot start the sandbox: {e}")))?;
     let base = format!("http://{addr}");
     let mut d = Demo { exe, home: home.clone(), base: base.clone(), json: a.json, steps: Vec::new(), ok: true };
-    d.say(&format!("linkrun demo: Zoho sandbox at {base}, home {}", home.display()));
+    d.say(&format!("linkrun demo: sandbox of Zoho and ServiceNow at {base}, home {}", home.display()));
+    if throwaway.is_some() {
+        eprintln!(
+            "linkrun demo: its home {} is a temporary folder, removed at the end; to keep the vault and scripts, run `linkrun demo --home DIR`",
+            home.display()
+        );
+    }
 
     // 1. Connections: CRM in two orgs (two data centers), Desk and Campaigns in Org A.
     let org_a = sandbox.orgs[0].clone();
@@ -187,6 +193,9 @@ pub fn run(a: DemoArgs) -> Result<()> {
     d.say(&format!("   first run:  {}", sync_line(&first)));
     let second = d.step("zoho_org_sync (second run)", &sync_args)?.unwrap_or_default();
     d.say(&format!("   second run: {}", sync_line(&second)));
+    d.say(
+        "   (incremental: the second run asks Org A only for leads modified after the newest Modified_Time the first run copied, a checkpoint kept with state_set, so it reads nothing again)",
+    );
     if second["read"] != 0 {
         d.ok = false;
     }
@@ -263,6 +272,10 @@ pub fn run(a: DemoArgs) -> Result<()> {
     d.say(&format!("   first run:  {}", sn_line(&sn1)));
     let sn2 = d.step("servicenow_contacts_to_crm (second run)", &sn_args)?.unwrap_or_default();
     d.say(&format!("   second run: {}", sn_line(&sn2)));
+    d.say(&format!(
+        "   (incremental: each direction reads only what changed after its checkpoint, kept with state_set: ServiceNow contacts updated at or after the first run's newest sys_updated_on ({}: the {} it created from CRM, plus those updated in that same second), CRM contacts modified after its newest Modified_Time ({}); a record is written only when a mapped field differs)",
+        sn2["sn_to_crm"]["read"], sn1["crm_to_sn"]["created"], sn2["crm_to_sn"]["read"]
+    ));
     if sn_changes(&sn2) != 0 {
         d.ok = false;
     }

@@ -1,7 +1,9 @@
 //! The command-line interface (the CLI contract of DESIGN.md), one file per command group.
 //!
 //! stdout carries results only; progress, traces and errors go to stderr. Errors print one line,
-//! `error: ...`, and set the exit code of [`crate::Error::exit_code`].
+//! `error: ...`, and set the exit code of [`crate::Error::exit_code`]; when the command line has
+//! `--json`, a failure also prints one line on stdout (see [`error_line`]):
+//! `{"error":{"kind":K,"message":M,"exit_code":N}}`.
 
 /// `println!` for results: a closed stdout (`linkrun ... | head`) ends the command quietly.
 macro_rules! outln {
@@ -57,19 +59,41 @@ pub enum Command {
     /// List and clear the values scripts keep with `state_set`.
     #[command(subcommand)]
     State(state::StateCmd),
-    /// Serve the local Zoho emulators (Accounts, CRM, Desk, Campaigns) on 127.0.0.1.
+    /// Serve local emulators of Zoho Accounts (OAuth), CRM, Desk, Campaigns and ServiceNow (OAuth
+    /// and Table API) on 127.0.0.1.
+    ///
+    /// Two Zoho organisations, Org A ("us") and Org B ("in"), each with its own OAuth client, and
+    /// one ServiceNow instance (OAuth 2.0 and Basic auth, Table API). The banner prints the base
+    /// URL, the clients and the commands to connect; the prebuilt services' `sandbox` data center
+    /// (Zoho) and `sandbox` instance (ServiceNow) point at $LINKRUN_SANDBOX_URL, default
+    /// http://127.0.0.1:8780.
     Sandbox(sandbox::SandboxArgs),
     /// Run the example integrations against an in-process sandbox: no set-up, no internet.
     Demo(demo::DemoArgs),
+    /// Print the completion script of a shell on stdout.
+    ///
+    /// bash: `linkrun completions bash > ~/.local/share/bash-completion/completions/linkrun`;
+    /// zsh: write `_linkrun` into a folder of `$fpath`; fish:
+    /// `linkrun completions fish > ~/.config/fish/completions/linkrun.fish`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Parses the command line, runs it, prints any error, and returns the exit code.
 pub fn main() -> i32 {
+    let json = json_requested(std::env::args_os().skip(1));
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
             let _ = e.print();
+            if json && code != 0 {
+                let rendered = e.render().to_string();
+                let first = rendered.lines().next().unwrap_or_default();
+                print_error_line(first.strip_prefix("error: ").unwrap_or(first), code);
+            }
             return code;
         }
     };
@@ -79,12 +103,51 @@ pub fn main() -> i32 {
         Err(Error::Exit(n)) => n,
         Err(e) => {
             eprintln!("error: {e}");
-            e.exit_code()
+            let code = e.exit_code();
+            if json && code != 0 {
+                print_error_line(&e.to_string(), code);
+            }
+            code
         }
     }
 }
 
+/// Whether the command line asks for JSON: a `--json` argument before any `--`.
+pub fn json_requested<I: IntoIterator<Item = std::ffi::OsString>>(args: I) -> bool {
+    args.into_iter().take_while(|a| a != "--").any(|a| a == "--json")
+}
+
+/// The `kind` of the `--json` error line for an exit code: `script` (1, and any other code a
+/// script chose), `usage` (2), `vault` (3), `connection` (4).
+pub fn error_kind(exit_code: i32) -> &'static str {
+    match exit_code {
+        2 => "usage",
+        3 => "vault",
+        4 => "connection",
+        _ => "script",
+    }
+}
+
+/// The `--json` error line, compact and with its keys in this order:
+/// `{"error":{"kind":K,"message":M,"exit_code":N}}`.
+pub fn error_line(message: &str, exit_code: i32) -> String {
+    let text = |s: &str| serde_json::Value::String(s.to_string()).to_string();
+    format!(
+        "{{\"error\":{{\"kind\":{},\"message\":{},\"exit_code\":{exit_code}}}}}",
+        text(error_kind(exit_code)),
+        text(message)
+    )
+}
+
+/// Prints the `--json` error line on stdout; a closed stdout is ignored (the exit code tells).
+fn print_error_line(message: &str, exit_code: i32) {
+    let _ = write_out(format_args!("{}", error_line(message, exit_code)));
+}
+
 fn dispatch(cli: Cli) -> Result<()> {
+    if let Command::Completions { shell } = cli.command {
+        return completions(shell);
+    }
     let home = Home::resolve(cli.home)?;
     match cli.command {
         Command::Service(c) => service::run(&home, c),
@@ -94,7 +157,18 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::State(c) => state::run(&home, c),
         Command::Sandbox(a) => sandbox::run(a),
         Command::Demo(a) => demo::run(a),
+        Command::Completions { shell } => completions(shell),
     }
+}
+
+/// `linkrun completions SHELL`: the script, written at once (a closed stdout ends it quietly).
+fn completions(shell: clap_complete::Shell) -> Result<()> {
+    use clap::CommandFactory as _;
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "linkrun", &mut script);
+    let text =
+        String::from_utf8(script).map_err(|e| Error::Other(format!("the completion script is not UTF-8: {e}")))?;
+    write_out(format_args!("{}", text.trim_end()))
 }
 
 /// Whether stdin is a terminal we may prompt on.

@@ -1,4 +1,5 @@
-//! `linkrun sandbox`: the local Zoho emulators on 127.0.0.1 until interrupted.
+//! `linkrun sandbox`: the local emulators of Zoho Accounts (OAuth), CRM, Desk, Campaigns and
+//! ServiceNow (OAuth and Table API) on 127.0.0.1 until interrupted.
 
 use std::path::PathBuf;
 
@@ -8,7 +9,7 @@ use crate::{Error, Result};
 use linkrun_sandbox::faults::Knobs;
 use linkrun_sandbox::server::{DEFAULT_SANDBOX_PORT, Options, Sandbox};
 
-/// Arguments of `sandbox`.
+/// Arguments of `sandbox` (the emulators of Zoho Accounts, CRM, Desk, Campaigns and ServiceNow).
 #[derive(Debug, Args)]
 pub struct SandboxArgs {
     /// Port on 127.0.0.1.

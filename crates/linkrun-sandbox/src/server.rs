@@ -199,7 +199,9 @@ impl Sandbox {
     /// What `linkrun sandbox` prints: base URL, the organisations' clients, and the commands to
     /// create connections to it.
     pub fn banner(&self, base: &str) -> String {
-        let mut s = format!("linkrun sandbox: Zoho Accounts, CRM, Desk and Campaigns emulators at {base}\n\n");
+        let mut s = format!(
+            "linkrun sandbox: emulators of Zoho Accounts (OAuth), CRM, Desk and Campaigns, and ServiceNow (OAuth and Table API) at {base}\n\n"
+        );
         for o in &self.orgs {
             s.push_str(&format!(
                 "{}: client_id {}  client_secret {}\n    Desk orgId {}  departmentId {}  Campaigns listkey {}\n",

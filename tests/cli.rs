@@ -920,7 +920,7 @@ fn a_failed_json_command_prints_one_error_line_of_its_kind() {
     assert_eq!(out.stdout, error_line("usage", "unexpected argument '--bogus' found", 2));
     // connection (4): an unknown connection.
     let out = env.run(&["connection", "test", "nope", "--json"]);
-    let message = "unknown connection `nope`: see `linkrun connection list`, or create it with `linkrun connection create nope --service NAME`";
+    let message = "unknown connection `nope`: create it with `linkrun connection create nope --service NAME` (see `linkrun connection list`)";
     assert_eq!(out.fails(4), message);
     assert_eq!(out.stdout, error_line("connection", message, 4));
     // script (1): a failing `run --json`.

@@ -51,7 +51,6 @@
 //!   "error_description":"client authentication failed"}` (401, plus `WWW-Authenticate: Basic
 //!   realm="ISSUER", error="invalid_client", ...` when Basic was used). The reason is in
 //!   `stats()["requests"][i]["error_detail"]` and [`Oidc::stderr`].
-#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -133,26 +132,6 @@ impl Oidc {
     /// `http://127.0.0.1:PORT`: the issuer.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// The authorization endpoint, `URL/auth`.
-    pub fn authorize_endpoint(&self) -> String {
-        format!("{}/auth", self.url())
-    }
-
-    /// The token endpoint, `URL/token`.
-    pub fn token_endpoint(&self) -> String {
-        format!("{}/token", self.url())
-    }
-
-    /// The revocation endpoint (RFC 7009), `URL/token/revocation`.
-    pub fn revocation_endpoint(&self) -> String {
-        format!("{}/token/revocation", self.url())
-    }
-
-    /// The introspection endpoint (RFC 7662), `URL/token/introspection`.
-    pub fn introspection_endpoint(&self) -> String {
-        format!("{}/token/introspection", self.url())
     }
 
     /// The counters: `{"token": {GRANT_TYPE: {"ok": n, "failed": n}}, "token_errors": {ERROR: n},

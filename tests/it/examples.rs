@@ -1,10 +1,7 @@
 //! The files users start from work: the example services install, and `scripts/hello.rhai` (the
 //! main job until the sandbox exists) runs without network.
-#![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::Env;
+use crate::common::Env;
 
 #[test]
 fn example_services_install_and_show() {

@@ -16,7 +16,6 @@
 //! Endpoints: `POST /request_token`, `GET /authorize?oauth_token=T[&deny=1]`, `POST /access_token`,
 //! any method on `/resource[/...]` (200 JSON describing the verified request), `GET /log`,
 //! `DELETE /log`. Failures answer `oauth_problem=NAME` as a form body.
-#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -107,12 +106,6 @@ impl OAuth1Server {
         let r = self.request("GET", "/log");
         assert_eq!(r.status, 200, "GET /log: {}", r.body);
         serde_json::from_str(&r.body).expect("GET /log is JSON")
-    }
-
-    /// Forgets the requests received so far.
-    pub fn clear_log(&self) {
-        let r = self.request("DELETE", "/log");
-        assert_eq!(r.status, 200, "DELETE /log: {}", r.body);
     }
 
     /// `GET PATH_AND_QUERY` (sent as written: encode it yourself), e.g. `/authorize?oauth_token=T`.

@@ -1,16 +1,13 @@
 //! The vault: key sources, a wrong or missing key, tampered and moved values, rekey (also when
 //! interrupted), file modes; secrets never in clear in any file (checked by the harness on drop).
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::{Env, Out, Server, service_toml};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use common::{Env, Out, Server, service_toml};
 
 /// A `LINKRUN_MASTER_KEY` value: base64 of 32 bytes.
 fn env_key(byte: u8) -> String {
@@ -637,6 +634,7 @@ fn opening_the_vault_during_a_rekey_does_not_lose_the_new_key() {
 /// succeeds, and afterwards every connection's credentials open and are the ones it was given (one
 /// vault id, one key: a second key file or key check would leave some unreadable).
 #[test]
+#[ignore = "heavy: 160 processes; run with `cargo test -p linkrun -- --ignored`"]
 fn eight_processes_creating_connections_on_a_fresh_home_lose_nothing() {
     let server = Server::start();
     for round in 0..20 {
@@ -683,6 +681,7 @@ fn eight_processes_creating_connections_on_a_fresh_home_lose_nothing() {
 
 /// 10 times: 8 scripts storing state at once on a fresh home; no key is lost.
 #[test]
+#[ignore = "heavy: 80 processes; run with `cargo test -p linkrun -- --ignored`"]
 fn eight_scripts_storing_state_on_a_fresh_home_lose_no_key() {
     for round in 0..10 {
         let env = Env::new();

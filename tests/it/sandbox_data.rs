@@ -4,14 +4,11 @@
 //! after the process is killed and started again on the same file, the seed data is not added
 //! twice, and the connections' tokens are still accepted. A storage failure is answered as one,
 //! not as the fault knob's simulated failure, and a file of another shape is refused by name.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::io::{BufRead, Read, Write};
 use std::path::Path;
 
-use common::Env;
+use crate::common::Env;
 use linkrun_sandbox::servicenow::ServiceNow;
 use linkrun_sandbox::zoho_campaigns::Campaigns;
 use linkrun_sandbox::zoho_crm::Crm;

@@ -4,14 +4,11 @@
 //! rotating refresh tokens. Zoho's and ServiceNow's own answers (self-client `--code`, errors in
 //! HTTP 200, `INVALID_TOKEN`, `expires_in` variants, `api_domain`, the password grant) against the
 //! sandbox's OAuth emulator (`linkrun_sandbox::oauth_provider`).
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::io::{BufRead, Read};
 
-use common::oidc::Oidc;
-use common::{Env, Out};
+use crate::common::oidc::Oidc;
+use crate::common::{Env, Out};
 use linkrun_sandbox::oauth_provider::{ClientConfig, ExpiresStyle, Provider, ProviderConfig};
 use serde_json::json;
 
@@ -196,7 +193,7 @@ fn a_wrong_state_or_an_error_redirect_is_exit_4() {
         let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
         reader.read_line(&mut line).unwrap();
-        assert_eq!(common::oidc::deliver(&format!("http://127.0.0.1:{port}/callback?{query}")), 200);
+        assert_eq!(crate::common::oidc::deliver(&format!("http://127.0.0.1:{port}/callback?{query}")), 200);
         child.stdout = Some(reader.into_inner());
         let out = finish(child, &line);
         assert_eq!(out.code, 4, "{}", out.stderr);

@@ -1,10 +1,7 @@
 //! `linkrun demo`, the main job, end to end: an in-process sandbox, real connections authorised
 //! through the OAuth flow, both example scripts, and the sandbox's final state.
-#![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::Env;
+use crate::common::Env;
 
 #[test]
 fn the_demo_runs_both_use_cases_and_leaves_the_expected_state() {

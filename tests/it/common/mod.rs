@@ -2,7 +2,6 @@
 //! environment and a working folder of its own, records every output, and on drop searches all of
 //! it (and the vault files) for the secrets the test registered. [`Server`] is a recording HTTP
 //! server on 127.0.0.1.
-#![allow(dead_code)]
 
 pub mod oauth1;
 pub mod oidc;
@@ -12,7 +11,6 @@ use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-#[allow(unused_imports)]
 pub use server::{Recorded, Server};
 
 /// The output of one command.

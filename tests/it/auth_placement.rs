@@ -1,10 +1,7 @@
 //! Every auth kind × placement lands exactly where it should and nowhere else.
-#![allow(clippy::unwrap_used)]
 
-mod common;
-
+use crate::common::{Env, Recorded, Server, service_toml};
 use base64::Engine as _;
-use common::{Env, Recorded, Server, service_toml};
 
 /// Creates service + connection, runs one request, returns what the server got.
 fn one_request(env: &Env, server: &Server, toml: &str, create: &[&str], request: &str) -> Recorded {

@@ -4,13 +4,10 @@
 //! following `LINKRUN_SANDBOX_URL`), credentials going to that one host only; `service show` tells
 //! how to set them up at ServiceNow; scripts reach the Table API with Basic and with a password-grant
 //! token from the ServiceNow OAuth emulator.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::path::Path;
 
-use common::{Env, Server};
+use crate::common::{Env, Server};
 use linkrun::service::{AuthKind, ClientAuth, Origin, ScopeDelimiter, Service};
 use linkrun_sandbox::oauth_provider::{ClientConfig, Provider, ProviderConfig};
 use serde_json::{Value, json};

@@ -1,12 +1,9 @@
 //! The CLI contract: `service`, `connection`, exit codes, stdout for results only.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{Env, service_toml};
+use crate::common::{Env, service_toml};
 
 const RULE: &str =
     "a link name starts with a lowercase letter and has at most 50 lowercase letters, digits and underscores";
@@ -968,7 +965,7 @@ fn sandbox_help_names_everything_it_emulates() {
 
 #[test]
 fn connection_test_json_reports_the_request_and_the_status() {
-    let server = common::Server::start();
+    let server = crate::common::Server::start();
     let env = Env::new();
     env.add_service("ok.toml", &service_toml("svc", "basic", None, &server.url(), "[test]\nurl = \"/me\"\n"));
     env.add_service("bad.toml", &service_toml("bad", "basic", None, &server.url(), "[test]\nurl = \"/status/404\"\n"));
@@ -1012,7 +1009,7 @@ fn connection_test_json_reports_the_request_and_the_status() {
 }
 
 /// An OAuth 2.0 service on the recording server, whose `/token` answers without `scope`.
-fn oauth2_on(env: &Env, server: &common::Server) {
+fn oauth2_on(env: &Env, server: &crate::common::Server) {
     let base = server.url();
     env.add_service(
         "op.toml",
@@ -1042,7 +1039,7 @@ fn oauth2_on(env: &Env, server: &common::Server) {
 
 #[test]
 fn authorize_and_revoke_json_and_show_says_when_it_knows_only_the_requested_scopes() {
-    let server = common::Server::start();
+    let server = crate::common::Server::start();
     let env = Env::new();
     env.secret("srv-access-token-1");
     oauth2_on(&env, &server);
@@ -1291,6 +1288,7 @@ fn run_hostile(env: &Env, args: &[std::ffi::OsString], limit: std::time::Duratio
 /// bytes, and a device, a directory and a FIFO where a file is expected. None may panic (exit
 /// 101, "panicked"), and none may hang.
 #[test]
+#[ignore = "heavy: over 1,000 runs; run with `cargo test -p linkrun -- --ignored`"]
 fn no_command_or_flag_panics_on_hostile_values() {
     use std::ffi::OsString;
     use std::os::unix::ffi::OsStringExt as _;

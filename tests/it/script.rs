@@ -1,11 +1,8 @@
 //! The script runtime: results and output streams, args (`--arg`, `--arg-json`), `--input`, scripts
 //! from stdin, `exit(n)`, helpers, errors in script terms and exit codes, limits, timeouts,
 //! size cap, and the `--verbose` trace.
-#![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::{Env, Server, service_toml};
+use crate::common::{Env, Server, service_toml};
 
 #[test]
 fn results_print_as_text_or_json_and_print_info_go_to_the_right_stream() {

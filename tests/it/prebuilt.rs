@@ -2,17 +2,14 @@
 //! `zoho_campaigns`): their data centers match docs/api-facts.md §1, each has a `sandbox` data center
 //! following `LINKRUN_SANDBOX_URL`, `service show` tells how to set them up at Zoho, and a script
 //! runs unchanged against a stand-in sandbox (the Zoho Accounts emulator plus a Desk echo).
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::path::Path;
 
+use crate::common::Env;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use common::Env;
 use linkrun::service::{ClientAuth, Origin, ScopeDelimiter, Service};
 use linkrun_sandbox::oauth_provider::{ClientConfig, Provider, ProviderConfig};
 use serde_json::{Value, json};

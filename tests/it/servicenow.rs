@@ -1,10 +1,7 @@
 //! The ServiceNow use cases against the sandbox: every object into Zoho CRM, contacts into Leads,
 //! incremental second runs, and the two conflict rules.
-#![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::Env;
+use crate::common::Env;
 use linkrun_sandbox::server::{Options, Sandbox};
 
 fn start() -> (Sandbox, Env) {

@@ -103,11 +103,6 @@ impl Server {
         t.status = status;
     }
 
-    /// How many tokens `/token` issued.
-    pub fn tokens_issued(&self) -> u64 {
-        self.token.lock().expect("token").issued
-    }
-
     /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)

@@ -2,14 +2,11 @@
 //! every signature method × placement is accepted, with tricky parameters and secrets; the
 //! three-legged flow end to end (loopback redirect, `oob` + `--verifier`); provider refusals;
 //! revoke; no secret in any output.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::io::{Read, Write};
 
-use common::oauth1::{OAuth1Server, rsa_test_keypair};
-use common::{Env, Server};
+use crate::common::oauth1::{OAuth1Server, rsa_test_keypair};
+use crate::common::{Env, Server};
 use serde_json::json;
 
 const CONSUMER_KEY: &str = "linkrun-consumer-key-0001";

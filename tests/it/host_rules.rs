@@ -1,10 +1,7 @@
 //! Credentials go only to allowed hosts, only over HTTPS except to loopback, and never across a
 //! redirect to another host; each refusal happens before anything is sent.
-#![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::{Env, Server, service_toml};
+use crate::common::{Env, Server, service_toml};
 
 fn setup(env: &Env, server: &Server, extra: &str) -> String {
     let key = env.secret("host-rule-key-5e3a9d");

@@ -2,13 +2,10 @@
 //! asks too, and `delete` asks for confirmation. The terminal is a pty driven by
 //! `tests/support/pty_driver.py` (Python's `pty`), which types each answer once its prompt is
 //! shown and, for a secret, once echo is off.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::process::{Command, Stdio};
 
-use common::Env;
+use crate::common::Env;
 
 /// Runs `linkrun ARGS` on a pty and answers its prompts in order (`secret:PROMPT` waits until
 /// echo is off before typing): see `tests/support/pty_driver.py`, which waits on the terminal's

@@ -1,10 +1,7 @@
 //! `invoke_url` follows Deluge's `invokeurl`: parameters per method, raw and JSON bodies,
 //! detailed responses, non-2xx as values.
-#![allow(clippy::unwrap_used)]
 
-mod common;
-
-use common::{Env, Server};
+use crate::common::{Env, Server};
 
 fn run_ok(env: &Env, script: &str) -> serde_json::Value {
     let out = env.script(script, &["--json"]);

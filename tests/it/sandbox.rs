@@ -1,12 +1,9 @@
 //! `linkrun sandbox` as a user runs it, and the org-sync use case against a large org (more than
 //! 2,000 leads, so `page_token` paging is exercised) with an incremental second and third run.
-#![allow(clippy::unwrap_used)]
-
-mod common;
 
 use std::io::{BufRead, Read, Write};
 
-use common::Env;
+use crate::common::Env;
 use linkrun_sandbox::server::{Options, Sandbox};
 
 fn http_get(port: u16, path: &str) -> String {

@@ -1,0 +1,27 @@
+//! linkrun's integration tests: one binary (one link), one module per area. Each test runs the
+//! real `linkrun` binary with a temporary home and a wiped environment through
+//! [`common::Env`], against servers the test starts on 127.0.0.1 ([`common::Server`], the
+//! sandbox emulators, a real OAuth 2.0 provider from npm, an OAuth 1.0a server from PyPI).
+//!
+//! Tests marked `#[ignore = "heavy ..."]` loop over many processes or requests; `cargo test`
+//! leaves them out and `.ci/run` runs them apart with `cargo test -p linkrun -- --ignored`.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+mod auth_placement;
+mod cli;
+mod deluge;
+mod demo;
+mod examples;
+mod host_rules;
+mod oauth1;
+mod oauth2;
+mod prebuilt;
+mod prebuilt_servicenow;
+mod prompt;
+mod sandbox;
+mod sandbox_data;
+mod script;
+mod servicenow;
+mod vault;

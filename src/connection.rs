@@ -132,11 +132,6 @@ pub struct ConnectionRecord {
     pub updated_at: i64,
 }
 
-/// Vault field name of a param.
-pub fn param_field(key: &str) -> String {
-    format!("param:{key}")
-}
-
 /// Masks a secret for display: nothing of a value shorter than 12 characters, at most its last 2
 /// characters otherwise. The mask has a fixed length so it does not tell the value's length.
 pub fn mask(value: &str) -> String {

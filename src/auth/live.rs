@@ -13,11 +13,12 @@ use url::Url;
 
 use super::{Credentials, PlacedValue, api_key::ApiKey, basic::Basic, place_values};
 use crate::catalog::Catalog;
-use crate::connection::{ConnectionError, param_field};
+use crate::connection::ConnectionError;
 use crate::http::rules::{default_port, host_matches, host_port_matches, is_loopback, port_of, with_origin};
 use crate::http::send::{self, SendOptions};
 use crate::http::{Clients, ErrorKind, InvokeError, Outgoing, Response};
 use crate::service::{AuthKind, Endpoint};
+use crate::vault::Field;
 use crate::vault::Vault;
 
 /// A failure to open the vault or the catalog while resolving a connection; ends the run with
@@ -141,7 +142,7 @@ impl Live {
         } else {
             None
         };
-        let mut fields: HashMap<String, SecretString> =
+        let mut fields: HashMap<Field, SecretString> =
             vault.borrow().read_fields(link).map_err(|e| Failure::Fatal(e.into()))?.into_iter().collect();
         let mut endpoint = service.endpoint(rec.data_center.as_deref(), rec.instance.as_deref());
         let mut base_ports: Vec<u16> = port_of(endpoint.base_url.as_deref()).into_iter().collect();
@@ -160,7 +161,7 @@ impl Live {
         } else {
             None
         };
-        let mut take = |key: &str| fields.remove(&param_field(key));
+        let mut take = |key: &str| fields.remove(&Field::param(key));
         let credentials = match service.auth() {
             AuthKind::None => Credentials::None,
             AuthKind::ApiKey => Credentials::ApiKey(ApiKey { values: Vec::new() }),

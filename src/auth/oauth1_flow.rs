@@ -19,16 +19,14 @@ use url::Url;
 
 use super::callback::{Callback, open_browser};
 use super::oauth1::OAuth1;
-use crate::connection::{ConnectionRecord, Status, param_field};
+use crate::connection::{ConnectionRecord, Status};
 use crate::http::Clients;
 use crate::http::rules::is_loopback;
 use crate::http::{NoCredentials, Outgoing, Response, SendOptions};
 use crate::service::{Endpoint, Service};
+use crate::vault::Field;
 use crate::vault::Vault;
 use crate::{Error, Result};
-
-const PENDING_TOKEN: &str = "pending:oauth_token";
-const PENDING_SECRET: &str = "pending:oauth_token_secret";
 
 /// Options of `connection authorize` for an OAuth 1.0a connection.
 #[derive(Debug, Clone)]
@@ -165,9 +163,9 @@ pub fn authorize(vault: &mut Vault, service: &Service, rec: &ConnectionRecord, o
         .as_ref()
         .ok_or_else(|| Error::Usage(format!("service `{}` has no `[oauth1]` table", service.link_name())))?;
     let endpoint = service.endpoint(rec.data_center.as_deref(), rec.instance.as_deref());
-    let mut fields: HashMap<String, SecretString> = vault.read_fields(link)?.into_iter().collect();
-    let pending = (fields.remove(PENDING_TOKEN), fields.remove(PENDING_SECRET));
-    let mut take = |k: &str| if k == "token" || k == "token_secret" { None } else { fields.remove(&param_field(k)) };
+    let mut fields: HashMap<Field, SecretString> = vault.read_fields(link)?.into_iter().collect();
+    let pending = (fields.remove(&Field::PendingToken), fields.remove(&Field::PendingSecret));
+    let mut take = |k: &str| if k == "token" || k == "token_secret" { None } else { fields.remove(&Field::param(k)) };
     let mut signer = OAuth1::from_fields(service, &mut take, link).map_err(|e| Error::Connection(e.message))?;
     let access_url = flow_url(
         service,
@@ -213,8 +211,8 @@ pub fn authorize(vault: &mut Vault, service: &Service, rec: &ConnectionRecord, o
         vault.write_fields(
             link,
             &[
-                (PENDING_TOKEN.to_string(), SecretString::from(t.clone())),
-                (PENDING_SECRET.to_string(), SecretString::from(s.clone())),
+                (Field::PendingToken, SecretString::from(t.clone())),
+                (Field::PendingSecret, SecretString::from(s.clone())),
             ],
             None,
         )?;
@@ -272,10 +270,13 @@ pub fn authorize(vault: &mut Vault, service: &Service, rec: &ConnectionRecord, o
     let (token, secret) = token_pair(&resp, "token", link)?;
     vault.write_fields(
         link,
-        &[(param_field("token"), SecretString::from(token)), (param_field("token_secret"), SecretString::from(secret))],
+        &[
+            (Field::param("token"), SecretString::from(token)),
+            (Field::param("token_secret"), SecretString::from(secret)),
+        ],
         Some(Status::Connected),
     )?;
-    vault.remove_fields(link, &["pending:"], None)?;
+    vault.remove_fields(link, &[Field::PendingToken, Field::PendingSecret], None)?;
     Ok(Outcome::Connected)
 }
 
@@ -284,7 +285,7 @@ pub fn authorize(vault: &mut Vault, service: &Service, rec: &ConnectionRecord, o
 pub fn revoke(vault: &mut Vault, link: &str) -> Result<()> {
     vault.remove_fields(
         link,
-        &[&param_field("token"), &param_field("token_secret"), "pending:"],
+        &[Field::param("token"), Field::param("token_secret"), Field::PendingToken, Field::PendingSecret],
         Some(Status::Revoked),
     )?;
     Ok(())

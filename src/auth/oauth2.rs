@@ -20,9 +20,10 @@ use std::time::{Duration, Instant};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::rfc6749::{ASSUMED_LIFETIME, Endpoints, GrantError, ProviderToken};
-use crate::connection::{Status, param_field};
+use crate::connection::Status;
 use crate::http::{InvokeError, Outgoing};
 use crate::service::{ClientAuth, Placement, ScopeDelimiter, Service};
+use crate::vault::Field;
 use crate::vault::{TokenMeta, Vault};
 
 /// Default `refresh_margin`: refresh this many seconds before expiry (capped at half the lifetime).
@@ -78,7 +79,7 @@ pub fn endpoints_for(
     service: &Service,
     endpoint: &crate::service::Endpoint,
     rec: &crate::connection::ConnectionRecord,
-    fields: &HashMap<String, SecretString>,
+    fields: &HashMap<Field, SecretString>,
 ) -> Result<Endpoints, String> {
     let def = service
         .def
@@ -89,8 +90,8 @@ pub fn endpoints_for(
     Ok(Endpoints {
         authorize_url: def.authorize_url.as_ref().map(|u| resolve(u.get_ref())),
         token_url: resolve(def.token_url.get_ref()),
-        client_id: fields.get(&param_field("client_id")).map(|s| s.expose_secret().to_string()).unwrap_or_default(),
-        client_secret: fields.get(&param_field("client_secret")).cloned(),
+        client_id: fields.get(&Field::param("client_id")).map(|s| s.expose_secret().to_string()).unwrap_or_default(),
+        client_secret: fields.get(&Field::param("client_secret")).cloned(),
         client_auth: def.client_auth.unwrap_or(ClientAuth::Form),
         scope_delimiter: def.scope_delimiter.unwrap_or(ScopeDelimiter::Space),
     })
@@ -123,19 +124,19 @@ impl OAuth2 {
         service: &Service,
         endpoints: Endpoints,
         scopes: Vec<String>,
-        fields: &mut HashMap<String, SecretString>,
+        fields: &mut HashMap<Field, SecretString>,
         meta: TokenMeta,
     ) -> Result<OAuth2, String> {
         let def = service.def.oauth2.as_ref().ok_or("no [oauth2] table")?;
-        let access = fields.remove("token:access_token").ok_or_else(|| {
+        let access = fields.remove(&Field::AccessToken).ok_or_else(|| {
             format!("connection `{link}` has no access token: run `linkrun connection authorize {link}`")
         })?;
-        let user = match (fields.remove(&param_field("username")), fields.remove(&param_field("password"))) {
+        let user = match (fields.remove(&Field::param("username")), fields.remove(&Field::param("password"))) {
             (Some(u), Some(p)) => Some((u, p)),
             _ => None,
         };
         let token_params = fields
-            .get(&param_field("soid"))
+            .get(&Field::param("soid"))
             .map(|s| vec![("soid".to_string(), s.expose_secret().to_string())])
             .unwrap_or_default();
         Ok(OAuth2 {
@@ -148,7 +149,7 @@ impl OAuth2 {
             scopes,
             user,
             token_params,
-            tokens: RefCell::new(Tokens { access, refresh: fields.remove("token:refresh_token"), meta, dead: None }),
+            tokens: RefCell::new(Tokens { access, refresh: fields.remove(&Field::RefreshToken), meta, dead: None }),
             lock: tokio::sync::Mutex::new(()),
         })
     }
@@ -185,13 +186,13 @@ impl OAuth2 {
     fn reload(&self, vault: &RefCell<Vault>) -> Result<(), InvokeError> {
         let v = vault.borrow();
         let meta = v.token_meta(&self.link).map_err(|e| self.err(e.to_string()))?.unwrap_or_default();
-        let mut fields: HashMap<String, SecretString> =
+        let mut fields: HashMap<Field, SecretString> =
             v.read_fields(&self.link).map_err(|e| self.err(e.to_string()))?.into_iter().collect();
         let mut t = self.tokens.borrow_mut();
-        if let Some(a) = fields.remove("token:access_token") {
+        if let Some(a) = fields.remove(&Field::AccessToken) {
             t.access = a;
         }
-        if let Some(r) = fields.remove("token:refresh_token") {
+        if let Some(r) = fields.remove(&Field::RefreshToken) {
             t.refresh = Some(r);
         }
         t.meta = meta;

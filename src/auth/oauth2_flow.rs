@@ -21,9 +21,10 @@ use secrecy::SecretString;
 use super::callback::{Callback, open_browser};
 use super::oauth2::{endpoints_for, meta_from};
 use super::rfc6749::{GrantError, ProviderToken, RevokeStyle, revoke as revoke_token};
-use crate::connection::{ConnectionRecord, Status, param_field};
+use crate::connection::{ConnectionRecord, Status};
 use crate::http::Clients;
 use crate::service::Service;
+use crate::vault::Field;
 use crate::vault::Vault;
 use crate::{Error, Result};
 
@@ -65,7 +66,7 @@ pub fn authorize(vault: &mut Vault, service: &Service, rec: &ConnectionRecord, o
         .as_ref()
         .ok_or_else(|| Error::Usage(format!("service `{}` has no `[oauth2]` table", service.link_name())))?;
     let endpoint = service.endpoint(rec.data_center.as_deref(), rec.instance.as_deref());
-    let fields: HashMap<String, SecretString> = vault.read_fields(link)?.into_iter().collect();
+    let fields: HashMap<Field, SecretString> = vault.read_fields(link)?.into_iter().collect();
     let eps = endpoints_for(service, &endpoint, rec, &fields).map_err(Error::Usage)?;
     let scopes = if rec.scopes.is_empty() { def.scopes.clone() } else { rec.scopes.clone() };
     let allowed: Vec<&str> = def.grant_types.iter().map(String::as_str).collect();
@@ -151,7 +152,7 @@ pub fn authorize(vault: &mut Vault, service: &Service, rec: &ConnectionRecord, o
             }
         },
         "password" => {
-            let (Some(u), Some(p)) = (fields.get(&param_field("username")), fields.get(&param_field("password")))
+            let (Some(u), Some(p)) = (fields.get(&Field::param("username")), fields.get(&Field::param("password")))
             else {
                 return Err(Error::Usage(format!(
                     "the password grant needs the `username` and `password` params of connection `{link}`: recreate it with --param username=... --param password"
@@ -161,7 +162,7 @@ pub fn authorize(vault: &mut Vault, service: &Service, rec: &ConnectionRecord, o
         }
         "client_credentials" => {
             let extra: Vec<(String, String)> = fields
-                .get(&param_field("soid"))
+                .get(&Field::param("soid"))
                 .map(|s| vec![("soid".into(), secrecy::ExposeSecret::expose_secret(s).to_string())])
                 .unwrap_or_default();
             runtime.block_on(eps.client_credentials(&clients, &scopes, &extra)).map_err(refused)?
@@ -195,7 +196,7 @@ pub fn revoke(vault: &mut Vault, service: &Service, rec: &ConnectionRecord) -> R
         .as_ref()
         .ok_or_else(|| Error::Usage(format!("service `{}` has no `[oauth2]` table", service.link_name())))?;
     let endpoint = service.endpoint(rec.data_center.as_deref(), rec.instance.as_deref());
-    let fields: HashMap<String, SecretString> = vault.read_fields(link)?.into_iter().collect();
+    let fields: HashMap<Field, SecretString> = vault.read_fields(link)?.into_iter().collect();
     let mut warning = None;
     let mut at_provider = false;
     if let Some(url) = &def.revoke_url {
@@ -204,9 +205,9 @@ pub fn revoke(vault: &mut Vault, service: &Service, rec: &ConnectionRecord) -> R
         let style =
             if def.revoke_style.as_deref() == Some("query") { RevokeStyle::Query } else { RevokeStyle::Rfc7009 };
         let token = fields
-            .get("token:refresh_token")
+            .get(&Field::RefreshToken)
             .map(|t| (t, "refresh_token"))
-            .or_else(|| fields.get("token:access_token").map(|t| (t, "access_token")));
+            .or_else(|| fields.get(&Field::AccessToken).map(|t| (t, "access_token")));
         if let Some((token, hint)) = token {
             let runtime = crate::http::runtime().map_err(Error::Other)?;
             let clients = Clients::default();

@@ -8,10 +8,11 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 use crate::catalog::Catalog;
-use crate::connection::{ConnectionRecord, Status, mask, param_field};
+use crate::connection::{ConnectionRecord, Status, mask};
 use crate::home::Home;
 use crate::link_name::LinkName;
 use crate::service::{AuthKind, Param, Service};
+use crate::vault::Field;
 use crate::vault::{TokenMeta, Vault};
 use crate::{Error, Result};
 
@@ -66,7 +67,8 @@ pub enum ConnectionCmd {
         #[arg(long, value_parser = ["code", "password", "client_credentials"])]
         grant: Option<String>,
         /// OAuth 2.0: exchange a code obtained elsewhere (e.g. Zoho's self-client grant token).
-        #[arg(long, value_name = "CODE")]
+        // Codes are random text and may start with `-`: it is a value, not a flag.
+        #[arg(long, value_name = "CODE", allow_hyphen_values = true)]
         code: Option<String>,
         /// OAuth 2.0: the redirect URI (of a copied code, or to send instead of the listener's).
         #[arg(long, value_name = "URI")]
@@ -76,7 +78,7 @@ pub enum ConnectionCmd {
         #[arg(long)]
         no_browser: bool,
         /// OAuth 1.0a: finish a pending authorisation with the verifier (PIN) the provider showed.
-        #[arg(long, value_name = "CODE")]
+        #[arg(long, value_name = "CODE", allow_hyphen_values = true)]
         verifier: Option<String>,
         /// Port of the loopback redirect listener on 127.0.0.1 (OAuth 2.0 default: the service's
         /// redirect_port, else 8765; OAuth 1.0a: any free port).
@@ -268,7 +270,7 @@ fn create(home: &Home, a: CreateArgs) -> Result<()> {
         created_at: 0,
         updated_at: 0,
     };
-    let fields: Vec<(String, SecretString)> = values.into_iter().map(|(k, v)| (param_field(&k), v)).collect();
+    let fields: Vec<(Field, SecretString)> = values.into_iter().map(|(k, v)| (Field::param(&k), v)).collect();
     if !vault.create(&rec, &fields)? {
         return Err(duplicate(&a.link));
     }
@@ -467,7 +469,7 @@ fn show(home: &Home, link: &str, json: bool) -> Result<()> {
     let defs = service.map(|s| s.params()).unwrap_or_default();
     let mut shown: Vec<(String, String, bool)> = Vec::new();
     for (field, value) in &fields {
-        let Some(key) = field.strip_prefix("param:") else { continue };
+        let Some(key) = field.param_key() else { continue };
         // Unknown keys (service changed since) are treated as secret.
         let secret = defs.iter().find(|p| p.key == key).is_none_or(|p| p.secret);
         let text = if secret { mask(value.expose_secret()) } else { value.expose_secret().to_string() };

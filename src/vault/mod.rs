@@ -9,6 +9,7 @@
 //! committed is left alone (it may belong to a rekey running now) and the next rekey overwrites it.
 
 pub mod crypto;
+pub mod field;
 pub mod lease;
 pub mod schema;
 
@@ -21,6 +22,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::connection::{ConnectionRecord, Status};
 use crate::home::Home;
 use crypto::{KdfParams, KeySource, MasterKey};
+pub use field::Field;
 
 const KEY_CHECK_PLAINTEXT: &[u8] = b"linkrun vault key check v1";
 
@@ -65,14 +67,13 @@ pub enum VaultError {
     },
     /// A sealed value does not open with the right key: tampered with or moved from another row.
     #[error(
-        "the {} of connection `{link_name}` cannot be opened: it was altered or copied from another row; nothing was changed, so restore the vault from a backup or recreate the connection with `linkrun connection delete {link_name} --yes` and `linkrun connection create`",
-        field_label(field)
+        "the {field} of connection `{link_name}` cannot be opened: it was altered or copied from another row; nothing was changed, so restore the vault from a backup or recreate the connection with `linkrun connection delete {link_name} --yes` and `linkrun connection create`"
     )]
     Unreadable {
         /// Connection.
         link_name: String,
         /// Field.
-        field: String,
+        field: Field,
     },
     /// The vault was written by a newer linkrun.
     #[error("the vault has schema version {found} but this linkrun understands up to {supported}: upgrade linkrun")]
@@ -251,15 +252,8 @@ pub enum NewKey {
     Passphrase(SecretString),
 }
 
-/// A stored field name as users read it: `param:password` is "param `password`".
-pub fn field_label(field: &str) -> String {
-    match field.split_once(':') {
-        Some((kind, name)) => format!("{kind} `{name}`"),
-        None => format!("`{field}`"),
-    }
-}
-
 fn aad(vault_id: &str, link_name: &str, field: &str) -> Vec<u8> {
+    // `field` is the stored form ([`Field::stored`]): changing it would orphan every ciphertext.
     format!("linkrun/v1\u{0}{vault_id}\u{0}{link_name}\u{0}{field}").into_bytes()
 }
 
@@ -576,7 +570,7 @@ impl Vault {
     }
 
     /// Creates a connection with its sealed fields, all or nothing. `false` if the link name exists.
-    pub fn create(&mut self, rec: &ConnectionRecord, fields: &[(String, SecretString)]) -> Result<bool, VaultError> {
+    pub fn create(&mut self, rec: &ConnectionRecord, fields: &[(Field, SecretString)]) -> Result<bool, VaultError> {
         let tx = self.write_tx()?;
         let sealed = self.seal_fields(&rec.link_name, fields)?;
         let inserted = tx.execute(
@@ -609,7 +603,7 @@ impl Vault {
     pub fn write_fields(
         &mut self,
         link_name: &str,
-        fields: &[(String, SecretString)],
+        fields: &[(Field, SecretString)],
         status: Option<Status>,
     ) -> Result<(), VaultError> {
         let tx = self.write_tx()?;
@@ -633,20 +627,16 @@ impl Vault {
         Ok(())
     }
 
-    /// Removes sealed fields whose name starts with one of `prefixes` (exact names work too) and
-    /// optionally sets the status, in one transaction.
+    /// Removes sealed fields and optionally sets the status, in one transaction.
     pub fn remove_fields(
         &mut self,
         link_name: &str,
-        prefixes: &[&str],
+        fields: &[Field],
         status: Option<Status>,
     ) -> Result<(), VaultError> {
         let tx = self.db.transaction()?;
-        for p in prefixes {
-            tx.execute(
-                "DELETE FROM sealed WHERE link_name = ?1 AND substr(field, 1, length(?2)) = ?2",
-                params![link_name, p],
-            )?;
+        for f in fields {
+            tx.execute("DELETE FROM sealed WHERE link_name = ?1 AND field = ?2", params![link_name, f.stored()])?;
         }
         if let Some(s) = status {
             tx.execute(
@@ -692,9 +682,9 @@ impl Vault {
         refreshed: bool,
         status: Status,
     ) -> Result<i64, VaultError> {
-        let mut fields = vec![("token:access_token".to_string(), access.clone())];
+        let mut fields = vec![(Field::AccessToken, access.clone())];
         if let Some(r) = refresh {
-            fields.push(("token:refresh_token".to_string(), r.clone()));
+            fields.push((Field::RefreshToken, r.clone()));
         }
         let tx = self.write_tx()?;
         let sealed = self.seal_fields(link_name, &fields)?;
@@ -774,7 +764,10 @@ impl Vault {
     pub fn end_tokens(&mut self, link_name: &str, forget: bool, status: Status) -> Result<(), VaultError> {
         let tx = self.db.transaction()?;
         if forget {
-            tx.execute("DELETE FROM sealed WHERE link_name = ?1 AND substr(field, 1, 6) = 'token:'", [link_name])?;
+            tx.execute(
+                "DELETE FROM sealed WHERE link_name = ?1 AND field IN (?2, ?3)",
+                params![link_name, Field::AccessToken.stored(), Field::RefreshToken.stored()],
+            )?;
             tx.execute("DELETE FROM oauth_tokens WHERE link_name = ?1", [link_name])?;
         } else {
             tx.execute(
@@ -863,7 +856,7 @@ impl Vault {
 
     /// Opens every sealed field of a connection, in field order. Any value that fails to open is an
     /// error naming the connection and the field.
-    pub fn read_fields(&self, link_name: &str) -> Result<Vec<(String, SecretString)>, VaultError> {
+    pub fn read_fields(&self, link_name: &str) -> Result<Vec<(Field, SecretString)>, VaultError> {
         let rows: Vec<(String, Vec<u8>, Vec<u8>)> = self
             .db
             .prepare_cached("SELECT field, nonce, ciphertext FROM sealed WHERE link_name = ?1 ORDER BY field")?
@@ -881,6 +874,7 @@ impl Vault {
                     plain = self.keys.borrow().key.open(&nonce, &ct, &ad);
                 }
             }
+            let field = Field::parse(&field);
             let unreadable = || VaultError::Unreadable { link_name: link_name.to_string(), field: field.clone() };
             let plain = plain.ok_or_else(unreadable)?;
             let text = String::from_utf8(plain.to_vec()).map_err(|_| unreadable())?;
@@ -936,7 +930,7 @@ impl Vault {
                 .borrow()
                 .key
                 .open(nonce, ct, &ad)
-                .ok_or_else(|| VaultError::Unreadable { link_name: link.clone(), field: field.clone() })?;
+                .ok_or_else(|| VaultError::Unreadable { link_name: link.clone(), field: Field::parse(field) })?;
             let (n2, c2) = new_key.seal(&plain, &ad)?;
             tx.execute(
                 "UPDATE sealed SET nonce = ?3, ciphertext = ?4 WHERE link_name = ?1 AND field = ?2",
@@ -967,19 +961,23 @@ impl Vault {
         Ok(new_source)
     }
 
-    fn seal_fields(&self, link_name: &str, fields: &[(String, SecretString)]) -> Result<Vec<SealedField>, VaultError> {
+    fn seal_fields(&self, link_name: &str, fields: &[(Field, SecretString)]) -> Result<Vec<SealedField>, VaultError> {
         fields
             .iter()
             .map(|(f, v)| {
-                let (n, ct) =
-                    self.keys.borrow().key.seal(v.expose_secret().as_bytes(), &aad(&self.vault_id, link_name, f))?;
-                Ok((f.clone(), n, ct))
+                let stored = f.stored();
+                let (n, ct) = self
+                    .keys
+                    .borrow()
+                    .key
+                    .seal(v.expose_secret().as_bytes(), &aad(&self.vault_id, link_name, &stored))?;
+                Ok((stored, n, ct))
             })
             .collect()
     }
 }
 
-/// A sealed field ready to store: (field, nonce, ciphertext).
+/// A sealed field ready to store: (stored field name, nonce, ciphertext).
 type SealedField = (String, [u8; crypto::NONCE_LEN], Vec<u8>);
 
 fn row_to_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConnectionRecord> {

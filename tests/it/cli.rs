@@ -1439,3 +1439,17 @@ fn no_command_or_flag_panics_on_hostile_values() {
     }
     assert!(runs > 1000, "{runs}");
 }
+
+/// Grant codes and verifiers are random text: one that starts with `-` is a value, not a flag
+/// (a flaky OAuth test found this: oidc-provider's codes sometimes start with `-`).
+#[test]
+fn a_grant_code_starting_with_a_dash_is_a_value() {
+    let env = Env::new();
+    let out = env.run(&["connection", "authorize", "nope", "--code", "-gQ3x"]);
+    assert_eq!(
+        out.fails(4),
+        "unknown connection `nope`: create it with `linkrun connection create nope --service NAME` (see `linkrun connection list`)"
+    );
+    let out = env.run(&["connection", "authorize", "nope", "--verifier", "-123"]);
+    assert_eq!(out.code, 4, "{}", out.stderr);
+}

@@ -14,9 +14,11 @@
 //! | [`servicenow`]     | the ServiceNow Table API (`/api/now/table`): routes, storage, encoded queries, seed data |
 //! | [`faults`]         | not a product: latency, 5xx and rate-limit knobs shared by every emulator |
 //! | [`storage`]        | not a product: the `--data` SQLite file the others share, its tables and its checks |
+//! | [`seed_rng`]       | not a product: the deterministic generator of every emulator's seed data |
 
 pub mod faults;
 pub mod oauth_provider;
+pub mod seed_rng;
 pub mod server;
 pub mod servicenow;
 pub mod storage;

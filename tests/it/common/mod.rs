@@ -282,3 +282,17 @@ pub fn service_toml(link: &str, auth: &str, placement: Option<&str>, base_url: &
         "link_name = \"{link}\"\nname = \"Test {link}\"\nauth = \"{auth}\"\n{placement}base_url = \"{base_url}\"\n{extra}"
     )
 }
+
+/// The cargo target folder (where the third-party test servers' packages are cached).
+pub fn target_dir() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(d) if !d.is_empty() => manifest.join(d),
+        _ => manifest.join("target"),
+    }
+}
+
+/// 64-bit FNV-1a: a name for a pinned package set that is stable across Rust versions.
+pub fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
+}

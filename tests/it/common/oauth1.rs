@@ -24,6 +24,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::{fnv1a, target_dir};
+
 /// The Python packages the server needs, pinned (oauthlib's RSA methods go through PyJWT, which
 /// uses cryptography; cffi and pycparser are cryptography's own dependencies).
 pub const PINS: &[&str] =
@@ -165,19 +167,6 @@ impl Drop for OAuth1Server {
 
 fn python() -> String {
     std::env::var("LINKRUN_TEST_PYTHON").unwrap_or_else(|_| "python3".to_string())
-}
-
-fn target_dir() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(d) if !d.is_empty() => manifest.join(d),
-        _ => manifest.join("target"),
-    }
-}
-
-/// 64-bit FNV-1a: a name for the pin set that is stable across Rust versions.
-fn fnv1a(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
 /// Installs [`PINS`] once per machine (per interpreter and pin set) and returns the folder to put

@@ -59,6 +59,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::{fnv1a, target_dir};
+
 const SUPPORT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/oidc");
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/oidc/provider.mjs");
 const PACKAGE_JSON: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/oidc/package.json"));
@@ -315,19 +317,6 @@ fn same_origin(u: &url::Url, origin: &str) -> bool {
 }
 
 // ---- the npm install ----
-
-fn target_dir() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(d) if !d.is_empty() => manifest.join(d),
-        _ => manifest.join("target"),
-    }
-}
-
-/// 64-bit FNV-1a: a name for the package set that is stable across Rust versions.
-fn fnv1a(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
-}
 
 /// Installs the locked npm packages once per machine (per lock file) and returns their
 /// `node_modules` folder. Parallel callers do not race: each installs into a folder of its own and

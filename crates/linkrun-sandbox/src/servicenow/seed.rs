@@ -3,30 +3,7 @@
 
 use super::*;
 
-/// SplitMix64: small, fast, and the same sequence everywhere.
-pub(super) struct Rng(pub(super) u64);
-
-impl Rng {
-    pub(super) fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    pub(super) fn below(&mut self, n: u64) -> u64 {
-        if n == 0 { 0 } else { self.next() % n }
-    }
-
-    pub(super) fn pick<'a>(&mut self, list: &[&'a str]) -> &'a str {
-        list[self.below(list.len() as u64) as usize]
-    }
-
-    pub(super) fn sys_id(&mut self) -> String {
-        format!("{:016x}{:016x}", self.next(), self.next())
-    }
-}
+pub(super) use crate::seed_rng::Rng;
 
 pub(super) const FIRST_NAMES: [&str; 32] = [
     "Abel", "Beth", "Carlos", "Dana", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jamal", "Kara", "Liam", "Maya",
@@ -320,7 +297,7 @@ pub(super) fn seed_records(now: i64) -> Vec<(&'static str, Map<String, Value>, i
         let channel = rng.pick(&["chat", "email", "phone", "phone", "social", "web"]);
         let subject = rng.pick(&CASE_SUBJECTS);
         let recording = if channel == "phone" {
-            format!("https://recordings.example.com/calls/{:012x}.mp3", rng.next() >> 16)
+            format!("https://recordings.example.com/calls/{:012x}.mp3", rng.next_u64() >> 16)
         } else {
             String::new()
         };

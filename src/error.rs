@@ -5,6 +5,7 @@
 //! module has its own error enum; they all convert into [`Error`], which knows its exit code. Messages are one sentence that names the
 //! thing at fault and says how to fix it, and never contain a secret.
 
+use crate::auth::flow_error::FlowError;
 use crate::vault::VaultError;
 
 /// Result alias used across the crate.
@@ -22,6 +23,19 @@ pub enum Error {
     /// Unknown, unauthorised, revoked connection, or a provider refusal: exit 4.
     #[error("{0}")]
     Connection(String),
+    /// An OAuth authorisation or revocation flow failed: exit 2 or 4 (see
+    /// [`FlowError::exit_code`]).
+    #[error(transparent)]
+    Flow(#[from] FlowError),
+    /// I/O on linkrun's own files, folders, terminal or runtime failed: exit 1.
+    #[error("{what}: {source}")]
+    Io {
+        /// What linkrun was doing, e.g. "cannot read the folder `x`".
+        what: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The script failed: exit 1.
     #[error("{0}")]
     Script(String),
@@ -43,6 +57,8 @@ impl Error {
             Error::Usage(_) => 2,
             Error::Vault(e) => e.exit_code(),
             Error::Connection(_) => 4,
+            Error::Flow(e) => e.exit_code(),
+            Error::Io { .. } => 1,
             Error::Script(_) | Error::Other(_) => 1,
             Error::StdoutClosed => 0,
             Error::Exit(n) => *n,

@@ -641,7 +641,7 @@ fn test(home: &Home, link: &str, json: bool) -> Result<()> {
         connection: Some(link.to_string()),
         ..Default::default()
     };
-    let runtime = crate::http::runtime().map_err(Error::Other)?;
+    let runtime = crate::http::runtime()?;
     let invoker = crate::invoke::Invoker::new(home.clone(), Default::default());
     let method = t.method.clone().unwrap_or_else(|| "GET".into()).to_ascii_uppercase();
     let status = match runtime.block_on(invoker.send(&req, crate::invoke::DEFAULT_TIMEOUT)) {

@@ -133,7 +133,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
     let home: PathBuf =
         a.home.clone().unwrap_or_else(|| throwaway.as_ref().map(|t| t.path().to_path_buf()).unwrap_or_default());
     let sandbox = Sandbox::new(&Options::default()).map_err(Error::Other)?;
-    let runtime = crate::http::server_runtime(2).map_err(Error::Other)?;
+    let runtime = crate::http::server_runtime(2)?;
     let (addr, _server) =
         runtime.block_on(sandbox.serve(0)).map_err(|e| Error::Other(format!("cannot start the sandbox: {e}")))?;
     let base = format!("http://{addr}");

@@ -334,7 +334,7 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
         (None, ScriptSource::Stdin) => state::StateScope::none(&name),
     };
     let started = Instant::now();
-    let runtime = crate::http::runtime().map_err(Error::Other)?;
+    let runtime = crate::http::runtime()?;
     let state = Rc::new(RunState {
         invoker: Invoker::new(home.clone(), InvokerOptions { verbose: opts.verbose, ..Default::default() }),
         runtime,

@@ -6,6 +6,7 @@
 //! thing at fault and says how to fix it, and never contain a secret.
 
 use crate::auth::flow_error::FlowError;
+use crate::script::ScriptError;
 use crate::vault::VaultError;
 
 /// Result alias used across the crate.
@@ -36,9 +37,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// The script failed: exit 1.
-    #[error("{0}")]
-    Script(String),
+    /// `linkrun run` failed: exit 1, 2 or 4 (see [`ScriptError::exit_code`]).
+    #[error(transparent)]
+    Script(#[from] ScriptError),
+    /// The demo did not go as expected: exit 1.
+    #[error("the demo did not go as expected: see the steps above")]
+    DemoFailed,
     /// The script called `exit(n)` (n is 1 or 5 to 125): exit with n, printing nothing.
     #[error("the script exited with {0}")]
     Exit(i32),
@@ -59,7 +63,8 @@ impl Error {
             Error::Connection(_) => 4,
             Error::Flow(e) => e.exit_code(),
             Error::Io { .. } => 1,
-            Error::Script(_) | Error::Other(_) => 1,
+            Error::Script(e) => e.exit_code(),
+            Error::DemoFailed | Error::Other(_) => 1,
             Error::StdoutClosed => 0,
             Error::Exit(n) => *n,
         }

@@ -371,5 +371,5 @@ pub fn run(a: DemoArgs) -> Result<()> {
         super::print_json(&summary)?;
     }
     drop(runtime);
-    if d.ok { Ok(()) } else { Err(Error::Script("the demo did not go as expected: see the steps above".into())) }
+    if d.ok { Ok(()) } else { Err(Error::DemoFailed) }
 }

@@ -6,7 +6,9 @@
 //! thing at fault and says how to fix it, and never contain a secret.
 
 use crate::auth::flow_error::FlowError;
+use crate::catalog::CatalogError;
 use crate::script::ScriptError;
+use crate::service::ServiceError;
 use crate::vault::VaultError;
 
 /// Result alias used across the crate.
@@ -28,6 +30,15 @@ pub enum Error {
     /// [`FlowError::exit_code`]).
     #[error(transparent)]
     Flow(#[from] FlowError),
+    /// linkrun's home folder (or one inside it) cannot be created: exit 1.
+    #[error("cannot create the folder `{}`: {source}; check its permissions or pass another --home", .dir.display())]
+    CreateDir {
+        /// The folder.
+        dir: std::path::PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
     /// I/O on linkrun's own files, folders, terminal or runtime failed: exit 1.
     #[error("{what}: {source}")]
     Io {
@@ -43,13 +54,19 @@ pub enum Error {
     /// The demo did not go as expected: exit 1.
     #[error("the demo did not go as expected: see the steps above")]
     DemoFailed,
+    /// A service definition is wrong (bad TOML, a bad field, a conflict between two files): exit 2.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    /// A service is not in the catalog: exit 2.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
     /// The script called `exit(n)` (n is 1 or 5 to 125): exit with n, printing nothing.
     #[error("the script exited with {0}")]
     Exit(i32),
     /// stdout was closed by the reader (`| head`): exit quietly.
     #[error("stdout is closed")]
     StdoutClosed,
-    /// Anything else (I/O on linkrun's own files): exit 1.
+    /// The emulators of `linkrun sandbox` and `linkrun demo` cannot be set up: exit 1.
     #[error("{0}")]
     Other(String),
 }
@@ -58,21 +75,15 @@ impl Error {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Usage(_) => 2,
+            Error::Usage(_) | Error::Service(_) | Error::Catalog(_) => 2,
             Error::Vault(e) => e.exit_code(),
             Error::Connection(_) => 4,
             Error::Flow(e) => e.exit_code(),
-            Error::Io { .. } => 1,
+            Error::Io { .. } | Error::CreateDir { .. } => 1,
             Error::Script(e) => e.exit_code(),
             Error::DemoFailed | Error::Other(_) => 1,
             Error::StdoutClosed => 0,
             Error::Exit(n) => *n,
         }
-    }
-}
-
-impl From<crate::service::ServiceError> for Error {
-    fn from(e: crate::service::ServiceError) -> Self {
-        Error::Usage(e.to_string())
     }
 }

@@ -7,6 +7,8 @@
 
 use crate::auth::flow_error::FlowError;
 use crate::catalog::CatalogError;
+use crate::cli::connection_error::ConnectionCmdError;
+use crate::connection::ConnectionError;
 use crate::script::ScriptError;
 use crate::service::ServiceError;
 use crate::vault::VaultError;
@@ -23,9 +25,12 @@ pub enum Error {
     /// The vault cannot be opened or a sealed value cannot be read: exit 3.
     #[error(transparent)]
     Vault(#[from] VaultError),
-    /// Unknown, unauthorised, revoked connection, or a provider refusal: exit 4.
-    #[error("{0}")]
-    Connection(String),
+    /// Unknown, unauthorised, revoked connection, or its service is gone: exit 4.
+    #[error(transparent)]
+    Connection(#[from] ConnectionError),
+    /// A `linkrun connection ...` command line is wrong (exit 2) or its test failed (exit 4).
+    #[error(transparent)]
+    ConnectionCmd(#[from] ConnectionCmdError),
     /// An OAuth authorisation or revocation flow failed: exit 2 or 4 (see
     /// [`FlowError::exit_code`]).
     #[error(transparent)]
@@ -78,6 +83,7 @@ impl Error {
             Error::Usage(_) | Error::Service(_) | Error::Catalog(_) => 2,
             Error::Vault(e) => e.exit_code(),
             Error::Connection(_) => 4,
+            Error::ConnectionCmd(e) => e.exit_code(),
             Error::Flow(e) => e.exit_code(),
             Error::Io { .. } | Error::CreateDir { .. } => 1,
             Error::Script(e) => e.exit_code(),

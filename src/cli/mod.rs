@@ -11,6 +11,7 @@ macro_rules! outln {
 }
 
 pub mod connection;
+pub mod connection_error;
 pub mod demo;
 pub mod run;
 pub mod sandbox;

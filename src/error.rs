@@ -2,8 +2,11 @@
 //!
 //! Exit codes: 0 success; 1 the script failed; 2 usage error (bad flag, bad TOML, bad link name);
 //! 3 the vault cannot be opened; 4 a connection problem; 5 to 125 a script's own `exit(n)`. Each
-//! module has its own error enum; they all convert into [`Error`], which knows its exit code. Messages are one sentence that names the
-//! thing at fault and says how to fix it, and never contain a secret.
+//! module has its own error enum (the flows' [`FlowError`], the scripts' [`ScriptError`], the
+//! connections' [`ConnectionError`], the services' [`ServiceError`], the vault's [`VaultError`],
+//! ...); they all convert into [`Error`], which knows its exit code and keeps the enum, so the
+//! `#[source]` chain survives. Messages are one sentence that names the thing at fault and says
+//! how to fix it, and never contain a secret.
 
 use crate::auth::flow_error::FlowError;
 use crate::catalog::CatalogError;
@@ -19,7 +22,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// An error that ends a command.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Bad flag, bad TOML, bad link name, missing input: exit 2.
+    /// A bad flag or flag combination of a command in `src/cli/` that has no better home: exit 2.
     #[error("{0}")]
     Usage(String),
     /// The vault cannot be opened or a sealed value cannot be read: exit 3.
@@ -35,6 +38,9 @@ pub enum Error {
     /// [`FlowError::exit_code`]).
     #[error(transparent)]
     Flow(#[from] FlowError),
+    /// Neither `--home`, `LINKRUN_HOME`, `XDG_DATA_HOME` nor `HOME` names a home folder: exit 2.
+    #[error("cannot find a home folder for linkrun: pass --home DIR or set LINKRUN_HOME")]
+    NoHome,
     /// linkrun's home folder (or one inside it) cannot be created: exit 1.
     #[error("cannot create the folder `{}`: {source}; check its permissions or pass another --home", .dir.display())]
     CreateDir {
@@ -80,7 +86,7 @@ impl Error {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Usage(_) | Error::Service(_) | Error::Catalog(_) => 2,
+            Error::Usage(_) | Error::NoHome | Error::Service(_) | Error::Catalog(_) => 2,
             Error::Vault(e) => e.exit_code(),
             Error::Connection(_) => 4,
             Error::ConnectionCmd(e) => e.exit_code(),

@@ -23,9 +23,7 @@ impl Home {
                     None => match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
                         Some(h) => PathBuf::from(h).join(".local/share/linkrun"),
                         None => {
-                            return Err(Error::Usage(
-                                "cannot find a home folder for linkrun: pass --home DIR or set LINKRUN_HOME".into(),
-                            ));
+                            return Err(Error::NoHome);
                         }
                     },
                 },

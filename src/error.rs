@@ -99,3 +99,47 @@ impl Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+    use crate::auth::rfc6749::GrantError;
+
+    #[test]
+    fn a_flow_refusal_keeps_the_grant_error_as_its_source_and_exits_4() {
+        let grant = GrantError { code: "invalid_grant".into(), description: None, status: Some(400) };
+        let e = Error::from(FlowError::Refused { link: "crm".into(), service: "Zoho CRM".into(), source: grant });
+        assert_eq!(e.exit_code(), 4);
+        assert_eq!(
+            e.to_string(),
+            "the provider refused the grant of connection `crm` (invalid_grant): it expired, was revoked or was already used; run `linkrun connection authorize crm`"
+        );
+        // `Error::Flow` is transparent: its source is the flow error's source.
+        let source = e.source().map(|s| s.to_string());
+        assert_eq!(source.as_deref(), Some("the token endpoint answered `invalid_grant`"));
+    }
+
+    #[test]
+    fn inner_enums_decide_the_exit_code() {
+        let usage = FlowError::UnknownGrant { grant: "implicit".into() };
+        assert_eq!(Error::from(usage).exit_code(), 2);
+        let uncaught = ScriptError::UncaughtConnection { name: "s".into(), at: "line 1".into(), message: "m".into() };
+        assert_eq!(Error::from(uncaught).exit_code(), 4);
+        let unreadable = ScriptError::Unreadable { path: "x.rhai".into(), reason: "no such file".into() };
+        assert_eq!(Error::from(unreadable).exit_code(), 2);
+        assert_eq!(Error::from(ScriptError::TimeLimit { name: "s".into(), secs: 1.5 }).exit_code(), 1);
+        let gone = ConnectionError::Unknown { link: "c".into() };
+        assert_eq!(Error::from(gone).exit_code(), 4);
+        assert_eq!(Error::NoHome.exit_code(), 2);
+    }
+
+    #[test]
+    fn io_errors_name_what_failed_and_keep_the_os_error() {
+        let e = Error::Io { what: "cannot read the folder `x`".into(), source: std::io::ErrorKind::NotFound.into() };
+        assert_eq!(e.exit_code(), 1);
+        assert!(e.to_string().starts_with("cannot read the folder `x`: "), "{e}");
+        assert!(e.source().is_some());
+    }
+}

@@ -11,6 +11,19 @@ use crate::home::Home;
 use crate::service::{Origin, Service, ServiceError};
 use crate::{Error, Result};
 
+/// A lookup in the catalog failed. Exit code 2.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CatalogError {
+    /// No service has this link name.
+    #[error(
+        "unknown service `{name}`: run `linkrun service list` to see the services, or add one with `linkrun service add FILE.toml`"
+    )]
+    UnknownService {
+        /// The link name asked for.
+        name: String,
+    },
+}
+
 include!(concat!(env!("OUT_DIR"), "/builtin_services.rs"));
 
 /// All services visible from here, sorted by link name.
@@ -64,11 +77,10 @@ impl Catalog {
 
     /// The service with this link name.
     pub fn get(&self, name: &str) -> Result<&Service> {
-        self.services.iter().find(|s| s.link_name() == name).ok_or_else(|| {
-            Error::Usage(format!(
-                "unknown service `{name}`: run `linkrun service list` to see the services, or add one with `linkrun service add FILE.toml`"
-            ))
-        })
+        self.services
+            .iter()
+            .find(|s| s.link_name() == name)
+            .ok_or_else(|| CatalogError::UnknownService { name: name.to_string() }.into())
     }
 
     /// Removes a service (used by `service add --replace` before re-adding it).
@@ -81,7 +93,7 @@ fn toml_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let rd = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::Other(format!("cannot read the folder `{}`: {e}", dir.display()))),
+        Err(source) => return Err(Error::Io { what: format!("cannot read the folder `{}`", dir.display()), source }),
     };
     let mut files: Vec<PathBuf> = rd
         .filter_map(|e| e.ok().map(|e| e.path()))

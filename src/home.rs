@@ -23,9 +23,7 @@ impl Home {
                     None => match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
                         Some(h) => PathBuf::from(h).join(".local/share/linkrun"),
                         None => {
-                            return Err(Error::Usage(
-                                "cannot find a home folder for linkrun: pass --home DIR or set LINKRUN_HOME".into(),
-                            ));
+                            return Err(Error::NoHome);
                         }
                     },
                 },
@@ -67,12 +65,7 @@ impl Home {
 
 /// Creates a folder and its parents; the last one gets mode 0700 on Unix.
 pub fn create_private_dir(dir: &Path) -> Result<()> {
-    create_private_dir_io(dir).map_err(|e| {
-        Error::Other(format!(
-            "cannot create the folder `{}`: {e}; check its permissions or pass another --home",
-            dir.display()
-        ))
-    })
+    create_private_dir_io(dir).map_err(|source| Error::CreateDir { dir: dir.to_path_buf(), source })
 }
 
 /// [`create_private_dir`] with the OS error as it is, for callers that word it themselves.

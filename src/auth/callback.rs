@@ -18,11 +18,10 @@ pub struct Callback {
 
 impl Callback {
     /// Binds 127.0.0.1:`port` (0: any free port). Must run inside a tokio runtime.
-    pub async fn bind(port: u16) -> Result<Callback, String> {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-            .await
-            .map_err(|e| format!("cannot listen on 127.0.0.1:{port} for the redirect ({e}): pass another --port"))?;
-        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+    pub async fn bind(port: u16) -> Result<Callback, super::flow_error::FlowError> {
+        let listen = |source| super::flow_error::FlowError::Listen { port, source };
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(listen)?;
+        let port = listener.local_addr().map_err(listen)?.port();
         Ok(Callback { listener: Some(listener), port })
     }
 

@@ -148,7 +148,7 @@ impl Live {
         let mut base_ports: Vec<u16> = port_of(endpoint.base_url.as_deref()).into_iter().collect();
         let oauth2 = if let Some(meta) = oauth_meta {
             let eps = super::oauth2::endpoints_for(service, &endpoint, &rec, &fields)
-                .map_err(|m| Failure::Invoke(InvokeError::connection(m, link)))?;
+                .map_err(|e| Failure::Invoke(InvokeError::connection(e.to_string(), link)))?;
             let o = super::oauth2::OAuth2::new(link, service, eps, rec.scopes.clone(), &mut fields, meta)
                 .map_err(|m| Failure::Invoke(InvokeError::connection(m, link)))?;
             if service.def.oauth2.as_ref().is_some_and(|d| d.use_api_domain) {

@@ -8,6 +8,7 @@
 pub mod api_key;
 pub mod basic;
 pub mod callback;
+pub mod flow_error;
 pub mod live;
 pub mod oauth1;
 pub mod oauth1_flow;

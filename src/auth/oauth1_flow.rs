@@ -18,7 +18,9 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use super::callback::{Callback, open_browser};
+use super::flow_error::FlowError;
 use super::oauth1::OAuth1;
+use crate::Result;
 use crate::connection::{ConnectionRecord, Status};
 use crate::http::Clients;
 use crate::http::rules::is_loopback;
@@ -26,7 +28,6 @@ use crate::http::{NoCredentials, Outgoing, Response, SendOptions};
 use crate::service::{Endpoint, Service};
 use crate::vault::Field;
 use crate::vault::Vault;
-use crate::{Error, Result};
 
 /// Options of `connection authorize` for an OAuth 1.0a connection.
 #[derive(Debug, Clone)]
@@ -83,14 +84,11 @@ pub fn problem_sentence(problem: &str, link: &str) -> String {
     }
 }
 
-fn provider_error(resp: &Response, what: &str, link: &str) -> Error {
+fn provider_error(resp: &Response, what: &'static str, link: &str) -> FlowError {
     let pairs: HashMap<String, String> = url::form_urlencoded::parse(&resp.body).into_owned().collect();
     match pairs.get("oauth_problem") {
-        Some(p) => Error::Connection(problem_sentence(p, link)),
-        None => Error::Connection(format!(
-            "the {what} request of connection `{link}` failed with HTTP {}: check the service's `[oauth1]` URLs and the consumer key and secret, then run `linkrun connection authorize {link}` again",
-            resp.status
-        )),
+        Some(p) => FlowError::Problem { link: link.to_string(), problem: p.clone() },
+        None => FlowError::ProviderHttp { link: link.to_string(), what, status: resp.status },
     }
 }
 
@@ -104,26 +102,24 @@ pub fn resolve_url(template: &str, endpoint: &Endpoint, rec: &ConnectionRecord) 
 
 fn flow_url(
     service: &Service,
-    which: &str,
+    which: &'static str,
     template: Option<&str>,
     endpoint: &Endpoint,
     rec: &ConnectionRecord,
-) -> Result<Url> {
-    let t = template.ok_or_else(|| {
-        Error::Usage(format!(
-            "service `{}` has no `{which}` in its `[oauth1]` table, so it cannot be authorised here: add it, or create the connection with --param token=... --param token_secret=...",
-            service.link_name()
-        ))
-    })?;
+) -> Result<Url, FlowError> {
+    let t = template.ok_or_else(|| FlowError::NoFlowUrl { service: service.link_name().to_string(), which })?;
     let raw = resolve_url(t, endpoint, rec);
-    let url = Url::parse(&raw)
-        .map_err(|_| Error::Usage(format!("`{which}` `{raw}` of service `{}` is not a URL", service.link_name())))?;
+    let url = Url::parse(&raw).map_err(|_| FlowError::FlowUrlNotUrl {
+        service: service.link_name().to_string(),
+        which,
+        url: raw.clone(),
+    })?;
     if url.scheme() != "https" && !is_loopback(url.host_str().unwrap_or_default()) {
-        return Err(Error::Connection(format!(
-            "refusing to send the credentials of connection `{}` over plain HTTP to `{}`: the service's `{which}` must be https:// (plain HTTP only to loopback)",
-            rec.link_name,
-            url.host_str().unwrap_or_default()
-        )));
+        return Err(FlowError::FlowUrlNotHttps {
+            link: rec.link_name.clone(),
+            host: url.host_str().unwrap_or_default().to_string(),
+            which,
+        });
     }
     Ok(url)
 }
@@ -134,16 +130,16 @@ async fn signed_post(
     extra: &[(&str, &str)],
     link: &str,
     clients: &Clients,
-) -> Result<Response> {
+) -> Result<Response, FlowError> {
     let mut out = Outgoing::new(reqwest::Method::POST, url.clone());
-    signer.apply(&mut out, link, extra).map_err(|e| Error::Connection(e.message))?;
+    signer.apply(&mut out, link, extra).map_err(|source| FlowError::Credentials { link: link.to_string(), source })?;
     let opts = SendOptions { link: Some(link), ..SendOptions::flow() };
     crate::http::send(clients, out, &opts, &NoCredentials)
         .await
-        .map_err(|e| Error::Connection(format!("{}; then run `linkrun connection authorize {link}` again", e.message)))
+        .map_err(|source| FlowError::Send { link: link.to_string(), source })
 }
 
-fn token_pair(resp: &Response, what: &str, link: &str) -> Result<(String, String)> {
+fn token_pair(resp: &Response, what: &'static str, link: &str) -> Result<(String, String), FlowError> {
     if !(200..300).contains(&resp.status) {
         return Err(provider_error(resp, what, link));
     }
@@ -161,12 +157,13 @@ pub fn authorize(vault: &mut Vault, service: &Service, rec: &ConnectionRecord, o
         .def
         .oauth1
         .as_ref()
-        .ok_or_else(|| Error::Usage(format!("service `{}` has no `[oauth1]` table", service.link_name())))?;
+        .ok_or_else(|| FlowError::NoTable { service: service.link_name().to_string(), table: "oauth1" })?;
     let endpoint = service.endpoint(rec.data_center.as_deref(), rec.instance.as_deref());
     let mut fields: HashMap<Field, SecretString> = vault.read_fields(link)?.into_iter().collect();
     let pending = (fields.remove(&Field::PendingToken), fields.remove(&Field::PendingSecret));
     let mut take = |k: &str| if k == "token" || k == "token_secret" { None } else { fields.remove(&Field::param(k)) };
-    let mut signer = OAuth1::from_fields(service, &mut take, link).map_err(|e| Error::Connection(e.message))?;
+    let mut signer = OAuth1::from_fields(service, &mut take, link)
+        .map_err(|source| FlowError::Credentials { link: link.to_string(), source })?;
     let access_url = flow_url(
         service,
         "access_token_url",
@@ -174,14 +171,12 @@ pub fn authorize(vault: &mut Vault, service: &Service, rec: &ConnectionRecord, o
         &endpoint,
         rec,
     )?;
-    let runtime = crate::http::runtime().map_err(Error::Other)?;
+    let runtime = crate::http::runtime()?;
     let clients = Clients::default();
 
     let (temp_token, temp_secret, verifier) = if let Some(v) = &opts.verifier {
         let (Some(t), Some(s)) = pending else {
-            return Err(Error::Usage(format!(
-                "connection `{link}` has no authorisation waiting for a verifier: run `linkrun connection authorize {link} --no-browser` first"
-            )));
+            return Err(FlowError::NoPendingVerifier { link: link.to_string() }.into());
         };
         (t.expose_secret().to_string(), s, v.clone())
     } else {
@@ -199,11 +194,7 @@ pub fn authorize(vault: &mut Vault, service: &Service, rec: &ConnectionRecord, o
             &endpoint,
             rec,
         )?;
-        let listener = if opts.no_browser {
-            None
-        } else {
-            Some(runtime.block_on(Callback::bind(opts.port)).map_err(Error::Usage)?)
-        };
+        let listener = if opts.no_browser { None } else { Some(runtime.block_on(Callback::bind(opts.port))?) };
         let callback = listener.as_ref().map(|l| l.redirect_uri()).unwrap_or_else(|| "oob".to_string());
         let resp =
             runtime.block_on(signed_post(&signer, &request_url, &[("oauth_callback", &callback)], link, &clients))?;
@@ -229,29 +220,20 @@ pub fn authorize(vault: &mut Vault, service: &Service, rec: &ConnectionRecord, o
                     l.redirect_uri()
                 );
                 open_browser(auth.as_str());
-                let q = runtime.block_on(l.wait(opts.timeout)).ok_or_else(|| {
-                    Error::Connection(format!(
-                        "no redirect from the provider within {} s: run `linkrun connection authorize {link}` again and approve the request in the browser (or use --no-browser)",
-                        opts.timeout.as_secs()
-                    ))
-                })?;
+                let q = runtime
+                    .block_on(l.wait(opts.timeout))
+                    .ok_or_else(|| FlowError::NoRedirect { link: link.to_string(), secs: opts.timeout.as_secs() })?;
                 if let Some(p) = q.get("oauth_problem") {
-                    return Err(Error::Connection(problem_sentence(p, link)));
+                    return Err(FlowError::Problem { link: link.to_string(), problem: p.clone() }.into());
                 }
                 if q.get("oauth_token").is_some_and(|got| *got != t) {
-                    return Err(Error::Connection(format!(
-                        "the redirect carried another oauth_token than the one linkrun asked for: run `linkrun connection authorize {link}` again"
-                    )));
+                    return Err(FlowError::TokenMismatch { link: link.to_string() }.into());
                 }
-                q.get("oauth_verifier").cloned().ok_or_else(|| {
-                    Error::Connection(format!(
-                        "the redirect carried no oauth_verifier: run `linkrun connection authorize {link}` again"
-                    ))
-                })?
+                q.get("oauth_verifier").cloned().ok_or_else(|| FlowError::NoVerifier { link: link.to_string() })?
             }
             None if opts.interactive => {
                 let v = rpassword::prompt_password("verifier (PIN) shown by the provider: ")
-                    .map_err(|e| Error::Usage(format!("cannot read the verifier from the terminal: {e}")))?;
+                    .map_err(|source| FlowError::ReadVerifier { source })?;
                 v.trim().to_string()
             }
             None => {

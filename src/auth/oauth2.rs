@@ -80,12 +80,11 @@ pub fn endpoints_for(
     endpoint: &crate::service::Endpoint,
     rec: &crate::connection::ConnectionRecord,
     fields: &HashMap<Field, SecretString>,
-) -> Result<Endpoints, String> {
-    let def = service
-        .def
-        .oauth2
-        .as_ref()
-        .ok_or_else(|| format!("service `{}` has no `[oauth2]` table", service.link_name()))?;
+) -> Result<Endpoints, super::flow_error::FlowError> {
+    let def = service.def.oauth2.as_ref().ok_or_else(|| super::flow_error::FlowError::NoTable {
+        service: service.link_name().to_string(),
+        table: "oauth2",
+    })?;
     let resolve = |t: &str| super::oauth1_flow::resolve_url(t, endpoint, rec);
     Ok(Endpoints {
         authorize_url: def.authorize_url.as_ref().map(|u| resolve(u.get_ref())),

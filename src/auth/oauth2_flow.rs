@@ -19,14 +19,15 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use super::callback::{Callback, open_browser};
+use super::flow_error::FlowError;
 use super::oauth2::{endpoints_for, meta_from};
 use super::rfc6749::{GrantError, ProviderToken, RevokeStyle, revoke as revoke_token};
+use crate::Result;
 use crate::connection::{ConnectionRecord, Status};
 use crate::http::Clients;
 use crate::service::Service;
 use crate::vault::Field;
 use crate::vault::Vault;
-use crate::{Error, Result};
 
 /// Redirect port when the service names none: register `http://127.0.0.1:8765/callback`.
 pub const DEFAULT_REDIRECT_PORT: u16 = 8765;
@@ -64,10 +65,10 @@ pub fn authorize(vault: &mut Vault, service: &Service, rec: &ConnectionRecord, o
         .def
         .oauth2
         .as_ref()
-        .ok_or_else(|| Error::Usage(format!("service `{}` has no `[oauth2]` table", service.link_name())))?;
+        .ok_or_else(|| FlowError::NoTable { service: service.link_name().to_string(), table: "oauth2" })?;
     let endpoint = service.endpoint(rec.data_center.as_deref(), rec.instance.as_deref());
     let fields: HashMap<Field, SecretString> = vault.read_fields(link)?.into_iter().collect();
-    let eps = endpoints_for(service, &endpoint, rec, &fields).map_err(Error::Usage)?;
+    let eps = endpoints_for(service, &endpoint, rec, &fields)?;
     let scopes = if rec.scopes.is_empty() { def.scopes.clone() } else { rec.scopes.clone() };
     let allowed: Vec<&str> = def.grant_types.iter().map(String::as_str).collect();
     let grant = match (&opts.grant, &opts.code) {
@@ -76,23 +77,25 @@ pub fn authorize(vault: &mut Vault, service: &Service, rec: &ConnectionRecord, o
         (None, None) => allowed.first().map(|g| g.to_string()).unwrap_or_else(|| "authorization_code".into()),
     };
     if !allowed.is_empty() && !allowed.contains(&grant.as_str()) {
-        return Err(Error::Usage(format!(
-            "service `{}` does not allow the {grant} grant: use --grant with one of {}",
-            service.link_name(),
-            allowed.join(", ")
-        )));
+        return Err(FlowError::GrantNotAllowed {
+            service: service.link_name().to_string(),
+            grant,
+            allowed: allowed.join(", "),
+        }
+        .into());
     }
-    let command = format!("linkrun connection authorize {link}");
-    let refused = |e: GrantError| Error::Connection(e.sentence(link, &service.def.name, &command));
-    let runtime = crate::http::runtime().map_err(Error::Other)?;
+    let refused =
+        |source: GrantError| FlowError::Refused { link: link.to_string(), service: service.def.name.clone(), source };
+    let runtime = crate::http::runtime()?;
     let clients = Clients::default();
     let token_url = url::Url::parse(&eps.token_url)
-        .map_err(|_| Error::Usage(format!("the token_url of service `{}` is not a URL", service.link_name())))?;
+        .map_err(|_| FlowError::NotUrl { service: service.link_name().to_string(), which: "token_url" })?;
     if token_url.scheme() != "https" && !crate::http::rules::is_loopback(token_url.host_str().unwrap_or_default()) {
-        return Err(Error::Connection(format!(
-            "refusing to send the client secret of connection `{link}` over plain HTTP to `{}`: the service's token_url must be https:// (plain HTTP only to loopback)",
-            token_url.host_str().unwrap_or_default()
-        )));
+        return Err(FlowError::TokenUrlNotHttps {
+            link: link.to_string(),
+            host: token_url.host_str().unwrap_or_default().to_string(),
+        }
+        .into());
     }
     let token: ProviderToken = match grant.as_str() {
         "authorization_code" => match &opts.code {
@@ -101,13 +104,10 @@ pub fn authorize(vault: &mut Vault, service: &Service, rec: &ConnectionRecord, o
                 .map_err(refused)?,
             None => {
                 if eps.authorize_url.is_none() {
-                    return Err(Error::Usage(format!(
-                        "service `{}` has no `authorize_url`: pass --code CODE, or use --grant password or client_credentials",
-                        service.link_name()
-                    )));
+                    return Err(FlowError::NoAuthorizeUrl { service: service.link_name().to_string() }.into());
                 }
                 let port = opts.port.or(def.redirect_port).unwrap_or(DEFAULT_REDIRECT_PORT);
-                let listener = runtime.block_on(Callback::bind(port)).map_err(Error::Usage)?;
+                let listener = runtime.block_on(Callback::bind(port))?;
                 let redirect = opts.redirect_uri.clone().unwrap_or_else(|| listener.redirect_uri());
                 let extra: Vec<(String, String)> =
                     def.authorize_params.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -120,43 +120,27 @@ pub fn authorize(vault: &mut Vault, service: &Service, rec: &ConnectionRecord, o
                 if !opts.no_browser {
                     open_browser(&url);
                 }
-                let q = runtime.block_on(listener.wait(opts.timeout)).ok_or_else(|| {
-                    Error::Connection(format!(
-                        "no redirect from the provider within {} s: run `{command}` again and approve the request in the browser",
-                        opts.timeout.as_secs()
-                    ))
-                })?;
+                let link = link.to_string();
+                let q = runtime
+                    .block_on(listener.wait(opts.timeout))
+                    .ok_or_else(|| FlowError::NoRedirect { link: link.clone(), secs: opts.timeout.as_secs() })?;
                 if let Some(e) = q.get("error") {
-                    let desc = q.get("error_description").map(|d| format!(": {d}")).unwrap_or_default();
-                    return Err(Error::Connection(format!(
-                        "the provider did not authorise connection `{link}` ({e}{desc}): run `{command}` again and approve the request"
-                    )));
+                    let description = q.get("error_description").cloned();
+                    return Err(FlowError::Denied { link, error: e.clone(), description }.into());
                 }
                 match q.get("state") {
                     Some(s) if *s == state => {}
-                    Some(_) => {
-                        return Err(Error::Connection(format!(
-                            "the redirect carried a wrong `state`, so it may not answer linkrun's request: run `{command}` again"
-                        )));
-                    }
-                    None => {
-                        return Err(Error::Connection(format!(
-                            "the redirect carried no `state`, so it cannot be matched to linkrun's request: run `{command}` again"
-                        )));
-                    }
+                    Some(_) => return Err(FlowError::StateMismatch { link }.into()),
+                    None => return Err(FlowError::NoState { link }.into()),
                 }
-                let code = q.get("code").ok_or_else(|| {
-                    Error::Connection(format!("the redirect carried no `code`: run `{command}` again"))
-                })?;
+                let code = q.get("code").ok_or(FlowError::NoCode { link })?;
                 runtime.block_on(eps.exchange_code(&clients, code, Some(&redirect), verifier)).map_err(refused)?
             }
         },
         "password" => {
             let (Some(u), Some(p)) = (fields.get(&Field::param("username")), fields.get(&Field::param("password")))
             else {
-                return Err(Error::Usage(format!(
-                    "the password grant needs the `username` and `password` params of connection `{link}`: recreate it with --param username=... --param password"
-                )));
+                return Err(FlowError::NoPasswordParams { link: link.to_string() }.into());
             };
             runtime.block_on(eps.password(&clients, u, p, &scopes)).map_err(refused)?
         }
@@ -168,7 +152,7 @@ pub fn authorize(vault: &mut Vault, service: &Service, rec: &ConnectionRecord, o
             runtime.block_on(eps.client_credentials(&clients, &scopes, &extra)).map_err(refused)?
         }
         other => {
-            return Err(Error::Usage(format!("unknown grant `{other}`: use code, password or client_credentials")));
+            return Err(FlowError::UnknownGrant { grant: other.to_string() }.into());
         }
     };
     let meta = meta_from(&token, &grant, None);
@@ -194,13 +178,13 @@ pub fn revoke(vault: &mut Vault, service: &Service, rec: &ConnectionRecord) -> R
         .def
         .oauth2
         .as_ref()
-        .ok_or_else(|| Error::Usage(format!("service `{}` has no `[oauth2]` table", service.link_name())))?;
+        .ok_or_else(|| FlowError::NoTable { service: service.link_name().to_string(), table: "oauth2" })?;
     let endpoint = service.endpoint(rec.data_center.as_deref(), rec.instance.as_deref());
     let fields: HashMap<Field, SecretString> = vault.read_fields(link)?.into_iter().collect();
     let mut warning = None;
     let mut at_provider = false;
     if let Some(url) = &def.revoke_url {
-        let eps = endpoints_for(service, &endpoint, rec, &fields).map_err(Error::Usage)?;
+        let eps = endpoints_for(service, &endpoint, rec, &fields)?;
         let url = super::oauth1_flow::resolve_url(url.get_ref(), &endpoint, rec);
         let style =
             if def.revoke_style.as_deref() == Some("query") { RevokeStyle::Query } else { RevokeStyle::Rfc7009 };
@@ -209,11 +193,10 @@ pub fn revoke(vault: &mut Vault, service: &Service, rec: &ConnectionRecord) -> R
             .map(|t| (t, "refresh_token"))
             .or_else(|| fields.get(&Field::AccessToken).map(|t| (t, "access_token")));
         if let Some((token, hint)) = token {
-            let runtime = crate::http::runtime().map_err(Error::Other)?;
+            let runtime = crate::http::runtime()?;
             let clients = Clients::default();
-            url::Url::parse(&url).map_err(|_| {
-                Error::Usage(format!("the revoke_url of service `{}` is not a URL", service.link_name()))
-            })?;
+            url::Url::parse(&url)
+                .map_err(|_| FlowError::NotUrl { service: service.link_name().to_string(), which: "revoke_url" })?;
             match runtime.block_on(revoke_token(&clients, &eps, &url, style, token, hint)) {
                 Ok(s) if (200..300).contains(&s) => at_provider = true,
                 Ok(s) => {

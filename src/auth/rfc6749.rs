@@ -117,8 +117,13 @@ impl ProviderToken {
     }
 }
 
-/// A refusal from the token endpoint (or a failure to reach it).
-#[derive(Debug, Clone)]
+/// A refusal from the token endpoint (or a failure to reach it). Its own message is the bare
+/// fact; [`GrantError::sentence`] words it for a connection, with the fix.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "the token endpoint answered `{code}`{}",
+    .description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default()
+)]
 pub struct GrantError {
     /// The provider's `error` code (`invalid_grant`, Zoho's `invalid_code`...), or `network`,
     /// `timeout`, `parse` when no answer could be read.

@@ -7,6 +7,7 @@ use clap::Subcommand;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
+use super::connection_error::ConnectionCmdError;
 use crate::catalog::Catalog;
 use crate::connection::{ConnectionRecord, Status, mask};
 use crate::home::Home;
@@ -129,9 +130,7 @@ pub fn run(home: &Home, cmd: ConnectionCmd) -> Result<()> {
         ConnectionCmd::Delete { link, yes } => delete(home, &link, yes),
         ConnectionCmd::Authorize { link, grant, code, redirect_uri, no_browser, verifier, port, timeout, json } => {
             if !(1..=86_400).contains(&timeout) {
-                return Err(Error::Usage(format!(
-                    "`--timeout {timeout}` is out of range: give 1 to 86400 seconds to wait for the redirect"
-                )));
+                return Err(ConnectionCmdError::TimeoutOutOfRange { timeout }.into());
             }
             let timeout = std::time::Duration::from_secs(timeout);
             let oauth1 = crate::auth::oauth1_flow::Options {
@@ -163,11 +162,13 @@ struct CreateArgs {
 }
 
 fn check_link(link: &str) -> Result<()> {
-    LinkName::parse(link).map(|_| ()).map_err(|rule| Error::Usage(format!("invalid link name `{link}`: {rule}")))
+    LinkName::parse(link)
+        .map(|_| ())
+        .map_err(|rule| ConnectionCmdError::InvalidLinkName { link: link.to_string(), rule }.into())
 }
 
 fn unknown_connection(link: &str) -> Error {
-    Error::Connection(crate::connection::ConnectionError::Unknown { link: link.to_string() }.to_string())
+    crate::connection::ConnectionError::Unknown { link: link.to_string() }.into()
 }
 
 fn create(home: &Home, a: CreateArgs) -> Result<()> {
@@ -181,11 +182,11 @@ fn create(home: &Home, a: CreateArgs) -> Result<()> {
     let known = |key: &str| -> Result<&Param> {
         declared.iter().find(|p| p.key == key).ok_or_else(|| {
             let keys: Vec<_> = declared.iter().map(|p| format!("`{}`", p.key)).collect();
-            Error::Usage(format!(
-                "service `{}` has no param `{key}`: its params are {}",
-                service.link_name(),
-                if keys.is_empty() { "none".to_string() } else { keys.join(", ") }
-            ))
+            Error::from(ConnectionCmdError::UnknownParam {
+                service: service.link_name().to_string(),
+                key: key.to_string(),
+                known: if keys.is_empty() { "none".to_string() } else { keys.join(", ") },
+            })
         })
     };
     // Gather values without prompting yet: flags first, then the environment.
@@ -204,11 +205,12 @@ fn create(home: &Home, a: CreateArgs) -> Result<()> {
         let (k, var) = raw
             .split_once('=')
             .filter(|(k, v)| !k.is_empty() && !v.is_empty())
-            .ok_or_else(|| Error::Usage(format!("`{raw}` is not KEY=ENVVAR: write --param-env api_key=MY_API_KEY")))?;
+            .ok_or_else(|| ConnectionCmdError::NotKeyEnvVar { raw: raw.clone() })?;
         known(k)?;
-        let v = std::env::var(var).ok().filter(|v| !v.is_empty()).ok_or_else(|| {
-            Error::Usage(format!("environment variable `{var}` (for param `{k}`) is not set or empty: export it, or pass --param {k}=VALUE"))
-        })?;
+        let v = std::env::var(var)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| ConnectionCmdError::EnvVarUnset { var: var.to_string(), key: k.to_string() })?;
         values.insert(k.to_string(), SecretString::from(v));
     }
     if hostname.is_some() {
@@ -222,18 +224,15 @@ fn create(home: &Home, a: CreateArgs) -> Result<()> {
     let interactive = super::interactive();
     if !interactive {
         if let Some(p) = ask.first() {
-            return Err(Error::Usage(format!(
-                "--param {k} asks for its value on a terminal, and there is none: pass --param {k}=VALUE or --param-env {k}=ENVVAR",
-                k = p.key
-            )));
+            return Err(ConnectionCmdError::NoTerminalForParam { key: p.key.clone() }.into());
         }
         if let Some(p) = missing.first() {
-            return Err(Error::Usage(format!(
-                "missing required param `{k}` ({}) for service `{}`: pass --param {k}=VALUE or --param-env {k}=ENVVAR",
-                p.label,
-                service.link_name(),
-                k = p.key
-            )));
+            return Err(ConnectionCmdError::MissingParam {
+                key: p.key.clone(),
+                label: p.label.clone(),
+                service: service.link_name().to_string(),
+            }
+            .into());
         }
     }
     // Refuse a duplicate before asking anything.
@@ -247,7 +246,7 @@ fn create(home: &Home, a: CreateArgs) -> Result<()> {
     }
     for p in &declared {
         if !p.optional && values.get(&p.key).is_none_or(|v| v.expose_secret().is_empty()) {
-            return Err(Error::Usage(format!("param `{}` ({}) cannot be empty: give it a value", p.key, p.label)));
+            return Err(ConnectionCmdError::EmptyParam { key: p.key.clone(), label: p.label.clone() }.into());
         }
     }
     let status = match service.auth() {
@@ -285,33 +284,31 @@ fn create(home: &Home, a: CreateArgs) -> Result<()> {
 }
 
 fn duplicate(link: &str) -> Error {
-    Error::Usage(format!(
-        "connection `{link}` already exists: link names are unique, so choose another or delete it first with `linkrun connection delete {link} --yes`"
-    ))
+    ConnectionCmdError::Duplicate { link: link.to_string() }.into()
 }
 
 fn resolve_dc(service: &Service, dc: Option<&str>) -> Result<Option<String>> {
     let dcs = service.data_centers();
     let list = || dcs.iter().map(|d| format!("`{d}`")).collect::<Vec<_>>().join(", ");
     match dc {
-        Some(d) if dcs.is_empty() => Err(Error::Usage(format!(
-            "service `{}` has no data centers, so --dc {d} does not apply: leave it out",
-            service.link_name()
-        ))),
-        Some(d) if !dcs.contains(&d) => Err(Error::Usage(format!(
-            "service `{}` has no data center `{d}`: use one of {}",
-            service.link_name(),
-            list()
-        ))),
+        Some(d) if dcs.is_empty() => {
+            Err(ConnectionCmdError::NoDataCenters { service: service.link_name().to_string(), dc: d.to_string() }
+                .into())
+        }
+        Some(d) if !dcs.contains(&d) => Err(ConnectionCmdError::UnknownDataCenter {
+            service: service.link_name().to_string(),
+            dc: d.to_string(),
+            known: list(),
+        }
+        .into()),
         Some(d) => Ok(Some(d.to_string())),
         None if dcs.is_empty() => Ok(None),
         None => match &service.def.default_data_center {
             Some(d) => Ok(Some(d.get_ref().clone())),
-            None => Err(Error::Usage(format!(
-                "service `{}` needs a data center: pass --dc with one of {}",
-                service.link_name(),
-                list()
-            ))),
+            None => {
+                Err(ConnectionCmdError::NeedsDataCenter { service: service.link_name().to_string(), known: list() }
+                    .into())
+            }
         },
     }
 }
@@ -331,28 +328,24 @@ fn hostname_param(service: &Service, params: &[String], param_env: &[String]) ->
         match raw.split_once('=') {
             Some((HOSTNAME, v)) => found = Some(v.to_string()),
             None if raw == HOSTNAME => {
-                return Err(Error::Usage(
-                    "--param hostname needs its value: pass --param hostname=HOST, e.g. --param hostname=servicenow.example.com"
-                        .to_string(),
-                ));
+                return Err(ConnectionCmdError::HostnameNeedsValue.into());
             }
             _ => {}
         }
     }
     for raw in param_env {
         if let Some((HOSTNAME, var)) = raw.split_once('=') {
-            let v = std::env::var(var).ok().filter(|v| !v.is_empty()).ok_or_else(|| {
-                Error::Usage(format!("environment variable `{var}` (for param `hostname`) is not set or empty: export it, or pass --param hostname=HOST"))
-            })?;
+            let v = std::env::var(var)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| ConnectionCmdError::EnvVarUnset { var: var.to_string(), key: HOSTNAME.to_string() })?;
             found = Some(v);
         }
     }
     let Some(h) = found else { return Ok(None) };
     let host = h.trim().trim_end_matches('.').to_ascii_lowercase();
     if !crate::service::is_dns_host_name(&host) {
-        return Err(Error::Usage(format!(
-            "`{h}` is not a host name: give the custom domain alone, like --param hostname=servicenow.example.com (no scheme, port or path)"
-        )));
+        return Err(ConnectionCmdError::NotHostName { hostname: h }.into());
     }
     Ok(Some(host))
 }
@@ -360,9 +353,9 @@ fn hostname_param(service: &Service, params: &[String], param_env: &[String]) ->
 fn resolve_instance(service: &Service, instance: Option<&str>, hostname: Option<&str>) -> Result<Option<String>> {
     match (instance, hostname) {
         (Some(i), Some(h)) => {
-            return Err(Error::Usage(format!(
-                "give either --instance {i} or --param hostname={h}, not both: the host name replaces the instance"
-            )));
+            return Err(
+                ConnectionCmdError::InstanceAndHostname { instance: i.to_string(), hostname: h.to_string() }.into()
+            );
         }
         (None, Some(h)) => return Ok(Some(h.to_string())),
         _ => {}
@@ -372,20 +365,14 @@ fn resolve_instance(service: &Service, instance: Option<&str>, hostname: Option<
             if crate::service::is_instance_name(i) {
                 Ok(Some(i.to_ascii_lowercase()))
             } else {
-                let custom = if service.def.params.iter().any(|p| p.key.get_ref() == HOSTNAME) {
-                    "; for a custom domain pass --param hostname=HOST instead"
-                } else {
-                    ""
-                };
-                Err(Error::Usage(format!(
-                    "instance name `{i}` is not valid: use letters, digits and dashes only (the part before .service-now.com){custom}"
-                )))
+                let custom_domain = service.def.params.iter().any(|p| p.key.get_ref() == HOSTNAME);
+                Err(ConnectionCmdError::InvalidInstance { instance: i.to_string(), custom_domain }.into())
             }
         }
-        (Some(i), None) => Err(Error::Usage(format!(
-            "service `{}` is not addressed by instance, so --instance {i} does not apply: leave it out",
-            service.link_name()
-        ))),
+        (Some(i), None) => {
+            Err(ConnectionCmdError::NotByInstance { service: service.link_name().to_string(), instance: i.to_string() }
+                .into())
+        }
         (None, Some(t)) => {
             let named = service.named_instances();
             let mut also = String::new();
@@ -398,11 +385,12 @@ fn resolve_instance(service: &Service, instance: Option<&str>, hostname: Option<
             if service.def.params.iter().any(|p| p.key.get_ref() == HOSTNAME) {
                 also.push_str(", or --param hostname=HOST for a custom domain");
             }
-            Err(Error::Usage(format!(
-                "service `{}` needs an instance: pass --instance NAME (its URL is `{}`){also}",
-                service.link_name(),
-                t.get_ref()
-            )))
+            Err(ConnectionCmdError::NeedsInstance {
+                service: service.link_name().to_string(),
+                url: t.get_ref().to_string(),
+                also,
+            }
+            .into())
         }
         (None, None) => Ok(None),
     }
@@ -412,14 +400,14 @@ fn prompt(p: &Param) -> Result<SecretString> {
     let label = format!("{} ({}): ", p.label, p.key);
     let value = if p.secret {
         rpassword::prompt_password(&label)
-            .map_err(|e| Error::Usage(format!("cannot read `{}` from the terminal: {e}", p.key)))?
+            .map_err(|source| ConnectionCmdError::ReadParam { key: p.key.clone(), source })?
     } else {
         eprint!("{label}");
         let _ = std::io::stderr().flush();
         let mut line = String::new();
         std::io::stdin()
             .read_line(&mut line)
-            .map_err(|e| Error::Usage(format!("cannot read `{}` from the terminal: {e}", p.key)))?;
+            .map_err(|source| ConnectionCmdError::ReadParam { key: p.key.clone(), source })?;
         line.trim_end_matches(['\n', '\r']).to_string()
     };
     Ok(SecretString::from(value))
@@ -564,11 +552,9 @@ fn existing(home: &Home, link: &str) -> Result<(Vault, ConnectionRecord, Catalog
     let vault = Vault::open(home)?;
     let rec = vault.get(link)?.ok_or_else(|| unknown_connection(link))?;
     let catalog = Catalog::load(home)?;
-    catalog.get(&rec.service).map_err(|_| {
-        Error::Connection(
-            crate::connection::ConnectionError::ServiceGone { link: link.to_string(), service: rec.service.clone() }
-                .to_string(),
-        )
+    catalog.get(&rec.service).map_err(|_| crate::connection::ConnectionError::ServiceGone {
+        link: link.to_string(),
+        service: rec.service.clone(),
     })?;
     Ok((vault, rec, catalog))
 }
@@ -632,10 +618,7 @@ fn test(home: &Home, link: &str, json: bool) -> Result<()> {
     drop(vault);
     let service = catalog.get(&rec.service)?;
     let Some(t) = &service.def.test else {
-        return Err(Error::Usage(format!(
-            "service `{}` has no `[test]` request: add one (url and type) to its TOML, or try the connection from a script",
-            service.link_name()
-        )));
+        return Err(ConnectionCmdError::NoTestRequest { service: service.link_name().to_string() }.into());
     };
     let req = crate::invoke::ScriptRequest {
         url: t.url.clone(),
@@ -643,13 +626,15 @@ fn test(home: &Home, link: &str, json: bool) -> Result<()> {
         connection: Some(link.to_string()),
         ..Default::default()
     };
-    let runtime = crate::http::runtime().map_err(Error::Other)?;
+    let runtime = crate::http::runtime()?;
     let invoker = crate::invoke::Invoker::new(home.clone(), Default::default());
     let method = t.method.clone().unwrap_or_else(|| "GET".into()).to_ascii_uppercase();
     let status = match runtime.block_on(invoker.send(&req, crate::invoke::DEFAULT_TIMEOUT)) {
         Ok(r) => r.status,
         Err(crate::invoke::Failure::Fatal(e)) => return Err(e),
-        Err(crate::invoke::Failure::Invoke(e)) => return Err(Error::Connection(e.message)),
+        Err(crate::invoke::Failure::Invoke(source)) => {
+            return Err(ConnectionCmdError::TestNotSent { link: link.to_string(), source }.into());
+        }
     };
     let ok = (200..400).contains(&status);
     if json {
@@ -663,10 +648,9 @@ fn test(home: &Home, link: &str, json: bool) -> Result<()> {
         }))?;
     }
     if !ok {
-        return Err(Error::Connection(format!(
-            "connection `{link}` does not work: {method} {} answered HTTP {status}; check its params, or run `linkrun connection authorize {link}`",
-            t.url
-        )));
+        return Err(
+            ConnectionCmdError::TestFailed { link: link.to_string(), method, url: t.url.clone(), status }.into()
+        );
     }
     if !json {
         eprintln!("connection `{link}` works: {method} {} answered HTTP {status}", t.url);
@@ -687,9 +671,7 @@ fn revoke(home: &Home, link: &str, json: bool) -> Result<()> {
             ("tokens are", r.warning, r.at_provider)
         }
         kind => {
-            return Err(Error::Usage(format!(
-                "connection `{link}` uses {kind} auth, which has nothing to revoke: delete it with `linkrun connection delete {link} --yes`"
-            )));
+            return Err(ConnectionCmdError::NothingToRevoke { link: link.to_string(), kind: kind.to_string() }.into());
         }
     };
     if json {
@@ -717,14 +699,12 @@ fn delete(home: &Home, link: &str, yes: bool) -> Result<()> {
     }
     if !yes {
         if !super::interactive() {
-            return Err(Error::Usage(format!(
-                "deleting connection `{link}` needs confirmation and there is no terminal: pass --yes"
-            )));
+            return Err(ConnectionCmdError::NeedsConfirmation { link: link.to_string() }.into());
         }
         eprint!("delete connection `{link}` and its sealed secrets? [y/N] ");
         let _ = std::io::stderr().flush();
         let mut line = String::new();
-        std::io::stdin().read_line(&mut line).map_err(|e| Error::Usage(format!("cannot read the answer: {e}")))?;
+        std::io::stdin().read_line(&mut line).map_err(|source| ConnectionCmdError::ReadAnswer { source })?;
         if !matches!(line.trim(), "y" | "Y" | "yes") {
             eprintln!("kept connection `{link}`");
             return Ok(());

@@ -50,7 +50,8 @@ impl Demo {
     fn linkrun(&self, args: &[&str]) -> Result<(bool, String, String)> {
         let mut cmd = Command::new(&self.exe);
         cmd.args(args).env("LINKRUN_HOME", &self.home).env("LINKRUN_SANDBOX_URL", &self.base);
-        let out = cmd.output().map_err(|e| Error::Other(format!("cannot run linkrun for the demo: {e}")))?;
+        let out =
+            cmd.output().map_err(|source| Error::Io { what: "cannot run linkrun for the demo".into(), source })?;
         Ok((
             out.status.success(),
             String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -78,9 +79,11 @@ impl Demo {
 
     fn script(&self, name: &str, text: &str) -> Result<String> {
         let dir = self.home.join("scripts");
-        std::fs::create_dir_all(&dir).map_err(|e| Error::Other(e.to_string()))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|source| Error::Io { what: format!("cannot create the folder `{}`", dir.display()), source })?;
         let path = dir.join(name);
-        std::fs::write(&path, text).map_err(|e| Error::Other(e.to_string()))?;
+        std::fs::write(&path, text)
+            .map_err(|source| Error::Io { what: format!("cannot write the script `{}`", path.display()), source })?;
         Ok(path.display().to_string())
     }
 }
@@ -123,19 +126,22 @@ fn sn_line(v: &Value) -> String {
 
 /// Runs the demo.
 pub fn run(a: DemoArgs) -> Result<()> {
-    let exe = std::env::current_exe().map_err(|e| Error::Other(format!("cannot find the linkrun binary: {e}")))?;
+    let exe = std::env::current_exe()
+        .map_err(|source| Error::Io { what: "cannot find the linkrun binary".into(), source })?;
     let throwaway = match &a.home {
         Some(_) => None,
-        None => {
-            Some(tempfile::tempdir().map_err(|e| Error::Other(format!("cannot create a folder for the demo: {e}")))?)
-        }
+        None => Some(
+            tempfile::tempdir()
+                .map_err(|source| Error::Io { what: "cannot create a folder for the demo".into(), source })?,
+        ),
     };
     let home: PathBuf =
         a.home.clone().unwrap_or_else(|| throwaway.as_ref().map(|t| t.path().to_path_buf()).unwrap_or_default());
     let sandbox = Sandbox::new(&Options::default()).map_err(Error::Other)?;
-    let runtime = crate::http::server_runtime(2).map_err(Error::Other)?;
-    let (addr, _server) =
-        runtime.block_on(sandbox.serve(0)).map_err(|e| Error::Other(format!("cannot start the sandbox: {e}")))?;
+    let runtime = crate::http::server_runtime(2)?;
+    let (addr, _server) = runtime
+        .block_on(sandbox.serve(0))
+        .map_err(|source| Error::Io { what: "cannot start the sandbox".into(), source })?;
     let base = format!("http://{addr}");
     let mut d = Demo { exe, home: home.clone(), base: base.clone(), json: a.json, steps: Vec::new(), ok: true };
     d.say(&format!("linkrun demo: sandbox of Zoho and ServiceNow at {base}, home {}", home.display()));
@@ -371,5 +377,5 @@ pub fn run(a: DemoArgs) -> Result<()> {
         super::print_json(&summary)?;
     }
     drop(runtime);
-    if d.ok { Ok(()) } else { Err(Error::Script("the demo did not go as expected: see the steps above".into())) }
+    if d.ok { Ok(()) } else { Err(Error::DemoFailed) }
 }

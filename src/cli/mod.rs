@@ -11,6 +11,7 @@ macro_rules! outln {
 }
 
 pub mod connection;
+pub mod connection_error;
 pub mod demo;
 pub mod run;
 pub mod sandbox;
@@ -166,8 +167,10 @@ fn completions(shell: clap_complete::Shell) -> Result<()> {
     use clap::CommandFactory as _;
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut Cli::command(), "linkrun", &mut script);
-    let text =
-        String::from_utf8(script).map_err(|e| Error::Other(format!("the completion script is not UTF-8: {e}")))?;
+    let text = String::from_utf8(script).map_err(|e| Error::Io {
+        what: "the completion script is not UTF-8".into(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+    })?;
     write_out(format_args!("{}", text.trim_end()))
 }
 
@@ -178,7 +181,8 @@ pub fn interactive() -> bool {
 
 /// Prints a JSON document on stdout.
 pub fn print_json(v: &serde_json::Value) -> Result<()> {
-    let text = serde_json::to_string_pretty(v).map_err(|e| Error::Other(e.to_string()))?;
+    let text = serde_json::to_string_pretty(v)
+        .map_err(|e| Error::Io { what: "cannot write the result".into(), source: e.into() })?;
     outln!("{text}");
     Ok(())
 }
@@ -191,7 +195,7 @@ pub fn write_out(args: std::fmt::Arguments<'_>) -> Result<()> {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             Error::StdoutClosed
         } else {
-            Error::Other(format!("cannot write the result: {e}"))
+            Error::Io { what: "cannot write the result".into(), source: e }
         }
     })
 }

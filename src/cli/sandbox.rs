@@ -48,7 +48,7 @@ pub fn run(a: SandboxArgs) -> Result<()> {
         knobs: Knobs { latency_ms: a.latency_ms, failure_rate: a.failure_rate, rate_limit_per_minute: a.rate_limit },
     };
     let sandbox = Sandbox::new(&opts).map_err(Error::Other)?;
-    let runtime = crate::http::server_runtime(2).map_err(Error::Other)?;
+    let runtime = crate::http::server_runtime(2)?;
     runtime.block_on(async {
         let (addr, handle) = sandbox
             .serve(a.port)

@@ -439,12 +439,13 @@ fn add(home: &Home, file: &std::path::Path, replace: bool, json: bool) -> Result
             }
         }
     }
-    cat.add(service).map_err(Error::from)?;
+    cat.add(service)?;
     create_private_dir(&home.services_dir())?;
     let tmp = target.with_extension("toml.tmp");
-    std::fs::write(&tmp, &text)
-        .and_then(|_| std::fs::rename(&tmp, &target))
-        .map_err(|e| Error::Other(format!("cannot install the service into `{}`: {e}", target.display())))?;
+    std::fs::write(&tmp, &text).and_then(|_| std::fs::rename(&tmp, &target)).map_err(|source| Error::Io {
+        what: format!("cannot install the service into `{}`", target.display()),
+        source,
+    })?;
     if json {
         return super::print_json(&json!({"installed": name, "path": target.display().to_string()}));
     }

@@ -104,18 +104,18 @@ impl Clients {
 /// The async runtime of a command: one current-thread runtime, driven from the command's own
 /// thread (a script's `invoke_url` blocks on it). Servers (`sandbox`, `demo`) use
 /// [`server_runtime`].
-pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
+pub fn runtime() -> crate::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))
+        .map_err(|source| crate::Error::Io { what: "cannot start the async runtime".to_string(), source })
 }
 
 /// A multi-thread runtime with `workers` threads, for the emulators and servers.
-pub fn server_runtime(workers: usize) -> Result<tokio::runtime::Runtime, String> {
+pub fn server_runtime(workers: usize) -> crate::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers.max(1))
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))
+        .map_err(|source| crate::Error::Io { what: "cannot start the async runtime".to_string(), source })
 }

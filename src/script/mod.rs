@@ -21,6 +21,7 @@
 //! `block_on` (no cross-thread wake-ups), sharing one [`Invoker`] and its HTTP clients.
 
 pub mod builtins;
+pub mod error;
 pub mod invoke;
 pub mod state;
 
@@ -32,6 +33,7 @@ use std::time::{Duration, Instant};
 use rhai::packages::Package;
 use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString, Map, NativeCallContext, Position, Scope};
 
+pub use self::error::ScriptError;
 use crate::home::Home;
 use crate::invoke::{Invoker, InvokerOptions};
 use crate::{Error, Result};
@@ -293,15 +295,12 @@ fn engine_boundary<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
 }
 
 /// The script error for a panic caught at the engine boundary.
-fn internal_error(name: &str, message: &str) -> Error {
+fn internal_error(name: &str, message: &str) -> ScriptError {
+    let name = name.to_string();
     if message.contains("cannot assign to expression") {
-        return Error::Script(format!(
-            "script `{name}` assigns into a value it cannot change (a constant, or a value that is not a variable): copy it into a variable with `let` and change that"
-        ));
+        return ScriptError::AssignToConstant { name };
     }
-    Error::Script(format!(
-        "script `{name}` stopped on an internal error of the script engine ({message}): simplify the statement it stopped at"
-    ))
+    ScriptError::Internal { name, message: message.to_string() }
 }
 
 /// Runs a script; returns what goes on stdout (the result), or the error that ends the run.
@@ -311,21 +310,17 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
         ScriptSource::Stdin => crate::files::read_stdin_capped(STDIN_NAME, MAX_SCRIPT_SIZE),
     }
     .map_err(|e| match e {
-        crate::files::ReadError::Io { path, reason } => {
-            Error::Usage(format!("cannot read the script `{path}`: {reason}; check the path"))
-        }
-        other => Error::Usage(format!("cannot run the script: {other}")),
+        crate::files::ReadError::Io { path, reason } => ScriptError::Unreadable { path, reason },
+        source => ScriptError::NotAScript { source },
     })?;
     let name = opts.script.name();
     let mut args = Map::new();
     for (k, v) in &opts.args {
-        let value = json_to_script(v)
-            .map_err(|what| Error::Usage(format!("the value of `--arg {k}` has {what}: pass a smaller value")))?;
+        let value = json_to_script(v).map_err(|what| ScriptError::ArgTooLarge { key: k.clone(), what })?;
         args.insert(k.as_str().into(), value);
     }
     let input = match &opts.input {
-        Some(v) => json_to_script(v)
-            .map_err(|what| Error::Usage(format!("the `--input` value has {what}: give a smaller input")))?,
+        Some(v) => json_to_script(v).map_err(|what| ScriptError::InputTooLarge { what })?,
         None => Dynamic::UNIT,
     };
     let state_scope = match (&opts.state_key, &opts.script) {
@@ -334,7 +329,7 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
         (None, ScriptSource::Stdin) => state::StateScope::none(&name),
     };
     let started = Instant::now();
-    let runtime = crate::http::runtime().map_err(Error::Other)?;
+    let runtime = crate::http::runtime()?;
     let state = Rc::new(RunState {
         invoker: Invoker::new(home.clone(), InvokerOptions { verbose: opts.verbose, ..Default::default() }),
         runtime,
@@ -389,17 +384,14 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
         .map_err(|m| internal_error(&name, &m))?
         .map_err(|e| match e.err_type() {
             rhai::ParseErrorType::VariableUndefined(var) => undefined_variable(&name, var, e.position()),
-            other => Error::Script(format!(
-                "script `{name}` has a syntax error at {}: {other}; fix it and run again",
-                pos_text(e.position()),
-            )),
+            other => ScriptError::Syntax { name: name.clone(), at: pos_text(e.position()), message: other.to_string() },
         })?;
     let result = engine_boundary(|| engine.eval_ast_with_scope::<Dynamic>(&mut scope, &ast));
     let stop = state.stop.borrow_mut().take();
     let result = match result {
         Ok(r) => r,
         // A deadline or fatal stop recorded before the panic still decides the outcome.
-        Err(m) if stop.is_none() => return Err(internal_error(&name, &m)),
+        Err(m) if stop.is_none() => return Err(internal_error(&name, &m).into()),
         Err(_) => Ok(Dynamic::UNIT),
     };
     if opts.exit_after {
@@ -413,12 +405,9 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
         (_, Some(Stop::Fatal(e))) => Err(e),
         (_, Some(Stop::Exit(0))) => Ok(None),
         (_, Some(Stop::Exit(n))) => Err(Error::Exit(n)),
-        (_, Some(Stop::Deadline)) => Err(Error::Script(format!(
-            "script `{name}` ran longer than its time limit of {} s: raise it with --timeout SECS",
-            opts.timeout.as_secs_f64()
-        ))),
+        (_, Some(Stop::Deadline)) => Err(ScriptError::TimeLimit { name, secs: opts.timeout.as_secs_f64() }.into()),
         (Ok(v), None) => Ok(render(&v, opts.json)),
-        (Err(e), None) => Err(uncaught(&name, *e)),
+        (Err(e), None) => Err(uncaught(&name, *e).into()),
     }
 }
 
@@ -438,7 +427,7 @@ fn render(v: &Dynamic, json: bool) -> Option<String> {
 
 /// The error an uncaught exception or engine error ends the run with: exit 4 for a `connection`
 /// error raised by `invoke_url`, exit 1 otherwise.
-fn uncaught(name: &str, e: EvalAltResult) -> Error {
+fn uncaught(name: &str, e: EvalAltResult) -> ScriptError {
     // An error raised inside a script function arrives wrapped once per call level: report the
     // original (a `connection` error stays exit 4), at the place it was raised.
     let mut e = e;
@@ -446,49 +435,40 @@ fn uncaught(name: &str, e: EvalAltResult) -> Error {
         e = *inner;
     }
     let at = pos_text(e.position());
+    let name = name.to_string();
     match e {
         EvalAltResult::ErrorRuntime(v, _) => {
             if let Some(m) = v.read_lock::<Map>() {
                 let kind = m.get("kind").map(|k| k.to_string()).unwrap_or_default();
                 let message = m.get("message").map(|k| k.to_string()).unwrap_or_else(|| builtins::to_json(&v));
                 if kind == "connection" {
-                    return Error::Connection(format!("{message} (uncaught in `{name}` at {at})"));
+                    return ScriptError::UncaughtConnection { name, at, message };
                 }
                 if !kind.is_empty() {
-                    return Error::Script(format!(
-                        "{message} (uncaught `{kind}` error in `{name}` at {at}; catch it with try/catch)"
-                    ));
+                    return ScriptError::Uncaught { name, at, kind, message };
                 }
             }
-            Error::Script(format!("script `{name}` threw {} at {at}", builtins::display(&v)))
+            ScriptError::Threw { name, at, value: builtins::display(&v) }
         }
         EvalAltResult::ErrorFunctionNotFound(signature, _) => {
             let (function, types) = script_signature(&signature);
-            Error::Script(format!(
-                "script `{name}` calls `{function}({types})` at {at}, but there is no function `{function}` for these arguments: check the function's name and the number and types of its arguments"
-            ))
+            ScriptError::NoSuchFunction { name, function, types, at }
         }
-        EvalAltResult::ErrorVariableNotFound(var, pos) => undefined_variable(name, &var, pos),
-        EvalAltResult::ErrorTooManyOperations(_) => Error::Script(format!(
-            "script `{name}` ran more than the limit of 1,000,000,000 operations at {at}: look for an endless loop"
-        )),
-        other => Error::Script(format!("script `{name}` failed at {at}: {}", other.unwrap_inner())),
+        EvalAltResult::ErrorVariableNotFound(var, pos) => undefined_variable(&name, &var, pos),
+        EvalAltResult::ErrorTooManyOperations(_) => ScriptError::TooManyOperations { name, at },
+        other => ScriptError::Failed { name, at, message: other.unwrap_inner().to_string() },
     }
 }
 
 /// The error for a variable used before it is defined (at compile time with strict variables,
 /// or at run time): not a syntax error. `args` and `input` inside a function get their own fix,
 /// since functions do not see the script's variables.
-fn undefined_variable(name: &str, var: &str, pos: Position) -> Error {
-    let at = pos_text(pos);
+fn undefined_variable(name: &str, var: &str, pos: Position) -> ScriptError {
+    let (name, var, at) = (name.to_string(), var.to_string(), pos_text(pos));
     if var == "args" || var == "input" {
-        return Error::Script(format!(
-            "script `{name}` uses the variable `{var}` inside a function at {at}, which sees only its own variables: call `{var}()` there instead"
-        ));
+        return ScriptError::ScriptVariableInFunction { name, var, at };
     }
-    Error::Script(format!(
-        "script `{name}` uses the variable `{var}` before defining it at {at}: define it with `let {var} = ...` first"
-    ))
+    ScriptError::UndefinedVariable { name, var, at }
 }
 
 /// A Rhai "function not found" signature (`put (map, &str | ImmutableString | String, i64)`) as
@@ -556,11 +536,8 @@ fn exit_stop(state: &RunState, name: &str, code: &Dynamic, pos: Position) -> Box
         Ok(n) if allowed_exit_code(n) => state.halt(Stop::Exit(n as i32), pos),
         _ => {
             let shown = if code.is_string() { format!("{code:?}") } else { code.to_string() };
-            let message = format!(
-                "script `{name}` calls `exit({shown})` at {}, a code a script may not give (2 to 4 mean usage, vault and connection errors): call exit with 0, 1 or 5 to 125",
-                pos_text(pos)
-            );
-            state.halt(Stop::Fatal(Error::Script(message)), pos)
+            let e = ScriptError::BadExitCode { name: name.to_string(), code: shown, at: pos_text(pos) };
+            state.halt(Stop::Fatal(e.into()), pos)
         }
     }
 }
@@ -577,11 +554,7 @@ fn pos_text(p: Position) -> String {
 /// the key and the JSON error.
 pub fn parse_json_pair(s: &str) -> Result<(String, serde_json::Value)> {
     let (k, v) = parse_pair(s, "--arg-json")?;
-    let value = serde_json::from_str(&v).map_err(|e| {
-        Error::Usage(format!(
-            "the value of `--arg-json {k}` is not JSON ({e}): write it as JSON, e.g. --arg-json {k}=42 or --arg-json {k}='\"text\"'"
-        ))
-    })?;
+    let value = serde_json::from_str(&v).map_err(|source| ScriptError::ArgNotJson { key: k.clone(), source })?;
     Ok((k, value))
 }
 
@@ -594,16 +567,12 @@ pub fn read_input(path: &std::path::Path) -> Result<serde_json::Value> {
         crate::files::read_text_capped(path, MAX_SCRIPT_SIZE)
     }
     .map_err(|e| match e {
-        crate::files::ReadError::Io { path, reason } => {
-            Error::Usage(format!("cannot read the input `{path}`: {reason}; check the path"))
-        }
-        other => Error::Usage(format!("cannot read the input: {other}")),
+        crate::files::ReadError::Io { path, reason } => ScriptError::InputUnreadable { path, reason },
+        source => ScriptError::InputNotText { source },
     })?;
-    serde_json::from_str(&text).map_err(|e| {
-        Error::Usage(format!(
-            "the input `{}` is not JSON ({e}): fix it, or give --input a JSON file",
-            if path.as_os_str() == "-" { STDIN_NAME.into() } else { path.display().to_string() }
-        ))
+    serde_json::from_str(&text).map_err(|source| {
+        let path = if path.as_os_str() == "-" { STDIN_NAME.into() } else { path.display().to_string() };
+        ScriptError::InputNotJson { path, source }.into()
     })
 }
 
@@ -611,7 +580,7 @@ pub fn read_input(path: &std::path::Path) -> Result<serde_json::Value> {
 pub fn parse_pair(s: &str, flag: &str) -> Result<(String, String)> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-        _ => Err(Error::Usage(format!("`{s}` is not KEY=VALUE: write {flag} NAME=VALUE"))),
+        _ => Err(ScriptError::NotKeyValue { text: s.to_string(), flag: flag.to_string() }.into()),
     }
 }
 

@@ -66,10 +66,8 @@ impl StateScope {
     /// The uncatchable error for `function` when the script has no scope.
     fn missing(&self, state: &RunState, function: &str, ctx: &NativeCallContext) -> Option<Box<EvalAltResult>> {
         let Err(script) = &self.key else { return None };
-        let message = format!(
-            "script `{script}` calls `{function}`, but a script read from standard input keeps no state of its own: pass --state-key NAME to name its state"
-        );
-        Some(state.halt(Stop::Fatal(crate::Error::Script(message)), ctx.call_position()))
+        let e = super::ScriptError::NoStateScope { name: script.clone(), function: function.to_string() };
+        Some(state.halt(Stop::Fatal(e.into()), ctx.call_position()))
     }
 }
 

@@ -17,8 +17,7 @@ fn http_get(port: u16, path: &str) -> String {
 #[test]
 fn the_sandbox_command_prints_where_it_is_and_how_to_connect() {
     let env = Env::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = env.spawn(&["sandbox", "--port", &port.to_string(), "--latency-ms", "5", "--rate-limit", "1000"]);
+    let mut child = env.spawn(&["sandbox", "--port", "0", "--latency-ms", "5", "--rate-limit", "1000"]);
     let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut banner = String::new();
     while !banner.contains("Knobs:") {
@@ -28,6 +27,8 @@ fn the_sandbox_command_prints_where_it_is_and_how_to_connect() {
         }
         banner.push_str(&line);
     }
+    // `--port 0`: the sandbox picks a free port and says which (no free-port race).
+    let port = crate::sandbox_data::banner_port(&banner);
     let base = format!("http://127.0.0.1:{port}");
     assert!(
         banner.starts_with(&format!(

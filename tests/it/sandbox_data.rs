@@ -50,15 +50,15 @@ impl Drop for Running {
     }
 }
 
+/// Starts the sandbox on a port it picks itself (`--port 0`; the banner says which).
 fn start(env: &Env, data: &Path) -> Running {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    start_on(env, data, port)
+    start_on(env, data, 0)
 }
 
 /// Starts the sandbox on `port` (the same port again after a restart, so that connections made
-/// with `LINKRUN_SANDBOX_URL` keep their URLs).
-fn start_on(env: &Env, data: &Path, port: u16) -> Running {
-    let mut child = env.spawn(&["sandbox", "--port", &port.to_string(), "--data", data.to_str().unwrap()]);
+/// with `LINKRUN_SANDBOX_URL` keep their URLs), or on one it picks with 0.
+fn start_on(env: &Env, data: &Path, port_asked: u16) -> Running {
+    let mut child = env.spawn(&["sandbox", "--port", &port_asked.to_string(), "--data", data.to_str().unwrap()]);
     let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut banner = String::new();
     while !banner.contains("Knobs:") {
@@ -90,7 +90,16 @@ fn start_on(env: &Env, data: &Path, port: u16) -> Running {
         username: word_after(l, "integration user "),
         password: word_after(l, " / "),
     };
+    let port = banner_port(&banner);
+    assert!(port == port_asked || port_asked == 0, "asked for {port_asked}, got {port}");
     Running { child, port, org, sn }
+}
+
+/// The port of the banner's first line (`... at http://127.0.0.1:PORT`).
+pub fn banner_port(banner: &str) -> u16 {
+    let first = banner.lines().next().unwrap_or_default();
+    let url = first.rsplit(" at ").next().unwrap_or_default();
+    url.rsplit(':').next().and_then(|p| p.trim().parse().ok()).unwrap_or_else(|| panic!("no port in {first}"))
 }
 
 /// An HTTP/1.0 request; gives the status and the body (JSON, or a JSON string of the text).

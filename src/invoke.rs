@@ -26,6 +26,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use reqwest::Method;
+use strum::VariantNames as _;
 use url::Url;
 
 pub use crate::auth::live::{Failure, Live};
@@ -35,7 +36,7 @@ use crate::http::Clients;
 use crate::http::rules::{has_http_scheme, has_userinfo, join_url, redact_url, strip_userinfo};
 use crate::http::send::{self, NoCredentials, SendOptions, fmt_secs};
 pub use crate::http::send::{DEFAULT_MAX_RESPONSE, DEFAULT_TIMEOUT, MAX_REDIRECTS};
-pub use crate::http::{Body, ErrorKind, InvokeError, Outgoing, Response};
+pub use crate::http::{Body, ErrorKind, HttpMethod, InvokeError, Outgoing, Response};
 use crate::vault::Vault;
 
 /// A request as the script describes it.
@@ -87,20 +88,15 @@ fn is_json_type(ct: &str) -> bool {
 /// Builds the outgoing request from the script's map (Deluge semantics; see the module doc).
 pub fn build(req: &ScriptRequest, base_url: Option<&str>, link: Option<&str>) -> Result<Outgoing, InvokeError> {
     let method_name = req.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
-    let method = match method_name.as_str() {
-        "GET" => Method::GET,
-        "POST" => Method::POST,
-        "PUT" => Method::PUT,
-        "PATCH" => Method::PATCH,
-        "DELETE" => Method::DELETE,
-        "HEAD" => Method::HEAD,
-        other => {
-            return Err(InvokeError::bad_request(
-                format!("unknown request type `{other}`: use GET, POST, PUT, PATCH, DELETE or HEAD"),
+    let method: Method = method_name
+        .parse::<HttpMethod>()
+        .map_err(|_| {
+            InvokeError::bad_request(
+                format!("unknown request type `{method_name}`: use {}", or_list(HttpMethod::VARIANTS)),
                 link,
-            ));
-        }
-    };
+            )
+        })?
+        .into();
     let absolute = has_http_scheme(&req.url);
     let full = if absolute {
         req.url.clone()
@@ -202,6 +198,15 @@ pub fn build(req: &ScriptRequest, base_url: Option<&str>, link: Option<&str>) ->
         (None, None) => {}
     }
     Ok(out)
+}
+
+/// "a, b or c".
+fn or_list(names: &[&str]) -> String {
+    match names.split_last() {
+        Some((last, [])) => last.to_string(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
 }
 
 fn json_body(v: &serde_json::Value, ct: Option<String>) -> Body {

@@ -22,7 +22,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::rfc6749::{ASSUMED_LIFETIME, Endpoints, GrantError, ProviderToken};
 use crate::connection::{Status, param_field};
 use crate::http::{InvokeError, Outgoing};
-use crate::service::{ClientAuth, Placement, ScopeDelimiter, Service};
+use crate::service::{ClientAuth, GrantType, Placement, ScopeDelimiter, Service};
 use crate::vault::{TokenMeta, Vault};
 
 /// Default `refresh_margin`: refresh this many seconds before expiry (capped at half the lifetime).
@@ -275,12 +275,12 @@ impl OAuth2 {
             let t = self.tokens.borrow();
             (t.refresh.clone(), t.meta.grant_type.clone().unwrap_or_default(), t.meta.clone())
         };
-        let result = match (&refresh, grant.as_str()) {
+        let result = match (&refresh, grant.parse::<GrantType>().ok()) {
             (Some(r), _) => self.endpoints.refresh(http, r).await,
-            (None, "client_credentials") => {
+            (None, Some(GrantType::ClientCredentials)) => {
                 self.endpoints.client_credentials(http, &self.scopes, &self.token_params).await
             }
-            (None, "password") => match &self.user {
+            (None, Some(GrantType::Password)) => match &self.user {
                 Some((u, p)) => self.endpoints.password(http, u, p, &self.scopes).await,
                 None => Err(GrantError { code: "invalid_grant".into(), description: None, status: None }),
             },

@@ -23,7 +23,7 @@ use super::oauth2::{endpoints_for, meta_from};
 use super::rfc6749::{GrantError, ProviderToken, RevokeStyle, revoke as revoke_token};
 use crate::connection::{ConnectionRecord, Status, param_field};
 use crate::http::Clients;
-use crate::service::Service;
+use crate::service::{GrantType, Service};
 use crate::vault::Vault;
 use crate::{Error, Result};
 
@@ -49,10 +49,11 @@ pub struct Options {
     pub json: bool,
 }
 
-fn grant_name(g: &str) -> &str {
+/// The grant `--grant NAME` names (`code` is the authorization code grant).
+fn grant_named(g: &str) -> Option<GrantType> {
     match g {
-        "code" => "authorization_code",
-        other => other,
+        "code" => Some(GrantType::AuthorizationCode),
+        other => other.parse().ok(),
     }
 }
 
@@ -68,17 +69,18 @@ pub fn authorize(vault: &mut Vault, service: &Service, rec: &ConnectionRecord, o
     let fields: HashMap<String, SecretString> = vault.read_fields(link)?.into_iter().collect();
     let eps = endpoints_for(service, &endpoint, rec, &fields).map_err(Error::Usage)?;
     let scopes = if rec.scopes.is_empty() { def.scopes.clone() } else { rec.scopes.clone() };
-    let allowed: Vec<&str> = def.grant_types.iter().map(String::as_str).collect();
+    let allowed = &def.grant_types;
     let grant = match (&opts.grant, &opts.code) {
-        (Some(g), _) => grant_name(g).to_string(),
-        (None, Some(_)) => "authorization_code".to_string(),
-        (None, None) => allowed.first().map(|g| g.to_string()).unwrap_or_else(|| "authorization_code".into()),
+        (Some(g), _) => grant_named(g)
+            .ok_or_else(|| Error::Usage(format!("unknown grant `{g}`: use code, password or client_credentials")))?,
+        (None, Some(_)) => GrantType::AuthorizationCode,
+        (None, None) => allowed.first().copied().unwrap_or(GrantType::AuthorizationCode),
     };
-    if !allowed.is_empty() && !allowed.contains(&grant.as_str()) {
+    if !allowed.is_empty() && !allowed.contains(&grant) {
         return Err(Error::Usage(format!(
             "service `{}` does not allow the {grant} grant: use --grant with one of {}",
             service.link_name(),
-            allowed.join(", ")
+            allowed.iter().map(GrantType::as_ref).collect::<Vec<_>>().join(", ")
         )));
     }
     let command = format!("linkrun connection authorize {link}");
@@ -93,8 +95,8 @@ pub fn authorize(vault: &mut Vault, service: &Service, rec: &ConnectionRecord, o
             token_url.host_str().unwrap_or_default()
         )));
     }
-    let token: ProviderToken = match grant.as_str() {
-        "authorization_code" => match &opts.code {
+    let token: ProviderToken = match grant {
+        GrantType::AuthorizationCode => match &opts.code {
             Some(code) => runtime
                 .block_on(eps.exchange_code(&clients, code, opts.redirect_uri.as_deref(), None))
                 .map_err(refused)?,
@@ -150,7 +152,7 @@ pub fn authorize(vault: &mut Vault, service: &Service, rec: &ConnectionRecord, o
                 runtime.block_on(eps.exchange_code(&clients, code, Some(&redirect), verifier)).map_err(refused)?
             }
         },
-        "password" => {
+        GrantType::Password => {
             let (Some(u), Some(p)) = (fields.get(&param_field("username")), fields.get(&param_field("password")))
             else {
                 return Err(Error::Usage(format!(
@@ -159,18 +161,15 @@ pub fn authorize(vault: &mut Vault, service: &Service, rec: &ConnectionRecord, o
             };
             runtime.block_on(eps.password(&clients, u, p, &scopes)).map_err(refused)?
         }
-        "client_credentials" => {
+        GrantType::ClientCredentials => {
             let extra: Vec<(String, String)> = fields
                 .get(&param_field("soid"))
                 .map(|s| vec![("soid".into(), secrecy::ExposeSecret::expose_secret(s).to_string())])
                 .unwrap_or_default();
             runtime.block_on(eps.client_credentials(&clients, &scopes, &extra)).map_err(refused)?
         }
-        other => {
-            return Err(Error::Usage(format!("unknown grant `{other}`: use code, password or client_credentials")));
-        }
     };
-    let meta = meta_from(&token, &grant, None);
+    let meta = meta_from(&token, grant.as_ref(), None);
     vault.store_tokens(link, &token.access(), token.refresh().as_ref(), &meta, false, Status::Connected)?;
     Ok(())
 }
@@ -201,8 +200,7 @@ pub fn revoke(vault: &mut Vault, service: &Service, rec: &ConnectionRecord) -> R
     if let Some(url) = &def.revoke_url {
         let eps = endpoints_for(service, &endpoint, rec, &fields).map_err(Error::Usage)?;
         let url = super::oauth1_flow::resolve_url(url.get_ref(), &endpoint, rec);
-        let style =
-            if def.revoke_style.as_deref() == Some("query") { RevokeStyle::Query } else { RevokeStyle::Rfc7009 };
+        let style = def.revoke_style.unwrap_or(RevokeStyle::Rfc7009);
         let token = fields
             .get("token:refresh_token")
             .map(|t| (t, "refresh_token"))

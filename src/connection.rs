@@ -5,6 +5,8 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::link_name::LinkName;
+
 /// Why a connection cannot be used: one variant, and one message, per condition (the CLI, the
 /// invoker and the auth layer all raise these). Exit code 4.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -115,7 +117,7 @@ impl fmt::Display for Status {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ConnectionRecord {
     /// Unique link name.
-    pub link_name: String,
+    pub link_name: LinkName,
     /// The service's link name.
     pub service: String,
     /// Chosen data center.

@@ -313,8 +313,8 @@ toml_names!(HttpMethod, "`[example]` type", "");
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceDef {
-    /// Unique name used by `--service`.
-    pub link_name: Spanned<String>,
+    /// Unique name used by `--service` (checked against the link-name rule as it is read).
+    pub link_name: Spanned<LinkName>,
     /// Display name.
     pub name: String,
     /// One line on what it is.
@@ -464,7 +464,7 @@ impl Service {
     }
 
     /// The link name.
-    pub fn link_name(&self) -> &str {
+    pub fn link_name(&self) -> &LinkName {
         self.def.link_name.get_ref()
     }
 
@@ -645,10 +645,6 @@ impl Service {
                     d.params.len()
                 ),
             ));
-        }
-        let name = d.link_name.get_ref();
-        if let Err(rule) = LinkName::parse(name) {
-            return Err(self.err(text, Some(d.link_name.span()), format!("invalid link_name `{name}`: {rule}")));
         }
         let auth = self.auth();
         if let Some(p) = &d.placement {

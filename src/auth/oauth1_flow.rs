@@ -23,6 +23,7 @@ use crate::connection::{ConnectionRecord, Status, param_field};
 use crate::http::Clients;
 use crate::http::rules::is_loopback;
 use crate::http::{NoCredentials, Outgoing, Response, SendOptions};
+use crate::link_name::LinkName;
 use crate::service::{Endpoint, Service};
 use crate::vault::Vault;
 use crate::{Error, Result};
@@ -158,7 +159,7 @@ fn token_pair(resp: &Response, what: &str, link: &str) -> Result<(String, String
 
 /// Runs the flow for an OAuth 1.0a connection. Prints the authorization URL on stdout.
 pub fn authorize(vault: &mut Vault, service: &Service, rec: &ConnectionRecord, opts: &Options) -> Result<Outcome> {
-    let link = rec.link_name.as_str();
+    let link = &rec.link_name;
     let def = service
         .def
         .oauth1
@@ -281,7 +282,7 @@ pub fn authorize(vault: &mut Vault, service: &Service, rec: &ConnectionRecord, o
 
 /// Forgets the token of an OAuth 1.0a connection (RFC 5849 has no revocation endpoint) and marks
 /// it `revoked`; `authorize` reconnects it.
-pub fn revoke(vault: &mut Vault, link: &str) -> Result<()> {
+pub fn revoke(vault: &mut Vault, link: &LinkName) -> Result<()> {
     vault.remove_fields(
         link,
         &[&param_field("token"), &param_field("token_secret"), "pending:"],

@@ -22,6 +22,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::rfc6749::{ASSUMED_LIFETIME, Endpoints, GrantError, ProviderToken};
 use crate::connection::{Status, param_field};
 use crate::http::{InvokeError, Outgoing};
+use crate::link_name::LinkName;
 use crate::service::{ClientAuth, GrantType, Placement, ScopeDelimiter, Service};
 use crate::vault::{TokenMeta, Vault};
 
@@ -42,7 +43,7 @@ struct Tokens {
 /// An OAuth 2.0 connection in use.
 pub struct OAuth2 {
     /// Link name.
-    pub link: String,
+    pub link: LinkName,
     /// Service link name (for messages).
     pub service: String,
     /// Token endpoint and client.
@@ -119,7 +120,7 @@ impl OAuth2 {
     /// Builds the credentials from the opened fields and token metadata of a connection.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        link: &str,
+        link: &LinkName,
         service: &Service,
         endpoints: Endpoints,
         scopes: Vec<String>,
@@ -139,7 +140,7 @@ impl OAuth2 {
             .map(|s| vec![("soid".to_string(), s.expose_secret().to_string())])
             .unwrap_or_default();
         Ok(OAuth2 {
-            link: link.to_string(),
+            link: link.clone(),
             service: service.link_name().to_string(),
             endpoints,
             header_prefix: def.header_prefix.clone().unwrap_or_else(|| "Bearer".to_string()),
@@ -333,7 +334,7 @@ impl OAuth2 {
 /// in the same transaction).
 struct LeaseGuard<'a> {
     vault: &'a RefCell<Vault>,
-    link: &'a str,
+    link: &'a LinkName,
     held: bool,
 }
 

@@ -59,7 +59,7 @@ fn grant_named(g: &str) -> Option<GrantType> {
 
 /// Runs the grant and stores the tokens.
 pub fn authorize(vault: &mut Vault, service: &Service, rec: &ConnectionRecord, opts: &Options) -> Result<()> {
-    let link = rec.link_name.as_str();
+    let link = &rec.link_name;
     let def = service
         .def
         .oauth2
@@ -187,7 +187,7 @@ pub struct Revoked {
 /// marks the connection `revoked`. A provider that cannot be reached is reported after the tokens
 /// are forgotten locally.
 pub fn revoke(vault: &mut Vault, service: &Service, rec: &ConnectionRecord) -> Result<Revoked> {
-    let link = rec.link_name.as_str();
+    let link = &rec.link_name;
     let def = service
         .def
         .oauth2

@@ -6,7 +6,6 @@
 //! validation rejects what parses but cannot work, each error naming the file and line.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fmt;
 use std::ops::Range;
 use std::path::Path;
 
@@ -375,9 +374,10 @@ pub struct Service {
     pub file: String,
 }
 
-/// Where a service definition came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Where a service definition came from: serialised snake case, displayed kebab case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Display)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum Origin {
     /// Embedded in the binary from `connections/`.
     BuiltIn,
@@ -385,16 +385,6 @@ pub enum Origin {
     Installed,
     /// `./connections/*.toml` of the current folder.
     Local,
-}
-
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Origin::BuiltIn => "built-in",
-            Origin::Installed => "installed",
-            Origin::Local => "local",
-        })
-    }
 }
 
 /// A param as a connection sees it: declared or implied by the auth kind.
@@ -1156,6 +1146,8 @@ mod tests {
         assert_eq!(o.grant_types, [GrantType::ClientCredentials, GrantType::AuthorizationCode]);
         assert_eq!(AuthKind::ApiKey.to_string(), "api_key");
         assert_eq!(AuthKind::Oauth2.to_string(), "oauth2");
+        assert_eq!(Origin::BuiltIn.to_string(), "built-in");
+        assert_eq!(serde_json::to_value(Origin::BuiltIn).unwrap(), "built_in");
         // Serialised under the names they are read by.
         let json = serde_json::to_value(o).unwrap();
         assert_eq!(json["revoke_style"], "query");

@@ -105,7 +105,7 @@ pub struct ConnectionRecord {
     /// Unique link name.
     pub link_name: LinkName,
     /// The service's link name.
-    pub service: String,
+    pub service: LinkName,
     /// Chosen data center.
     pub data_center: Option<String>,
     /// Chosen instance.

@@ -49,7 +49,7 @@ pub struct Live {
     /// Link name.
     pub link_name: LinkName,
     /// Service link name.
-    pub service: String,
+    pub service: LinkName,
     /// Base URL and allowed hosts.
     pub endpoint: Endpoint,
     /// Auth credentials.
@@ -132,7 +132,7 @@ impl Live {
             return Err(refuse(e));
         }
         let service = catalog.get(&rec.service).map_err(|_| {
-            refuse(ConnectionError::ServiceGone { link: link.to_string(), service: rec.service.clone() })
+            refuse(ConnectionError::ServiceGone { link: link.to_string(), service: rec.service.to_string() })
         })?;
         // Token metadata before the tokens: if a refresh elsewhere lands in between, the tokens are
         // newer than their label, never older, so a refresh lease claimed with this generation

@@ -262,7 +262,7 @@ fn create(home: &Home, a: CreateArgs) -> Result<()> {
     };
     let rec = ConnectionRecord {
         link_name: link,
-        service: service.link_name().to_string(),
+        service: service.link_name().clone(),
         data_center: dc,
         instance,
         scopes,
@@ -566,8 +566,11 @@ fn existing(home: &Home, link: &LinkName) -> Result<(Vault, ConnectionRecord, Ca
     let catalog = Catalog::load(home)?;
     catalog.get(&rec.service).map_err(|_| {
         Error::Connection(
-            crate::connection::ConnectionError::ServiceGone { link: link.to_string(), service: rec.service.clone() }
-                .to_string(),
+            crate::connection::ConnectionError::ServiceGone {
+                link: link.to_string(),
+                service: rec.service.to_string(),
+            }
+            .to_string(),
         )
     })?;
     Ok((vault, rec, catalog))

@@ -1,9 +1,9 @@
 //! A connection: an authorised instance of a service under a unique link name, with its data
 //! center or instance, scopes, status, and (sealed in the vault) its params and tokens.
 
-use std::fmt;
-
 use serde::Serialize;
+
+use crate::link_name::LinkName;
 
 /// Why a connection cannot be used: one variant, and one message, per condition (the CLI, the
 /// invoker and the auth layer all raise these). Exit code 4.
@@ -73,8 +73,9 @@ impl ConnectionError {
 }
 
 /// Connection status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::EnumString, strum::IntoStaticStr, strum::Display)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Status {
     /// Created; an OAuth connection still needs `connection authorize`.
     NotAuthorized,
@@ -89,25 +90,12 @@ pub enum Status {
 impl Status {
     /// The stored and displayed form.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Status::NotAuthorized => "not_authorized",
-            Status::Connected => "connected",
-            Status::NeedsReauth => "needs_reauth",
-            Status::Revoked => "revoked",
-        }
+        self.into()
     }
 
     /// Parses the stored form.
     pub fn parse(s: &str) -> Option<Status> {
-        [Status::NotAuthorized, Status::Connected, Status::NeedsReauth, Status::Revoked]
-            .into_iter()
-            .find(|x| x.as_str() == s)
-    }
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        s.parse().ok()
     }
 }
 
@@ -115,9 +103,9 @@ impl fmt::Display for Status {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ConnectionRecord {
     /// Unique link name.
-    pub link_name: String,
+    pub link_name: LinkName,
     /// The service's link name.
-    pub service: String,
+    pub service: LinkName,
     /// Chosen data center.
     pub data_center: Option<String>,
     /// Chosen instance.
@@ -154,5 +142,19 @@ mod tests {
         assert_eq!(mask("elevenchars"), "********");
         assert_eq!(mask("twelve_chars"), "********rs");
         assert_eq!(mask(&"x".repeat(40)), "********xx");
+    }
+
+    #[test]
+    fn statuses_are_stored_and_shown_snake_case() {
+        for (s, name) in [
+            (Status::NotAuthorized, "not_authorized"),
+            (Status::Connected, "connected"),
+            (Status::NeedsReauth, "needs_reauth"),
+            (Status::Revoked, "revoked"),
+        ] {
+            assert_eq!((s.as_str(), s.to_string(), Status::parse(name)), (name, name.to_string(), Some(s)));
+            assert_eq!(serde_json::to_value(s).unwrap(), name);
+        }
+        assert_eq!(Status::parse("Connected"), None);
     }
 }

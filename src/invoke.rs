@@ -26,6 +26,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use reqwest::Method;
+use strum::VariantNames as _;
 use url::Url;
 
 pub use crate::auth::live::{Failure, Live};
@@ -35,7 +36,8 @@ use crate::http::Clients;
 use crate::http::rules::{has_http_scheme, has_userinfo, join_url, redact_url, strip_userinfo};
 use crate::http::send::{self, NoCredentials, SendOptions, fmt_secs};
 pub use crate::http::send::{DEFAULT_MAX_RESPONSE, DEFAULT_TIMEOUT, MAX_REDIRECTS};
-pub use crate::http::{Body, ErrorKind, InvokeError, Outgoing, Response};
+pub use crate::http::{Body, ErrorKind, HttpMethod, InvokeError, Outgoing, Response};
+use crate::link_name::LinkName;
 use crate::vault::Vault;
 
 /// A request as the script describes it.
@@ -53,10 +55,16 @@ pub struct ScriptRequest {
     pub headers: Vec<(String, String)>,
     /// `content-type`.
     pub content_type: Option<String>,
-    /// Link name.
-    pub connection: Option<String>,
+    /// Link name (checked where the script's text is read).
+    pub connection: Option<LinkName>,
     /// Per-request timeout.
     pub timeout: Option<Duration>,
+}
+
+/// Checks the `connection` a script names: a name that breaks the link-name rule is a catchable
+/// `connection` error (no connection can have it), "invalid link name `X`: RULE".
+pub fn connection_name(link: &str) -> Result<LinkName, InvokeError> {
+    LinkName::parse(link).map_err(|rule| InvokeError::connection(format!("invalid link name `{link}`: {rule}"), link))
 }
 
 /// `parameters` or `body`: a key-value map (JSON values kept for JSON bodies), an array, or text.
@@ -87,20 +95,15 @@ fn is_json_type(ct: &str) -> bool {
 /// Builds the outgoing request from the script's map (Deluge semantics; see the module doc).
 pub fn build(req: &ScriptRequest, base_url: Option<&str>, link: Option<&str>) -> Result<Outgoing, InvokeError> {
     let method_name = req.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
-    let method = match method_name.as_str() {
-        "GET" => Method::GET,
-        "POST" => Method::POST,
-        "PUT" => Method::PUT,
-        "PATCH" => Method::PATCH,
-        "DELETE" => Method::DELETE,
-        "HEAD" => Method::HEAD,
-        other => {
-            return Err(InvokeError::bad_request(
-                format!("unknown request type `{other}`: use GET, POST, PUT, PATCH, DELETE or HEAD"),
+    let method: Method = method_name
+        .parse::<HttpMethod>()
+        .map_err(|_| {
+            InvokeError::bad_request(
+                format!("unknown request type `{method_name}`: use {}", or_list(HttpMethod::VARIANTS)),
                 link,
-            ));
-        }
-    };
+            )
+        })?
+        .into();
     let absolute = has_http_scheme(&req.url);
     let full = if absolute {
         req.url.clone()
@@ -204,6 +207,15 @@ pub fn build(req: &ScriptRequest, base_url: Option<&str>, link: Option<&str>) ->
     Ok(out)
 }
 
+/// "a, b or c".
+fn or_list(names: &[&str]) -> String {
+    match names.split_last() {
+        Some((last, [])) => last.to_string(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
 fn json_body(v: &serde_json::Value, ct: Option<String>) -> Body {
     Body::Raw { bytes: v.to_string().into_bytes(), content_type: ct.unwrap_or_else(|| "application/json".into()) }
 }
@@ -241,7 +253,7 @@ pub struct Invoker {
     clients: Clients,
     vault: RefCell<Option<Rc<RefCell<Vault>>>>,
     catalog: RefCell<Option<Rc<Catalog>>>,
-    live: RefCell<HashMap<String, Rc<Live>>>,
+    live: RefCell<HashMap<LinkName, Rc<Live>>>,
 }
 
 impl fmt::Debug for Invoker {
@@ -290,7 +302,7 @@ impl Invoker {
     }
 
     /// Resolves a link name to a usable connection (loaded once per run, then cached).
-    pub fn live(&self, link: &str) -> Result<Rc<Live>, Failure> {
+    pub fn live(&self, link: &LinkName) -> Result<Rc<Live>, Failure> {
         if let Some(l) = self.live.borrow().get(link) {
             return Ok(l.clone());
         }
@@ -303,7 +315,7 @@ impl Invoker {
         let vault = self.vault()?;
         let catalog = self.catalog()?;
         let live = Rc::new(Live::load(&vault, &catalog, link)?);
-        self.live.borrow_mut().insert(link.to_string(), live.clone());
+        self.live.borrow_mut().insert(link.clone(), live.clone());
         Ok(live)
     }
 
@@ -467,6 +479,22 @@ mod tests {
         assert!(!same_origin(&u("http://127.0.0.1:8080/"), &u("http://127.0.0.1:8081/")));
         assert!(!same_origin(&u("https://h/"), &u("http://h/")));
         assert!(!same_origin(&u("https://h/"), &u("https://h2/")));
+    }
+
+    #[test]
+    fn a_script_connection_is_checked_against_the_link_name_rule() {
+        assert_eq!(connection_name("crm").unwrap().as_str(), "crm");
+        let e = connection_name("Crm").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Connection);
+        assert_eq!(e.connection.as_deref(), Some("Crm"));
+        assert_eq!(e.message, format!("invalid link name `Crm`: {}", crate::link_name::LINK_NAME_RULE));
+    }
+
+    #[test]
+    fn an_unknown_request_type_lists_the_methods() {
+        let e = build(&req("FETCH", None), Some("http://h"), None).unwrap_err();
+        assert_eq!(e.message, "unknown request type `FETCH`: use GET, POST, PUT, PATCH, DELETE or HEAD");
+        assert_eq!(build(&req("patch", None), Some("http://h"), None).unwrap().method, Method::PATCH);
     }
 
     #[test]

@@ -6,17 +6,35 @@
 //! validation rejects what parses but cannot work, each error naming the file and line.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fmt;
 use std::ops::Range;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use strum::{AsRefStr, Display, EnumString, IntoStaticStr, VariantNames};
 use toml::Spanned;
 use url::Url;
 
+pub use crate::auth::rfc5849::SignatureMethod;
+pub use crate::http::HttpMethod;
 use crate::http::rules::split_host_entry;
 pub use crate::http::rules::{host_matches, host_port_matches};
 use crate::link_name::LinkName;
+
+/// Implements `TryFrom<String>` (which serde reads the enum through) with strum's names, so a
+/// value that is not one of them is refused naming the key and listing the names:
+/// "unknown WHAT `VALUE`WHERE: use one of ...".
+macro_rules! toml_names {
+    ($ty:ty, $what:literal, $where:literal) => {
+        impl TryFrom<String> for $ty {
+            type Error = String;
+            fn try_from(s: String) -> Result<Self, String> {
+                s.parse().map_err(|_| {
+                    format!("unknown {} `{s}`{}: use {}", $what, $where, one_of(<$ty as strum::VariantNames>::VARIANTS))
+                })
+            }
+        }
+    };
+}
 
 /// An error in a service definition, located in its file.
 #[derive(Debug, thiserror::Error)]
@@ -31,8 +49,11 @@ pub struct ServiceError {
 }
 
 /// The auth kinds. Each implies its own params (see [`ServiceDef::implied_params`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, EnumString, IntoStaticStr, VariantNames, Display,
+)]
+#[serde(try_from = "String", into = "&'static str")]
+#[strum(serialize_all = "snake_case")]
 pub enum AuthKind {
     /// No credentials.
     None,
@@ -46,21 +67,14 @@ pub enum AuthKind {
     Oauth2,
 }
 
-impl fmt::Display for AuthKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            AuthKind::None => "none",
-            AuthKind::ApiKey => "api_key",
-            AuthKind::Basic => "basic",
-            AuthKind::Oauth1 => "oauth1",
-            AuthKind::Oauth2 => "oauth2",
-        })
-    }
-}
+toml_names!(AuthKind, "auth", "");
 
 /// Where parameters go on a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, EnumString, IntoStaticStr, VariantNames, Display,
+)]
+#[serde(try_from = "String", into = "&'static str")]
+#[strum(serialize_all = "snake_case")]
 pub enum Placement {
     /// An HTTP header.
     Header,
@@ -70,15 +84,7 @@ pub enum Placement {
     Form,
 }
 
-impl fmt::Display for Placement {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Placement::Header => "header",
-            Placement::Query => "query",
-            Placement::Form => "form",
-        })
-    }
-}
+toml_names!(Placement, "placement", "");
 
 /// One `[[params]]` entry: something the user supplies when creating a connection.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -141,7 +147,7 @@ pub struct OAuth2Def {
     /// `rfc7009` (default: form body `token`, client auth) or `query` (`?token=...`: Zoho,
     /// ServiceNow).
     #[serde(default)]
-    pub revoke_style: Option<String>,
+    pub revoke_style: Option<RevokeStyle>,
     /// Default scopes.
     #[serde(default)]
     pub scopes: Vec<String>,
@@ -162,7 +168,7 @@ pub struct OAuth2Def {
     pub pkce: Option<bool>,
     /// Allowed grants: `authorization_code`, `password`, `client_credentials`.
     #[serde(default)]
-    pub grant_types: Vec<String>,
+    pub grant_types: Vec<GrantType>,
     /// Whether the token response's `api_domain` replaces the base URL host.
     #[serde(default)]
     pub use_api_domain: bool,
@@ -174,9 +180,56 @@ pub struct OAuth2Def {
     pub redirect_port: Option<u16>,
 }
 
+/// How to revoke at a provider: RFC 7009 (form body `token` + `token_type_hint`, client auth) or
+/// the query form of Zoho and ServiceNow (`?token=...`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, EnumString, IntoStaticStr, VariantNames, Display,
+)]
+#[serde(try_from = "String", into = "&'static str")]
+#[strum(serialize_all = "snake_case")]
+pub enum RevokeStyle {
+    /// RFC 7009.
+    Rfc7009,
+    /// `POST {revoke_url}?token=...`.
+    Query,
+}
+
+toml_names!(RevokeStyle, "revoke_style", " in `[oauth2]`");
+
+/// The OAuth 2.0 grants a service may allow (RFC 6749 §4.1, §4.3, §4.4).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Deserialize,
+    Serialize,
+    EnumString,
+    IntoStaticStr,
+    AsRefStr,
+    VariantNames,
+    Display,
+)]
+#[serde(try_from = "String", into = "&'static str")]
+#[strum(serialize_all = "snake_case")]
+pub enum GrantType {
+    /// The authorization code grant (`--grant code`).
+    AuthorizationCode,
+    /// The resource owner password credentials grant.
+    Password,
+    /// The client credentials grant.
+    ClientCredentials,
+}
+
+toml_names!(GrantType, "grant type", " in `[oauth2]`");
+
 /// OAuth 2.0 scope delimiters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, EnumString, IntoStaticStr, VariantNames, Display,
+)]
+#[serde(try_from = "String", into = "&'static str")]
+#[strum(serialize_all = "snake_case")]
 pub enum ScopeDelimiter {
     /// `,` (Zoho).
     Comma,
@@ -186,15 +239,22 @@ pub enum ScopeDelimiter {
     Plus,
 }
 
+toml_names!(ScopeDelimiter, "scope_delimiter", " in `[oauth2]`");
+
 /// OAuth 2.0 client authentication at the token endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, EnumString, IntoStaticStr, VariantNames, Display,
+)]
+#[serde(try_from = "String", into = "&'static str")]
+#[strum(serialize_all = "snake_case")]
 pub enum ClientAuth {
     /// `client_id` and `client_secret` in the form body.
     Form,
     /// HTTP Basic.
     Basic,
 }
+
+toml_names!(ClientAuth, "client_auth", " in `[oauth2]`");
 
 /// The `[oauth1]` table (signed in the OAuth 1.0a issue; parsed and validated now).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -209,16 +269,14 @@ pub struct OAuth1Def {
     /// Token endpoint.
     #[serde(default)]
     pub access_token_url: Option<Spanned<String>>,
-    /// One of the methods in [`OAUTH1_SIGNATURE_METHODS`].
-    pub signature_method: Spanned<String>,
+    /// How requests are signed.
+    pub signature_method: SignatureMethod,
     /// Optional `realm` of the `Authorization` header.
     #[serde(default)]
     pub realm: Option<String>,
 }
 
-/// Signature methods an `[oauth1]` table may name.
-pub const OAUTH1_SIGNATURE_METHODS: &[&str] =
-    &["HMAC-SHA1", "HMAC-SHA256", "HMAC-SHA512", "RSA-SHA1", "RSA-SHA256", "PLAINTEXT"];
+toml_names!(SignatureMethod, "signature_method", " in `[oauth1]`");
 
 /// The `[test]` table: the request `connection test` makes.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -239,7 +297,7 @@ pub struct ExampleDef {
     pub url: String,
     /// HTTP method (default GET).
     #[serde(default, rename = "type")]
-    pub method: Option<Spanned<String>>,
+    pub method: Option<HttpMethod>,
 }
 
 /// The largest service file linkrun reads (1 MiB): a real definition is a few KiB.
@@ -248,15 +306,14 @@ pub const MAX_SERVICE_FILE_SIZE: u64 = 1024 * 1024;
 /// The most `[[params]]` entries a service may declare.
 pub const MAX_PARAMS: usize = 256;
 
-/// Methods `invoke_url` sends (and an `[example]` may name).
-pub const HTTP_METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"];
+toml_names!(HttpMethod, "`[example]` type", "");
 
 /// A service definition as written in TOML.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceDef {
-    /// Unique name used by `--service`.
-    pub link_name: Spanned<String>,
+    /// Unique name used by `--service` (checked against the link-name rule as it is read).
+    pub link_name: Spanned<LinkName>,
     /// Display name.
     pub name: String,
     /// One line on what it is.
@@ -317,9 +374,10 @@ pub struct Service {
     pub file: String,
 }
 
-/// Where a service definition came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Where a service definition came from: serialised snake case, displayed kebab case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Display)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum Origin {
     /// Embedded in the binary from `connections/`.
     BuiltIn,
@@ -327,16 +385,6 @@ pub enum Origin {
     Installed,
     /// `./connections/*.toml` of the current folder.
     Local,
-}
-
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Origin::BuiltIn => "built-in",
-            Origin::Installed => "installed",
-            Origin::Local => "local",
-        })
-    }
 }
 
 /// A param as a connection sees it: declared or implied by the auth kind.
@@ -406,7 +454,7 @@ impl Service {
     }
 
     /// The link name.
-    pub fn link_name(&self) -> &str {
+    pub fn link_name(&self) -> &LinkName {
         self.def.link_name.get_ref()
     }
 
@@ -588,10 +636,6 @@ impl Service {
                 ),
             ));
         }
-        let name = d.link_name.get_ref();
-        if let Err(rule) = LinkName::parse(name) {
-            return Err(self.err(text, Some(d.link_name.span()), format!("invalid link_name `{name}`: {rule}")));
-        }
         let auth = self.auth();
         if let Some(p) = &d.placement {
             let ok = match auth {
@@ -765,42 +809,7 @@ impl Service {
                 ),
             ));
         }
-        if let Some(o) = &d.oauth1 {
-            let m = o.signature_method.get_ref();
-            if !OAUTH1_SIGNATURE_METHODS.contains(&m.as_str()) {
-                return Err(self.err(
-                    text,
-                    Some(o.signature_method.span()),
-                    format!("unknown signature_method `{m}`: use one of {}", OAUTH1_SIGNATURE_METHODS.join(", ")),
-                ));
-            }
-        }
-        if let Some(o) = &d.oauth2 {
-            if let Some(r) = &o.revoke_style {
-                if r != "rfc7009" && r != "query" {
-                    return Err(self.err(
-                        text,
-                        Some(o.token_url.span()),
-                        format!("unknown revoke_style `{r}` in `[oauth2]`: use rfc7009 or query"),
-                    ));
-                }
-            }
-            for g in &o.grant_types {
-                if !["authorization_code", "password", "client_credentials"].contains(&g.as_str()) {
-                    return Err(self.err(text, Some(o.token_url.span()), format!("unknown grant type `{g}` in `[oauth2]`: use authorization_code, password or client_credentials")));
-                }
-            }
-        }
         self.check_secret_urls(text)?;
-        if let Some(m) = d.example.as_ref().and_then(|e| e.method.as_ref()) {
-            if !HTTP_METHODS.contains(&m.get_ref().as_str()) {
-                return Err(self.err(
-                    text,
-                    Some(m.span()),
-                    format!("unknown `[example]` type `{}`: use one of {}", m.get_ref(), HTTP_METHODS.join(", ")),
-                ));
-            }
-        }
         if auth != AuthKind::None
             && d.allowed_hosts.is_none()
             && d.base_url.is_none()
@@ -940,6 +949,14 @@ fn plain_http_host(raw: &str) -> Option<String> {
     (url.scheme() == "http" && !crate::http::rules::is_loopback(&host)).then_some(host)
 }
 
+/// "a or b", or "one of a, b, c".
+pub fn one_of(names: &[&str]) -> String {
+    match names {
+        [a, b] => format!("{a} or {b}"),
+        _ => format!("one of {}", names.join(", ")),
+    }
+}
+
 fn list<'a>(items: impl Iterator<Item = &'a String>) -> String {
     items.map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
 }
@@ -954,6 +971,10 @@ fn toml_message(e: &toml::de::Error) -> String {
     if let Some(rest) = m.strip_prefix("unknown field ") {
         let field = rest.split(',').next().unwrap_or(rest).trim_matches('`');
         return format!("unknown key `{field}`: remove it or check its spelling against connections/README.md");
+    }
+    // The refusals of the enums above and of `link_name` say the key and the fix themselves.
+    if (m.starts_with("unknown ") && !m.starts_with("unknown variant ")) || m.starts_with("invalid link_name ") {
+        return m.to_string();
     }
     if let Some(rest) = m.strip_prefix("missing field ") {
         return format!(
@@ -1072,6 +1093,66 @@ mod tests {
         let e = parse(&format!("{base}[example]\nurl = \"/v1/items\"\ntype = \"FETCH\"\n")).unwrap_err();
         assert_eq!(e.line, 8);
         assert_eq!(e.message, "unknown `[example]` type `FETCH`: use one of GET, POST, PUT, PATCH, DELETE, HEAD");
+    }
+
+    #[test]
+    fn a_bad_enum_value_names_its_key_line_and_the_allowed_names() {
+        let head = "link_name = \"a\"\nname = \"A\"\nbase_url = \"https://x.example\"\n";
+        let o2 = format!("{head}auth = \"oauth2\"\n[oauth2]\ntoken_url = \"https://x.example/t\"\n");
+        let cases = [
+            (
+                format!("{o2}revoke_style = \"form\"\n"),
+                7,
+                "unknown revoke_style `form` in `[oauth2]`: use rfc7009 or query",
+            ),
+            (
+                // An array's line is the key's.
+                format!("{o2}grant_types = [\"password\",\n  \"implicit\"]\n"),
+                7,
+                "unknown grant type `implicit` in `[oauth2]`: use one of authorization_code, password, client_credentials",
+            ),
+            (format!("{o2}client_auth = \"jwt\"\n"), 7, "unknown client_auth `jwt` in `[oauth2]`: use form or basic"),
+            (
+                format!("{o2}scope_delimiter = \";\"\n"),
+                7,
+                "unknown scope_delimiter `;` in `[oauth2]`: use one of comma, space, plus",
+            ),
+            (
+                format!("{head}auth = \"oauth1\"\n[oauth1]\nsignature_method = \"hmac-sha1\"\n"),
+                6,
+                "unknown signature_method `hmac-sha1` in `[oauth1]`: use one of HMAC-SHA1, HMAC-SHA256, HMAC-SHA512, RSA-SHA1, RSA-SHA256, PLAINTEXT",
+            ),
+            (
+                format!("{head}auth = \"digest\"\n"),
+                4,
+                "unknown auth `digest`: use one of none, api_key, basic, oauth1, oauth2",
+            ),
+            (
+                format!("{head}auth = \"api_key\"\nplacement = \"cookie\"\n"),
+                5,
+                "unknown placement `cookie`: use one of header, query, form",
+            ),
+        ];
+        for (text, line, message) in cases {
+            let e = parse(&text).unwrap_err();
+            assert_eq!((e.line, e.message.as_str()), (line, message), "{text}");
+        }
+        let s = parse(&format!(
+            "{o2}revoke_style = \"query\"\ngrant_types = [\"client_credentials\", \"authorization_code\"]\nclient_auth = \"basic\"\n"
+        ))
+        .unwrap();
+        let o = s.def.oauth2.as_ref().unwrap();
+        assert_eq!(o.revoke_style, Some(RevokeStyle::Query));
+        assert_eq!(o.grant_types, [GrantType::ClientCredentials, GrantType::AuthorizationCode]);
+        assert_eq!(AuthKind::ApiKey.to_string(), "api_key");
+        assert_eq!(AuthKind::Oauth2.to_string(), "oauth2");
+        assert_eq!(Origin::BuiltIn.to_string(), "built-in");
+        assert_eq!(serde_json::to_value(Origin::BuiltIn).unwrap(), "built_in");
+        // Serialised under the names they are read by.
+        let json = serde_json::to_value(o).unwrap();
+        assert_eq!(json["revoke_style"], "query");
+        assert_eq!(json["grant_types"], serde_json::json!(["client_credentials", "authorization_code"]));
+        assert_eq!(json["client_auth"], "basic");
     }
 
     #[test]

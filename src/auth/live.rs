@@ -17,6 +17,7 @@ use crate::connection::ConnectionError;
 use crate::http::rules::{default_port, host_matches, host_port_matches, is_loopback, port_of, with_origin};
 use crate::http::send::{self, SendOptions};
 use crate::http::{Clients, ErrorKind, InvokeError, Outgoing, Response};
+use crate::link_name::LinkName;
 use crate::service::{AuthKind, Endpoint};
 use crate::vault::Field;
 use crate::vault::Vault;
@@ -47,9 +48,9 @@ impl From<InvokeError> for Failure {
 #[derive(Debug)]
 pub struct Live {
     /// Link name.
-    pub link_name: String,
+    pub link_name: LinkName,
     /// Service link name.
-    pub service: String,
+    pub service: LinkName,
     /// Base URL and allowed hosts.
     pub endpoint: Endpoint,
     /// Auth credentials.
@@ -121,7 +122,7 @@ impl Live {
     /// Loads connection `link` from the vault: its record, service and opened credentials. Only
     /// a `connected` connection loads; any other status, an unknown link name or a service that
     /// is gone is a catchable `connection` error; a vault that cannot be read is fatal.
-    pub fn load(vault: &Rc<RefCell<Vault>>, catalog: &Catalog, link: &str) -> Result<Live, Failure> {
+    pub fn load(vault: &Rc<RefCell<Vault>>, catalog: &Catalog, link: &LinkName) -> Result<Live, Failure> {
         let refuse = |e: ConnectionError| Failure::Invoke(e.into());
         let rec = vault
             .borrow()
@@ -132,7 +133,7 @@ impl Live {
             return Err(refuse(e));
         }
         let service = catalog.get(&rec.service).map_err(|_| {
-            refuse(ConnectionError::ServiceGone { link: link.to_string(), service: rec.service.clone() })
+            refuse(ConnectionError::ServiceGone { link: link.to_string(), service: rec.service.to_string() })
         })?;
         // Token metadata before the tokens: if a refresh elsewhere lands in between, the tokens are
         // newer than their label, never older, so a refresh lease claimed with this generation
@@ -192,7 +193,7 @@ impl Live {
         redact_keys
             .extend(placed.iter().filter(|v| v.placement == crate::service::Placement::Query).map(|v| v.key.clone()));
         Ok(Live {
-            link_name: link.to_string(),
+            link_name: link.clone(),
             service: rec.service.clone(),
             endpoint,
             credentials,

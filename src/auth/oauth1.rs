@@ -167,7 +167,7 @@ impl OAuth1 {
         let def = service.def.oauth1.as_ref().ok_or_else(|| {
             InvokeError::connection(format!("service `{}` has no `[oauth1]` table", service.link_name()), link_name)
         })?;
-        let method = SignatureMethod::parse(def.signature_method.get_ref()).unwrap_or(SignatureMethod::HmacSha1);
+        let method = def.signature_method;
         let consumer_key = take("consumer_key").ok_or_else(|| {
             InvokeError::connection(
                 format!("connection `{link_name}` has no `consumer_key`: recreate it with --param consumer_key=..."),

@@ -25,6 +25,7 @@ use crate::connection::{ConnectionRecord, Status};
 use crate::http::Clients;
 use crate::http::rules::is_loopback;
 use crate::http::{NoCredentials, Outgoing, Response, SendOptions};
+use crate::link_name::LinkName;
 use crate::service::{Endpoint, Service};
 use crate::vault::Field;
 use crate::vault::Vault;
@@ -116,7 +117,7 @@ fn flow_url(
     })?;
     if url.scheme() != "https" && !is_loopback(url.host_str().unwrap_or_default()) {
         return Err(FlowError::FlowUrlNotHttps {
-            link: rec.link_name.clone(),
+            link: rec.link_name.to_string(),
             host: url.host_str().unwrap_or_default().to_string(),
             which,
         });
@@ -152,7 +153,7 @@ fn token_pair(resp: &Response, what: &'static str, link: &str) -> Result<(String
 
 /// Runs the flow for an OAuth 1.0a connection. Prints the authorization URL on stdout.
 pub fn authorize(vault: &mut Vault, service: &Service, rec: &ConnectionRecord, opts: &Options) -> Result<Outcome> {
-    let link = rec.link_name.as_str();
+    let link = &rec.link_name;
     let def = service
         .def
         .oauth1
@@ -264,7 +265,7 @@ pub fn authorize(vault: &mut Vault, service: &Service, rec: &ConnectionRecord, o
 
 /// Forgets the token of an OAuth 1.0a connection (RFC 5849 has no revocation endpoint) and marks
 /// it `revoked`; `authorize` reconnects it.
-pub fn revoke(vault: &mut Vault, link: &str) -> Result<()> {
+pub fn revoke(vault: &mut Vault, link: &LinkName) -> Result<()> {
     vault.remove_fields(
         link,
         &[Field::param("token"), Field::param("token_secret"), Field::PendingToken, Field::PendingSecret],

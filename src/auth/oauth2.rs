@@ -22,7 +22,8 @@ use secrecy::{ExposeSecret, SecretString};
 use super::rfc6749::{ASSUMED_LIFETIME, Endpoints, GrantError, ProviderToken};
 use crate::connection::Status;
 use crate::http::{InvokeError, Outgoing};
-use crate::service::{ClientAuth, Placement, ScopeDelimiter, Service};
+use crate::link_name::LinkName;
+use crate::service::{ClientAuth, GrantType, Placement, ScopeDelimiter, Service};
 use crate::vault::Field;
 use crate::vault::{TokenMeta, Vault};
 
@@ -43,7 +44,7 @@ struct Tokens {
 /// An OAuth 2.0 connection in use.
 pub struct OAuth2 {
     /// Link name.
-    pub link: String,
+    pub link: LinkName,
     /// Service link name (for messages).
     pub service: String,
     /// Token endpoint and client.
@@ -119,7 +120,7 @@ impl OAuth2 {
     /// Builds the credentials from the opened fields and token metadata of a connection.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        link: &str,
+        link: &LinkName,
         service: &Service,
         endpoints: Endpoints,
         scopes: Vec<String>,
@@ -139,7 +140,7 @@ impl OAuth2 {
             .map(|s| vec![("soid".to_string(), s.expose_secret().to_string())])
             .unwrap_or_default();
         Ok(OAuth2 {
-            link: link.to_string(),
+            link: link.clone(),
             service: service.link_name().to_string(),
             endpoints,
             header_prefix: def.header_prefix.clone().unwrap_or_else(|| "Bearer".to_string()),
@@ -275,12 +276,12 @@ impl OAuth2 {
             let t = self.tokens.borrow();
             (t.refresh.clone(), t.meta.grant_type.clone().unwrap_or_default(), t.meta.clone())
         };
-        let result = match (&refresh, grant.as_str()) {
+        let result = match (&refresh, grant.parse::<GrantType>().ok()) {
             (Some(r), _) => self.endpoints.refresh(http, r).await,
-            (None, "client_credentials") => {
+            (None, Some(GrantType::ClientCredentials)) => {
                 self.endpoints.client_credentials(http, &self.scopes, &self.token_params).await
             }
-            (None, "password") => match &self.user {
+            (None, Some(GrantType::Password)) => match &self.user {
                 Some((u, p)) => self.endpoints.password(http, u, p, &self.scopes).await,
                 None => Err(GrantError { code: "invalid_grant".into(), description: None, status: None }),
             },
@@ -333,7 +334,7 @@ impl OAuth2 {
 /// in the same transaction).
 struct LeaseGuard<'a> {
     vault: &'a RefCell<Vault>,
-    link: &'a str,
+    link: &'a LinkName,
     held: bool,
 }
 

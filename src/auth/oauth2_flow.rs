@@ -25,7 +25,7 @@ use super::rfc6749::{GrantError, ProviderToken, RevokeStyle, revoke as revoke_to
 use crate::Result;
 use crate::connection::{ConnectionRecord, Status};
 use crate::http::Clients;
-use crate::service::Service;
+use crate::service::{GrantType, Service};
 use crate::vault::Field;
 use crate::vault::Vault;
 
@@ -51,16 +51,17 @@ pub struct Options {
     pub json: bool,
 }
 
-fn grant_name(g: &str) -> &str {
+/// The grant `--grant NAME` names (`code` is the authorization code grant).
+fn grant_named(g: &str) -> Option<GrantType> {
     match g {
-        "code" => "authorization_code",
-        other => other,
+        "code" => Some(GrantType::AuthorizationCode),
+        other => other.parse().ok(),
     }
 }
 
 /// Runs the grant and stores the tokens.
 pub fn authorize(vault: &mut Vault, service: &Service, rec: &ConnectionRecord, opts: &Options) -> Result<()> {
-    let link = rec.link_name.as_str();
+    let link = &rec.link_name;
     let def = service
         .def
         .oauth2
@@ -70,17 +71,17 @@ pub fn authorize(vault: &mut Vault, service: &Service, rec: &ConnectionRecord, o
     let fields: HashMap<Field, SecretString> = vault.read_fields(link)?.into_iter().collect();
     let eps = endpoints_for(service, &endpoint, rec, &fields)?;
     let scopes = if rec.scopes.is_empty() { def.scopes.clone() } else { rec.scopes.clone() };
-    let allowed: Vec<&str> = def.grant_types.iter().map(String::as_str).collect();
+    let allowed = &def.grant_types;
     let grant = match (&opts.grant, &opts.code) {
-        (Some(g), _) => grant_name(g).to_string(),
-        (None, Some(_)) => "authorization_code".to_string(),
-        (None, None) => allowed.first().map(|g| g.to_string()).unwrap_or_else(|| "authorization_code".into()),
+        (Some(g), _) => grant_named(g).ok_or_else(|| FlowError::UnknownGrant { grant: g.clone() })?,
+        (None, Some(_)) => GrantType::AuthorizationCode,
+        (None, None) => allowed.first().copied().unwrap_or(GrantType::AuthorizationCode),
     };
-    if !allowed.is_empty() && !allowed.contains(&grant.as_str()) {
+    if !allowed.is_empty() && !allowed.contains(&grant) {
         return Err(FlowError::GrantNotAllowed {
             service: service.link_name().to_string(),
-            grant,
-            allowed: allowed.join(", "),
+            grant: grant.as_ref().to_string(),
+            allowed: allowed.iter().map(GrantType::as_ref).collect::<Vec<_>>().join(", "),
         }
         .into());
     }
@@ -97,8 +98,8 @@ pub fn authorize(vault: &mut Vault, service: &Service, rec: &ConnectionRecord, o
         }
         .into());
     }
-    let token: ProviderToken = match grant.as_str() {
-        "authorization_code" => match &opts.code {
+    let token: ProviderToken = match grant {
+        GrantType::AuthorizationCode => match &opts.code {
             Some(code) => runtime
                 .block_on(eps.exchange_code(&clients, code, opts.redirect_uri.as_deref(), None))
                 .map_err(refused)?,
@@ -137,25 +138,22 @@ pub fn authorize(vault: &mut Vault, service: &Service, rec: &ConnectionRecord, o
                 runtime.block_on(eps.exchange_code(&clients, code, Some(&redirect), verifier)).map_err(refused)?
             }
         },
-        "password" => {
+        GrantType::Password => {
             let (Some(u), Some(p)) = (fields.get(&Field::param("username")), fields.get(&Field::param("password")))
             else {
                 return Err(FlowError::NoPasswordParams { link: link.to_string() }.into());
             };
             runtime.block_on(eps.password(&clients, u, p, &scopes)).map_err(refused)?
         }
-        "client_credentials" => {
+        GrantType::ClientCredentials => {
             let extra: Vec<(String, String)> = fields
                 .get(&Field::param("soid"))
                 .map(|s| vec![("soid".into(), secrecy::ExposeSecret::expose_secret(s).to_string())])
                 .unwrap_or_default();
             runtime.block_on(eps.client_credentials(&clients, &scopes, &extra)).map_err(refused)?
         }
-        other => {
-            return Err(FlowError::UnknownGrant { grant: other.to_string() }.into());
-        }
     };
-    let meta = meta_from(&token, &grant, None);
+    let meta = meta_from(&token, grant.as_ref(), None);
     vault.store_tokens(link, &token.access(), token.refresh().as_ref(), &meta, false, Status::Connected)?;
     Ok(())
 }
@@ -173,7 +171,7 @@ pub struct Revoked {
 /// marks the connection `revoked`. A provider that cannot be reached is reported after the tokens
 /// are forgotten locally.
 pub fn revoke(vault: &mut Vault, service: &Service, rec: &ConnectionRecord) -> Result<Revoked> {
-    let link = rec.link_name.as_str();
+    let link = &rec.link_name;
     let def = service
         .def
         .oauth2
@@ -186,8 +184,7 @@ pub fn revoke(vault: &mut Vault, service: &Service, rec: &ConnectionRecord) -> R
     if let Some(url) = &def.revoke_url {
         let eps = endpoints_for(service, &endpoint, rec, &fields)?;
         let url = super::oauth1_flow::resolve_url(url.get_ref(), &endpoint, rec);
-        let style =
-            if def.revoke_style.as_deref() == Some("query") { RevokeStyle::Query } else { RevokeStyle::Rfc7009 };
+        let style = def.revoke_style.unwrap_or(RevokeStyle::Rfc7009);
         let token = fields
             .get(&Field::RefreshToken)
             .map(|t| (t, "refresh_token"))

@@ -34,47 +34,47 @@ pub fn encode(s: &str) -> String {
     utf8_percent_encode(s, RFC5849_ENCODE).to_string()
 }
 
-/// The signature methods.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The signature methods, named as in `oauth_signature_method` (and a service's
+/// `signature_method`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    serde::Deserialize,
+    serde::Serialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantNames,
+    strum::Display,
+)]
+#[serde(try_from = "String", into = "&'static str")]
 pub enum SignatureMethod {
     /// §3.4.2.
+    #[strum(serialize = "HMAC-SHA1")]
     HmacSha1,
     /// HMAC with SHA-256.
+    #[strum(serialize = "HMAC-SHA256")]
     HmacSha256,
     /// HMAC with SHA-512.
+    #[strum(serialize = "HMAC-SHA512")]
     HmacSha512,
     /// §3.4.3.
+    #[strum(serialize = "RSA-SHA1")]
     RsaSha1,
     /// RSASSA-PKCS1-v1_5 with SHA-256.
+    #[strum(serialize = "RSA-SHA256")]
     RsaSha256,
     /// §3.4.4.
+    #[strum(serialize = "PLAINTEXT")]
     Plaintext,
 }
 
 impl SignatureMethod {
-    /// Parses the name used in `oauth_signature_method`.
-    pub fn parse(s: &str) -> Option<SignatureMethod> {
-        Some(match s {
-            "HMAC-SHA1" => SignatureMethod::HmacSha1,
-            "HMAC-SHA256" => SignatureMethod::HmacSha256,
-            "HMAC-SHA512" => SignatureMethod::HmacSha512,
-            "RSA-SHA1" => SignatureMethod::RsaSha1,
-            "RSA-SHA256" => SignatureMethod::RsaSha256,
-            "PLAINTEXT" => SignatureMethod::Plaintext,
-            _ => return None,
-        })
-    }
-
     /// The name used in `oauth_signature_method`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            SignatureMethod::HmacSha1 => "HMAC-SHA1",
-            SignatureMethod::HmacSha256 => "HMAC-SHA256",
-            SignatureMethod::HmacSha512 => "HMAC-SHA512",
-            SignatureMethod::RsaSha1 => "RSA-SHA1",
-            SignatureMethod::RsaSha256 => "RSA-SHA256",
-            SignatureMethod::Plaintext => "PLAINTEXT",
-        }
+        self.into()
     }
 
     /// Whether the method signs with an RSA private key.

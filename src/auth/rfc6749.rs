@@ -28,6 +28,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::http::send::{NoCredentials, SendOptions, send};
 use crate::http::{Body, Clients, ErrorKind, Outgoing};
+pub use crate::service::RevokeStyle;
 use crate::service::{ClientAuth, ScopeDelimiter};
 
 /// Lifetime assumed when a provider does not say (RFC 6749 leaves it to documentation).
@@ -452,16 +453,6 @@ fn adapter(clients: &Clients) -> impl Fn(HttpRequest) -> AdapterFuture + use<> {
 
 fn http_response_builder(status: u16) -> oauth2::http::response::Builder {
     oauth2::http::Response::builder().status(status)
-}
-
-/// How to revoke at a provider: RFC 7009 (form body `token` + `token_type_hint`, client auth) or
-/// the query form of Zoho and ServiceNow (`?token=...`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RevokeStyle {
-    /// RFC 7009.
-    Rfc7009,
-    /// `POST {revoke_url}?token=...`.
-    Query,
 }
 
 /// Revokes `token` (a refresh token, else an access token). Returns the HTTP status.

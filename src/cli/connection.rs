@@ -126,8 +126,8 @@ pub fn run(home: &Home, cmd: ConnectionCmd) -> Result<()> {
             create(home, CreateArgs { link, service, dc, instance, scopes, params, param_env, json })
         }
         ConnectionCmd::List { json } => list(home, json),
-        ConnectionCmd::Show { link, json } => show(home, &link, json),
-        ConnectionCmd::Delete { link, yes } => delete(home, &link, yes),
+        ConnectionCmd::Show { link, json } => show(home, &check_link(&link)?, json),
+        ConnectionCmd::Delete { link, yes } => delete(home, &check_link(&link)?, yes),
         ConnectionCmd::Authorize { link, grant, code, redirect_uri, no_browser, verifier, port, timeout, json } => {
             if !(1..=86_400).contains(&timeout) {
                 return Err(ConnectionCmdError::TimeoutOutOfRange { timeout }.into());
@@ -143,10 +143,10 @@ pub fn run(home: &Home, cmd: ConnectionCmd) -> Result<()> {
             };
             let oauth2 =
                 crate::auth::oauth2_flow::Options { grant, code, redirect_uri, port, no_browser, timeout, json };
-            authorize(home, &link, &oauth1, &oauth2, json)
+            authorize(home, &check_link(&link)?, &oauth1, &oauth2, json)
         }
-        ConnectionCmd::Revoke { link, json } => revoke(home, &link, json),
-        ConnectionCmd::Test { link, json } => test(home, &link, json),
+        ConnectionCmd::Revoke { link, json } => revoke(home, &check_link(&link)?, json),
+        ConnectionCmd::Test { link, json } => test(home, &check_link(&link)?, json),
     }
 }
 
@@ -161,10 +161,10 @@ struct CreateArgs {
     json: bool,
 }
 
-fn check_link(link: &str) -> Result<()> {
-    LinkName::parse(link)
-        .map(|_| ())
-        .map_err(|rule| ConnectionCmdError::InvalidLinkName { link: link.to_string(), rule }.into())
+/// The one place a link name given on the command line is checked: the commands below take a
+/// [`LinkName`].
+fn check_link(link: &str) -> Result<LinkName> {
+    LinkName::parse(link).map_err(|rule| ConnectionCmdError::InvalidLinkName { link: link.to_string(), rule }.into())
 }
 
 fn unknown_connection(link: &str) -> Error {
@@ -172,7 +172,7 @@ fn unknown_connection(link: &str) -> Error {
 }
 
 fn create(home: &Home, a: CreateArgs) -> Result<()> {
-    check_link(&a.link)?;
+    let link = check_link(&a.link)?;
     let catalog = Catalog::load(home)?;
     let service = catalog.get(&a.service)?;
     let dc = resolve_dc(service, a.dc.as_deref())?;
@@ -237,8 +237,8 @@ fn create(home: &Home, a: CreateArgs) -> Result<()> {
     }
     // Refuse a duplicate before asking anything.
     let mut vault = Vault::open(home)?;
-    if vault.get(&a.link)?.is_some() {
-        return Err(duplicate(&a.link));
+    if vault.get(&link)?.is_some() {
+        return Err(duplicate(&link));
     }
     for p in ask.into_iter().chain(missing) {
         let v = prompt(p)?;
@@ -260,8 +260,8 @@ fn create(home: &Home, a: CreateArgs) -> Result<()> {
         a.scopes
     };
     let rec = ConnectionRecord {
-        link_name: a.link.clone(),
-        service: service.link_name().to_string(),
+        link_name: link,
+        service: service.link_name().clone(),
         data_center: dc,
         instance,
         scopes,
@@ -271,7 +271,7 @@ fn create(home: &Home, a: CreateArgs) -> Result<()> {
     };
     let fields: Vec<(Field, SecretString)> = values.into_iter().map(|(k, v)| (Field::param(&k), v)).collect();
     if !vault.create(&rec, &fields)? {
-        return Err(duplicate(&a.link));
+        return Err(duplicate(&rec.link_name));
     }
     if a.json {
         return super::print_json(&json!({"link_name": rec.link_name, "service": rec.service, "status": rec.status}));
@@ -444,7 +444,7 @@ fn record_json(r: &ConnectionRecord) -> serde_json::Value {
     json!({"link_name": r.link_name, "service": r.service, "data_center": r.data_center, "instance": r.instance, "scopes": r.scopes, "status": r.status})
 }
 
-fn show(home: &Home, link: &str, json: bool) -> Result<()> {
+fn show(home: &Home, link: &LinkName, json: bool) -> Result<()> {
     if !Vault::exists(home) {
         return Err(unknown_connection(link));
     }
@@ -545,7 +545,7 @@ pub fn iso_time(secs: i64) -> String {
 }
 
 /// Opens the vault and finds a connection and its service, or the exit-4 error naming the link.
-fn existing(home: &Home, link: &str) -> Result<(Vault, ConnectionRecord, Catalog)> {
+fn existing(home: &Home, link: &LinkName) -> Result<(Vault, ConnectionRecord, Catalog)> {
     if !Vault::exists(home) {
         return Err(unknown_connection(link));
     }
@@ -554,14 +554,14 @@ fn existing(home: &Home, link: &str) -> Result<(Vault, ConnectionRecord, Catalog
     let catalog = Catalog::load(home)?;
     catalog.get(&rec.service).map_err(|_| crate::connection::ConnectionError::ServiceGone {
         link: link.to_string(),
-        service: rec.service.clone(),
+        service: rec.service.to_string(),
     })?;
     Ok((vault, rec, catalog))
 }
 
 fn authorize(
     home: &Home,
-    link: &str,
+    link: &LinkName,
     opts: &crate::auth::oauth1_flow::Options,
     opts2: &crate::auth::oauth2_flow::Options,
     json: bool,
@@ -613,7 +613,7 @@ fn authorize(
     super::print_json(&doc)
 }
 
-fn test(home: &Home, link: &str, json: bool) -> Result<()> {
+fn test(home: &Home, link: &LinkName, json: bool) -> Result<()> {
     let (vault, rec, catalog) = existing(home, link)?;
     drop(vault);
     let service = catalog.get(&rec.service)?;
@@ -623,7 +623,7 @@ fn test(home: &Home, link: &str, json: bool) -> Result<()> {
     let req = crate::invoke::ScriptRequest {
         url: t.url.clone(),
         method: t.method.clone(),
-        connection: Some(link.to_string()),
+        connection: Some(link.clone()),
         ..Default::default()
     };
     let runtime = crate::http::runtime()?;
@@ -658,7 +658,7 @@ fn test(home: &Home, link: &str, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn revoke(home: &Home, link: &str, json: bool) -> Result<()> {
+fn revoke(home: &Home, link: &LinkName, json: bool) -> Result<()> {
     let (mut vault, rec, catalog) = existing(home, link)?;
     let service = catalog.get(&rec.service)?;
     let (what, warning, at_provider) = match service.auth() {
@@ -689,7 +689,7 @@ fn revoke(home: &Home, link: &str, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn delete(home: &Home, link: &str, yes: bool) -> Result<()> {
+fn delete(home: &Home, link: &LinkName, yes: bool) -> Result<()> {
     if !Vault::exists(home) {
         return Err(unknown_connection(link));
     }

@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::auth::oauth2_flow::DEFAULT_REDIRECT_PORT;
 use crate::catalog::Catalog;
 use crate::home::{Home, create_private_dir};
-use crate::service::{AuthKind, Origin, Param, Placement, ScopeDelimiter, Service};
+use crate::service::{AuthKind, GrantType, HttpMethod, Origin, Param, Placement, ScopeDelimiter, Service};
 use crate::{Error, Result};
 
 /// Service commands.
@@ -145,10 +145,10 @@ pub fn snippet(s: &Service, link: &str) -> String {
 }
 
 /// The `[example]` URL and method (default: an empty URL and GET).
-fn example(s: &Service) -> (String, String) {
+fn example(s: &Service) -> (String, &'static str) {
     match &s.def.example {
-        Some(e) => (e.url.clone(), e.method.as_ref().map(|m| m.get_ref().clone()).unwrap_or_else(|| "GET".into())),
-        None => (String::new(), "GET".into()),
+        Some(e) => (e.url.clone(), e.method.unwrap_or(HttpMethod::Get).as_str()),
+        None => (String::new(), HttpMethod::Get.as_str()),
     }
 }
 
@@ -163,7 +163,7 @@ fn shown_params(s: &Service) -> Vec<Param> {
         .def
         .oauth2
         .as_ref()
-        .is_some_and(|o| !o.grant_types.is_empty() && !o.grant_types.iter().any(|g| g == "password"));
+        .is_some_and(|o| !o.grant_types.is_empty() && !o.grant_types.contains(&GrantType::Password));
     s.params()
         .into_iter()
         .filter(|p| !(no_password && p.implied && (p.key == "username" || p.key == "password")))
@@ -197,7 +197,7 @@ struct Setup {
     /// `comma`, `space` or `plus` (OAuth 2.0).
     delimiter: Option<&'static str>,
     /// Allowed grants, the default first.
-    grants: Vec<String>,
+    grants: Vec<GrantType>,
     /// The `connection create` command with the params to supply.
     create: String,
     /// Whether `create` has a secret param given without a value (asked for without echo).
@@ -244,8 +244,8 @@ impl Setup {
         let auth = |rest: &str| format!("linkrun connection authorize LINK{rest}");
         match (s.auth(), &s.def.oauth2) {
             (AuthKind::Oauth2, Some(o)) => {
-                let grants: Vec<String> =
-                    if o.grant_types.is_empty() { vec!["authorization_code".into()] } else { o.grant_types.clone() };
+                let grants: Vec<GrantType> =
+                    if o.grant_types.is_empty() { vec![GrantType::AuthorizationCode] } else { o.grant_types.clone() };
                 let delimiter = o.scope_delimiter.unwrap_or(ScopeDelimiter::Space);
                 let (name, sep) = match delimiter {
                     ScopeDelimiter::Comma => ("comma", ","),
@@ -257,13 +257,13 @@ impl Setup {
                 setup.delimiter = Some(name);
                 let soid = s.def.params.iter().any(|p| p.key.get_ref() == "soid");
                 for (i, g) in grants.iter().enumerate() {
-                    let flag = if i == 0 {
-                        String::new()
-                    } else {
-                        format!(" --grant {}", if g == "authorization_code" { "code" } else { g })
+                    let flag = match (i, g) {
+                        (0, _) => String::new(),
+                        (_, GrantType::AuthorizationCode) => " --grant code".to_string(),
+                        (_, other) => format!(" --grant {other}"),
                     };
-                    match g.as_str() {
-                        "authorization_code" => {
+                    match g {
+                        GrantType::AuthorizationCode => {
                             if o.authorize_url.is_some() {
                                 let port = o.redirect_port.unwrap_or(DEFAULT_REDIRECT_PORT);
                                 setup.redirect_uri = Some(format!("http://127.0.0.1:{port}/callback"));
@@ -276,11 +276,11 @@ impl Setup {
                                 "a code obtained elsewhere, e.g. from a self client".into(),
                             ));
                         }
-                        "password" => setup.authorize.push((
+                        GrantType::Password => setup.authorize.push((
                             auth(&flag),
                             "the password grant, with the connection's username and password".into(),
                         )),
-                        _ => setup.authorize.push((
+                        GrantType::ClientCredentials => setup.authorize.push((
                             auth(&flag),
                             format!("no user sign-in{}", if soid { "; sends the soid param" } else { "" }),
                         )),
@@ -378,7 +378,11 @@ fn show(home: &Home, name: &str, json: bool) -> Result<()> {
             }
         }
         if !setup.grants.is_empty() {
-            outln!("  grant types:   {} (default: {})", setup.grants.join(", "), setup.grants[0]);
+            outln!(
+                "  grant types:   {} (default: {})",
+                setup.grants.iter().map(GrantType::as_ref).collect::<Vec<_>>().join(", "),
+                setup.grants[0]
+            );
         }
     }
     outln!("create a connection:");

@@ -2,7 +2,8 @@
 //! layer of the send path (host rules, credentials, refresh, the sender) returns.
 
 /// The kind of an invoke error, as scripts see it in `e.kind`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum ErrorKind {
     /// DNS, connect, reset, protocol errors.
     Network,
@@ -21,14 +22,7 @@ pub enum ErrorKind {
 impl ErrorKind {
     /// The name scripts see.
     pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::Network => "network",
-            ErrorKind::Timeout => "timeout",
-            ErrorKind::TooLarge => "too_large",
-            ErrorKind::Connection => "connection",
-            ErrorKind::HostRefused => "host_refused",
-            ErrorKind::BadRequest => "bad_request",
-        }
+        self.into()
     }
 }
 
@@ -58,5 +52,26 @@ impl InvokeError {
     /// A `connection` error.
     pub fn connection(message: String, link: &str) -> InvokeError {
         InvokeError::new(ErrorKind::Connection, message, Some(link))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_are_named_snake_case() {
+        let names: Vec<&str> = [
+            ErrorKind::Network,
+            ErrorKind::Timeout,
+            ErrorKind::TooLarge,
+            ErrorKind::Connection,
+            ErrorKind::HostRefused,
+            ErrorKind::BadRequest,
+        ]
+        .into_iter()
+        .map(ErrorKind::as_str)
+        .collect();
+        assert_eq!(names, ["network", "timeout", "too_large", "connection", "host_refused", "bad_request"]);
     }
 }

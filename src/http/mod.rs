@@ -7,17 +7,20 @@
 //! | [`rules`]   | host rules: allow-list with ports, HTTPS except loopback, same origin, redaction |
 //! | [`send`]    | the one send path: timeout, size cap, redirects hop by hop, traces |
 //! | [`error`]   | [`InvokeError`] and its [`ErrorKind`], what scripts catch |
+//! | [`method`]  | [`HttpMethod`], the methods a request may use |
 //!
 //! Nothing here knows connections, the vault or scripts: the auth layer hands [`send`] a
 //! [`send::Credentials`] implementation that decides what each hop carries.
 
 pub mod client;
 pub mod error;
+pub mod method;
 pub mod request;
 pub mod rules;
 pub mod send;
 
 pub use client::{Clients, runtime, server_runtime};
 pub use error::{ErrorKind, InvokeError};
+pub use method::HttpMethod;
 pub use request::{Body, Outgoing, Response};
 pub use send::{NoCredentials, SendOptions, send};

@@ -219,7 +219,7 @@ pub fn read_request(m: &Map) -> Result<(ScriptRequest, bool), InvokeError> {
     if let Some(c) = m.get("connection").filter(|p| !p.is_unit()) {
         let link = text_of(c, "connection")?;
         if !link.is_empty() {
-            req.connection = Some(link);
+            req.connection = Some(crate::invoke::connection_name(&link)?);
         }
     }
     let detailed = match m.get("detailed") {

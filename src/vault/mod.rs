@@ -21,6 +21,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::connection::{ConnectionRecord, Status};
 use crate::home::Home;
+use crate::link_name::LinkName;
 use crypto::{KdfParams, KeySource, MasterKey};
 pub use field::Field;
 
@@ -558,7 +559,7 @@ impl Vault {
     }
 
     /// One connection.
-    pub fn get(&self, link_name: &str) -> Result<Option<ConnectionRecord>, VaultError> {
+    pub fn get(&self, link_name: &LinkName) -> Result<Option<ConnectionRecord>, VaultError> {
         Ok(self
             .db
             .query_row(
@@ -602,7 +603,7 @@ impl Vault {
     /// in one transaction.
     pub fn write_fields(
         &mut self,
-        link_name: &str,
+        link_name: &LinkName,
         fields: &[(Field, SecretString)],
         status: Option<Status>,
     ) -> Result<(), VaultError> {
@@ -630,7 +631,7 @@ impl Vault {
     /// Removes sealed fields and optionally sets the status, in one transaction.
     pub fn remove_fields(
         &mut self,
-        link_name: &str,
+        link_name: &LinkName,
         fields: &[Field],
         status: Option<Status>,
     ) -> Result<(), VaultError> {
@@ -649,7 +650,7 @@ impl Vault {
     }
 
     /// The OAuth token metadata of a connection, if it has tokens.
-    pub fn token_meta(&self, link_name: &str) -> Result<Option<TokenMeta>, VaultError> {
+    pub fn token_meta(&self, link_name: &LinkName) -> Result<Option<TokenMeta>, VaultError> {
         Ok(self
             .db
             .prepare_cached(
@@ -675,7 +676,7 @@ impl Vault {
     /// refresh lease, and sets the status. Returns the new generation.
     pub fn store_tokens(
         &mut self,
-        link_name: &str,
+        link_name: &LinkName,
         access: &SecretString,
         refresh: Option<&SecretString>,
         meta: &TokenMeta,
@@ -727,7 +728,7 @@ impl Vault {
     /// since the caller last read them, so it must re-read, not refresh with a spent token.
     pub fn claim_refresh_lease(
         &mut self,
-        link_name: &str,
+        link_name: &LinkName,
         generation: i64,
         secs: i64,
         owner: &str,
@@ -753,7 +754,7 @@ impl Vault {
     }
 
     /// Releases a refresh lease (after a failed refresh).
-    pub fn release_refresh_lease(&mut self, link_name: &str) -> Result<(), VaultError> {
+    pub fn release_refresh_lease(&mut self, link_name: &LinkName) -> Result<(), VaultError> {
         self.db
             .execute("UPDATE oauth_tokens SET lease_until = 0, lease_owner = NULL WHERE link_name = ?1", [link_name])?;
         Ok(())
@@ -761,7 +762,7 @@ impl Vault {
 
     /// Forgets a connection's tokens and sets its status (revoke, or a refused refresh keeps them
     /// but marks `needs_reauth`: pass `forget = false`).
-    pub fn end_tokens(&mut self, link_name: &str, forget: bool, status: Status) -> Result<(), VaultError> {
+    pub fn end_tokens(&mut self, link_name: &LinkName, forget: bool, status: Status) -> Result<(), VaultError> {
         let tx = self.db.transaction()?;
         if forget {
             tx.execute(
@@ -784,7 +785,7 @@ impl Vault {
     }
 
     /// The status of one connection as stored now (another process may have changed it).
-    pub fn status_of(&self, link_name: &str) -> Result<Option<Status>, VaultError> {
+    pub fn status_of(&self, link_name: &LinkName) -> Result<Option<Status>, VaultError> {
         Ok(self
             .db
             .query_row("SELECT status FROM connections WHERE link_name = ?1", [link_name], |r| r.get::<_, String>(0))
@@ -845,7 +846,7 @@ impl Vault {
     }
 
     /// Deletes a connection and its sealed fields. `false` if there was none.
-    pub fn delete(&mut self, link_name: &str) -> Result<bool, VaultError> {
+    pub fn delete(&mut self, link_name: &LinkName) -> Result<bool, VaultError> {
         let tx = self.db.transaction()?;
         tx.execute("DELETE FROM sealed WHERE link_name = ?1", [link_name])?;
         tx.execute("DELETE FROM oauth_tokens WHERE link_name = ?1", [link_name])?;
@@ -856,7 +857,7 @@ impl Vault {
 
     /// Opens every sealed field of a connection, in field order. Any value that fails to open is an
     /// error naming the connection and the field.
-    pub fn read_fields(&self, link_name: &str) -> Result<Vec<(Field, SecretString)>, VaultError> {
+    pub fn read_fields(&self, link_name: &LinkName) -> Result<Vec<(Field, SecretString)>, VaultError> {
         let rows: Vec<(String, Vec<u8>, Vec<u8>)> = self
             .db
             .prepare_cached("SELECT field, nonce, ciphertext FROM sealed WHERE link_name = ?1 ORDER BY field")?

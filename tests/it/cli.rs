@@ -755,6 +755,25 @@ fn connection_show_of_an_unknown_connection_is_exit_4() {
 }
 
 #[test]
+fn a_link_name_that_breaks_the_rule_is_refused_before_the_vault_is_opened() {
+    let env = Env::new();
+    for cmd in [
+        vec!["connection", "show", "Crm"],
+        vec!["connection", "test", "Crm"],
+        vec!["connection", "authorize", "Crm"],
+        vec!["connection", "revoke", "Crm"],
+        vec!["connection", "delete", "Crm", "--yes"],
+    ] {
+        assert_eq!(env.run(&cmd).fails(2), format!("invalid link name `Crm`: {RULE}"), "{cmd:?}");
+    }
+    let out = env.script(
+        "let k = \"\"; try { invoke_url(#{ url: \"/x\", connection: \"Crm\" }); } catch (e) { k = e.kind + \"|\" + e.connection + \"|\" + e.message; } k",
+        &[],
+    );
+    assert_eq!(out.ok(), format!("connection|Crm|invalid link name `Crm`: {RULE}\n"));
+}
+
+#[test]
 fn connection_delete_needs_yes_without_a_terminal() {
     let env = Env::new();
     install_basic(&env);

@@ -10,7 +10,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use linkrun::service::{ClientAuth, Origin, ScopeDelimiter, Service};
+use linkrun::service::{ClientAuth, GrantType, Origin, RevokeStyle, ScopeDelimiter, Service};
 use linkrun_sandbox::oauth_provider::{ClientConfig, Provider, ProviderConfig};
 use serde_json::{Value, json};
 
@@ -76,13 +76,13 @@ fn every_prebuilt_service_speaks_zoho_oauth() {
         assert_eq!(o.authorize_url.as_ref().unwrap().get_ref(), "{accounts_url}/oauth/v2/auth", "{name}");
         assert_eq!(o.token_url.get_ref(), "{accounts_url}/oauth/v2/token", "{name}");
         assert_eq!(o.revoke_url.as_ref().unwrap().get_ref(), "{accounts_url}/oauth/v2/token/revoke", "{name}");
-        assert_eq!(o.revoke_style.as_deref(), Some("query"), "{name}");
+        assert_eq!(o.revoke_style, Some(RevokeStyle::Query), "{name}");
         assert_eq!(o.scope_delimiter, Some(ScopeDelimiter::Comma), "{name}");
         assert_eq!(o.header_prefix.as_deref(), Some("Zoho-oauthtoken"), "{name}");
         assert_eq!(o.client_auth, Some(ClientAuth::Form), "{name}");
         assert_eq!(o.authorize_params.get("access_type").map(String::as_str), Some("offline"), "{name}");
         assert_eq!(o.authorize_params.get("prompt").map(String::as_str), Some("consent"), "{name}");
-        assert_eq!(o.grant_types, ["authorization_code", "client_credentials"], "{name}");
+        assert_eq!(o.grant_types, [GrantType::AuthorizationCode, GrantType::ClientCredentials], "{name}");
         assert_eq!(s.def.default_data_center.as_ref().unwrap().get_ref(), "us", "{name}");
         assert!(s.params().iter().any(|p| p.key == "soid" && p.optional), "{name}: an optional soid param");
     }

@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use crate::common::{Env, Server};
-use linkrun::service::{AuthKind, ClientAuth, Origin, ScopeDelimiter, Service};
+use linkrun::service::{AuthKind, ClientAuth, GrantType, Origin, RevokeStyle, ScopeDelimiter, Service};
 use linkrun_sandbox::oauth_provider::{ClientConfig, Provider, ProviderConfig};
 use serde_json::{Value, json};
 
@@ -79,11 +79,11 @@ fn the_oauth_service_speaks_servicenow_oauth() {
     assert_eq!(o.authorize_url.as_ref().unwrap().get_ref(), "{base_url}/oauth_auth.do");
     assert_eq!(o.token_url.get_ref(), "{base_url}/oauth_token.do");
     assert_eq!(o.revoke_url.as_ref().unwrap().get_ref(), "{base_url}/oauth_revoke_token.do");
-    assert_eq!(o.revoke_style.as_deref(), Some("query"));
+    assert_eq!(o.revoke_style, Some(RevokeStyle::Query));
     assert_eq!(o.header_prefix.as_deref(), Some("Bearer"));
     assert_eq!(o.client_auth, Some(ClientAuth::Form));
     assert_eq!(o.scope_delimiter, Some(ScopeDelimiter::Space));
-    assert_eq!(o.grant_types, ["password", "authorization_code", "client_credentials"]);
+    assert_eq!(o.grant_types, [GrantType::Password, GrantType::AuthorizationCode, GrantType::ClientCredentials]);
     let b = definition("servicenow_basic");
     assert_eq!(b.auth(), AuthKind::Basic);
     assert_eq!(b.def.instance_url, s.def.instance_url);

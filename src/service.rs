@@ -685,7 +685,7 @@ impl Service {
             urls.extend(o.access_token_url.iter());
         }
         for u in urls {
-            check_url(u.get_ref(), false).map_err(|m| self.err(text, Some(u.span()), m))?;
+            check_url(u.get_ref(), false).map_err(|m| self.err(text, Some(u.span()), m.to_string()))?;
         }
         if let Some(t) = &d.instance_url {
             if !t.get_ref().contains("{instance}") {
@@ -695,7 +695,7 @@ impl Service {
                     format!("`instance_url` `{}` has no `{{instance}}` placeholder: write it like `https://{{instance}}.service-now.com`", t.get_ref()),
                 ));
             }
-            check_url(t.get_ref(), true).map_err(|m| self.err(text, Some(t.span()), m))?;
+            check_url(t.get_ref(), true).map_err(|m| self.err(text, Some(t.span()), m.to_string()))?;
         }
         if let Some(dc) = &d.default_data_center {
             if !d.data_centers.contains_key(dc.get_ref()) {
@@ -727,7 +727,8 @@ impl Service {
                     ),
                 ));
             }
-            check_url(inst.base_url.get_ref(), false).map_err(|m| self.err(text, Some(inst.base_url.span()), m))?;
+            check_url(inst.base_url.get_ref(), false)
+                .map_err(|m| self.err(text, Some(inst.base_url.span()), m.to_string()))?;
         }
         for dc in d.data_centers.keys() {
             if LinkName::parse(dc).is_err() {
@@ -745,7 +746,7 @@ impl Service {
             .chain(d.instances.values().filter_map(|i| i.allowed_hosts.as_ref()));
         for hosts in host_lists {
             for h in hosts.get_ref() {
-                check_host_pattern(h).map_err(|m| self.err(text, Some(hosts.span()), m))?;
+                check_host_pattern(h).map_err(|m| self.err(text, Some(hosts.span()), m.to_string()))?;
             }
         }
         let mut seen: HashSet<&str> = HashSet::with_capacity(d.params.len());
@@ -907,34 +908,39 @@ fn substitute(s: &str, lookup: impl Fn(&str) -> Option<String>) -> String {
     out
 }
 
-fn check_url(raw: &str, template: bool) -> Result<(), String> {
+/// A value of a service file that is not what its key needs: the message of a
+/// [`ServiceError`] at that value's line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum ValueProblem {
+    /// Not an http(s) URL (or URL template).
+    #[error("`{raw}` is not an http(s) URL{}: write it like `https://api.example.com/v1`", if *template { " template" } else { "" })]
+    NotUrl { raw: String, template: bool },
+    /// Not a host name (with an optional port).
+    #[error(
+        "allowed host `{host}` is not a host name: write `api.example.com`, `*.example.com`, `127.0.0.1` or `127.0.0.1:8080` (no scheme or path)"
+    )]
+    NotHost { host: String },
+}
+
+fn check_url(raw: &str, template: bool) -> Result<(), ValueProblem> {
     let probe = substitute_env(raw)
         .replace("{instance}", "instance")
         .replace("{accounts_url}", "https://accounts.example")
         .replace("{base_url}", "https://base.example");
     match Url::parse(&probe) {
         Ok(u) if (u.scheme() == "https" || u.scheme() == "http") && u.host_str().is_some() => Ok(()),
-        _ => Err(format!(
-            "`{raw}` is not an http(s) URL{}: write it like `https://api.example.com/v1`",
-            if template { " template" } else { "" }
-        )),
+        _ => Err(ValueProblem::NotUrl { raw: raw.to_string(), template }),
     }
 }
 
-fn check_host_pattern(h: &str) -> Result<(), String> {
+fn check_host_pattern(h: &str) -> Result<(), ValueProblem> {
     let ok = split_host_entry(h).is_some_and(|(host, _)| {
         let body = host.strip_prefix("*.").unwrap_or(host).replace("{instance}", "instance");
         !body.is_empty()
             && !body.contains('*')
             && body.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '_'))
     });
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "allowed host `{h}` is not a host name: write `api.example.com`, `*.example.com`, `127.0.0.1` or `127.0.0.1:8080` (no scheme or path)"
-        ))
-    }
+    if ok { Ok(()) } else { Err(ValueProblem::NotHost { host: h.to_string() }) }
 }
 
 /// The host of a service URL that would go over plain HTTP to a host that is not loopback, if

@@ -166,6 +166,12 @@ pub enum FlowError {
         /// The allowed grants, comma-separated.
         allowed: String,
     },
+    /// An OAuth 2.0 connection marked connected holds no access token.
+    #[error("connection `{link}` has no access token: run `linkrun connection authorize {link}`")]
+    NoAccessToken {
+        /// The link name.
+        link: String,
+    },
     /// The grant is none linkrun knows.
     #[error("unknown grant `{grant}`: use code, password or client_credentials")]
     UnknownGrant {
@@ -265,6 +271,7 @@ impl FlowError {
             | FlowError::StateMismatch { .. }
             | FlowError::NoState { .. }
             | FlowError::NoCode { .. }
+            | FlowError::NoAccessToken { .. }
             | FlowError::Refused { .. } => 4,
         }
     }

@@ -151,7 +151,7 @@ impl Live {
             let eps = super::oauth2::endpoints_for(service, &endpoint, &rec, &fields)
                 .map_err(|e| Failure::Invoke(InvokeError::connection(e.to_string(), link)))?;
             let o = super::oauth2::OAuth2::new(link, service, eps, rec.scopes.clone(), &mut fields, meta)
-                .map_err(|m| Failure::Invoke(InvokeError::connection(m, link)))?;
+                .map_err(|e| Failure::Invoke(InvokeError::connection(e.to_string(), link)))?;
             if service.def.oauth2.as_ref().is_some_and(|d| d.use_api_domain) {
                 if let (Some(domain), Some(base)) = (o.api_domain(), endpoint.base_url.as_deref()) {
                     endpoint.base_url = Some(with_origin(base, &domain));

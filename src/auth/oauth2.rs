@@ -98,7 +98,7 @@ pub fn endpoints_for(
 }
 
 /// Token metadata for a fresh token answer.
-pub fn meta_from(tok: &ProviderToken, grant: &str, previous: Option<&TokenMeta>) -> TokenMeta {
+pub fn meta_from(tok: &ProviderToken, grant: GrantType, previous: Option<&TokenMeta>) -> TokenMeta {
     let lifetime = tok.lifetime().unwrap_or(ASSUMED_LIFETIME) as i64;
     TokenMeta {
         generation: 0,
@@ -112,7 +112,7 @@ pub fn meta_from(tok: &ProviderToken, grant: &str, previous: Option<&TokenMeta>)
             .or_else(|| previous.map(|p| p.granted_scopes.clone()))
             .unwrap_or_default(),
         api_domain: tok.api_domain.clone().or_else(|| previous.and_then(|p| p.api_domain.clone())),
-        grant_type: Some(grant.to_string()),
+        grant_type: Some(grant),
     }
 }
 
@@ -126,11 +126,14 @@ impl OAuth2 {
         scopes: Vec<String>,
         fields: &mut HashMap<Field, SecretString>,
         meta: TokenMeta,
-    ) -> Result<OAuth2, String> {
-        let def = service.def.oauth2.as_ref().ok_or("no [oauth2] table")?;
-        let access = fields.remove(&Field::AccessToken).ok_or_else(|| {
-            format!("connection `{link}` has no access token: run `linkrun connection authorize {link}`")
+    ) -> Result<OAuth2, super::flow_error::FlowError> {
+        let def = service.def.oauth2.as_ref().ok_or_else(|| super::flow_error::FlowError::NoTable {
+            service: service.link_name().to_string(),
+            table: "oauth2",
         })?;
+        let access = fields
+            .remove(&Field::AccessToken)
+            .ok_or_else(|| super::flow_error::FlowError::NoAccessToken { link: link.to_string() })?;
         let user = match (fields.remove(&Field::param("username")), fields.remove(&Field::param("password"))) {
             (Some(u), Some(p)) => Some((u, p)),
             _ => None,
@@ -274,9 +277,9 @@ impl OAuth2 {
         let mut lease = LeaseGuard { vault, link: &self.link, held: true };
         let (refresh, grant, previous) = {
             let t = self.tokens.borrow();
-            (t.refresh.clone(), t.meta.grant_type.clone().unwrap_or_default(), t.meta.clone())
+            (t.refresh.clone(), t.meta.grant_type, t.meta.clone())
         };
-        let result = match (&refresh, grant.parse::<GrantType>().ok()) {
+        let result = match (&refresh, grant) {
             (Some(r), _) => self.endpoints.refresh(http, r).await,
             (None, Some(GrantType::ClientCredentials)) => {
                 self.endpoints.client_credentials(http, &self.scopes, &self.token_params).await
@@ -293,7 +296,7 @@ impl OAuth2 {
         };
         match result {
             Ok(tok) => {
-                let meta = meta_from(&tok, &grant, Some(&previous));
+                let meta = meta_from(&tok, grant.unwrap_or(GrantType::AuthorizationCode), Some(&previous));
                 let access = tok.access();
                 let new_refresh = tok.refresh();
                 let generation = vault

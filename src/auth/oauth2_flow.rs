@@ -153,7 +153,7 @@ pub fn authorize(vault: &mut Vault, service: &Service, rec: &ConnectionRecord, o
             runtime.block_on(eps.client_credentials(&clients, &scopes, &extra)).map_err(refused)?
         }
     };
-    let meta = meta_from(&token, grant.as_ref(), None);
+    let meta = meta_from(&token, grant, None);
     vault.store_tokens(link, &token.access(), token.refresh().as_ref(), &meta, false, Status::Connected)?;
     Ok(())
 }

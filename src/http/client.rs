@@ -47,7 +47,7 @@ fn env_first(names: &[&'static str]) -> Option<(&'static str, String)> {
 }
 
 /// The proxies of the environment (see the module doc).
-fn proxies() -> Result<Vec<Proxy>, String> {
+fn proxies() -> Result<Vec<Proxy>, ClientError> {
     if std::env::var_os("REQUEST_METHOD").is_some() {
         return Ok(Vec::new());
     }
@@ -56,7 +56,7 @@ fn proxies() -> Result<Vec<Proxy>, String> {
         None => NEVER_PROXIED.to_string(),
     };
     let all = env_first(&["ALL_PROXY", "all_proxy"]);
-    let bad = |name: &str| format!("`{name}` is not a proxy URL: set it like `http://proxy.example:3128`, or unset it");
+    let bad = |name: &'static str| ClientError::BadProxy { name };
     let mut out = Vec::new();
     if let Some((name, v)) = env_first(&["HTTP_PROXY", "http_proxy"]).or_else(|| all.clone()) {
         out.push(Proxy::http(v.as_str()).map_err(|_| bad(name))?.no_proxy(NoProxy::from_string(&no_proxy)));
@@ -67,7 +67,27 @@ fn proxies() -> Result<Vec<Proxy>, String> {
     Ok(out)
 }
 
-fn builder() -> Result<reqwest::ClientBuilder, String> {
+/// Why no HTTP client could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// A proxy variable holds something that is not a proxy URL.
+    #[error("`{name}` is not a proxy URL: set it like `http://proxy.example:3128`, or unset it")]
+    BadProxy {
+        /// The environment variable.
+        name: &'static str,
+    },
+    /// reqwest could not build the client (TLS set-up, system certificates).
+    #[error("cannot set up the {what} client: {source}")]
+    Build {
+        /// `HTTP` or `HTTPS`.
+        what: &'static str,
+        /// reqwest's error.
+        #[source]
+        source: reqwest::Error,
+    },
+}
+
+fn builder() -> Result<reqwest::ClientBuilder, ClientError> {
     // `no_proxy` first: reqwest's own environment proxies would send loopback through them.
     let mut b = Client::builder()
         .no_proxy()
@@ -84,18 +104,19 @@ fn builder() -> Result<reqwest::ClientBuilder, String> {
 
 impl Clients {
     /// The client for this URL's scheme, built on first use.
-    pub fn for_url(&self, url: &Url) -> Result<&Client, String> {
+    pub fn for_url(&self, url: &Url) -> Result<&Client, ClientError> {
         if url.scheme() == "https" {
             if let Some(c) = self.tls.get() {
                 return Ok(c);
             }
-            let c = builder()?.build().map_err(|e| format!("cannot set up TLS: {e}"))?;
+            let c = builder()?.build().map_err(|source| ClientError::Build { what: "HTTPS", source })?;
             Ok(self.tls.get_or_init(|| c))
         } else {
             if let Some(c) = self.plain.get() {
                 return Ok(c);
             }
-            let c = builder()?.tls_certs_only([]).build().map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
+            let c =
+                builder()?.tls_certs_only([]).build().map_err(|source| ClientError::Build { what: "HTTP", source })?;
             Ok(self.plain.get_or_init(|| c))
         }
     }

@@ -36,6 +36,23 @@ pub struct Outgoing {
     pub body: Body,
 }
 
+/// Why a form field cannot be added to a request (the phrase ends a sentence of the caller's).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormError {
+    /// The method carries no body.
+    #[error("a {method} request has none; use type POST, PUT or PATCH with map parameters")]
+    NoBody {
+        /// The method.
+        method: String,
+    },
+    /// The body is not a form.
+    #[error("this request's body is `{content_type}`; send map parameters instead")]
+    OtherBody {
+        /// Its content type.
+        content_type: String,
+    },
+}
+
 /// Headers whose values are always sent marked sensitive (and dropped on a hop to another origin).
 pub const ALWAYS_SENSITIVE: &[&str] = &["authorization", "proxy-authorization", "cookie"];
 
@@ -77,9 +94,9 @@ impl Outgoing {
         drop(q);
     }
 
-    /// Sets a form field, creating a form body on a method that may carry one; an error (the
-    /// reason) when the request has a body of another type or a method without a body.
-    pub fn set_form(&mut self, name: &str, value: &str) -> Result<(), String> {
+    /// Sets a form field, creating a form body on a method that may carry one; an error when the
+    /// request has a body of another type or a method without a body.
+    pub fn set_form(&mut self, name: &str, value: &str) -> Result<(), FormError> {
         match &mut self.body {
             Body::Form(pairs) => {
                 pairs.retain(|(k, _)| k != name);
@@ -90,12 +107,8 @@ impl Outgoing {
                 self.body = Body::Form(vec![(name.to_string(), value.to_string())]);
                 Ok(())
             }
-            Body::Empty => {
-                Err(format!("a {} request has none; use type POST, PUT or PATCH with map parameters", self.method))
-            }
-            Body::Raw { content_type, .. } => {
-                Err(format!("this request's body is `{content_type}`; send map parameters instead"))
-            }
+            Body::Empty => Err(FormError::NoBody { method: self.method.to_string() }),
+            Body::Raw { content_type, .. } => Err(FormError::OtherBody { content_type: content_type.clone() }),
         }
     }
 }

@@ -135,7 +135,8 @@ async fn follow(
         let started = Instant::now();
         // Redacting is only needed for a trace or an error message: do it lazily.
         let shown = || redact_url(&wire.url, opts.redact);
-        let client = clients.for_url(&wire.url).map_err(|m| InvokeError::new(ErrorKind::Network, m, link))?;
+        let client =
+            clients.for_url(&wire.url).map_err(|e| InvokeError::new(ErrorKind::Network, e.to_string(), link))?;
         let mut resp = wire.request(client).send().await.map_err(|e| network_error(&e, &shown(), link))?;
         let status = resp.status().as_u16();
         if opts.verbose {

@@ -54,11 +54,11 @@ pub fn display(v: &Dynamic) -> String {
 
 /// A value as a `serde_json::Value` (unit becomes null; so do infinite and NaN numbers, which
 /// JSON cannot write).
-pub fn to_json_value(v: &Dynamic) -> Result<serde_json::Value, String> {
+pub fn to_json_value(v: &Dynamic) -> Result<serde_json::Value, Box<rhai::EvalAltResult>> {
     if v.is_unit() {
         return Ok(serde_json::Value::Null);
     }
-    rhai::serde::from_dynamic::<serde_json::Value>(v).map_err(|e| e.to_string())
+    rhai::serde::from_dynamic::<serde_json::Value>(v)
 }
 
 /// A value as JSON text; values JSON cannot hold (functions, ranges) as their Rhai text.

@@ -224,18 +224,48 @@ fn sleep_for(state: Option<&RunState>, secs: f64, shown: &str, pos: Position) ->
 /// engine's data limits, which the engine would otherwise enforce with an error no `try` catches.
 /// The sizes are counted as the engine counts them: array items, map entries and string bytes,
 /// nested values included.
-pub fn check_data_size(v: &Dynamic) -> Result<(), String> {
+pub fn check_data_size(v: &Dynamic) -> Result<(), DataError> {
     let (arrays, maps, strings) = data_sizes(v);
     if arrays > MAX_ARRAY_SIZE {
-        return Err(format!("{arrays} array items, more than the {MAX_ARRAY_SIZE} a script value may hold"));
+        return Err(DataError::TooManyItems { n: arrays });
     }
     if maps > MAX_MAP_SIZE {
-        return Err(format!("{maps} map entries, more than the {MAX_MAP_SIZE} a script value may hold"));
+        return Err(DataError::TooManyEntries { n: maps });
     }
     if strings > MAX_STRING_SIZE {
-        return Err(format!("{strings} bytes of text, more than the {MAX_STRING_SIZE} a script value may hold"));
+        return Err(DataError::TooMuchText { n: strings });
     }
     Ok(())
+}
+
+/// Why a value made outside the script cannot become a script value; the text is a phrase that
+/// callers put into their own sentence ("the response from `U` has {this}: ask for less").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DataError {
+    /// More array items than [`MAX_ARRAY_SIZE`].
+    #[error("{n} array items, more than the {MAX_ARRAY_SIZE} a script value may hold")]
+    TooManyItems {
+        /// How many.
+        n: usize,
+    },
+    /// More map entries than [`MAX_MAP_SIZE`].
+    #[error("{n} map entries, more than the {MAX_MAP_SIZE} a script value may hold")]
+    TooManyEntries {
+        /// How many.
+        n: usize,
+    },
+    /// More text than [`MAX_STRING_SIZE`].
+    #[error("{n} bytes of text, more than the {MAX_STRING_SIZE} a script value may hold")]
+    TooMuchText {
+        /// How many bytes.
+        n: usize,
+    },
+    /// A JSON value with no script equivalent.
+    #[error("a value scripts cannot hold ({detail})")]
+    NotScriptValue {
+        /// The converter's reason.
+        detail: String,
+    },
 }
 
 fn data_sizes(v: &Dynamic) -> (usize, usize, usize) {
@@ -269,7 +299,7 @@ thread_local! {
 
 /// Runs `f` (the engine), turning a panic inside it into `Err(the panic's message)` with nothing
 /// printed: Rhai has internal errors (`unreachable!`) that some scripts reach.
-fn engine_boundary<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
+fn engine_boundary<T>(f: impl FnOnce() -> T) -> std::result::Result<T, EnginePanic> {
     static HOOK: std::sync::Once = std::sync::Once::new();
     HOOK.call_once(|| {
         let previous = std::panic::take_hook();
@@ -282,20 +312,31 @@ fn engine_boundary<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
     let was = QUIET_PANICS.with(|q| q.replace(true));
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
     QUIET_PANICS.with(|q| q.set(was));
-    result.map_err(|payload| {
-        let text = payload
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "unknown internal error".to_string());
-        // The message may carry a dump of the expression (a whole constant map): keep the head.
-        let head: String = text.chars().take(200).collect();
-        if head.len() < text.len() { format!("{head}...") } else { head }
+    result.map_err(|payload| EnginePanic {
+        message: {
+            let text = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown internal error".to_string());
+            // The message may carry a dump of the expression (a whole constant map): keep the head.
+            let head: String = text.chars().take(200).collect();
+            if head.len() < text.len() { format!("{head}...") } else { head }
+        },
     })
 }
 
+/// A panic inside the engine, caught at its boundary: the panic's message (its head).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct EnginePanic {
+    /// What the panic said.
+    pub message: String,
+}
+
 /// The script error for a panic caught at the engine boundary.
-fn internal_error(name: &str, message: &str) -> ScriptError {
+fn internal_error(name: &str, panic: &EnginePanic) -> ScriptError {
+    let message = panic.message.as_str();
     let name = name.to_string();
     if message.contains("cannot assign to expression") {
         return ScriptError::AssignToConstant { name };
@@ -316,11 +357,12 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
     let name = opts.script.name();
     let mut args = Map::new();
     for (k, v) in &opts.args {
-        let value = json_to_script(v).map_err(|what| ScriptError::ArgTooLarge { key: k.clone(), what })?;
+        let value =
+            json_to_script(v).map_err(|what| ScriptError::ArgTooLarge { key: k.clone(), what: what.to_string() })?;
         args.insert(k.as_str().into(), value);
     }
     let input = match &opts.input {
-        Some(v) => json_to_script(v).map_err(|what| ScriptError::InputTooLarge { what })?,
+        Some(v) => json_to_script(v).map_err(|what| ScriptError::InputTooLarge { what: what.to_string() })?,
         None => Dynamic::UNIT,
     };
     let state_scope = match (&opts.state_key, &opts.script) {
@@ -503,8 +545,8 @@ fn script_type(rust: &str) -> &str {
 }
 
 /// A JSON value (`--arg-json`, `--input`) as a script value, within the data limits.
-fn json_to_script(v: &serde_json::Value) -> std::result::Result<Dynamic, String> {
-    let d = rhai::serde::to_dynamic(v).map_err(|e| format!("a value scripts cannot hold ({e})"))?;
+fn json_to_script(v: &serde_json::Value) -> std::result::Result<Dynamic, DataError> {
+    let d = rhai::serde::to_dynamic(v).map_err(|e| DataError::NotScriptValue { detail: e.to_string() })?;
     check_data_size(&d)?;
     Ok(d)
 }
@@ -614,7 +656,7 @@ mod tests {
         assert!(check_data_size(&v).is_ok());
         let wide = Dynamic::from_array(vec![Dynamic::from_array(vec![Dynamic::UNIT; MAX_ARRAY_SIZE / 2]); 2]);
         assert_eq!(
-            check_data_size(&wide).unwrap_err(),
+            check_data_size(&wide).unwrap_err().to_string(),
             "1000002 array items, more than the 1000000 a script value may hold"
         );
     }
@@ -633,12 +675,12 @@ mod tests {
     #[test]
     fn a_panic_inside_the_engine_boundary_is_an_error() {
         assert_eq!(engine_boundary(|| 7).unwrap(), 7);
-        let e = engine_boundary(|| -> () { panic!("deliberate: {}", "x".repeat(500)) }).unwrap_err();
+        let e = engine_boundary(|| -> () { panic!("deliberate: {}", "x".repeat(500)) }).unwrap_err().message;
         assert!(e.starts_with("deliberate: xxx") && e.ends_with("...") && e.len() < 210, "{e}");
         // Rhai 1.27 reaches `unreachable!` assigning into a constant it has folded into the code.
         let engine = engine();
         match engine_boundary(|| engine.eval::<Dynamic>("const C = #{a: 1}; C.a = 2; C")) {
-            Err(m) => assert!(m.contains("cannot assign to expression"), "{m}"),
+            Err(m) => assert!(m.message.contains("cannot assign to expression"), "{m}"),
             Ok(r) => assert!(r.is_err(), "a constant must not change"),
         }
     }

@@ -228,7 +228,7 @@ pub struct TokenMeta {
     /// Zoho's `api_domain`, when the service uses it.
     pub api_domain: Option<String>,
     /// The grant that produced the tokens (`authorization_code`, `password`, `client_credentials`).
-    pub grant_type: Option<String>,
+    pub grant_type: Option<crate::service::GrantType>,
 }
 
 /// One stored script value (`linkrun state list`).
@@ -665,7 +665,7 @@ impl Vault {
                     last_refresh: r.get(3)?,
                     granted_scopes: serde_json::from_str(&scopes).unwrap_or_default(),
                     api_domain: r.get(5)?,
-                    grant_type: r.get(6)?,
+                    grant_type: r.get::<_, Option<String>>(6)?.and_then(|g| g.parse().ok()),
                 })
             })
             .optional()?)
@@ -709,7 +709,7 @@ impl Vault {
                 if refreshed { Some(t) } else { None },
                 serde_json::to_string(&meta.granted_scopes).unwrap_or_else(|_| "[]".into()),
                 meta.api_domain,
-                meta.grant_type
+                meta.grant_type.map(|g| -> &'static str { g.into() })
             ],
         )?;
         let generation: i64 =

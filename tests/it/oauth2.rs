@@ -15,16 +15,25 @@ use serde_json::json;
 const CLIENT: &str = "linkrun-test-client";
 const SECRET: &str = "oidc-client-secret-9f8e7d6c5b4a";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// The redirect URI of a code obtained elsewhere (`--redirect-uri`): nothing listens there, and
+/// the provider accepts any loopback port for its native client (RFC 8252 §7.3).
+const COPIED_REDIRECT: &str = "http://127.0.0.1:8765/callback";
+
+/// The `redirect_uri` of an authorization URL linkrun printed: where its listener waits.
+fn redirect_of(authorization_url: &str) -> String {
+    let url = url::Url::parse(authorization_url.trim()).unwrap();
+    url.query_pairs().find(|(k, _)| k == "redirect_uri").map(|(_, v)| v.into_owned()).unwrap()
 }
 
-/// A provider with one confidential client allowed code, refresh and client credentials.
-fn oidc(ttl: u64, redirect_port: u16) -> Oidc {
+/// A provider with one confidential client allowed code, refresh and client credentials. It is
+/// a native application whose loopback redirect URI accepts any port (RFC 8252 §7.3), so
+/// linkrun's listener binds a free port of its own (`redirect_port = 0`): no port is picked
+/// ahead and raced for.
+fn oidc(ttl: u64) -> Oidc {
     Oidc::start(&json!({
         "clients": [{
-            "client_id": CLIENT, "client_secret": SECRET,
-            "redirect_uris": [format!("http://127.0.0.1:{redirect_port}/callback")],
+            "client_id": CLIENT, "client_secret": SECRET, "application_type": "native",
+            "redirect_uris": ["http://127.0.0.1/callback"],
             "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
             "token_endpoint_auth_method": "client_secret_post",
             "scope": "openid offline_access api:read api:write"
@@ -34,7 +43,7 @@ fn oidc(ttl: u64, redirect_port: u16) -> Oidc {
     }))
 }
 
-fn oidc_service(env: &Env, op: &Oidc, redirect_port: u16, margin: u64) {
+fn oidc_service(env: &Env, op: &Oidc, margin: u64) {
     let base = op.url();
     env.add_service(
         "op.toml",
@@ -42,7 +51,7 @@ fn oidc_service(env: &Env, op: &Oidc, redirect_port: u16, margin: u64) {
             "link_name = \"op\"\nname = \"Test OP\"\nauth = \"oauth2\"\nplacement = \"header\"\nbase_url = \"{base}\"\n\
              [oauth2]\nauthorize_url = \"{base}/auth\"\ntoken_url = \"{base}/token\"\nrevoke_url = \"{base}/token/revocation\"\n\
              scopes = [\"api:read\"]\ngrant_types = [\"authorization_code\", \"client_credentials\"]\n\
-             refresh_margin = {margin}\nredirect_port = {redirect_port}\n[test]\nurl = \"/api/me\"\n"
+             refresh_margin = {margin}\nredirect_port = 0\n[test]\nurl = \"/api/me\"\n"
         ),
     );
     env.run(&[
@@ -92,11 +101,10 @@ fn api_ok(env: &Env) -> Out {
 
 #[test]
 fn code_with_pkce_through_the_loopback_listener() {
-    let port = free_port();
-    let op = oidc(60, port);
+    let op = oidc(60);
     let env = Env::new();
     env.secret(SECRET);
-    oidc_service(&env, &op, port, 300);
+    oidc_service(&env, &op, 300);
     assert_eq!(show(&env)["status"], "not_authorized");
     let out = authorize_with_code(&env, &op);
     assert_eq!(out.code, 0, "{}", out.stderr);
@@ -115,11 +123,10 @@ fn code_with_pkce_through_the_loopback_listener() {
 
 #[test]
 fn authorize_json_prints_the_url_line_then_the_connection_and_test_and_revoke_report_json() {
-    let port = free_port();
-    let op = oidc(60, port);
+    let op = oidc(60);
     let env = Env::new();
     env.secret(SECRET);
-    oidc_service(&env, &op, port, 300);
+    oidc_service(&env, &op, 300);
     // Not approved in time: the URL line, then the error line.
     let out = env.run(&["connection", "authorize", "c", "--no-browser", "--timeout", "1", "--json"]);
     assert_eq!(out.code, 4, "{}", out.stderr);
@@ -170,11 +177,10 @@ fn authorize_json_prints_the_url_line_then_the_connection_and_test_and_revoke_re
 
 #[test]
 fn a_wrong_state_or_an_error_redirect_is_exit_4() {
-    let port = free_port();
-    let op = oidc(60, port);
+    let op = oidc(60);
     let env = Env::new();
     env.secret(SECRET);
-    oidc_service(&env, &op, port, 300);
+    oidc_service(&env, &op, 300);
     for (query, expected) in [
         (
             "code=x&state=forged",
@@ -193,7 +199,7 @@ fn a_wrong_state_or_an_error_redirect_is_exit_4() {
         let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
         reader.read_line(&mut line).unwrap();
-        assert_eq!(crate::common::oidc::deliver(&format!("http://127.0.0.1:{port}/callback?{query}")), 200);
+        assert_eq!(crate::common::oidc::deliver(&format!("{}?{query}", redirect_of(&line))), 200);
         child.stdout = Some(reader.into_inner());
         let out = finish(child, &line);
         assert_eq!(out.code, 4, "{}", out.stderr);
@@ -209,10 +215,10 @@ fn a_wrong_state_or_an_error_redirect_is_exit_4() {
 
 #[test]
 fn client_credentials_are_renewed_by_running_the_grant_again() {
-    let op = oidc(60, free_port());
+    let op = oidc(60);
     let env = Env::new();
     env.secret(SECRET);
-    oidc_service(&env, &op, 1, 0);
+    oidc_service(&env, &op, 0);
     env.run(&["connection", "authorize", "c", "--grant", "client_credentials"]).ok();
     assert_eq!(show(&env)["token"]["grant_type"], "client_credentials");
     assert_eq!(api_ok(&env).ok(), "true\n");
@@ -226,11 +232,10 @@ fn client_credentials_are_renewed_by_running_the_grant_again() {
 
 #[test]
 fn tokens_refresh_before_expiry_and_rotation_is_stored() {
-    let port = free_port();
-    let op = oidc(60, port);
+    let op = oidc(60);
     let env = Env::new();
     env.secret(SECRET);
-    oidc_service(&env, &op, port, 3);
+    oidc_service(&env, &op, 3);
     assert_eq!(authorize_with_code(&env, &op).code, 0);
     assert_eq!(api_ok(&env).ok(), "true\n");
     // 60 s tokens with a 3 s margin: 58 s later (linkrun's clock moved, not waited for) the token
@@ -247,13 +252,12 @@ fn tokens_refresh_before_expiry_and_rotation_is_stored() {
 
 #[test]
 fn eight_processes_on_an_expired_token_refresh_once() {
-    let port = free_port();
     // 60 s tokens are refreshed in their last 30 s (half the lifetime): 31 s later (linkrun's
     // clock moved, not waited for) the first request refreshes, and the new token is fresh.
-    let op = oidc(60, port);
+    let op = oidc(60);
     let env = Env::new();
     env.secret(SECRET);
-    oidc_service(&env, &op, port, 300);
+    oidc_service(&env, &op, 300);
     assert_eq!(authorize_with_code(&env, &op).code, 0);
     env.set_env("LINKRUN_TEST_CLOCK_OFFSET", "31");
     op.reset_stats();
@@ -272,13 +276,12 @@ fn eight_processes_on_an_expired_token_refresh_once() {
 
 #[test]
 fn invoke_all_runs_in_order_and_refreshes_once() {
-    let port = free_port();
     // 60 s tokens are refreshed in their last 30 s (half the lifetime): 31 s later (linkrun's
     // clock moved, not waited for) the first request refreshes, and the new token is fresh.
-    let op = oidc(60, port);
+    let op = oidc(60);
     let env = Env::new();
     env.secret(SECRET);
-    oidc_service(&env, &op, port, 300);
+    oidc_service(&env, &op, 300);
     assert_eq!(authorize_with_code(&env, &op).code, 0);
     env.set_env("LINKRUN_TEST_CLOCK_OFFSET", "31");
     op.reset_stats();
@@ -298,11 +301,10 @@ fn invoke_all_runs_in_order_and_refreshes_once() {
 
 #[test]
 fn a_refused_refresh_marks_needs_reauth_and_keeps_the_connection() {
-    let port = free_port();
-    let op = oidc(60, port);
+    let op = oidc(60);
     let env = Env::new();
     env.secret(SECRET);
-    oidc_service(&env, &op, port, 300);
+    oidc_service(&env, &op, 300);
     assert_eq!(authorize_with_code(&env, &op).code, 0);
     // A vault restored from a backup holds a refresh token the provider has since rotated away.
     let backup: Vec<(std::path::PathBuf, Vec<u8>)> = ["vault.db", "vault.db-wal"]
@@ -339,11 +341,10 @@ fn a_refused_refresh_marks_needs_reauth_and_keeps_the_connection() {
 
 #[test]
 fn revoke_calls_the_provider_and_authorize_reconnects() {
-    let port = free_port();
-    let op = oidc(60, port);
+    let op = oidc(60);
     let env = Env::new();
     env.secret(SECRET);
-    oidc_service(&env, &op, port, 300);
+    oidc_service(&env, &op, 300);
     assert_eq!(authorize_with_code(&env, &op).code, 0);
     env.run(&["connection", "revoke", "c"]).ok();
     assert_eq!(op.stats()["revocation"]["ok"], 1);
@@ -569,9 +570,7 @@ fn zoho_code_flow_with_pkce_state_and_offline_access() {
     let env = Env::new();
     env.secret("zoho-client-secret-31337");
     zoho_service(&env, &url);
-    let port = free_port();
-    let mut child =
-        env.spawn(&["connection", "authorize", "crm", "--port", &port.to_string(), "--no-browser", "--timeout", "30"]);
+    let mut child = env.spawn(&["connection", "authorize", "crm", "--port", "0", "--no-browser", "--timeout", "30"]);
     let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     reader.read_line(&mut line).unwrap();
@@ -588,7 +587,7 @@ fn zoho_code_flow_with_pkce_state_and_offline_access() {
     let (status, location) = get(&format!("{auth}&approve=yes"));
     assert_eq!(status, 302);
     let callback = location.unwrap();
-    assert!(callback.starts_with(&format!("http://127.0.0.1:{port}/callback?code=")), "{callback}");
+    assert!(callback.starts_with(&format!("{}?code=", redirect_of(auth))), "{callback}");
     assert_eq!(get(&callback).0, 200);
     child.stdout = Some(reader.into_inner());
     let out = finish(child, &line);
@@ -625,11 +624,10 @@ fn a_copied_code_is_exchanged_with_its_redirect_uri() {
 
 #[test]
 fn query_placement_and_basic_client_auth() {
-    let port = free_port();
     let op = Oidc::start(&json!({
         "clients": [{
-            "client_id": CLIENT, "client_secret": SECRET,
-            "redirect_uris": [format!("http://127.0.0.1:{port}/callback")],
+            "client_id": CLIENT, "client_secret": SECRET, "application_type": "native",
+            "redirect_uris": ["http://127.0.0.1/callback"],
             "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
             "token_endpoint_auth_method": "client_secret_basic",
             "scope": "api:read"
@@ -675,11 +673,10 @@ fn query_placement_and_basic_client_auth() {
 
 #[test]
 fn a_code_obtained_elsewhere_and_a_401_from_the_provider() {
-    let port = free_port();
     let op = Oidc::start(&json!({
         "clients": [{
-            "client_id": CLIENT, "client_secret": SECRET,
-            "redirect_uris": [format!("http://127.0.0.1:{port}/callback")],
+            "client_id": CLIENT, "client_secret": SECRET, "application_type": "native",
+            "redirect_uris": ["http://127.0.0.1/callback"],
             "grant_types": ["authorization_code", "refresh_token"],
             "token_endpoint_auth_method": "client_secret_post",
             "scope": "api:read"
@@ -689,9 +686,9 @@ fn a_code_obtained_elsewhere_and_a_401_from_the_provider() {
     }));
     let env = Env::new();
     env.secret(SECRET);
-    oidc_service(&env, &op, port, 300);
+    oidc_service(&env, &op, 300);
     // A code the user got by approving in a browser elsewhere and copying the redirect.
-    let redirect = format!("http://127.0.0.1:{port}/callback");
+    let redirect = COPIED_REDIRECT;
     let auth = format!(
         "{}/auth?response_type=code&client_id={CLIENT}&scope=api%3Aread&state=copied&redirect_uri={}",
         op.url(),
@@ -700,7 +697,7 @@ fn a_code_obtained_elsewhere_and_a_401_from_the_provider() {
     let landed = op.approve(&auth);
     let code = url::Url::parse(&landed).unwrap().query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
     env.secret(&code);
-    env.run(&["connection", "authorize", "c", "--code", &code, "--redirect-uri", &redirect]).ok();
+    env.run(&["connection", "authorize", "c", "--code", &code, "--redirect-uri", redirect]).ok();
     assert_eq!(api_ok(&env).ok(), "true\n");
     // The provider ends the token while linkrun's clock still trusts it: the request gets a 401,
     // linkrun refreshes once and retries.

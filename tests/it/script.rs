@@ -432,10 +432,10 @@ fn arg_join_and_sn_query_escape_helpers() {
 #[test]
 fn engine_errors_read_in_script_terms() {
     let env = Env::new();
-    let out = env.script("let m = #{};\nm.put(\"a\", 1)", &[]);
+    let out = env.script("let m = #{};\nm.push(\"a\", 1)", &[]);
     assert_eq!(
         out.fails(1),
-        "script `script.rhai` calls `put(map, string, int)` at line 2, column 3, but there is no function `put` for these arguments: check the function's name and the number and types of its arguments"
+        "script `script.rhai` calls `push(map, string, int)` at line 2, column 3, but there is no function `push` for these arguments: check the function's name and the number and types of its arguments"
     );
     let out = env.script("fn f(a) { a }\nf(1.5, [1])", &[]);
     assert_eq!(

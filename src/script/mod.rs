@@ -15,12 +15,13 @@
 //! `exit(n)` replaces Rhai's own `exit`, which would end the script with n as its result: it
 //! records the stop in the run's state and unwinds with an error no `try` catches, like the
 //! deadline. Rhai's "function not found" and "undefined variable" errors are rewritten in the
-//! script's terms (`put(map, string, int)`; a variable used before `let` is not a syntax error).
+//! script's terms (`push(map, string, int)`; a variable used before `let` is not a syntax error).
 //!
 //! The script runs on the calling thread; `invoke_url` drives a current-thread tokio runtime with
 //! `block_on` (no cross-thread wake-ups), sharing one [`Invoker`] and its HTTP clients.
 
 pub mod builtins;
+pub mod deluge_lib;
 pub mod error;
 pub mod invoke;
 pub mod state;
@@ -181,6 +182,7 @@ pub fn engine() -> Engine {
         .set_strict_variables(true)
         .disable_symbol("eval");
     builtins::register(&mut engine);
+    deluge_lib::register(&mut engine);
     // Rhai's own `sleep` panics on a huge number and blocks past any deadline: replaced here by
     // one that checks its argument, and in `run` by one that also obeys the wall clock.
     register_sleep(&mut engine, None);

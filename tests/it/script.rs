@@ -432,10 +432,10 @@ fn arg_join_and_sn_query_escape_helpers() {
 #[test]
 fn engine_errors_read_in_script_terms() {
     let env = Env::new();
-    let out = env.script("let m = #{};\nm.put(\"a\", 1)", &[]);
+    let out = env.script("let m = #{};\nm.push(\"a\", 1)", &[]);
     assert_eq!(
         out.fails(1),
-        "script `script.rhai` calls `put(map, string, int)` at line 2, column 3, but there is no function `put` for these arguments: check the function's name and the number and types of its arguments"
+        "script `script.rhai` calls `push(map, string, int)` at line 2, column 3, but there is no function `push` for these arguments: check the function's name and the number and types of its arguments"
     );
     let out = env.script("fn f(a) { a }\nf(1.5, [1])", &[]);
     assert_eq!(
@@ -451,5 +451,83 @@ fn engine_errors_read_in_script_terms() {
     assert_eq!(
         out.fails(1),
         "script `script.rhai` uses the variable `args` inside a function at line 1, column 13, which sees only its own variables: call `args()` there instead"
+    );
+}
+
+#[test]
+fn deluge_maps_lists_and_text_functions_run_end_to_end() {
+    let env = Env::new();
+    let script = r#"
+        let contacts = input.contacts;
+        let seen = List();
+        let byEmail = Map();
+        for c in contacts {
+            let email = ifnull(c.email, "").trim().toLowerCase();
+            if email.isEmpty() || seen.contains(email) { continue; }
+            seen.add(email);
+            let rec = Map();
+            rec.put("Last_Name", c.name.getSuffix(" ").proper());
+            rec.put("First_Name", c.name.getPrefix(" ").proper());
+            rec.put("Domain", email.subString(email.indexOf("@") + 1, email.length()));
+            rec.put("Phone", c.phone.replaceAll("[^0-9]", ""));
+            rec.put("Score", round(c.score.toDecimal(), 1));
+            byEmail.put(email, rec);
+        }
+        let tags = "b,a,c,a".toList(",").distinct().sort(true);
+        #{
+            count: byEmail.size(),
+            keys: byEmail.keys(),
+            first: byEmail.get(seen.get(0)),
+            missing: byEmail.get("nobody@x.com"),
+            has: [byEmail.containKey("ada@ex.com"), byEmail.containsKey("x")],
+            tags: tags.toString("|"),
+            nullsafe: [input.nothing.size(), input.nothing.isEmpty(), input.nothing.getJSON("a")],
+            json: byEmail.getJSON("ada@ex.com").toString().toMap().Domain,
+        }
+    "#;
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.json");
+    std::fs::write(
+        &input,
+        r#"{"contacts": [
+            {"name": "ada LOVELACE", "email": " Ada@Ex.com ", "phone": "+1 (555) 010-2", "score": "4.25"},
+            {"name": "Ada Dup", "email": "ada@ex.com", "phone": "", "score": "1"},
+            {"name": "no mail", "email": null, "phone": "", "score": "0"},
+            {"name": "Alan turing", "email": "alan@bletchley.uk", "phone": "44 1908", "score": "2.35"}
+        ]}"#,
+    )
+    .unwrap();
+    let out = env.script(script, &["--input", input.to_str().unwrap()]);
+    let got: serde_json::Value = serde_json::from_str(out.ok()).unwrap();
+    assert_eq!(
+        got,
+        serde_json::json!({
+            "count": 2,
+            "keys": ["ada@ex.com", "alan@bletchley.uk"],
+            "first": {"Last_Name": "Lovelace", "First_Name": "Ada", "Domain": "ex.com", "Phone": "15550102", "Score": 4.3},
+            "missing": null,
+            "has": [true, false],
+            "tags": "a|b|c",
+            "nullsafe": [0, true, null],
+            "json": "ex.com",
+        })
+    );
+}
+
+#[test]
+fn deluge_index_errors_are_catchable_script_errors() {
+    let env = Env::new();
+    let out = env.script(
+        "let l = List(); l.add(1);\nlet r = \"\"; try { l.get(3); } catch (e) { r = e; }\n[r, \"Zoho\".subString(1, 3), l.get(0)]",
+        &[],
+    );
+    assert_eq!(
+        out.ok(),
+        "[\"get(3): there is no item at index 3 in a list of 1 items (indexes start at 0)\",\"oh\",1]\n"
+    );
+    let out = env.script("let l = List();\nl.get(3)", &[]);
+    assert_eq!(
+        out.fails(1),
+        "script `script.rhai` threw get(3): there is no item at index 3 in a list of 0 items (indexes start at 0) at line 2, column 3"
     );
 }

@@ -1,7 +1,8 @@
 //! The Deluge lexer, built with `logos`. Keywords are case-insensitive; `//` line comments,
 //! `/* */` block comments and whitespace are skipped. [`lex`] turns a source into spanned
 //! tokens or lexical errors (unterminated strings and comments, bad characters, integers out
-//! of the `i64` range).
+//! of the `i64` range). `index` is not a keyword (it is a common variable name): the parser
+//! recognises it after `for each`.
 
 use crate::ast::Span;
 use crate::parser::ParseError;
@@ -51,9 +52,6 @@ pub enum Token {
     /// `each`
     #[token("each", ignore(ascii_case))]
     Each,
-    /// `index`
-    #[token("index", ignore(ascii_case))]
-    Index,
     /// `in`
     #[token("in", ignore(ascii_case))]
     In,
@@ -205,7 +203,6 @@ impl fmt::Display for Token {
             Token::Else => "else",
             Token::For => "for",
             Token::Each => "each",
-            Token::Index => "index",
             Token::In => "in",
             Token::Return => "return",
             Token::Info => "info",

@@ -242,8 +242,21 @@ fn stmts() -> impl Parser<Token, Vec<Stmt>, Error = E> + Clone {
 
         let for_each = just(Token::For)
             .ignore_then(just(Token::Each))
-            .ignore_then(just(Token::Index).or_not().map(|i| i.is_some()))
-            .then(ident())
+            .ignore_then(
+                // `index` is contextual: `for each index i in l`, but `for each index in l`
+                // loops over `l` with a variable named `index`.
+                ident()
+                    .try_map(|i, span| {
+                        if i.name.eq_ignore_ascii_case("index") {
+                            Ok(())
+                        } else {
+                            Err(Simple::custom(span, "expected `index`"))
+                        }
+                    })
+                    .ignore_then(ident())
+                    .map(|v| (true, v))
+                    .or(ident().map(|v| (false, v))),
+            )
             .then_ignore(just(Token::In))
             .then(expr.clone())
             .then(block.clone())

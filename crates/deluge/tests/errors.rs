@@ -92,3 +92,14 @@ fn empty_braces_are_a_map() {
     let p = deluge::parse("m = {}; l = {1}; n = [];").expect("parses");
     assert_eq!(p.to_sexpr(), "(= m (map))\n(= l (list 1))\n(= n (list))\n");
 }
+
+#[test]
+fn index_is_contextual() {
+    let p = deluge::parse("index = 0;\nfor each index in l { index += 1; }\nfor each INDEX i in l { info i; }")
+        .expect("parses");
+    assert_eq!(
+        p.to_sexpr(),
+        "(= index 0)\n(for-each index l\n  (block\n    (+= index 1)\n  )\n)\n\
+         (for-each-index i l\n  (block\n    (info i)\n  )\n)\n"
+    );
+}

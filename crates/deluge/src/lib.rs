@@ -1,0 +1,16 @@
+//! Front end for Zoho Deluge scripts: a lexer ([`lexer`]), a parser ([`parser`]) building the
+//! AST in [`ast`], and plain-text error reports ([`report`]).
+//!
+//! ```
+//! let program = deluge::parse("x = 1;\ninfo x;").expect("parses");
+//! assert_eq!(program.body.len(), 2);
+//! ```
+
+pub mod ast;
+pub mod lexer;
+pub mod parser;
+pub mod report;
+
+pub use ast::Program;
+pub use parser::{ParseError, parse};
+pub use report::{line_col, report};

@@ -25,6 +25,7 @@
 //! | where                    | concern |
 //! |--------------------------|---------|
 //! | `crates/linkrun-sandbox` | the `linkrun_sandbox` library: the Zoho and ServiceNow emulators behind `linkrun sandbox`, `linkrun demo` and the tests (it does not depend on this crate) |
+//! | `crates/deluge`          | the Deluge front end: lexer, parser, spanned AST, error reports (no dependency on this crate; not yet wired to `run`) |
 //! | `connections/`           | the prebuilt services, embedded by `build.rs` as the built-in catalog |
 //! | `scripts/`               | the example Rhai scripts `linkrun demo` runs |
 //! | `tests/`, `benches/`     | integration tests (with their third-party servers in `tests/support/`) and benchmarks |

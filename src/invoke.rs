@@ -13,7 +13,7 @@
 //!   without one, so a request never carries two `Authorization` headers.
 //! - Schemes are case-insensitive: `HTTP://host/` is absolute.
 //! - Redirects (at most 10) are followed hop by hop by the send path, and each hop decides on
-//!   credentials; responses over the size cap are a `too_large` error ([`crate::http::send`]).
+//!   credentials; responses over the size cap are a `too_large` error ([`mod@crate::http::send`]).
 //!
 //! The layers of a call, each below the other: this module (Deluge semantics) → the auth layer
 //! ([`crate::auth::live`]: credentials, refresh, one retry after 401) → the send path

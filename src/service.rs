@@ -48,7 +48,7 @@ pub struct ServiceError {
     pub message: String,
 }
 
-/// The auth kinds. Each implies its own params (see [`ServiceDef::implied_params`]).
+/// The auth kinds. Each implies its own params (see [`implied_params`]).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, EnumString, IntoStaticStr, VariantNames, Display,
 )]

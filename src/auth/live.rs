@@ -2,7 +2,7 @@
 //! each hop of a request that may carry them, and, for OAuth 2.0, kept fresh: refreshed before
 //! expiry, and once after an answer that says the token is dead, then the request is sent again
 //! (the middleware shape of xh's digest auth). This is the auth layer around the one send path
-//! ([`crate::http::send`]); the invoker above it only builds requests and maps answers.
+//! ([`crate::http::send()`]); the invoker above it only builds requests and maps answers.
 
 use std::cell::RefCell;
 use std::collections::HashMap;

@@ -3,7 +3,7 @@
 //! Two clients, because building one that verifies TLS loads the system's root certificates
 //! (about 5 ms), which a run that only calls plain-http loopback servers should not pay: the plain
 //! client has an empty root store and only ever sees `http://` URLs; the TLS client is built on the
-//! first `https://` request. Redirects are followed by [`super::send`], not by reqwest, so that
+//! first `https://` request. Redirects are followed by [`super::send()`], not by reqwest, so that
 //! credentials are applied per hop.
 //!
 //! Proxies come from the environment, as curl reads them: `HTTP_PROXY` for `http://` URLs,

@@ -5,11 +5,11 @@
 //! | [`client`]  | the lazily built, shared reqwest clients (plain and TLS), proxies, the runtime |
 //! | [`request`] | [`Outgoing`] (a request ready to send), [`Body`], [`Response`] |
 //! | [`rules`]   | host rules: allow-list with ports, HTTPS except loopback, same origin, redaction |
-//! | [`send`]    | the one send path: timeout, size cap, redirects hop by hop, traces |
+//! | [`mod@send`] | the one send path: timeout, size cap, redirects hop by hop, traces |
 //! | [`error`]   | [`InvokeError`] and its [`ErrorKind`], what scripts catch |
 //! | [`method`]  | [`HttpMethod`], the methods a request may use |
 //!
-//! Nothing here knows connections, the vault or scripts: the auth layer hands [`send`] a
+//! Nothing here knows connections, the vault or scripts: the auth layer hands [`send()`] a
 //! [`send::Credentials`] implementation that decides what each hop carries.
 
 pub mod client;

@@ -2,7 +2,6 @@
 //! interrupted), file modes; secrets never in clear in any file (checked by the harness on drop).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::{Env, Out, Server, service_toml};
@@ -569,22 +568,6 @@ fn passphrase_rekey_interrupted_after_commit_opens_with_the_new_passphrase() {
     check_data(&env, &server, &expected);
 }
 
-/// Starts `linkrun ARGS` in the background (same home, working folder and wiped environment as
-/// `Env::run`).
-fn spawn(env: &Env, args: &[&str]) -> std::process::Child {
-    Command::new(assert_cmd::cargo::cargo_bin!("linkrun"))
-        .args(args)
-        .current_dir(env.work.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("LINKRUN_HOME", env.home_path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start linkrun")
-}
-
 fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) {
     let started = Instant::now();
     while !done() && started.elapsed() < limit {
@@ -603,10 +586,10 @@ fn opening_the_vault_during_a_rekey_does_not_lose_the_new_key() {
     // Hold the vault's write lock so the rekey cannot commit yet (it waits for the lock).
     let lock = rusqlite::Connection::open(vault_db(&env)).expect("open vault.db");
     lock.execute_batch("BEGIN IMMEDIATE").expect("write lock");
-    let rekey = spawn(&env, &["vault", "rekey", "--new-key-file"]);
+    let rekey = env.spawn(&["vault", "rekey", "--new-key-file"]);
     wait_until(Duration::from_secs(2), || pending.exists());
     // Meanwhile another command opens the vault.
-    let mut other = spawn(&env, &["connection", "show", "one"]);
+    let mut other = env.spawn(&["connection", "show", "one"]);
     wait_until(Duration::from_secs(1), || other.try_wait().is_ok_and(|s| s.is_some()));
     lock.execute_batch("ROLLBACK").expect("release the lock");
     drop(lock);
@@ -643,20 +626,17 @@ fn eight_processes_creating_connections_on_a_fresh_home_lose_nothing() {
         std::fs::remove_dir(env.home_path()).expect("start without a home");
         let children: Vec<_> = (0..8)
             .map(|i| {
-                spawn(
-                    &env,
-                    &[
-                        "connection",
-                        "create",
-                        &format!("c{i}"),
-                        "--service",
-                        "svc",
-                        "--param",
-                        &format!("username=u{i}"),
-                        "--param",
-                        &format!("password=pw-{round}-{i}"),
-                    ],
-                )
+                env.spawn(&[
+                    "connection",
+                    "create",
+                    &format!("c{i}"),
+                    "--service",
+                    "svc",
+                    "--param",
+                    &format!("username=u{i}"),
+                    "--param",
+                    &format!("password=pw-{round}-{i}"),
+                ])
             })
             .collect();
         for (i, child) in children.into_iter().enumerate() {
@@ -687,7 +667,7 @@ fn eight_scripts_storing_state_on_a_fresh_home_lose_no_key() {
         let env = Env::new();
         let set = env.write("set.rhai", "state_set(args.k, args.k + \"!\"); \"ok\"");
         let set = set.to_str().expect("utf-8");
-        let children: Vec<_> = (0..8).map(|i| spawn(&env, &["run", set, "--arg", &format!("k=k{i}")])).collect();
+        let children: Vec<_> = (0..8).map(|i| env.spawn(&["run", set, "--arg", &format!("k=k{i}")])).collect();
         for (i, child) in children.into_iter().enumerate() {
             let out = child.wait_with_output().expect("run ends");
             assert!(out.status.success(), "round {round}, process {i}: {}", String::from_utf8_lossy(&out.stderr));
@@ -835,7 +815,7 @@ fn a_token_refreshed_while_the_vault_is_rekeyed_is_sealed_under_the_new_key() {
     oauth_connection(&env, &server);
     server.set_token_answer(1500, 200);
     let script = refreshing_script(&env);
-    let run = spawn(&env, &["run", &script]);
+    let run = env.spawn(&["run", &script]);
     wait_until(Duration::from_secs(10), || token_requests(&server) == 2);
     assert_eq!(token_requests(&server), 2, "the refresh is under way");
     env.run(&["vault", "rekey", "--new-key-file"]).ok();
@@ -856,7 +836,7 @@ fn a_refresh_lease_of_a_killed_process_is_taken_at_once() {
     oauth_connection(&env, &server);
     server.set_token_answer(60_000, 200);
     let script = refreshing_script(&env);
-    let mut run = spawn(&env, &["run", &script]);
+    let mut run = env.spawn(&["run", &script]);
     wait_until(Duration::from_secs(10), || token_requests(&server) == 2);
     assert!(lease_until(&env) > 0, "the lease is held during the refresh");
     run.kill().expect("kill -9");

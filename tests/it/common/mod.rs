@@ -102,78 +102,9 @@ impl Env {
         self.run_with(args, &[])
     }
 
-    /// Runs `linkrun ARGS` with extra environment variables.
-    pub fn run_with(&self, args: &[&str], extra: &[(&str, &str)]) -> Out {
-        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin!("linkrun"));
-        cmd.args(args)
-            .current_dir(self.work.path())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("LINKRUN_HOME", self.home.path())
-            .stdin(Stdio::null());
-        for (k, v) in self.envs.borrow().iter() {
-            cmd.env(k, v);
-        }
-        for (k, v) in extra {
-            cmd.env(k, v);
-        }
-        let o = cmd.output().expect("run linkrun");
-        let out = Out {
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        };
-        // The command line itself may hold a secret (`--param key=VALUE`): record only outputs.
-        self.outputs.borrow_mut().push(format!(
-            "$ linkrun {}\n{}\n{}",
-            args.first().copied().unwrap_or_default(),
-            out.stdout,
-            out.stderr
-        ));
-        out
-    }
-
-    /// Runs `linkrun ARGS` with `stdin` as its standard input.
-    pub fn run_stdin(&self, args: &[&str], stdin: &str) -> Out {
-        use std::io::Write as _;
-        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin!("linkrun"));
-        cmd.args(args)
-            .current_dir(self.work.path())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("LINKRUN_HOME", self.home.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (k, v) in self.envs.borrow().iter() {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("start linkrun");
-        let mut pipe = child.stdin.take().expect("stdin pipe");
-        let text = stdin.to_string();
-        // Written from another thread, so a child that stops reading cannot block the test.
-        let writer = std::thread::spawn(move || {
-            let _ = pipe.write_all(text.as_bytes());
-        });
-        let o = child.wait_with_output().expect("run linkrun");
-        let _ = writer.join();
-        let out = Out {
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        };
-        self.outputs.borrow_mut().push(format!(
-            "$ linkrun {}\n{}\n{}",
-            args.first().copied().unwrap_or_default(),
-            out.stdout,
-            out.stderr
-        ));
-        out
-    }
-
-    /// Starts `linkrun ARGS` in the background (same environment as [`Env::run`]), stdout and
-    /// stderr piped: for commands a test must answer while they run (`connection authorize`).
-    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+    /// `linkrun ARGS` in the working folder, with a wiped environment but `PATH`, this home and
+    /// the variables of [`Env::set_env`]; stdin empty, stdout and stderr piped.
+    fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(assert_cmd::cargo::cargo_bin!("linkrun"));
         cmd.args(args)
             .current_dir(self.work.path())
@@ -186,7 +117,55 @@ impl Env {
         for (k, v) in self.envs.borrow().iter() {
             cmd.env(k, v);
         }
-        cmd.spawn().expect("start linkrun")
+        cmd
+    }
+
+    /// Keeps a finished command's outputs for [`Env::assert_no_secrets`]. The command line itself
+    /// may hold a secret (`--param key=VALUE`): only its first word is recorded.
+    fn record(&self, args: &[&str], o: std::process::Output) -> Out {
+        let out = Out {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        };
+        self.outputs.borrow_mut().push(format!(
+            "$ linkrun {}\n{}\n{}",
+            args.first().copied().unwrap_or_default(),
+            out.stdout,
+            out.stderr
+        ));
+        out
+    }
+
+    /// Runs `linkrun ARGS` with extra environment variables.
+    pub fn run_with(&self, args: &[&str], extra: &[(&str, &str)]) -> Out {
+        let mut cmd = self.command(args);
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let o = cmd.output().expect("run linkrun");
+        self.record(args, o)
+    }
+
+    /// Runs `linkrun ARGS` with `stdin` as its standard input.
+    pub fn run_stdin(&self, args: &[&str], stdin: &str) -> Out {
+        use std::io::Write as _;
+        let mut child = self.command(args).stdin(Stdio::piped()).spawn().expect("start linkrun");
+        let mut pipe = child.stdin.take().expect("stdin pipe");
+        let text = stdin.to_string();
+        // Written from another thread, so a child that stops reading cannot block the test.
+        let writer = std::thread::spawn(move || {
+            let _ = pipe.write_all(text.as_bytes());
+        });
+        let o = child.wait_with_output().expect("run linkrun");
+        let _ = writer.join();
+        self.record(args, o)
+    }
+
+    /// Starts `linkrun ARGS` in the background (same environment as [`Env::run`]), stdout and
+    /// stderr piped: for commands a test must answer while they run (`connection authorize`).
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        self.command(args).spawn().expect("start linkrun")
     }
 
     /// Installs a service from TOML text.

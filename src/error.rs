@@ -71,6 +71,9 @@ pub enum Error {
     /// A service is not in the catalog: exit 2.
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    /// `linkrun.toml` cannot be read or is not valid: exit 2.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     /// The script called `exit(n)` (n is 1 or 5 to 125): exit with n, printing nothing.
     #[error("the script exited with {0}")]
     Exit(i32),
@@ -86,7 +89,7 @@ impl Error {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Usage(_) | Error::NoHome | Error::Service(_) | Error::Catalog(_) => 2,
+            Error::Usage(_) | Error::NoHome | Error::Service(_) | Error::Catalog(_) | Error::Config(_) => 2,
             Error::Vault(e) => e.exit_code(),
             Error::Connection(_) => 4,
             Error::ConnectionCmd(e) => e.exit_code(),

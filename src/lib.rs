@@ -7,6 +7,7 @@
 //! |-------------------|---------|
 //! | [`error`]         | the one error type the binary maps to exit codes |
 //! | [`home`]          | where linkrun keeps its files (`--home`, `LINKRUN_HOME`, XDG) |
+//! | [`config`]        | `linkrun.toml`: settings of the whole installation |
 //! | [`files`]         | reading scripts and service files: regular files only, size caps |
 //! | [`link_name`]     | the link-name rule shared by services and connections |
 //! | [`service`]       | the service TOML schema and its validation |
@@ -35,6 +36,7 @@ pub mod auth;
 pub mod catalog;
 pub mod cli;
 pub mod clock;
+pub mod config;
 pub mod connection;
 pub mod error;
 pub mod files;

@@ -25,6 +25,7 @@ pub mod deluge_lib;
 pub mod error;
 pub mod invoke;
 pub mod state;
+pub mod zoho;
 
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -183,6 +184,7 @@ pub fn engine() -> Engine {
         .disable_symbol("eval");
     builtins::register(&mut engine);
     deluge_lib::register(&mut engine);
+    zoho::register(&mut engine);
     // Rhai's own `sleep` panics on a huge number and blocks past any deadline: replaced here by
     // one that checks its argument, and in `run` by one that also obeys the wall clock.
     register_sleep(&mut engine, None);
@@ -424,6 +426,7 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
     let mut scope = Scope::new();
     scope.push("args", args);
     scope.push("input", input);
+    zoho::push(&mut scope);
     let ast = engine_boundary(|| engine.compile_with_scope(&scope, &source))
         .map_err(|m| internal_error(&name, &m))?
         .map_err(|e| match e.err_type() {

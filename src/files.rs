@@ -128,6 +128,22 @@ pub fn io_reason(e: &std::io::Error) -> String {
     }
 }
 
+/// Writes `text` to `path` whole or not at all: a temporary file in the same folder, renamed over
+/// `path` once written and flushed (a reader never sees half a file; a failure leaves `path` as
+/// it was).
+pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(text.as_bytes())?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

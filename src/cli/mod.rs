@@ -13,6 +13,7 @@ macro_rules! outln {
 pub mod connection;
 pub mod connection_error;
 pub mod demo;
+pub mod port;
 pub mod run;
 pub mod sandbox;
 pub mod service;
@@ -52,8 +53,10 @@ pub enum Command {
     /// Create, inspect and delete connections.
     #[command(subcommand)]
     Connection(connection::ConnectionCmd),
-    /// Run a Rhai script.
+    /// Run a Rhai script or a Deluge function (`.dg`, `.deluge`).
     Run(run::RunArgs),
+    /// Translate a Deluge function to Rhai (what `run FILE.dg` runs).
+    Port(port::PortArgs),
     /// Inspect and rekey the vault.
     #[command(subcommand)]
     Vault(vault::VaultCmd),
@@ -154,6 +157,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Service(c) => service::run(&home, c),
         Command::Connection(c) => connection::run(&home, c),
         Command::Run(a) => run::run(&home, a, cli.verbose),
+        Command::Port(a) => port::run(a),
         Command::Vault(c) => vault::run(&home, c),
         Command::State(c) => state::run(&home, c),
         Command::Sandbox(a) => sandbox::run(a),

@@ -1,4 +1,4 @@
-//! `linkrun run SCRIPT.rhai` (or `-` for standard input).
+//! `linkrun run SCRIPT.rhai` (or `-` for standard input), and `linkrun run FUNCTION.dg`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -12,7 +12,8 @@ use crate::{Error, Result};
 /// Arguments of `run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The Rhai script, or `-` to read it from standard input.
+    /// The Rhai script, a Deluge function (`.dg`, `.deluge`), or `-` to read a Rhai script from
+    /// standard input.
     pub script: PathBuf,
     /// A text value for the script's `args` map (repeatable).
     #[arg(long = "arg", value_name = "KEY=VALUE")]

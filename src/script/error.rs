@@ -80,6 +80,36 @@ pub enum ScriptError {
         #[source]
         source: serde_json::Error,
     },
+    /// A Deluge file does not parse, or uses what linkrun cannot run (the report quotes the line).
+    #[error("{report}")]
+    Deluge {
+        /// `file:line:col: error: ...` with the source line and a caret.
+        report: String,
+    },
+    /// A Deluge input (a parameter or a free variable) was not given.
+    #[error(
+        "`{name}` reads `{var}` at {at}, but no value was given: pass it with `--arg {var}=VALUE` (or a `{var}` key in `--input`)"
+    )]
+    DelugeInputMissing {
+        /// The file's name.
+        name: String,
+        /// The input.
+        var: String,
+        /// Where it is declared or first read, quoted.
+        at: String,
+    },
+    /// A Deluge parameter's value does not fit its type.
+    #[error("the value of `{var}` is not a valid {ty} for `{name}` (declared at {at}): pass a value of type {ty}")]
+    DelugeInputType {
+        /// The file's name.
+        name: String,
+        /// The parameter.
+        var: String,
+        /// Its declared type.
+        ty: String,
+        /// Where it is declared, quoted.
+        at: String,
+    },
     /// The script does not compile.
     #[error("script `{name}` has a syntax error at {at}: {message}; fix it and run again")]
     Syntax {
@@ -241,9 +271,12 @@ impl ScriptError {
             | ScriptError::NotKeyValue { .. }
             | ScriptError::InputUnreadable { .. }
             | ScriptError::InputNotText { .. }
-            | ScriptError::InputNotJson { .. } => 2,
+            | ScriptError::InputNotJson { .. }
+            | ScriptError::DelugeInputMissing { .. }
+            | ScriptError::DelugeInputType { .. } => 2,
             ScriptError::UncaughtConnection { .. } => 4,
             ScriptError::Syntax { .. }
+            | ScriptError::Deluge { .. }
             | ScriptError::UndefinedVariable { .. }
             | ScriptError::ScriptVariableInFunction { .. }
             | ScriptError::NoSuchFunction { .. }

@@ -21,6 +21,7 @@
 //! `block_on` (no cross-thread wake-ups), sharing one [`Invoker`] and its HTTP clients.
 
 pub mod builtins;
+pub mod deluge;
 pub mod deluge_lib;
 pub mod error;
 pub mod invoke;
@@ -126,6 +127,23 @@ pub(crate) struct RunState {
     pub(crate) stop: RefCell<Option<Stop>>,
     /// Whose `state_get` / `state_set` values these are.
     pub(crate) state_scope: state::StateScope,
+    /// How positions read in messages.
+    pub(crate) positions: Positions,
+}
+
+/// How positions read in messages: Rhai's own, or those of the Deluge file the script was
+/// translated from.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Positions(Option<Rc<deluge::DelugeSource>>);
+
+impl Positions {
+    /// `line 3, column 5`, in the terms of the file the user wrote.
+    pub(crate) fn at(&self, p: Position) -> String {
+        match &self.0 {
+            Some(d) => d.at(p),
+            None => pos_text(p),
+        }
+    }
 }
 
 impl RunState {
@@ -185,6 +203,7 @@ pub fn engine() -> Engine {
     builtins::register(&mut engine);
     deluge_lib::register(&mut engine);
     zoho::register(&mut engine);
+    deluge::register(&mut engine);
     // Rhai's own `sleep` panics on a huge number and blocks past any deadline: replaced here by
     // one that checks its argument, and in `run` by one that also obeys the wall clock.
     register_sleep(&mut engine, None);
@@ -350,7 +369,7 @@ fn internal_error(name: &str, panic: &EnginePanic) -> ScriptError {
 
 /// Runs a script; returns what goes on stdout (the result), or the error that ends the run.
 pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
-    let source = match &opts.script {
+    let text = match &opts.script {
         ScriptSource::File(path) => crate::files::read_text_capped(path, MAX_SCRIPT_SIZE),
         ScriptSource::Stdin => crate::files::read_stdin_capped(STDIN_NAME, MAX_SCRIPT_SIZE),
     }
@@ -359,6 +378,14 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
         source => ScriptError::NotAScript { source },
     })?;
     let name = opts.script.name();
+    let deluge_source = match &opts.script {
+        ScriptSource::File(path) if deluge::is_deluge_path(path) => {
+            Some(Rc::new(deluge::DelugeSource::translate(&name, &text)?))
+        }
+        _ => None,
+    };
+    let source = deluge_source.as_ref().map_or(text, |d| d.translation.rhai.clone());
+    let positions = Positions(deluge_source.clone());
     let mut args = Map::new();
     for (k, v) in &opts.args {
         let value =
@@ -369,6 +396,9 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
         Some(v) => json_to_script(v).map_err(|what| ScriptError::InputTooLarge { what: what.to_string() })?,
         None => Dynamic::UNIT,
     };
+    if let Some(d) = &deluge_source {
+        d.inputs(&args, &input)?;
+    }
     let state_scope = match (&opts.state_key, &opts.script) {
         (Some(key), _) => state::StateScope::named(key),
         (None, ScriptSource::File(path)) => state::StateScope::of(path),
@@ -383,12 +413,17 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
         spin: spin_window(),
         stop: RefCell::new(None),
         state_scope,
+        positions: positions.clone(),
     });
 
     let mut engine = engine();
     {
         let all = args.clone();
         engine.register_fn("args", move || all.clone());
+        let (all, given) = (args.clone(), input.clone());
+        engine.register_fn("deluge_arg", move |key: ImmutableString, ty: ImmutableString| {
+            deluge::input_value(&all, &given, &key, &ty)
+        });
         let args = args.clone();
         engine.register_fn("arg", move |key: ImmutableString, default: Dynamic| match args.get(key.as_str()) {
             Some(v) if !v.is_unit() && v.read_lock::<ImmutableString>().is_none_or(|s| !s.is_empty()) => v.clone(),
@@ -430,8 +465,10 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
     let ast = engine_boundary(|| engine.compile_with_scope(&scope, &source))
         .map_err(|m| internal_error(&name, &m))?
         .map_err(|e| match e.err_type() {
-            rhai::ParseErrorType::VariableUndefined(var) => undefined_variable(&name, var, e.position()),
-            other => ScriptError::Syntax { name: name.clone(), at: pos_text(e.position()), message: other.to_string() },
+            rhai::ParseErrorType::VariableUndefined(var) => undefined_variable(&name, var, &positions.at(e.position())),
+            other => {
+                ScriptError::Syntax { name: name.clone(), at: positions.at(e.position()), message: other.to_string() }
+            }
         })?;
     let result = engine_boundary(|| engine.eval_ast_with_scope::<Dynamic>(&mut scope, &ast));
     let stop = state.stop.borrow_mut().take();
@@ -454,7 +491,7 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
         (_, Some(Stop::Exit(n))) => Err(Error::Exit(n)),
         (_, Some(Stop::Deadline)) => Err(ScriptError::TimeLimit { name, secs: opts.timeout.as_secs_f64() }.into()),
         (Ok(v), None) => Ok(render(&v, opts.json)),
-        (Err(e), None) => Err(uncaught(&name, *e).into()),
+        (Err(e), None) => Err(uncaught(&name, *e, &positions).into()),
     }
 }
 
@@ -474,14 +511,14 @@ fn render(v: &Dynamic, json: bool) -> Option<String> {
 
 /// The error an uncaught exception or engine error ends the run with: exit 4 for a `connection`
 /// error raised by `invoke_url`, exit 1 otherwise.
-fn uncaught(name: &str, e: EvalAltResult) -> ScriptError {
+fn uncaught(name: &str, e: EvalAltResult, positions: &Positions) -> ScriptError {
     // An error raised inside a script function arrives wrapped once per call level: report the
     // original (a `connection` error stays exit 4), at the place it was raised.
     let mut e = e;
     while let EvalAltResult::ErrorInFunctionCall(_, _, inner, _) = e {
         e = *inner;
     }
-    let at = pos_text(e.position());
+    let at = positions.at(e.position());
     let name = name.to_string();
     match e {
         EvalAltResult::ErrorRuntime(v, _) => {
@@ -501,7 +538,7 @@ fn uncaught(name: &str, e: EvalAltResult) -> ScriptError {
             let (function, types) = script_signature(&signature);
             ScriptError::NoSuchFunction { name, function, types, at }
         }
-        EvalAltResult::ErrorVariableNotFound(var, pos) => undefined_variable(&name, &var, pos),
+        EvalAltResult::ErrorVariableNotFound(var, pos) => undefined_variable(&name, &var, &positions.at(pos)),
         EvalAltResult::ErrorTooManyOperations(_) => ScriptError::TooManyOperations { name, at },
         other => ScriptError::Failed { name, at, message: other.unwrap_inner().to_string() },
     }
@@ -510,8 +547,8 @@ fn uncaught(name: &str, e: EvalAltResult) -> ScriptError {
 /// The error for a variable used before it is defined (at compile time with strict variables,
 /// or at run time): not a syntax error. `args` and `input` inside a function get their own fix,
 /// since functions do not see the script's variables.
-fn undefined_variable(name: &str, var: &str, pos: Position) -> ScriptError {
-    let (name, var, at) = (name.to_string(), var.to_string(), pos_text(pos));
+fn undefined_variable(name: &str, var: &str, at: &str) -> ScriptError {
+    let (name, var, at) = (name.to_string(), var.to_string(), at.to_string());
     if var == "args" || var == "input" {
         return ScriptError::ScriptVariableInFunction { name, var, at };
     }
@@ -583,7 +620,7 @@ fn exit_stop(state: &RunState, name: &str, code: &Dynamic, pos: Position) -> Box
         Ok(n) if allowed_exit_code(n) => state.halt(Stop::Exit(n as i32), pos),
         _ => {
             let shown = if code.is_string() { format!("{code:?}") } else { code.to_string() };
-            let e = ScriptError::BadExitCode { name: name.to_string(), code: shown, at: pos_text(pos) };
+            let e = ScriptError::BadExitCode { name: name.to_string(), code: shown, at: state.positions.at(pos) };
             state.halt(Stop::Fatal(e.into()), pos)
         }
     }

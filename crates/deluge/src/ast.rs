@@ -122,6 +122,14 @@ pub enum StmtKind {
     Break,
     /// `continue;`
     Continue,
+    /// A bracketed task statement other than `invokeurl`, such as `sendmail [ to: ... ]`
+    /// (linkrun refuses these when translating, naming the task).
+    Task {
+        /// The task's name as written (`sendmail`).
+        name: Ident,
+        /// `key: value` pairs; keys lower-cased.
+        params: Vec<(Ident, Expr)>,
+    },
     /// `try { } catch (e) { }`
     Try {
         /// The guarded block.
@@ -388,6 +396,10 @@ impl Stmt {
                 body.write_sexpr(out, depth + 1);
                 indent(out, depth);
                 out.push_str(")\n");
+            }
+            StmtKind::Task { name, params } => {
+                let body: String = params.iter().map(|(k, v)| format!(" ({} {})", k.name, v.to_sexpr())).collect();
+                let _ = writeln!(out, "(task {}{body})", name.name);
             }
             StmtKind::Try { body, var, handler } => {
                 out.push_str("(try\n");

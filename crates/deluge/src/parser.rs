@@ -103,19 +103,7 @@ fn expr() -> impl Parser<Token, Expr, Error = E> + Clone {
             .map(ExprKind::List)
             .delimited_by(just(Token::LBracket), just(Token::RBracket));
 
-        let key = select! {
-            |span| Token::Ident(name) => Ident { name: name.to_ascii_lowercase(), span },
-            Token::KeyName(name) => Ident { name, span },
-        }
-        .labelled("invokeurl key");
-        let invoke = just(Token::InvokeUrl)
-            .ignore_then(
-                key.then_ignore(just(Token::Colon))
-                    .then(expr.clone())
-                    .repeated()
-                    .delimited_by(just(Token::LBracket), just(Token::RBracket)),
-            )
-            .map(ExprKind::InvokeUrl);
+        let invoke = just(Token::InvokeUrl).ignore_then(task_params(expr.clone())).map(ExprKind::InvokeUrl);
 
         let atom = choice((literal, if_expr, invoke, name_or_call, braced, bracketed))
             .map_with_span(|kind, span| Expr { kind, span })
@@ -189,6 +177,18 @@ fn expr() -> impl Parser<Token, Expr, Error = E> + Clone {
         binary(and, just(Token::OrOr).to(BinaryOp::Or)).boxed()
     })
     .labelled("expression")
+}
+
+/// The `[ key: value ... ]` part of `invokeurl` and other task statements; keys lower-cased.
+fn task_params(
+    expr: impl Parser<Token, Expr, Error = E> + Clone,
+) -> impl Parser<Token, Vec<(Ident, Expr)>, Error = E> + Clone {
+    let key = select! {
+        |span| Token::Ident(name) => Ident { name: name.to_ascii_lowercase(), span },
+        Token::KeyName(name) => Ident { name, span },
+    }
+    .labelled("task key");
+    key.then_ignore(just(Token::Colon)).then(expr).repeated().delimited_by(just(Token::LBracket), just(Token::RBracket))
 }
 
 fn stmts() -> impl Parser<Token, Vec<Stmt>, Error = E> + Clone {
@@ -269,9 +269,15 @@ fn stmts() -> impl Parser<Token, Vec<Stmt>, Error = E> + Clone {
             .then(block)
             .map(|((body, var), handler)| StmtKind::Try { body, var, handler });
 
+        // `sendmail [ ... ]` and the like: a name directly followed by `[` (Deluge has no
+        // indexing, so nothing else starts this way); the `;` after `]` is optional.
+        let task = ident()
+            .then(task_params(expr.clone()))
+            .then_ignore(semi.clone().or_not())
+            .map(|(name, params)| StmtKind::Task { name, params });
         let expr_stmt = expr.then_ignore(semi).map(StmtKind::Expr);
 
-        choice((if_stmt, for_each, try_stmt, info, ret, brk, cont, assign, expr_stmt))
+        choice((if_stmt, for_each, try_stmt, info, ret, brk, cont, task, assign, expr_stmt))
             .map_with_span(|kind, span| Stmt { kind, span })
             .repeated()
     })

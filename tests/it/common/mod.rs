@@ -5,6 +5,7 @@
 
 pub mod oauth1;
 pub mod oidc;
+pub mod sandbox;
 pub mod server;
 
 use std::cell::RefCell;

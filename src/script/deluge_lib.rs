@@ -356,20 +356,49 @@ pub fn sub_string(s: &str, start: INT, end: INT) -> Res<String> {
     Ok(s.chars().skip(a).take(b - a).collect())
 }
 
+/// A compiled regular expression; the last few are kept per thread, because scripts call
+/// `replaceAll` and `matches` in loops with the same pattern.
 fn regex(re: &str, what: &str) -> Res<regex::Regex> {
-    regex::Regex::new(re).map_err(|e| format!("{what}: `{re}` is not a regular expression ({e})").into())
+    thread_local! {
+        static CACHE: std::cell::RefCell<Vec<(String, regex::Regex)>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    if let Some(r) = CACHE.with(|c| c.borrow().iter().find(|(p, _)| p == re).map(|(_, r)| r.clone())) {
+        return Ok(r);
+    }
+    let r = regex::Regex::new(re).map_err(|e| -> Box<EvalAltResult> {
+        format!("{what}: `{re}` is not a regular expression ({e})").into()
+    })?;
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= 32 {
+            c.remove(0);
+        }
+        c.push((re.to_string(), r.clone()));
+    });
+    Ok(r)
+}
+
+/// True when `re` matches only itself (no regular-expression syntax), so a plain text search
+/// does the same work.
+fn is_literal(re: &str) -> bool {
+    !re.is_empty() && !re.contains(['\\', '.', '+', '*', '?', '(', ')', '|', '[', ']', '{', '}', '^', '$'])
 }
 
 /// `replaceAll(regex, with)` / `replaceFirst(regex, with)`: the text with every (or the first)
 /// match of a regular expression replaced; `$1` in `with` is the first group.
 pub fn replace(s: &str, re: &str, with: &str, all: bool) -> Res<String> {
     let what = if all { "replaceAll" } else { "replaceFirst" };
-    let r = regex(re, what)?;
-    let out = if all { r.replace_all(s, with) } else { r.replace(s, with) };
+    let out = if is_literal(re) && !with.contains('$') {
+        if all { s.replace(re, with) } else { s.replacen(re, with, 1) }
+    } else {
+        let r = regex(re, what)?;
+        let out = if all { r.replace_all(s, with) } else { r.replace(s, with) };
+        out.into_owned()
+    };
     if out.len() > super::MAX_STRING_SIZE {
         return Err(format!("{what}: the result is longer than a script value may be").into());
     }
-    Ok(out.into_owned())
+    Ok(out)
 }
 
 /// `text.proper()`: each word's first letter upper-case, the rest lower-case.

@@ -12,6 +12,7 @@ mod common;
 mod auth_placement;
 mod cli;
 mod deluge;
+mod deluge_time;
 mod demo;
 mod examples;
 mod host_rules;

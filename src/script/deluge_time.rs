@@ -25,7 +25,9 @@
 //! Month arithmetic clamps to the month's end as Java does (`31-Jan-2024` plus one month is
 //! `29-Feb-2024`). Business days skip Saturday and Sunday unless a weekends list is given, and a
 //! list of holidays may follow; a negative count gives the value unchanged, as documented.
-//! `monthsBetween` counts 30-day months, as Deluge documents. `getDayOfWeek` is 1 for Sunday to 7
+//! `daysBetween` (and `days360`, documented to behave the same) counts calendar days, the time
+//! of day ignored; `monthsBetween` counts 30-day months and `totalMonths` calendar months, as
+//! Deluge documents. `getDayOfWeek` is 1 for Sunday to 7
 //! for Saturday; `getWeekOfYear` counts weeks from Sunday with week 1 the week of 1 January
 //! (Java's US calendar).
 //!
@@ -242,8 +244,9 @@ pub fn today(zone: Tz) -> DelugeTime {
 const FORMS: &str =
     "01-Jan-2024, 01-Jan-2024 10:30:00, 2024-01-31, 2024-01-31 10:30:00, 2024-01-31T10:30:00+05:30 or 01/31/2024";
 
-/// Reads text in one of Deluge's default forms (see [`FORMS`]) as a value of `zone`; `None` when
-/// it is in none of them. Text with an offset is that instant shown in `zone`.
+/// Reads text in one of Deluge's default forms (`01-Jan-2024`, `01-Jan-2024 10:30:00`,
+/// `2024-01-31`, `2024-01-31 10:30:00`, ISO 8601 with an offset, `01/31/2024`) as a value of
+/// `zone`; `None` when it is in none of them. Text with an offset is that instant shown in `zone`.
 pub fn parse_default(text: &str, zone: Tz) -> Option<DelugeTime> {
     let s = text.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
@@ -804,8 +807,20 @@ fn register_arithmetic(engine: &mut Engine, zone: Tz) {
 fn between(name: &'static str, a: &DelugeTime, b: &DelugeTime) -> INT {
     let days = (b.local().date() - a.local().date()).num_days();
     match name {
-        "daysBetween" => days,
+        "daysBetween" | "days360" => days,
         "monthsBetween" => days / 30,
+        "totalMonths" => {
+            let (x, y) = (a.local().date(), b.local().date());
+            let months =
+                (INT::from(y.year()) * 12 + INT::from(y.month0())) - (INT::from(x.year()) * 12 + INT::from(x.month0()));
+            if months > 0 && y.day() < x.day() {
+                months - 1
+            } else if months < 0 && y.day() > x.day() {
+                months + 1
+            } else {
+                months
+            }
+        }
         "hoursBetween" => (b.at - a.at).num_hours(),
         _ => 0,
     }
@@ -829,7 +844,7 @@ fn register_readers(engine: &mut Engine, zone: Tz) {
     for (name, f) in readers {
         on_dates!(engine, zone, name, |d| Ok::<_, Box<EvalAltResult>>(f(&d.local())));
     }
-    for name in ["daysBetween", "monthsBetween", "hoursBetween"] {
+    for name in ["daysBetween", "days360", "monthsBetween", "totalMonths", "hoursBetween"] {
         engine.register_fn(name, move |a: &mut DelugeTime, b: DelugeTime| between(name, a, &b));
         engine.register_fn(name, move |a: &mut DelugeTime, b: ImmutableString| -> Res<INT> {
             Ok(between(name, a, &text_date(name, &b, zone)?))
@@ -1038,6 +1053,15 @@ mod tests {
             ("deluge_date(\"09-Mar-2024\").getDayOfWeek()", "7"),
             ("[deluge_date(\"31-Dec-2024\").getWeekOfYear(), deluge_date(\"01-Jan-2022\").getWeekOfYear()]", "[1,1]"),
             ("deluge_date(\"01-Jan-2024\").daysBetween(deluge_date(\"01-Mar-2024\"))", "60"),
+            // The documented examples of days360 (which "behaves as daysBetween") and totalMonths.
+            (
+                r#"[days360("31-Dec-1989", "01-Jan-1990"), daysBetween("31-Dec-1989 23:00:00", "01-Jan-1990 01:00:00")]"#,
+                "[1,1]",
+            ),
+            (
+                r#"["01-Feb-2019".totalMonths("01-Mar-2019"), totalMonths("31-Jan-2019", "28-Feb-2019"), totalMonths("15-Mar-2019", "14-Jan-2019")]"#,
+                "[1,0,-2]",
+            ),
             ("daysBetween(deluge_date(\"01-Mar-2024\"), deluge_date(\"01-Jan-2024\"))", "-60"),
             (r#"daysBetween("01-Jan-2024", "2024-01-31")"#, "30"),
             (

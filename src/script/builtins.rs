@@ -44,8 +44,12 @@ pub fn register(engine: &mut Engine) {
     );
 }
 
-/// A value as `info` shows it: strings as they are, everything else as JSON.
+/// A value as `info` shows it: strings as they are, Deluge dates in Deluge's default form
+/// (`01-Jan-2024`), everything else as JSON.
 pub fn display(v: &Dynamic) -> String {
+    if let Some(d) = v.read_lock::<super::deluge_time::DelugeTime>() {
+        return d.to_text();
+    }
     match v.read_lock::<ImmutableString>() {
         Some(s) => s.to_string(),
         None => to_json(v),
@@ -53,12 +57,15 @@ pub fn display(v: &Dynamic) -> String {
 }
 
 /// A value as a `serde_json::Value` (unit becomes null; so do infinite and NaN numbers, which
-/// JSON cannot write).
+/// JSON cannot write; Deluge dates become their default text).
 pub fn to_json_value(v: &Dynamic) -> Result<serde_json::Value, Box<rhai::EvalAltResult>> {
     if v.is_unit() {
         return Ok(serde_json::Value::Null);
     }
-    rhai::serde::from_dynamic::<serde_json::Value>(v)
+    rhai::serde::from_dynamic::<serde_json::Value>(v).or_else(|e| match super::deluge_time::dates_as_text(v) {
+        Some(t) => rhai::serde::from_dynamic::<serde_json::Value>(&t),
+        None => Err(e),
+    })
 }
 
 /// A value as JSON text; values JSON cannot hold (functions, ranges) as their Rhai text.

@@ -365,9 +365,8 @@ fn regex(re: &str, what: &str) -> Res<regex::Regex> {
     if let Some(r) = CACHE.with(|c| c.borrow().iter().find(|(p, _)| p == re).map(|(_, r)| r.clone())) {
         return Ok(r);
     }
-    let r = regex::Regex::new(re).map_err(|e| -> Box<EvalAltResult> {
-        format!("{what}: `{re}` is not a regular expression ({e})").into()
-    })?;
+    let r = regex::Regex::new(re)
+        .map_err(|e| -> Box<EvalAltResult> { format!("{what}: `{re}` is not a regular expression ({e})").into() })?;
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
         if c.len() >= 32 {

@@ -22,7 +22,9 @@
 
 pub mod builtins;
 pub mod deluge;
+pub mod deluge_encoding;
 pub mod deluge_lib;
+pub mod deluge_time;
 pub mod error;
 pub mod invoke;
 pub mod state;
@@ -187,8 +189,15 @@ fn spin_window() -> Duration {
         .unwrap_or(DEFAULT_SPIN)
 }
 
-/// Builds the sandboxed engine with the limits of the module doc.
+/// Builds the sandboxed engine with the limits of the module doc, its Deluge dates in the
+/// machine's time zone.
 pub fn engine() -> Engine {
+    engine_in(deluge_time::machine_zone())
+}
+
+/// Builds the sandboxed engine with its Deluge dates (`now`, `zoho.currenttime`, text without an
+/// offset) in `zone`, the org's time zone.
+pub fn engine_in(zone: chrono_tz::Tz) -> Engine {
     let mut engine = Engine::new_raw();
     engine.register_global_module(ScriptPackage::new().as_shared_module());
     engine
@@ -204,6 +213,8 @@ pub fn engine() -> Engine {
     deluge_lib::register(&mut engine);
     zoho::register(&mut engine);
     deluge::register(&mut engine);
+    deluge_time::register(&mut engine, zone);
+    deluge_encoding::register(&mut engine);
     // Rhai's own `sleep` panics on a huge number and blocks past any deadline: replaced here by
     // one that checks its argument, and in `run` by one that also obeys the wall clock.
     register_sleep(&mut engine, None);
@@ -404,6 +415,7 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
         (None, ScriptSource::File(path)) => state::StateScope::of(path),
         (None, ScriptSource::Stdin) => state::StateScope::none(&name),
     };
+    let zone = org_zone(home)?;
     let started = Instant::now();
     let runtime = crate::http::runtime()?;
     let state = Rc::new(RunState {
@@ -416,7 +428,7 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
         positions: positions.clone(),
     });
 
-    let mut engine = engine();
+    let mut engine = engine_in(zone);
     {
         let all = args.clone();
         engine.register_fn("args", move || all.clone());
@@ -493,6 +505,24 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
         (Ok(v), None) => Ok(render(&v, opts.json)),
         (Err(e), None) => Err(uncaught(&name, *e, &positions).into()),
     }
+}
+
+/// The org's time zone: `[deluge] time_zone` of `linkrun.toml`, else the machine's; a name the
+/// time-zone database lacks is an error naming the file, the key and the value (exit 2).
+fn org_zone(home: &Home) -> Result<chrono_tz::Tz> {
+    let config = crate::config::Config::load(home)?;
+    let Some(name) = config.deluge.time_zone else {
+        return Ok(deluge_time::machine_zone());
+    };
+    deluge_time::parse_zone(&name).ok_or_else(|| {
+        crate::config::ConfigError::Invalid {
+            path: crate::config::Config::path(home),
+            message: format!(
+                "`[deluge] time_zone` is `{name}`, which is not an IANA time zone name such as `Europe/Berlin` or `Asia/Kolkata`"
+            ),
+        }
+        .into()
+    })
 }
 
 /// Turns the script's last value into stdout text: strings as they are, unit as nothing (null

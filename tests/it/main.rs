@@ -13,6 +13,7 @@ mod auth_placement;
 mod cli;
 mod deluge;
 mod deluge_run;
+mod deluge_time;
 mod demo;
 mod examples;
 mod host_rules;

@@ -496,8 +496,13 @@ fn show(home: &Home, link: &LinkName, json: bool) -> Result<()> {
         shown.push((key.to_string(), text, secret));
     }
     let endpoint = service.map(|s| s.endpoint(rec.data_center.as_deref(), rec.instance.as_deref()));
+    let default_of: Vec<String> =
+        vault.default_connections()?.into_iter().filter(|(_, l)| l == link).map(|(s, _)| s).collect();
     if json {
         let mut doc = record_json(&rec);
+        if !default_of.is_empty() {
+            doc["default_of"] = json!(default_of);
+        }
         doc["base_url"] = json!(endpoint.as_ref().and_then(|e| e.base_url.clone()));
         doc["allowed_hosts"] = json!(endpoint.as_ref().map(|e| e.allowed_hosts.clone()));
         doc["params"] = shown
@@ -526,6 +531,9 @@ fn show(home: &Home, link: &LinkName, json: bool) -> Result<()> {
         service.map(|s| format!(" ({})", s.def.name)).unwrap_or_else(|| " (not installed)".into())
     );
     outln!("status:      {}", rec.status);
+    if !default_of.is_empty() {
+        outln!("default of:  {}", default_of.join(", "));
+    }
     if let Some(d) = &rec.data_center {
         outln!("data center: {d}");
     }

@@ -294,7 +294,7 @@ fn run_task(
                 let e = InvokeError::new(
                     crate::http::ErrorKind::Connection,
                     format!(
-                        "{} has no connection: service `{service}` has no default connection; run `linkrun connection default {service} LINK`, or pass the link name as the last argument",
+                        "`{}` has no connection: service `{service}` has no default connection; run `linkrun connection default {service} LINK`, or pass the link name as the last argument",
                         task.full_name()
                     ),
                     None,

@@ -150,8 +150,10 @@ fn zoho_tasks_without_a_connection_use_the_default_and_exit_4_without_one() {
     let script = r#"zoho.crm.createRecord("Leads", #{ Last_Name: "Default", Email: "default@tasks.example" }).id"#;
     // Only one zoho_crm connection exists, and still it is not guessed.
     let msg = f.env.script(script, &[]).fails(4);
-    assert!(msg.contains("zoho.crm.createRecord has no connection"), "{msg}");
-    assert!(msg.contains("run `linkrun connection default zoho_crm LINK`"), "{msg}");
+    assert!(
+        msg.starts_with("`zoho.crm.createRecord` has no connection: service `zoho_crm` has no default connection; run `linkrun connection default zoho_crm LINK`, or pass the link name as the last argument (uncaught in `script.rhai` at line 1"),
+        "{msg}"
+    );
     let caught = f.json(
         r#"let r = "no error"; try { zoho.crm.getRecords("Leads"); } catch (e) { r = #{ kind: e.kind, connection: e.connection }; } r"#,
     );
@@ -214,6 +216,9 @@ fn connection_default_sets_shows_clears_and_checks_its_arguments() {
     let docs: Value = serde_json::from_str(env.run(&["connection", "list", "--json"]).ok()).unwrap();
     assert_eq!(docs[0]["default"], true);
     assert!(docs[1].get("default").is_none(), "{docs}");
+    let show: Value = serde_json::from_str(env.run(&["connection", "show", "crm_a", "--json"]).ok()).unwrap();
+    assert_eq!(show["default_of"], serde_json::json!(["zoho_crm"]));
+    assert!(env.run(&["connection", "show", "crm_a"]).ok().contains("\ndefault of:  zoho_crm\n"));
     // Bad input: exit 2, with a clear message.
     let e = env.run(&["connection", "default", "zoho_crm", "desk_a"]).fails(2);
     assert_eq!(

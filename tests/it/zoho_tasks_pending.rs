@@ -17,7 +17,8 @@ fn zoho_tasks_crm_related_records_list_the_notes_of_a_lead() {
         let lead = zoho.crm.createRecord("Leads", #{ Last_Name: "Noted", Email: "noted@tasks.example" });
         let note = zoho.crm.createRecord("Notes", #{ Note_Title: "Call", Note_Content: "Called back", Parent_Id: lead.id, "$se_module": "Leads" });
         let notes = zoho.crm.getRelatedRecords("Notes", "Leads", lead.id);
-        let none = zoho.crm.getRelatedRecords("Notes", "Leads", note.id, 1, 10);
+        let quiet = zoho.crm.createRecord("Leads", #{ Last_Name: "Quiet", Email: "quiet@tasks.example" });
+        let none = zoho.crm.getRelatedRecords("Notes", "Leads", quiet.id, 1, 10);
         #{ note: note, notes: notes, none: none }
         "#,
     );
@@ -25,6 +26,7 @@ fn zoho_tasks_crm_related_records_list_the_notes_of_a_lead() {
     assert_eq!(notes.len(), 1, "{r}");
     assert_eq!(notes[0]["id"], r["note"]["id"]);
     assert_eq!(notes[0]["Note_Title"], "Call");
+    assert_eq!(r["none"], serde_json::json!([]));
 }
 
 #[test]

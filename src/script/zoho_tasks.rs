@@ -271,14 +271,17 @@ fn run_task(
     let link_text = if args.len() > required && args.last().is_some_and(Dynamic::is_string) {
         args.pop().map(|d| d.to_string())
     } else {
+        // A connection given as `()` (a Deluge null) is no connection.
+        if args.len() > required + task.optional.len() && args.last().is_some_and(Dynamic::is_unit) {
+            args.pop();
+        }
         None
     };
     if args.len() > required + task.optional.len() {
-        let last = args.last().map(Dynamic::type_name).unwrap_or_default();
+        let last = args.last().map(shown).unwrap_or_default();
         return Err(throw(
             &bad(format!(
-                "{} takes {}: its last argument, the connection, must be text, not {last}",
-                task.full_name(),
+                "`{}` got too many arguments: its last argument, the connection, must be text, not {last}",
                 task.signature()
             )),
             pos,
@@ -489,8 +492,15 @@ impl Answer {
     }
 }
 
+/// A value's type as scripts name it (`int`, `float`, `string`, `map`...), `nothing` for `()`.
 fn shown(v: &Dynamic) -> String {
-    if v.is_unit() { "nothing".to_string() } else { v.type_name().to_string() }
+    match v.type_name() {
+        "()" => "nothing",
+        "i64" | "i32" => "int",
+        "f64" | "f32" => "float",
+        other => other,
+    }
+    .to_string()
 }
 
 fn to_script(v: Value) -> Dynamic {

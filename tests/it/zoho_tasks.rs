@@ -128,8 +128,18 @@ fn zoho_tasks_return_the_error_map_of_a_bad_record_and_an_empty_list_for_no_matc
         let none = zoho.crm.searchRecords("Leads", "(Email:equals:nobody@nowhere.example)", 1, 10, "crm_a");
         let all = zoho.crm.getRecords("Leads", "crm_a");
         let by_email = zoho.crm.searchRecords("Leads", "email:nobody@nowhere.example", "crm_a");
-        #{ bad: bad, none: none, count: all.len(), first: all[0], by_email: by_email }
+        let bad_name = ""; try { zoho.crm.getRecordById("../Leads", 1, "crm_a"); } catch (e) { bad_name = e.kind + "|" + e.message; }
+        let bad_link = ""; try { zoho.crm.getRecordById("Leads", 1, 7); } catch (e) { bad_link = e.kind + "|" + e.message; }
+        #{ bad: bad, none: none, count: all.len(), first: all[0], by_email: by_email, bad_name: bad_name, bad_link: bad_link }
         "#,
+    );
+    assert_eq!(
+        r["bad_name"],
+        "bad_request|`module` of zoho.crm.getRecordById must be an API name (letters, digits and _), not `../Leads`"
+    );
+    assert_eq!(
+        r["bad_link"],
+        "bad_request|`zoho.crm.getRecordById(module, id[, connection])` got too many arguments: its last argument, the connection, must be text, not int"
     );
     assert_eq!(r["bad"]["code"], "MANDATORY_NOT_FOUND", "{}", r["bad"]);
     assert_eq!(r["bad"]["status"], "error");

@@ -95,3 +95,20 @@ fn dc_portable_urls_false_in_a_service_refuses_them_before_anything_is_sent() {
         "{msg}"
     );
 }
+
+#[test]
+fn dc_portable_a_desk_url_keeps_its_path_under_the_own_base_path() {
+    let f = Fixture::new();
+    f.connect("desk_a", "zoho_desk");
+    let out = f.env.script(
+        r#"invoke_url(#{ url: "https://desk.zoho.com/api/v1/departments", connection: "desk_a", detailed: true }).responseCode"#,
+        &["--verbose"],
+    );
+    assert_eq!(out.ok().trim(), "200");
+    assert!(
+        out.stderr.contains(&format!("dc-portable: https://desk.zoho.com → {}/api/v1\n", f.base)),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains(&format!("linkrun: GET {}/api/v1/departments -> 200", f.base)), "{}", out.stderr);
+}

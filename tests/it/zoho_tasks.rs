@@ -172,6 +172,14 @@ fn zoho_tasks_without_a_connection_use_the_default_and_exit_4_without_one() {
     let id = f.env.script(script, &[]).ok().trim().to_string();
     let lead = f.sandbox.crm.find_by_email("us", "Leads", "default@tasks.example").unwrap();
     assert_eq!(lead["id"], id.as_str());
+    // The tasks' requests are traced like invoke_url's.
+    let traced = f.env.script(r#"zoho.crm.getRecordById("Leads", "1", "crm_a")"#, &["--verbose"]);
+    traced.ok();
+    assert!(traced.stderr.contains(&format!("linkrun: GET {}/crm/v7/Leads/1 -> ", f.base)), "{}", traced.stderr);
+    // A revoked connection is the same exit-4 connection error as for invoke_url.
+    f.env.run(&["connection", "revoke", "crm_a"]).ok();
+    let msg = f.env.script(script, &[]).fails(4);
+    assert!(msg.starts_with("connection `crm_a` was revoked: run `linkrun connection authorize crm_a`"), "{msg}");
     // An unknown connection named explicitly is the same catchable error invoke_url raises.
     let e = f.json(r#"let r = (); try { zoho.crm.getRecordById("Leads", 1, "nope"); } catch (e) { r = e; } r"#);
     assert_eq!((e["kind"].as_str(), e["connection"].as_str()), (Some("connection"), Some("nope")));

@@ -685,17 +685,25 @@ fn crm_related(c: &Call<'_>, args: &[Dynamic]) -> Result<Dynamic, Box<EvalAltRes
     Ok(list_result(a))
 }
 
-/// `getOrgVariable(api_name)`: the variable's value (`GET /settings/variables/{api_name}`,
-/// `{"variables": [{"api_name", "value", ...}]}`), else the error map.
+/// `getOrgVariable(api_name)`: the variable's value, found by API name in `GET /settings/variables`
+/// (`{"variables": [{"api_name", "value", ...}]}`; the one-variable URL needs the variable's group
+/// too), else the error map.
 fn crm_org_variable(c: &Call<'_>, args: &[Dynamic]) -> Result<Dynamic, Box<EvalAltResult>> {
     let name = c.name_arg(args, 0)?;
-    let a = c.send("GET", format!("{CRM_API}/settings/variables/{name}"), JsonMap::new(), None, Vec::new())?;
-    let found = a.json.as_ref().and_then(|v| v["variables"].as_array()).and_then(|vs| {
-        vs.iter().find(|v| v["api_name"].as_str() == Some(name.as_str())).or_else(|| vs.first()).cloned()
-    });
+    let a = c.send("GET", format!("{CRM_API}/settings/variables"), JsonMap::new(), None, Vec::new())?;
+    if !(200..300).contains(&a.status) {
+        return Ok(to_script(a.error()));
+    }
+    let variables = a.json.as_ref().and_then(|v| v["variables"].as_array());
+    let found = variables.and_then(|vs| vs.iter().find(|v| v["api_name"].as_str() == Some(name.as_str())));
     Ok(match found {
-        Some(v) if (200..300).contains(&a.status) => to_script(v.get("value").cloned().unwrap_or(Value::Null)),
-        _ => to_script(a.error()),
+        Some(v) => to_script(v.get("value").cloned().unwrap_or(Value::Null)),
+        None => to_script(json!({
+            "code": "INVALID_DATA",
+            "message": format!("the org has no variable `{name}`"),
+            "details": {"api_name": name},
+            "status": "error",
+        })),
     })
 }
 

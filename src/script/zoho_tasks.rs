@@ -709,10 +709,25 @@ fn crm_org_variable(c: &Call<'_>, args: &[Dynamic]) -> Result<Dynamic, Box<EvalA
 
 // ------------------------------------------------------------------------------ Zoho Desk
 
-/// The `orgId` header and the module's path segment (Desk paths are lower case: `tickets`).
+/// The `orgId` header and the module's path segment (Desk paths are lower case: `tickets`). A
+/// connection that sends an `orgId` param of its own would override the header (credentials win
+/// over a script's headers), so an `orgId` other than the connection's is refused rather than
+/// silently replaced.
 fn desk_target(c: &Call<'_>, args: &[Dynamic]) -> Result<(Headers, String), Box<EvalAltResult>> {
+    use secrecy::ExposeSecret as _;
     let org = c.id_arg(args, 0)?;
     let module = c.name_arg(args, 1)?.to_ascii_lowercase();
+    // An unknown or unusable connection is reported by the request itself.
+    if let Ok(live) = c.state.invoker.live(&c.link) {
+        let own = live.placed.iter().find(|p| p.key.eq_ignore_ascii_case("orgId"));
+        if own.is_some_and(|p| p.value.expose_secret().trim() != org) {
+            return Err(c.fail(format!(
+                "orgId `{org}` of {} is not the Desk organisation of connection `{}` (its `orgId` param): use a connection of that organisation",
+                c.task.full_name(),
+                c.link
+            )));
+        }
+    }
     Ok((vec![("orgId".to_string(), org)], module))
 }
 

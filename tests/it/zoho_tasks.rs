@@ -198,7 +198,8 @@ fn zoho_tasks_desk_create_and_read_tickets() {
         let read = zoho.desk.getRecordById("{org_id}", "tickets", t.id);
         let list = zoho.desk.getRecords({org_id}, "tickets", 0, 50, "desk_a");
         let bad = zoho.desk.create({org_id}, "tickets", #{{ subject: "No department" }});
-        #{{ t: t, read: read, count: list.len(), bad: bad }}
+        let other = ""; try {{ zoho.desk.getRecords(999, "tickets"); }} catch (e) {{ other = e.kind + "|" + e.message; }}
+        #{{ t: t, read: read, count: list.len(), bad: bad, other: other }}
         "#,
         org_id = org.desk_org_id,
         dept = org.desk_department_id
@@ -210,6 +211,10 @@ fn zoho_tasks_desk_create_and_read_tickets() {
     assert!(tickets.iter().any(|t| t["subject"] == "Printer on fire" && t["id"] == r["t"]["id"]), "{tickets:?}");
     assert_eq!(r["count"], tickets.len());
     assert_eq!(r["bad"]["errorCode"], "UNPROCESSABLE_ENTITY", "{}", r["bad"]);
+    assert_eq!(
+        r["other"],
+        "bad_request|orgId `999` of zoho.desk.getRecords is not the Desk organisation of connection `desk_a` (its `orgId` param): use a connection of that organisation"
+    );
 }
 
 #[test]

@@ -320,6 +320,11 @@ impl Invoker {
                     .into_iter()
                     .filter(|d| Some(*d) != data_center.as_deref())
                     .filter_map(|d| service.endpoint(Some(d), None).base_url)
+                    // A loopback base (the sandbox) is a local server, not a data center's API
+                    // host: a URL for it is never moved to a production data center.
+                    .filter(|b| {
+                        !Url::parse(b).is_ok_and(|u| crate::http::rules::is_loopback(u.host_str().unwrap_or_default()))
+                    })
                     .collect(),
                 service.def.dc_portable_urls,
             ),

@@ -112,3 +112,42 @@ fn dc_portable_a_desk_url_keeps_its_path_under_the_own_base_path() {
     );
     assert!(out.stderr.contains(&format!("linkrun: GET {}/api/v1/departments -> 200", f.base)), "{}", out.stderr);
 }
+
+#[test]
+fn dc_portable_never_moves_a_url_for_a_local_server_to_a_production_data_center() {
+    let f = Fixture::new();
+    let toml = format!(
+        "link_name = \"regional\"\nname = \"Regional API\"\nauth = \"api_key\"\n\
+         [data_centers.us]\nbase_url = \"https://api.regional.example\"\n\
+         [data_centers.local]\nbase_url = \"{}/api\"\n\
+         [[params]]\nkey = \"X-Api-Key\"\nsecret = true\n",
+        f.base
+    );
+    f.env.add_service("regional.toml", &toml);
+    let key = f.env.secret("regional-key-0a1b2c3d4e5f");
+    f.env
+        .run(&[
+            "connection",
+            "create",
+            "prod",
+            "--service",
+            "regional",
+            "--dc",
+            "us",
+            "--param",
+            &format!("X-Api-Key={key}"),
+        ])
+        .ok();
+    let e = f.json(&format!(
+        r#"let r = (); try {{ invoke_url(#{{ url: "{}/api/items", connection: "prod" }}); }} catch (e) {{ r = e; }} r"#,
+        f.base
+    ));
+    assert_eq!(e["kind"], "host_refused", "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("refusing to send the credentials of connection `prod` to `127.0.0.1"),
+        "{e}"
+    );
+}

@@ -12,6 +12,11 @@
 //! - A URL with a user name or password (`user:pass@`) is refused on a connection and stripped
 //!   without one, so a request never carries two `Authorization` headers.
 //! - Schemes are case-insensitive: `HTTP://host/` is absolute.
+//! - Data-center-portable URLs: on a connection, an absolute URL on the API host of another data
+//!   center of its service (another data center's `base_url` origin, e.g. `https://www.zohoapis.com`
+//!   through a connection in `eu`) goes to the connection's own base URL, same path and query,
+//!   before the host rules are checked; `--verbose` says so. `dc_portable_urls = false` in the
+//!   service or in `linkrun.toml` refuses such URLs instead, naming the host and the data center.
 //! - Redirects (at most 10) are followed hop by hop by the send path, and each hop decides on
 //!   credentials; responses over the size cap are a `too_large` error ([`mod@crate::http::send`]).
 //!
@@ -33,7 +38,7 @@ pub use crate::auth::live::{Failure, Live};
 use crate::catalog::Catalog;
 use crate::home::Home;
 use crate::http::Clients;
-use crate::http::rules::{has_http_scheme, has_userinfo, join_url, redact_url, strip_userinfo};
+use crate::http::rules::{dc_portable_target, has_http_scheme, has_userinfo, join_url, redact_url, strip_userinfo};
 use crate::http::send::{self, NoCredentials, SendOptions, fmt_secs};
 pub use crate::http::send::{DEFAULT_MAX_RESPONSE, DEFAULT_TIMEOUT, MAX_REDIRECTS};
 pub use crate::http::{Body, ErrorKind, HttpMethod, InvokeError, Outgoing, Response};
@@ -254,6 +259,18 @@ pub struct Invoker {
     vault: RefCell<Option<Rc<RefCell<Vault>>>>,
     catalog: RefCell<Option<Rc<Catalog>>>,
     live: RefCell<HashMap<LinkName, Rc<Live>>>,
+    portable: RefCell<HashMap<LinkName, Rc<Portability>>>,
+    /// `dc_portable_urls` of `linkrun.toml`, read on first need.
+    config_portable: RefCell<Option<Option<bool>>>,
+}
+
+/// What data-center-portable URLs need to know about a connection: its data center, the base URLs
+/// of its service's other data centers, and whether the service turned the rule off.
+#[derive(Debug)]
+struct Portability {
+    data_center: Option<String>,
+    other_bases: Vec<String>,
+    service_setting: Option<bool>,
 }
 
 impl fmt::Debug for Invoker {
@@ -272,7 +289,95 @@ impl Invoker {
             vault: RefCell::new(None),
             catalog: RefCell::new(None),
             live: RefCell::new(HashMap::new()),
+            portable: RefCell::new(HashMap::new()),
+            config_portable: RefCell::new(None),
         }
+    }
+
+    /// The default connection of a service (`linkrun connection default SERVICE LINK`), if set.
+    /// No vault yet means none (and creates none).
+    pub fn default_connection(&self, service: &str) -> Result<Option<LinkName>, Failure> {
+        if self.vault.borrow().is_none() && !Vault::exists(&self.home) {
+            return Ok(None);
+        }
+        let vault = self.vault()?;
+        let link = vault.borrow().default_connection(service).map_err(|e| Failure::Fatal(e.into()))?;
+        Ok(link)
+    }
+
+    fn portability(&self, live: &Live) -> Result<Rc<Portability>, Failure> {
+        if let Some(p) = self.portable.borrow().get(&live.link_name) {
+            return Ok(p.clone());
+        }
+        let vault = self.vault()?;
+        let rec = vault.borrow().get(&live.link_name).map_err(|e| Failure::Fatal(e.into()))?;
+        let data_center = rec.and_then(|r| r.data_center);
+        let catalog = self.catalog()?;
+        let (other_bases, service_setting) = match catalog.get(&live.service) {
+            Ok(service) => (
+                service
+                    .data_centers()
+                    .into_iter()
+                    .filter(|d| Some(*d) != data_center.as_deref())
+                    .filter_map(|d| service.endpoint(Some(d), None).base_url)
+                    // A loopback base (the sandbox) is a local server, not a data center's API
+                    // host: a URL for it is never moved to a production data center.
+                    .filter(|b| {
+                        !Url::parse(b).is_ok_and(|u| crate::http::rules::is_loopback(u.host_str().unwrap_or_default()))
+                    })
+                    .collect(),
+                service.def.dc_portable_urls,
+            ),
+            Err(_) => (Vec::new(), None),
+        };
+        let p = Rc::new(Portability { data_center, other_bases, service_setting });
+        self.portable.borrow_mut().insert(live.link_name.clone(), p.clone());
+        Ok(p)
+    }
+
+    fn config_portable(&self) -> Result<Option<bool>, Failure> {
+        if let Some(v) = *self.config_portable.borrow() {
+            return Ok(v);
+        }
+        let v = crate::config::Config::load(&self.home).map_err(|e| Failure::Fatal(e.into()))?.dc_portable_urls;
+        *self.config_portable.borrow_mut() = Some(v);
+        Ok(v)
+    }
+
+    /// Data-center-portable URLs (see the module doc): sends an absolute URL on another data
+    /// center's API host of the connection's service to the connection's own base URL, or refuses
+    /// it when the service or `linkrun.toml` turned that off. A URL the connection's own hosts
+    /// allow, or any other host, is left to the host rules.
+    fn follow_data_center(&self, live: &Live, url: &mut Url) -> Result<(), Failure> {
+        let Some(own_base) = live.endpoint.base_url.as_deref() else { return Ok(()) };
+        if live.check_url(url).is_ok() {
+            return Ok(());
+        }
+        let p = self.portability(live)?;
+        let Some((target, from)) = dc_portable_target(url, own_base, &p.other_bases) else { return Ok(()) };
+        let off = match (p.service_setting, self.config_portable()?) {
+            (Some(false), _) => Some(format!("service `{}` sets `dc_portable_urls = false`", live.service)),
+            (_, Some(false)) => Some("`linkrun.toml` sets `dc_portable_urls = false`".to_string()),
+            _ => None,
+        };
+        let host = url.host_str().unwrap_or_default().to_string();
+        let dc = p.data_center.as_deref().unwrap_or("none");
+        if let Some(why) = off {
+            return Err(InvokeError::new(
+                ErrorKind::HostRefused,
+                format!(
+                    "refusing `{host}` on connection `{}`: it is the API host of another data center of service `{}`, the connection is in data center `{dc}`, and {why}; use a relative URL (joined to `{own_base}`), or allow dc-portable URLs again",
+                    live.link_name, live.service
+                ),
+                Some(&live.link_name),
+            )
+            .into());
+        }
+        if self.opts.verbose {
+            eprintln!("dc-portable: {from} → {}", own_base.trim_end_matches('/'));
+        }
+        *url = target;
+        Ok(())
     }
 
     /// Drops the cached connections and the open vault, zeroizing the secrets they hold (for a
@@ -326,7 +431,10 @@ impl Invoker {
             None => None,
         };
         let link = live.as_ref().map(|l| l.link_name.as_str());
-        let out = build(req, live.as_ref().and_then(|l| l.endpoint.base_url.as_deref()), link)?;
+        let mut out = build(req, live.as_ref().and_then(|l| l.endpoint.base_url.as_deref()), link)?;
+        if let Some(l) = live.as_deref().filter(|_| has_http_scheme(&req.url)) {
+            self.follow_data_center(l, &mut out.url)?;
+        }
         let live_ref = live.as_deref().filter(|l| l.carries_credentials());
         if let Some(l) = live_ref {
             l.check_url(&out.url)?;

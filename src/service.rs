@@ -339,6 +339,10 @@ pub struct ServiceDef {
     /// The data center used when `--dc` is not given.
     #[serde(default)]
     pub default_data_center: Option<Spanned<String>>,
+    /// Whether an absolute URL on another data center's API host (its `base_url` host) is sent
+    /// to the connection's own data center (default true); `false` refuses such URLs.
+    #[serde(default)]
+    pub dc_portable_urls: Option<bool>,
     /// Hosts credentials may be sent to (`*.example.com` matches subdomains only).
     #[serde(default)]
     pub allowed_hosts: Option<Spanned<Vec<String>>>,

@@ -1,4 +1,4 @@
-//! `linkrun connection create|list|show|authorize|test|revoke|delete`.
+//! `linkrun connection create|list|show|authorize|test|revoke|delete|default`.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -109,6 +109,20 @@ pub enum ConnectionCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Show, set or clear the default connection of a service: the one `zoho.crm.*` (service
+    /// `zoho_crm`) and `zoho.desk.*` (service `zoho_desk`) tasks use when a script names none.
+    Default {
+        /// The service's link name (see `linkrun service list`).
+        service: String,
+        /// The connection to make the default; omitted: show the default.
+        link: Option<String>,
+        /// Remove the default.
+        #[arg(long, conflicts_with = "link")]
+        clear: bool,
+        /// Print JSON: `{"service": S, "default": LINK or null}`.
+        #[arg(long)]
+        json: bool,
+    },
     /// Delete a connection and its sealed values.
     Delete {
         /// Link name.
@@ -128,6 +142,7 @@ pub fn run(home: &Home, cmd: ConnectionCmd) -> Result<()> {
         ConnectionCmd::List { json } => list(home, json),
         ConnectionCmd::Show { link, json } => show(home, &check_link(&link)?, json),
         ConnectionCmd::Delete { link, yes } => delete(home, &check_link(&link)?, yes),
+        ConnectionCmd::Default { service, link, clear, json } => default(home, &service, link.as_deref(), clear, json),
         ConnectionCmd::Authorize { link, grant, code, redirect_uri, no_browser, verifier, port, timeout, json } => {
             if !(1..=86_400).contains(&timeout) {
                 return Err(ConnectionCmdError::TimeoutOutOfRange { timeout }.into());
@@ -414,9 +429,25 @@ fn prompt(p: &Param) -> Result<SecretString> {
 }
 
 fn list(home: &Home, json: bool) -> Result<()> {
-    let recs = if Vault::exists(home) { Vault::open(home)?.list()? } else { Vec::new() };
+    let (recs, defaults) = if Vault::exists(home) {
+        let vault = Vault::open(home)?;
+        (vault.list()?, vault.default_connections()?)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let is_default = |r: &ConnectionRecord| defaults.iter().any(|(s, l)| *l == r.link_name && r.service == s.as_str());
     if json {
-        let items: Vec<_> = recs.iter().map(record_json).collect();
+        // `"default": true` only on a default, so the documents of other connections keep their shape.
+        let items: Vec<_> = recs
+            .iter()
+            .map(|r| {
+                let mut doc = record_json(r);
+                if is_default(r) {
+                    doc["default"] = json!(true);
+                }
+                doc
+            })
+            .collect();
         return super::print_json(&json!(items));
     }
     if recs.is_empty() {
@@ -427,7 +458,8 @@ fn list(home: &Home, json: bool) -> Result<()> {
     let sw = recs.iter().map(|r| r.service.len()).max().unwrap_or(0).max(7);
     outln!("{:w$}  {:sw$}  {:14}  WHERE", "LINK_NAME", "SERVICE", "STATUS");
     for r in &recs {
-        outln!("{:w$}  {:sw$}  {:14}  {}", r.link_name, r.service, r.status.as_str(), where_of(r));
+        let mark = if is_default(r) { "  (default)" } else { "" };
+        outln!("{:w$}  {:sw$}  {:14}  {}{mark}", r.link_name, r.service, r.status.as_str(), where_of(r));
     }
     Ok(())
 }
@@ -464,8 +496,13 @@ fn show(home: &Home, link: &LinkName, json: bool) -> Result<()> {
         shown.push((key.to_string(), text, secret));
     }
     let endpoint = service.map(|s| s.endpoint(rec.data_center.as_deref(), rec.instance.as_deref()));
+    let default_of: Vec<String> =
+        vault.default_connections()?.into_iter().filter(|(_, l)| l == link).map(|(s, _)| s).collect();
     if json {
         let mut doc = record_json(&rec);
+        if !default_of.is_empty() {
+            doc["default_of"] = json!(default_of);
+        }
         doc["base_url"] = json!(endpoint.as_ref().and_then(|e| e.base_url.clone()));
         doc["allowed_hosts"] = json!(endpoint.as_ref().map(|e| e.allowed_hosts.clone()));
         doc["params"] = shown
@@ -494,6 +531,9 @@ fn show(home: &Home, link: &LinkName, json: bool) -> Result<()> {
         service.map(|s| format!(" ({})", s.def.name)).unwrap_or_else(|| " (not installed)".into())
     );
     outln!("status:      {}", rec.status);
+    if !default_of.is_empty() {
+        outln!("default of:  {}", default_of.join(", "));
+    }
     if let Some(d) = &rec.data_center {
         outln!("data center: {d}");
     }
@@ -710,7 +750,75 @@ fn delete(home: &Home, link: &LinkName, yes: bool) -> Result<()> {
             return Ok(());
         }
     }
+    let was_default: Vec<String> =
+        vault.default_connections()?.into_iter().filter(|(_, l)| l == link).map(|(s, _)| s).collect();
     vault.delete(link)?;
     eprintln!("deleted connection `{link}`");
+    for s in was_default {
+        eprintln!("service `{s}` has no default connection now: set one with `linkrun connection default {s} LINK`");
+    }
+    Ok(())
+}
+
+/// `linkrun connection default SERVICE [LINK] [--clear]`: shows, sets or clears the default
+/// connection of a service. A service not in the catalog, a link name that breaks the rule, an
+/// unknown connection or one of another service is a usage error (exit 2).
+fn default(home: &Home, service: &str, link: Option<&str>, clear: bool, json: bool) -> Result<()> {
+    let catalog = Catalog::load(home)?;
+    let service = catalog.get(service)?.link_name().clone();
+    let show = |default: Option<&LinkName>| -> Result<()> {
+        if json {
+            return super::print_json(&json!({"service": service, "default": default}));
+        }
+        match default {
+            Some(l) => outln!("{l}"),
+            None => eprintln!(
+                "service `{service}` has no default connection: set one with `linkrun connection default {service} LINK`"
+            ),
+        }
+        Ok(())
+    };
+    if clear {
+        let was = if Vault::exists(home) { Vault::open(home)?.clear_default_connection(&service)? } else { None };
+        if !json {
+            match &was {
+                Some(l) => eprintln!("cleared the default connection of `{service}` (it was `{l}`)"),
+                None => eprintln!("service `{service}` had no default connection"),
+            }
+        }
+        return if json {
+            super::print_json(&json!({"service": service, "default": null, "cleared": was}))
+        } else {
+            Ok(())
+        };
+    }
+    let Some(link) = link else {
+        let current = if Vault::exists(home) { Vault::open(home)?.default_connection(&service)? } else { None };
+        return show(current.as_ref());
+    };
+    let link = check_link(link)?;
+    let unknown = || {
+        Error::Usage(format!(
+            "unknown connection `{link}`: a default must be an existing connection of service `{service}`; see `linkrun connection list`, or create it with `linkrun connection create {link} --service {service}`"
+        ))
+    };
+    if !Vault::exists(home) {
+        return Err(unknown());
+    }
+    let mut vault = Vault::open(home)?;
+    let rec = vault.get(&link)?.ok_or_else(unknown)?;
+    if rec.service != service.as_str() {
+        return Err(Error::Usage(format!(
+            "connection `{link}` belongs to service `{}`, not `{service}`: choose a connection of `{service}` (see `linkrun connection list`)",
+            rec.service
+        )));
+    }
+    if vault.set_default_connection(&link)?.is_none() {
+        return Err(unknown());
+    }
+    if json {
+        return show(Some(&link));
+    }
+    eprintln!("`{link}` is now the default connection of `{service}`");
     Ok(())
 }

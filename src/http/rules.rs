@@ -1,7 +1,9 @@
 //! The host rules every outgoing request obeys, and the URL helpers they need: schemes are
 //! case-insensitive; credentials go only to allowed hosts and ports (`allowed_hosts` entries,
 //! optionally with a port), only over HTTPS except to loopback, and never across a redirect to
-//! another origin (scheme, host and port); URLs in traces and messages are redacted.
+//! another origin (scheme, host and port); URLs in traces and messages are redacted. An absolute
+//! URL written for another data center of the connection's service may be sent to the
+//! connection's own ([`dc_portable_target`]).
 
 use url::Url;
 
@@ -154,5 +156,82 @@ pub fn host_port_matches(pattern: &str, host: &str, port: u16, implicit_ports: &
         Some((_, Some(p))) => p == port && host_matches(pattern, host),
         Some((_, None)) => implicit_ports.contains(&port) && host_matches(pattern, host),
         None => false,
+    }
+}
+
+/// The scheme, host and port of a URL as text (`https://www.zohoapis.com`, `http://127.0.0.1:8780`).
+pub fn origin_text(url: &Url) -> String {
+    url.origin().ascii_serialization()
+}
+
+/// Where a URL hard-coded for another data center of a service goes instead (data-center-portable
+/// URLs): when `url` has the scheme, host and port of one of `other_bases` (the base URLs of the
+/// service's other data centers), the same path and query on `own_base`, the connection's own
+/// base URL. The other base's path is replaced by the own base's (`https://desk.zoho.com/api/v1/x`
+/// becomes `https://desk.zoho.eu/api/v1/x`); a path outside it is kept as it is. Only the exact
+/// API host of a data center counts: another subdomain (`sandbox.zohoapis.com`, Zoho's CRM
+/// sandbox environment) is a different system and keeps the allow-list rule. Gives the new URL
+/// and the origin it replaced.
+pub fn dc_portable_target(url: &Url, own_base: &str, other_bases: &[String]) -> Option<(Url, String)> {
+    let own = Url::parse(own_base).ok()?;
+    for other in other_bases.iter().filter_map(|b| Url::parse(b).ok()) {
+        if !same_origin(url, &other) || same_origin(url, &own) {
+            continue;
+        }
+        let prefix = other.path().trim_end_matches('/');
+        let path = url.path();
+        let mut joined = match path.strip_prefix(prefix) {
+            Some(rest) if rest.is_empty() || rest.starts_with('/') => join_url(own_base, rest),
+            _ => format!("{}{path}", origin_text(&own)),
+        };
+        if let Some(q) = url.query() {
+            joined.push('?');
+            joined.push_str(q);
+        }
+        let mut target = Url::parse(&joined).ok()?;
+        target.set_fragment(url.fragment());
+        return Some((target, origin_text(&other)));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_for_another_data_center_goes_to_the_own_base_with_its_path_and_query() {
+        let others = vec!["https://www.zohoapis.com".to_string(), "https://www.zohoapis.in".to_string()];
+        let u = Url::parse("https://WWW.zohoapis.com/crm/v7/Leads?fields=Email&page=2").unwrap();
+        let (t, from) = dc_portable_target(&u, "https://www.zohoapis.eu", &others).unwrap();
+        assert_eq!(
+            (t.as_str(), from.as_str()),
+            ("https://www.zohoapis.eu/crm/v7/Leads?fields=Email&page=2", "https://www.zohoapis.com")
+        );
+        let (t, _) = dc_portable_target(&u, "http://127.0.0.1:8780", &others).unwrap();
+        assert_eq!(t.as_str(), "http://127.0.0.1:8780/crm/v7/Leads?fields=Email&page=2");
+        // Another subdomain, another port or plain HTTP is not the data center's API host.
+        for other in [
+            "https://sandbox.zohoapis.com/crm/v7/Leads",
+            "https://www.zohoapis.com:8443/x",
+            "http://www.zohoapis.com/x",
+            "https://evil.example/crm",
+        ] {
+            assert!(
+                dc_portable_target(&Url::parse(other).unwrap(), "https://www.zohoapis.eu", &others).is_none(),
+                "{other}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_base_path_of_the_other_data_center_becomes_the_own_one() {
+        let others = vec!["https://desk.zoho.com/api/v1".to_string()];
+        let u = Url::parse("https://desk.zoho.com/api/v1/tickets/12?include=contacts").unwrap();
+        let (t, _) = dc_portable_target(&u, "http://127.0.0.1:9/api/v1", &others).unwrap();
+        assert_eq!(t.as_str(), "http://127.0.0.1:9/api/v1/tickets/12?include=contacts");
+        let u = Url::parse("https://desk.zoho.com/api/v1x/y").unwrap();
+        let (t, _) = dc_portable_target(&u, "https://desk.zoho.eu/api/v1", &others).unwrap();
+        assert_eq!(t.as_str(), "https://desk.zoho.eu/api/v1x/y");
     }
 }

@@ -101,21 +101,29 @@ pub(crate) fn register(engine: &mut Engine, state: Rc<RunState>) {
     engine.register_fn("invoke_url", move |ctx: NativeCallContext, m: Map| -> Result<Dynamic, Box<EvalAltResult>> {
         let pos = ctx.call_position();
         let (req, detailed) = read_request(&m).map_err(|e| throw(&e, pos))?;
-        let remaining = state.remaining();
-        if remaining.is_zero() {
-            return Err(state.halt(Stop::Deadline, pos));
-        }
-        let timeout = req.timeout.unwrap_or(DEFAULT_TIMEOUT).min(remaining);
-        let result = state.runtime.block_on(spin_then_wait(state.invoker.send(&req, timeout), state.spin));
-        match result {
-            Ok(resp) => response_value(resp, detailed, &req.url).map_err(|e| throw(&e, pos)),
-            Err(Failure::Fatal(e)) => Err(state.halt(Stop::Fatal(e), pos)),
-            Err(Failure::Invoke(e)) if e.kind == ErrorKind::Timeout && state.remaining().is_zero() => {
-                Err(state.halt(Stop::Deadline, pos))
-            }
-            Err(Failure::Invoke(e)) => Err(throw(&e, pos)),
-        }
+        let resp = send_one(&state, &req, pos)?;
+        response_value(resp, detailed, &req.url).map_err(|e| throw(&e, pos))
     });
+}
+
+/// Sends one script request as `invoke_url` does (the `zoho.*` tasks share it): within the
+/// request's timeout and the time left, through the run's invoker (connection, auth layer, host
+/// rules, traces). A catchable failure is thrown as the script's error map; a fatal one or the
+/// deadline stops the script.
+pub(crate) fn send_one(state: &RunState, req: &ScriptRequest, pos: Position) -> Result<Response, Box<EvalAltResult>> {
+    let remaining = state.remaining();
+    if remaining.is_zero() {
+        return Err(state.halt(Stop::Deadline, pos));
+    }
+    let timeout = req.timeout.unwrap_or(DEFAULT_TIMEOUT).min(remaining);
+    match state.runtime.block_on(spin_then_wait(state.invoker.send(req, timeout), state.spin)) {
+        Ok(resp) => Ok(resp),
+        Err(Failure::Fatal(e)) => Err(state.halt(Stop::Fatal(e), pos)),
+        Err(Failure::Invoke(e)) if e.kind == ErrorKind::Timeout && state.remaining().is_zero() => {
+            Err(state.halt(Stop::Deadline, pos))
+        }
+        Err(Failure::Invoke(e)) => Err(throw(&e, pos)),
+    }
 }
 
 /// Polls a request without sleeping for up to `spin`, then waits for it as usual.
@@ -149,7 +157,8 @@ pub fn error_map(e: &InvokeError) -> Map {
     m
 }
 
-fn throw(e: &InvokeError, pos: Position) -> Box<EvalAltResult> {
+/// The script error for an invoke error: the catchable map of [`error_map`].
+pub(crate) fn throw(e: &InvokeError, pos: Position) -> Box<EvalAltResult> {
     Box::new(EvalAltResult::ErrorRuntime(Dynamic::from_map(error_map(e)), pos))
 }
 
@@ -273,7 +282,8 @@ pub fn response_value(resp: Response, detailed: bool, url: &str) -> Result<Dynam
     Ok(Dynamic::from_map(m))
 }
 
-fn body_value(bytes: &[u8]) -> Dynamic {
+/// A response body as a script value: a map or array when it is JSON, else a string.
+pub(crate) fn body_value(bytes: &[u8]) -> Dynamic {
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
     if matches!(first, Some(b'{') | Some(b'[')) {
         // Straight into Rhai values, without an intermediate `serde_json::Value`.

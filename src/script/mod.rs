@@ -29,6 +29,7 @@ pub mod error;
 pub mod invoke;
 pub mod state;
 pub mod zoho;
+pub mod zoho_tasks;
 
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -464,6 +465,7 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
         });
     }
     invoke::register(&mut engine, state.clone());
+    zoho_tasks::register(&mut engine, state.clone());
     state::register(&mut engine, state.clone());
     register_sleep(&mut engine, Some(state.clone()));
     register_exit(&mut engine, state.clone(), &name);

@@ -278,7 +278,7 @@ fn crash_point(name: &str) {
 
 /// The tables a linkrun vault may hold (every migration's); any other table means the file is
 /// not a vault and is refused rather than adopted.
-const VAULT_TABLES: &[&str] = &["meta", "connections", "sealed", "oauth_tokens", "script_state"];
+const VAULT_TABLES: &[&str] = &["meta", "connections", "sealed", "oauth_tokens", "script_state", "default_connections"];
 
 /// The key in use and the key check it matched, so that a rekey committed by another process is
 /// noticed before anything is sealed with a key the vault no longer has.
@@ -850,9 +850,54 @@ impl Vault {
         let tx = self.db.transaction()?;
         tx.execute("DELETE FROM sealed WHERE link_name = ?1", [link_name])?;
         tx.execute("DELETE FROM oauth_tokens WHERE link_name = ?1", [link_name])?;
+        tx.execute("DELETE FROM default_connections WHERE link_name = ?1", [link_name])?;
         let n = tx.execute("DELETE FROM connections WHERE link_name = ?1", [link_name])?;
         tx.commit()?;
         Ok(n > 0)
+    }
+
+    /// The default connection of a service (`linkrun connection default SERVICE LINK`), if set.
+    pub fn default_connection(&self, service: &str) -> Result<Option<LinkName>, VaultError> {
+        Ok(self
+            .db
+            .prepare_cached("SELECT link_name FROM default_connections WHERE service = ?1")?
+            .query_row([service], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Every default connection: (service, link name), by service.
+    pub fn default_connections(&self) -> Result<Vec<(String, LinkName)>, VaultError> {
+        let mut st = self.db.prepare("SELECT service, link_name FROM default_connections ORDER BY service")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Makes `link` the default connection of its service, in one short write transaction that
+    /// reads the connection's service first (so a connection deleted meanwhile is not made a
+    /// default). Returns the service, or `None` when there is no such connection.
+    pub fn set_default_connection(&mut self, link: &LinkName) -> Result<Option<LinkName>, VaultError> {
+        let tx = self.db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let service: Option<LinkName> =
+            tx.query_row("SELECT service FROM connections WHERE link_name = ?1", [link], |r| r.get(0)).optional()?;
+        let Some(service) = service else { return Ok(None) };
+        tx.execute(
+            "INSERT INTO default_connections (service, link_name, updated_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT(service) DO UPDATE SET link_name = ?2, updated_at = ?3",
+            params![service, link, now()],
+        )?;
+        tx.commit()?;
+        Ok(Some(service))
+    }
+
+    /// Clears the default connection of a service; returns the link name it had, if any.
+    pub fn clear_default_connection(&mut self, service: &str) -> Result<Option<LinkName>, VaultError> {
+        let tx = self.db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let was: Option<LinkName> = tx
+            .query_row("SELECT link_name FROM default_connections WHERE service = ?1", [service], |r| r.get(0))
+            .optional()?;
+        tx.execute("DELETE FROM default_connections WHERE service = ?1", [service])?;
+        tx.commit()?;
+        Ok(was)
     }
 
     /// Opens every sealed field of a connection, in field order. Any value that fails to open is an

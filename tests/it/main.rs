@@ -11,6 +11,7 @@ mod common;
 
 mod auth_placement;
 mod cli;
+mod dc_portable;
 mod deluge;
 mod deluge_run;
 mod deluge_time;
@@ -27,3 +28,4 @@ mod sandbox_data;
 mod script;
 mod servicenow;
 mod vault;
+mod zoho_tasks;

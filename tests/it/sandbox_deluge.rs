@@ -248,7 +248,7 @@ fn a_deleted_lead_appears_in_deleted() {
     let item = &v["data"][1];
     let full = leads[0].clone();
     assert_eq!(item["type"], "recycle");
-    assert_eq!(item["deleted_by"], json!({ "name": "Patricia Boyle", "id": item["created_by"]["id"] }));
+    assert_eq!(item["deleted_by"], json!({ "name": "Patricia Boyle", "id": item["Created_By"]["id"] }));
     assert!(item["display_name"].as_str().unwrap().ends_with(full["Last_Name"].as_str().unwrap()));
     assert!(item["deleted_time"].as_str().unwrap().ends_with("-07:00"));
     assert_eq!(v["info"], json!({ "per_page": 200, "count": 2, "page": 1, "more_records": false }));

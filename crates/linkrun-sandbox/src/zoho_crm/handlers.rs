@@ -562,10 +562,14 @@ pub(super) fn update_item(
             json!({"id": id}),
         ));
     }
-    let fields = match clean_fields(ctx, module, obj, i) {
+    let mut fields = match clean_fields(ctx, module, obj, i) {
         Ok(f) => f,
         Err(e) => return Ok(e),
     };
+    if module == "Notes" {
+        // A note stays on its parent (UNCONFIRMED whether Zoho refuses or ignores a new one).
+        fields.remove("Parent_Id");
+    }
     if let Some(e) = duplicate(conn, ctx, module, &fields, Some(id), i)? {
         return Ok(e);
     }

@@ -12,7 +12,8 @@
 //! why.
 //!
 //! Records live in one SQLite table, `records(org, module, id, created, modified, data)`, `data`
-//! being the record's JSON. Ids are 19-digit numeric strings that increase with creation: a
+//! being the record's JSON; what the delete endpoints removed is listed in
+//! `deleted_records(org, module, id, deleted, data)` for `GET /{module}/deleted`. Ids are 19-digit numeric strings that increase with creation: a
 //! 7-digit prefix per organisation, then a 12-digit sequence. Date-times are written in the
 //! organisation's UTC offset (`us`: `-07:00`, `in`: `+05:30`, others `+00:00`; see
 //! [`CrmConfig::utc_offsets`]).

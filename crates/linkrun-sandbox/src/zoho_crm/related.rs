@@ -80,7 +80,8 @@ pub(super) fn record_deleted(
         "id": id,
         "display_name": display_name(rec),
         "type": "recycle",
-        "created_by": short_user(rec.get("Created_By")),
+        // The documented sample (v2) spells it so; later versions' spelling is UNCONFIRMED.
+        "Created_By": short_user(rec.get("Created_By")),
         "deleted_time": format_time(now, ctx.offset_secs),
     });
     conn.prepare_cached("INSERT INTO deleted_records (org, module, id, deleted, data) VALUES (?1, ?2, ?3, ?4, ?5)")?

@@ -29,10 +29,12 @@
 //! the real service), the fault knobs (429 `TOO_MANY_REQUESTS` with `Retry-After`, 500
 //! `INTERNAL_SERVER_ERROR`), the scope (401 `SCOPE_MISMATCH`), the `orgId` (422
 //! `UNPROCESSABLE_ENTITY` when it is missing or names no organisation, 401 `OAUTH_ORG_MISMATCH`
-//! when it names another organisation than the token's), then the request itself (422 with an
-//! `errors` array of `{"fieldName":"/json/pointer","errorType":"missing|invalid","errorMessage":…}`,
-//! every bad field listed; `errorMessage` is `""` for a missing field; nothing here can be a
-//! `duplicate`). Unknown paths under `/api/v1` answer 404 `URL_NOT_FOUND`, other methods
+//! when it names another organisation than the token's), then the request itself (422
+//! `{"errorCode":"INVALID_DATA","message":"The data is invalid due to validation restrictions",…}`
+//! as captured, with an `errors` array of
+//! `{"fieldName":"/json/pointer","errorType":"missing|invalid","errorMessage":…}`, every bad field
+//! listed; `errorMessage` is `""` for a missing field and for an unknown department or agent;
+//! nothing here can be a `duplicate`). Unknown paths under `/api/v1` answer 404 `URL_NOT_FOUND`, other methods
 //! on known paths 405 `METHOD_NOT_ALLOWED`, without looking at the token.
 //!
 //! Where `docs/api-facts.md` is silent, these are our choices: the statuses of `SCOPE_MISMATCH` and

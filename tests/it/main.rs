@@ -25,6 +25,7 @@ mod prebuilt_servicenow;
 mod prompt;
 mod sandbox;
 mod sandbox_data;
+mod sandbox_deluge;
 mod script;
 mod servicenow;
 mod vault;

@@ -233,6 +233,10 @@ impl Crm {
             Ok(x) => x,
             Err(r) => return Ok(*r),
         };
+        self.insert_items(org, module, &items)
+    }
+
+    pub(super) fn insert_items(&self, org: &str, module: &str, items: &[Value]) -> rusqlite::Result<Response> {
         let ctx = self.org_ctx(org);
         let now = now_ms();
         let mut db = self.db();
@@ -369,10 +373,16 @@ impl Crm {
         let mut db = self.db();
         let tx = db.conn.transaction()?;
         let mut items = Vec::with_capacity(ids.len());
+        let ctx = self.org_ctx(org);
+        let now = now_ms();
         for id in ids {
+            let row = get_row(&tx, org, module, id)?;
             let n = tx
                 .prepare_cached("DELETE FROM records WHERE org = ?1 AND module = ?2 AND id = ?3")?
                 .execute(params![org, module, id])?;
+            if let Some((_, _, data)) = row {
+                record_deleted(&tx, &ctx, module, id, &parse_record(&data), now)?;
+            }
             items.push(if n > 0 {
                 json!({"code": "SUCCESS", "details": {"id": id}, "message": "record deleted", "status": "success"})
             } else {
@@ -411,10 +421,10 @@ pub(super) fn clean_fields(
                     Some(Value::Number(n)) => n.to_string(),
                     _ => String::new(),
                 };
-                if id != ctx.user_id() {
-                    return Err(invalid_value(i, k, ("expected_data_type", "ownerlookup".into())));
+                match ctx.active_user(&id) {
+                    Some(u) => u,
+                    None => return Err(invalid_value(i, k, ("expected_data_type", "ownerlookup".into()))),
                 }
-                ctx.user.clone()
             }
             ("Owner", _) => return Err(invalid_value(i, k, ("expected_data_type", "ownerlookup".into()))),
             (f, Value::String(s)) if numeric_field(f) => match s.trim().parse::<f64>() {
@@ -500,10 +510,22 @@ pub(super) fn insert_item(
     if let Some(e) = missing_mandatory(module, obj, i) {
         return Ok(e);
     }
+    let parent = if module == "Notes" {
+        match note_parent(conn, ctx, obj, i)? {
+            Ok(p) => Some(p),
+            Err(e) => return Ok(e),
+        }
+    } else {
+        None
+    };
     let mut rec = match clean_fields(ctx, module, obj, i) {
         Ok(f) => f,
         Err(e) => return Ok(e),
     };
+    if let Some((parent_id, se_module)) = parent {
+        rec.insert("Parent_Id".into(), parent_id);
+        rec.insert("$se_module".into(), se_module.into());
+    }
     if let Some(e) = duplicate(conn, ctx, module, &rec, None, i)? {
         return Ok(e);
     }
@@ -540,10 +562,14 @@ pub(super) fn update_item(
             json!({"id": id}),
         ));
     }
-    let fields = match clean_fields(ctx, module, obj, i) {
+    let mut fields = match clean_fields(ctx, module, obj, i) {
         Ok(f) => f,
         Err(e) => return Ok(e),
     };
+    if module == "Notes" {
+        // A note stays on its parent (UNCONFIRMED whether Zoho refuses or ignores a new one).
+        fields.remove("Parent_Id");
+    }
     if let Some(e) = duplicate(conn, ctx, module, &fields, Some(id), i)? {
         return Ok(e);
     }

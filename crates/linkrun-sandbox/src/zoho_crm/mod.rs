@@ -1,7 +1,8 @@
 //! The Zoho CRM REST API emulator (`/crm/v7/...` and `/crm/v8/...`, which behave alike), as
 //! `docs/api-facts.md` §2 describes it: record insert, update, upsert, delete, get, list with discrete
 //! paging up to 2,000 records and `page_token` past them, `If-Modified-Since`, search with
-//! criteria, and counts, with Zoho's status codes and error bodies.
+//! criteria, counts, COQL queries, deleted records, related lists and notes, the organisation, its
+//! users and org variables, with Zoho's status codes and error bodies.
 //!
 //! Every request is authenticated by the sandbox's OAuth [`Provider`]: the token's organisation
 //! selects the data (a token sees only its own organisation's records) and its scopes must cover
@@ -11,7 +12,8 @@
 //! why.
 //!
 //! Records live in one SQLite table, `records(org, module, id, created, modified, data)`, `data`
-//! being the record's JSON. Ids are 19-digit numeric strings that increase with creation: a
+//! being the record's JSON; what the delete endpoints removed is listed in
+//! `deleted_records(org, module, id, deleted, data)` for `GET /{module}/deleted`. Ids are 19-digit numeric strings that increase with creation: a
 //! 7-digit prefix per organisation, then a 12-digit sequence. Date-times are written in the
 //! organisation's UTC offset (`us`: `-07:00`, `in`: `+05:30`, others `+00:00`; see
 //! [`CrmConfig::utc_offsets`]).
@@ -26,6 +28,9 @@
 //! | `handlers`       | the operations: insert, update, upsert, delete, get, list, search, count |
 //! | `page_token`     | `page_token` paging past the discrete limit |
 //! | `criteria`       | search: the `criteria` parser and the `email`/`phone`/`word` filters |
+//! | `coql`           | `POST /coql`: the COQL `SELECT` parser, its evaluation and the handler |
+//! | `related`        | related lists (`/{module}/{id}/Notes`, `/Accounts/{id}/Contacts`, ...), notes' parents, deleted records |
+//! | `org`            | the organisation (`/org`), its users (`/users`) and org variables (`/settings/variables`) |
 //! | `time`           | date-times in the organisation's UTC offset |
 //! | `seed`           | the deterministic seed data |
 
@@ -48,10 +53,13 @@ use super::faults::{Fault, Faults};
 use super::oauth_provider::Provider;
 use super::storage::{StorageError, open_db, storage_failed};
 
+mod coql;
 mod criteria;
 mod handlers;
 mod model;
+mod org;
 mod page_token;
+mod related;
 mod routes;
 mod seed;
 mod storage;
@@ -62,6 +70,7 @@ mod time;
 use self::criteria::*;
 use self::model::*;
 use self::page_token::*;
+use self::related::*;
 use self::routes::*;
 use self::seed::*;
 use self::storage::*;
@@ -69,6 +78,8 @@ use self::time::*;
 
 /// The columns of the `records` table.
 const RECORD_COLUMNS: [&str; 6] = ["org", "module", "id", "created", "modified", "data"];
+/// The columns of the `deleted_records` table (what `GET /{module}/deleted` lists).
+const DELETED_COLUMNS: [&str; 5] = ["org", "module", "id", "deleted", "data"];
 const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS records (
         org TEXT NOT NULL, module TEXT NOT NULL, id TEXT NOT NULL,
@@ -76,10 +87,14 @@ const SCHEMA: &str = "
     CREATE UNIQUE INDEX IF NOT EXISTS records_id ON records (org, module, id);
     CREATE INDEX IF NOT EXISTS records_modified ON records (org, module, modified);
     CREATE INDEX IF NOT EXISTS records_created ON records (org, module, created);
-    CREATE INDEX IF NOT EXISTS records_email ON records (org, module, lower(json_extract(data, '$.Email')));";
+    CREATE INDEX IF NOT EXISTS records_email ON records (org, module, lower(json_extract(data, '$.Email')));
+    CREATE TABLE IF NOT EXISTS deleted_records (
+        org TEXT NOT NULL, module TEXT NOT NULL, id TEXT NOT NULL, deleted INTEGER NOT NULL, data TEXT NOT NULL);
+    CREATE INDEX IF NOT EXISTS deleted_records_module ON deleted_records (org, module, deleted);";
 
-/// The modules the emulator knows, by API name.
-pub const MODULES: [&str; 15] = [
+/// The modules the emulator knows, by API name (`Notes` hangs off the others: `Parent_Id` and
+/// `$se_module` name the record a note is on).
+pub const MODULES: [&str; 16] = [
     "Leads",
     "Accounts",
     "Contacts",
@@ -95,6 +110,7 @@ pub const MODULES: [&str; 15] = [
     "Sales_Orders",
     "Purchase_Orders",
     "Invoices",
+    "Notes",
 ];
 
 /// Fields the server sets; values sent for them are ignored.
@@ -163,7 +179,8 @@ impl Crm {
 
     /// [`Crm::open`] with other limits or time zones.
     pub fn open_with(path: Option<&Path>, cfg: CrmConfig) -> Result<Crm, StorageError> {
-        let conn = open_db(path, "Zoho CRM", &[("records", &RECORD_COLUMNS)], SCHEMA)?;
+        let conn =
+            open_db(path, "Zoho CRM", &[("records", &RECORD_COLUMNS), ("deleted_records", &DELETED_COLUMNS)], SCHEMA)?;
         let max: Option<i64> =
             conn.query_row("SELECT MAX(CAST(substr(id, 8) AS INTEGER)) FROM records", [], |r| r.get(0))?;
         let next_seq = max.map_or(FIRST_SEQ, |m| (m.max(0) as u64 + 1).max(FIRST_SEQ));

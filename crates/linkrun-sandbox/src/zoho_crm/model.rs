@@ -47,6 +47,55 @@ impl OrgCtx {
     pub(super) fn user_id(&self) -> &str {
         self.user["id"].as_str().unwrap_or("")
     }
+
+    /// The organisation's users, the (administrator) user of every token first, then a standard
+    /// user and a deactivated one: `(first, last, email, id, active, admin)`. Deterministic.
+    pub(super) fn users(&self) -> Vec<OrgUser> {
+        let name = self.user["name"].as_str().unwrap_or("");
+        let email = self.user["email"].as_str().unwrap_or("");
+        let (first, last) = name.split_once(' ').unwrap_or(("", name));
+        let domain = email.split_once('@').map_or("example.com", |(_, d)| d);
+        let h = fnv1a(self.org.as_bytes()) as usize;
+        let mut users = vec![OrgUser::new(first, last, email, self.user_id(), true, true)];
+        for (k, active) in [(2usize, true), (3, false)] {
+            let (f, l) =
+                (FIRST_NAMES[(h / k + 3 * k) % FIRST_NAMES.len()], LAST_NAMES[(h / (k * 11) + k) % LAST_NAMES.len()]);
+            let email = format!("{}.{}@{domain}", ascii_name(f), ascii_name(l));
+            let id = (self.prefix * ID_SPLIT + 411_000 + k as u64).to_string();
+            users.push(OrgUser::new(f, l, &email, &id, active, false));
+        }
+        users
+    }
+
+    /// An active user of the organisation by id, as a lookup `{name, id, email}`.
+    pub(super) fn active_user(&self, id: &str) -> Option<Value> {
+        self.users().into_iter().find(|u| u.id == id && u.active).map(|u| u.lookup())
+    }
+}
+
+/// One CRM user.
+pub(super) struct OrgUser {
+    pub(super) first: String,
+    pub(super) last: String,
+    pub(super) email: String,
+    pub(super) id: String,
+    pub(super) active: bool,
+    pub(super) admin: bool,
+}
+
+impl OrgUser {
+    fn new(first: &str, last: &str, email: &str, id: &str, active: bool, admin: bool) -> OrgUser {
+        OrgUser { first: first.into(), last: last.into(), email: email.into(), id: id.into(), active, admin }
+    }
+
+    pub(super) fn full_name(&self) -> String {
+        format!("{} {}", self.first, self.last).trim().to_string()
+    }
+
+    /// `{name, id, email}`, as record owners show it.
+    pub(super) fn lookup(&self) -> Value {
+        json!({"name": self.full_name(), "id": self.id, "email": self.email})
+    }
 }
 
 /// Sets the server-owned fields of a new record.
@@ -74,6 +123,7 @@ pub(super) fn mandatory_fields(module: &str) -> &'static [&'static str] {
         "Products" => &["Product_Name"],
         "Vendors" => &["Vendor_Name"],
         "Purchase_Orders" => &["Subject", "Vendor_Name"],
+        "Notes" => &["Note_Content"],
         _ => &[],
     }
 }
@@ -118,6 +168,22 @@ pub(super) fn scope_allows(scopes: &[String], module: &str, op: Op) -> bool {
     })
 }
 
+/// Whether one of `scopes` covers `op` on a non-module resource: `ZohoCRM.{path[0]}.{OP}` or
+/// `ZohoCRM.{path[0]}.{path[1]}.{OP}` (e.g. `ZohoCRM.settings.ALL` and
+/// `ZohoCRM.settings.variables.READ` both cover reading variables), case-insensitively.
+pub(super) fn scope_covers(scopes: &[String], path: &[&str], op: Op) -> bool {
+    scopes.iter().any(|s| {
+        let parts: Vec<&str> = s.trim().split('.').collect();
+        if parts.len() < 3 || !parts[0].eq_ignore_ascii_case("ZohoCRM") {
+            return false;
+        }
+        let middle = &parts[1..parts.len() - 1];
+        middle.len() <= path.len()
+            && middle.iter().zip(path).all(|(a, b)| a.eq_ignore_ascii_case(b))
+            && operation_covers(parts[parts.len() - 1], op)
+    })
+}
+
 pub(super) fn operation_covers(operation: &str, op: Op) -> bool {
     match operation.to_ascii_uppercase().as_str() {
         "ALL" => true,
@@ -128,6 +194,102 @@ pub(super) fn operation_covers(operation: &str, op: Op) -> bool {
         "DELETE" => op == Op::Delete,
         _ => false,
     }
+}
+
+/// The fields a module has whether or not a record fills them (COQL refuses other columns unless a
+/// record of the module has them).
+pub(super) fn standard_fields(module: &str) -> &'static [&'static str] {
+    match module {
+        "Leads" => &[
+            "First_Name",
+            "Last_Name",
+            "Full_Name",
+            "Email",
+            "Secondary_Email",
+            "Phone",
+            "Mobile",
+            "Company",
+            "Lead_Status",
+            "Lead_Source",
+            "Industry",
+            "Designation",
+            "No_of_Employees",
+            "Annual_Revenue",
+            "Website",
+            "Description",
+            "Salutation",
+            "City",
+            "State",
+            "Country",
+            "Rating",
+        ],
+        "Contacts" => &[
+            "First_Name",
+            "Last_Name",
+            "Full_Name",
+            "Email",
+            "Secondary_Email",
+            "Phone",
+            "Mobile",
+            "Title",
+            "Department",
+            "Lead_Source",
+            "Mailing_City",
+            "Account_Name",
+            "Description",
+            "Salutation",
+        ],
+        "Accounts" => &["Account_Name", "Phone", "Website", "Industry", "Annual_Revenue", "Description"],
+        "Deals" => &[
+            "Deal_Name",
+            "Stage",
+            "Probability",
+            "Amount",
+            "Closing_Date",
+            "Type",
+            "Lead_Source",
+            "Account_Name",
+            "Contact_Name",
+            "Description",
+        ],
+        "Notes" => &["Note_Title", "Note_Content", "Parent_Id"],
+        "Products" => &["Product_Name", "Unit_Price", "Qty_in_Stock", "Description"],
+        "Vendors" => &["Vendor_Name", "Email", "Phone"],
+        _ => &["Subject", "Description"],
+    }
+}
+
+/// The module a lookup field points to (`Account_Name` on a contact → `Accounts`).
+pub(super) fn lookup_module(module: &str, field: &str) -> Option<&'static str> {
+    match (module, field) {
+        ("Accounts", "Account_Name") | ("Vendors", "Vendor_Name") | ("Deals", "Deal_Name") => None,
+        (_, "Account_Name") => Some("Accounts"),
+        (_, "Contact_Name") => Some("Contacts"),
+        (_, "Deal_Name") => Some("Deals"),
+        (_, "Vendor_Name") => Some("Vendors"),
+        (_, "Product_Name") if module != "Products" => Some("Products"),
+        _ => None,
+    }
+}
+
+/// What a record is called in lists of deleted records, a note's `Parent_Id` and lookups.
+pub(super) fn display_name(rec: &Map<String, Value>) -> String {
+    let text = |k: &str| rec.get(k).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty());
+    if let Some(n) = text("Full_Name") {
+        return n.to_string();
+    }
+    if let Some(last) = text("Last_Name") {
+        return match text("First_Name") {
+            Some(first) => format!("{first} {last}"),
+            None => last.to_string(),
+        };
+    }
+    ["Account_Name", "Deal_Name", "Subject", "Product_Name", "Vendor_Name", "Campaign_Name", "Note_Title"]
+        .iter()
+        .find_map(|k| text(k))
+        .map(str::to_string)
+        .or_else(|| rec.get("id").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_default()
 }
 
 pub(super) fn valid_api_name(name: &str) -> bool {

@@ -21,13 +21,20 @@ pub(super) enum Route<'a> {
     GetOne(&'a str),
     UpdateOne(&'a str),
     DeleteOne(&'a str),
+    Deleted,
+    /// A related list: the parent's id and the list's module.
+    Related(&'a str, &'static str),
+    /// `POST /{module}/{id}/Notes`.
+    AddNotes(&'a str),
 }
 
 impl Route<'_> {
     pub(super) fn op(&self) -> Op {
         match self {
-            Route::List | Route::Search | Route::Count | Route::GetOne(_) => Op::Read,
-            Route::Insert => Op::Create,
+            Route::List | Route::Search | Route::Count | Route::GetOne(_) | Route::Deleted | Route::Related(..) => {
+                Op::Read
+            }
+            Route::Insert | Route::AddNotes(_) => Op::Create,
             Route::UpdateMany | Route::UpdateOne(_) => Op::Update,
             Route::DeleteMany | Route::DeleteOne(_) => Op::Delete,
             Route::Upsert => Op::Upsert,
@@ -51,6 +58,9 @@ pub(super) async fn handle(
     if segs.len() < 2 || !matches!(segs[0], "v7" | "v8") {
         return invalid_url();
     }
+    if let Some(r) = org_route(&ctx, &token, &method, &segs[1..], uri.query(), &body).await {
+        return r;
+    }
     let Some(module) = canonical_module(segs[1]) else {
         return error(
             StatusCode::BAD_REQUEST,
@@ -69,7 +79,16 @@ pub(super) async fn handle(
         ["upsert"] if post => Route::Upsert,
         ["search"] if get => Route::Search,
         ["actions", "count"] if get => Route::Count,
-        [id] if get && !matches!(*id, "upsert" | "search" | "actions") => Route::GetOne(id),
+        ["deleted"] if get => Route::Deleted,
+        [id, list] if post && list.eq_ignore_ascii_case("Notes") && module != "Notes" => Route::AddNotes(id),
+        [id, list] if get && !matches!(*id, "actions" | "upsert" | "search" | "deleted") => {
+            match related_module(module, list) {
+                Some(child) => Route::Related(id, child),
+                // An unknown related list is an unknown URL (UNCONFIRMED, `docs/api-facts.md` §2.4d).
+                None => return invalid_url(),
+            }
+        }
+        [id] if get && !matches!(*id, "upsert" | "search" | "actions" | "deleted") => Route::GetOne(id),
         [id] if put && !matches!(*id, "upsert" | "search" | "actions") => Route::UpdateOne(id),
         [id] if delete && !matches!(*id, "upsert" | "search" | "actions") => Route::DeleteOne(id),
         ["actions"] => return invalid_url(),
@@ -83,22 +102,20 @@ pub(super) async fn handle(
         }
         _ => return invalid_url(),
     };
-    if !scope_allows(&token.scopes, module, route.op()) {
+    let also = match route {
+        Route::Related(_, child) => scope_allows(&token.scopes, child, Op::Read),
+        Route::AddNotes(_) => scope_allows(&token.scopes, "Notes", Op::Create),
+        _ => true,
+    };
+    let own = match route {
+        Route::AddNotes(_) => true,
+        _ => scope_allows(&token.scopes, module, route.op()),
+    };
+    if !(own && also) {
         return error(StatusCode::UNAUTHORIZED, "OAUTH_SCOPE_MISMATCH", "Unauthorized", json!({}));
     }
-    match ctx.faults.before(&token.org).await {
-        Some(Fault::RateLimited { retry_after }) => {
-            let mut r = error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "TOO_MANY_REQUESTS",
-                "Rate limit exceeded. Please retry after the specified time.",
-                json!({"retry_after": retry_after}),
-            );
-            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
-            return r;
-        }
-        Some(Fault::ServerError) => return internal_error(),
-        None => {}
+    if let Some(r) = fault_answer(&ctx, &token.org).await {
+        return r;
     }
     let crm = &ctx.crm;
     let org = token.org.as_str();
@@ -114,8 +131,74 @@ pub(super) async fn handle(
         Route::Upsert => crm.upsert(org, module, &body, &headers),
         Route::DeleteMany => crm.delete_many(org, module, query),
         Route::DeleteOne(id) => crm.delete_one(org, module, id),
+        Route::Deleted => crm.deleted(org, module, query),
+        Route::Related(id, child) => crm.related(org, module, id, child, query),
+        Route::AddNotes(id) => crm.add_notes(org, module, id, &body),
     };
     result.unwrap_or_else(|e| storage_error(&e))
+}
+
+/// The fault knobs' answer, if they fire for this request.
+async fn fault_answer(ctx: &Ctx, org: &str) -> Option<Response> {
+    match ctx.faults.before(org).await {
+        Some(Fault::RateLimited { retry_after }) => {
+            let mut r = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TOO_MANY_REQUESTS",
+                "Rate limit exceeded. Please retry after the specified time.",
+                json!({"retry_after": retry_after}),
+            );
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            Some(r)
+        }
+        Some(Fault::ServerError) => Some(internal_error()),
+        None => None,
+    }
+}
+
+/// The paths that are not a module's: `coql`, `org`, `users[/{id}]`, `settings/variables[/{key}]`.
+/// `None` when `segs` (after the version) is none of them.
+async fn org_route(
+    ctx: &Ctx,
+    token: &crate::oauth_provider::TokenInfo,
+    method: &Method,
+    segs: &[&str],
+    query: Option<&str>,
+    body: &[u8],
+) -> Option<Response> {
+    let get = *method == Method::GET;
+    // (scope path, the call) for each known path and method.
+    let (scope, op): (&[&str], Op) = match segs {
+        ["coql"] if *method == Method::POST => (&["coql"], Op::Read),
+        ["org"] if get => (&["org"], Op::Read),
+        ["users"] | ["users", _] if get => (&["users"], Op::Read),
+        ["settings", "variables"] | ["settings", "variables", _] if get => (&["settings", "variables"], Op::Read),
+        ["coql"] | ["org"] | ["users"] | ["users", _] | ["settings", "variables"] | ["settings", "variables", _] => {
+            return Some(error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "INVALID_REQUEST_METHOD",
+                "The http request method type is not a valid one",
+                json!({}),
+            ));
+        }
+        _ => return None,
+    };
+    if !scope_covers(&token.scopes, scope, op) {
+        return Some(error(StatusCode::UNAUTHORIZED, "OAUTH_SCOPE_MISMATCH", "Unauthorized", json!({})));
+    }
+    if let Some(r) = fault_answer(ctx, &token.org).await {
+        return Some(r);
+    }
+    let (crm, org) = (&ctx.crm, token.org.as_str());
+    Some(match segs {
+        ["coql"] => crm.coql(org, body, &token.scopes).unwrap_or_else(|e| storage_error(&e)),
+        ["org"] => crm.org_info(org),
+        ["users"] => crm.users(org, None, query),
+        ["users", id] => crm.users(org, Some(id), query),
+        ["settings", "variables"] => crm.variables(org, None),
+        ["settings", "variables", key] => crm.variables(org, Some(key)),
+        _ => invalid_url(),
+    })
 }
 
 pub(super) fn json_text(status: StatusCode, body: String) -> Response {

@@ -39,7 +39,7 @@ pub(super) fn field_errors(errors: Vec<FieldError>) -> Response {
         .into_iter()
         .map(|e| json!({ "fieldName": e.pointer, "errorType": e.kind, "errorMessage": e.message }))
         .collect();
-    let body = json!({ "errorCode": "UNPROCESSABLE_ENTITY", "message": MSG_FIELDS, "errors": errors });
+    let body = json!({ "errorCode": "INVALID_DATA", "message": MSG_FIELDS, "errors": errors });
     (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response()
 }
 

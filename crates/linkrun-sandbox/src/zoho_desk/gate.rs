@@ -16,6 +16,8 @@ pub(super) enum Scope {
     AnyDesk,
     /// One of these operations on `Desk.tickets` (`ALL` always does).
     Tickets(&'static [&'static str]),
+    /// Searching a module: `Desk.search.READ`, or reading the module (`Desk.{module}.READ`, `.ALL`).
+    Search(&'static str),
 }
 
 impl Scope {
@@ -27,6 +29,12 @@ impl Scope {
                 Scope::Tickets(ops) => s
                     .strip_prefix("desk.tickets.")
                     .is_some_and(|op| op == "all" || ops.iter().any(|o| o.eq_ignore_ascii_case(op))),
+                Scope::Search(module) => {
+                    matches!(s.as_str(), "desk.search.read" | "desk.search.all")
+                        || s.strip_prefix("desk.")
+                            .and_then(|r| r.strip_prefix(*module))
+                            .is_some_and(|op| op == ".read" || op == ".all")
+                }
             }
         })
     }

@@ -13,6 +13,10 @@
 //! | `POST /api/v1/tickets` | `Desk.tickets.CREATE`, `.WRITE`, `.ALL` | 200 and the ticket |
 //! | `GET /api/v1/tickets?from=&limit=&sortBy=` | `Desk.tickets.READ`, `.ALL` | 200 `{"data":[…]}`; 204 if empty |
 //! | `GET /api/v1/tickets/{id}` | `Desk.tickets.READ`, `.ALL` | 200 and the ticket |
+//! | `PATCH /api/v1/tickets/{id}` | `Desk.tickets.UPDATE`, `.WRITE`, `.ALL` | 200 and the updated ticket |
+//! | `GET /api/v1/tickets/search?subject=&email=&ticketNumber=&status=&departmentId=&assigneeId=&contactId=&from=&limit=` | `Desk.search.READ`, `Desk.tickets.READ`, `.ALL` | 200 `{"data":[…],"count":N}`; 204 if none |
+//! | `GET /api/v1/contacts/search?email=&phone=&firstName=&lastName=&fullName=&searchStr=&from=&limit=` | `Desk.search.READ`, `Desk.contacts.READ`, `.ALL` | 200 `{"data":[…],"count":N}`; 204 if none |
+//! | `GET /api/v1/agents`, `GET /api/v1/agents/{id}` | any `Desk.*` | 200 `{"data":[{"id","name","emailId","status",…}]}` / the agent |
 //!
 //! `/organizations` lists only the token's organisation; `/departments` its one department. A
 //! ticket's contact is `contactId` (then `contact` is ignored), else the organisation's contact
@@ -25,10 +29,12 @@
 //! the real service), the fault knobs (429 `TOO_MANY_REQUESTS` with `Retry-After`, 500
 //! `INTERNAL_SERVER_ERROR`), the scope (401 `SCOPE_MISMATCH`), the `orgId` (422
 //! `UNPROCESSABLE_ENTITY` when it is missing or names no organisation, 401 `OAUTH_ORG_MISMATCH`
-//! when it names another organisation than the token's), then the request itself (422 with an
-//! `errors` array of `{"fieldName":"/json/pointer","errorType":"missing|invalid","errorMessage":…}`,
-//! every bad field listed; `errorMessage` is `""` for a missing field; nothing here can be a
-//! `duplicate`). Unknown paths under `/api/v1` answer 404 `URL_NOT_FOUND`, other methods
+//! when it names another organisation than the token's), then the request itself (422
+//! `{"errorCode":"INVALID_DATA","message":"The data is invalid due to validation restrictions",…}`
+//! as captured, with an `errors` array of
+//! `{"fieldName":"/json/pointer","errorType":"missing|invalid","errorMessage":…}`, every bad field
+//! listed; `errorMessage` is `""` for a missing field and for an unknown department or agent;
+//! nothing here can be a `duplicate`). Unknown paths under `/api/v1` answer 404 `URL_NOT_FOUND`, other methods
 //! on known paths 405 `METHOD_NOT_ALLOWED`, without looking at the token.
 //!
 //! Where `docs/api-facts.md` is silent, these are our choices: the statuses of `SCOPE_MISMATCH` and
@@ -38,7 +44,10 @@
 //! 415 `UNSUPPORTED_MEDIA_TYPE` when it was sent as a form), the default `channel` (`Web`), the
 //! default page (`from=0`, `limit=10`, at most 100, ascending creation order) and the 204 for an
 //! empty page (Desk documents 204 No Content). Unknown body fields and list filters are ignored;
-//! `priority`, `channel`, `assigneeId` are taken as given. An organisation the sandbox was not
+//! `priority` and `channel` are taken as given; `departmentId` and `assigneeId` must name the
+//! organisation's department and one of its agents (two per organisation, deterministic, see
+//! `agents`), else 422 `INVALID_DATA` naming `/departmentId` or `/assigneeId` with an empty
+//! `errorMessage`, as captured from the real service. An organisation the sandbox was not
 //! told about gets an `orgId` and a department on its first authenticated request.
 //!
 //! The data lives in SQLite ([`Desk::open`]: a file, shared with the other products' tables, or
@@ -73,16 +82,20 @@ use super::faults::{Fault, Faults};
 use super::oauth_provider::Provider;
 use super::storage::{StorageError, open_db, storage_failed};
 
+mod agents;
 mod errors;
 mod gate;
 mod routes;
+mod search;
 #[cfg(test)]
 mod tests;
 mod tickets;
 
+use self::agents::*;
 use self::errors::*;
 use self::gate::*;
 use self::routes::*;
+use self::search::*;
 use self::tickets::*;
 pub(crate) use self::tickets::{now_time, valid_email};
 
@@ -109,7 +122,8 @@ const MSG_URL_NOT_FOUND: &str = "The URL you requested could not be found.";
 const MSG_METHOD_NOT_ALLOWED: &str = "The HTTP method used is not supported for this URL.";
 const MSG_TOO_MANY: &str = "You have made too many requests. Please try again after some time.";
 const MSG_INTERNAL: &str = "An internal server error occurred while processing this request.";
-const MSG_FIELDS: &str = "Some fields of the input are missing or invalid; see 'errors'.";
+/// The message of a field validation failure, captured from the real service (`docs/api-facts.md` §3).
+const MSG_FIELDS: &str = "The data is invalid due to validation restrictions";
 const MSG_NOT_JSON: &str = "The request body must be a JSON object.";
 const MSG_MEDIA_TYPE: &str = "The media type of the request body is not supported; send JSON.";
 
@@ -300,7 +314,11 @@ impl Desk {
             .route("/api/v1/organizations", get(organizations).fallback(method_not_allowed))
             .route("/api/v1/departments", get(departments).fallback(method_not_allowed))
             .route("/api/v1/tickets", get(list_tickets).post(create_ticket).fallback(method_not_allowed))
-            .route("/api/v1/tickets/{id}", get(get_ticket).fallback(method_not_allowed))
+            .route("/api/v1/agents", get(list_agents).fallback(method_not_allowed))
+            .route("/api/v1/agents/{id}", get(get_agent).fallback(method_not_allowed))
+            .route("/api/v1/tickets/search", get(search_tickets).fallback(method_not_allowed))
+            .route("/api/v1/contacts/search", get(search_contacts).fallback(method_not_allowed))
+            .route("/api/v1/tickets/{id}", get(get_ticket).patch(update_ticket).fallback(method_not_allowed))
             .route("/api/v1", any(url_not_found))
             .route("/api/v1/{*rest}", any(url_not_found))
             .with_state(api)
@@ -345,6 +363,16 @@ impl OrgData {
 }
 
 impl DeskState {
+    /// Writes ticket `id` of `org` as it is now.
+    fn save_ticket(&self, org: &str, id: &str) -> rusqlite::Result<()> {
+        let Some(t) = self.orgs.get(org).and_then(|o| o.tickets.iter().find(|t| t["id"] == id)) else { return Ok(()) };
+        self.conn.execute(
+            "UPDATE desk_tickets SET data = ?3 WHERE org = ?1 AND id = ?2",
+            params![org, id, Value::Object(t.clone()).to_string()],
+        )?;
+        Ok(())
+    }
+
     /// Writes organisation `org`'s ids and ticket counter.
     fn save_org(&self, org: &str) -> rusqlite::Result<()> {
         save_org(&self.conn, org, self.orgs.get(org))

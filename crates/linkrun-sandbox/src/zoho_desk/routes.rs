@@ -1,4 +1,4 @@
-//! Routes: the handlers of organizations, departments and tickets (create, list, get).
+//! Routes: the handlers of organizations, departments and tickets (create, list, get, update).
 
 use super::*;
 
@@ -158,4 +158,126 @@ pub(super) async fn get_ticket(
 
 pub(super) fn url_not_found_now() -> Response {
     desk_error(StatusCode::NOT_FOUND, "URL_NOT_FOUND", MSG_URL_NOT_FOUND)
+}
+
+/// `PATCH /api/v1/tickets/{id}`: changes the fields given (the same checks as on creation for
+/// `subject`, `status`, `email`, `dueDate`, `departmentId` and `assigneeId`) and bumps
+/// `modifiedTime`.
+pub(super) async fn update_ticket(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
+    let org = match gate(&api, &headers, q.as_deref(), Scope::Tickets(&["UPDATE", "WRITE"]), true).await {
+        Ok(org) => org,
+        Err(r) => return r,
+    };
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return bad_param("ticketId");
+    }
+    let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(&body) else {
+        return desk_error(StatusCode::UNPROCESSABLE_ENTITY, "UNPROCESSABLE_ENTITY", MSG_NOT_JSON);
+    };
+    let mut st = api.desk.lock();
+    let Some(o) = st.orgs.get(&org) else { return url_not_found_now() };
+    let Some(idx) = o.tickets.iter().position(|t| t["id"] == id.as_str()) else { return url_not_found_now() };
+    let mut errors = Vec::new();
+    let mut changes = Map::new();
+    for key in [
+        "subject",
+        "description",
+        "priority",
+        "channel",
+        "email",
+        "phone",
+        "category",
+        "subCategory",
+        "language",
+        "classification",
+        "dueDate",
+    ] {
+        if !fields.contains_key(key) {
+            continue;
+        }
+        let v = take_str(&fields, key, "", &mut errors);
+        let bad = match key {
+            "subject" => match &v {
+                None => Some(FieldError::missing("/subject")),
+                Some(s) if s.chars().count() > MAX_SUBJECT_CHARS => {
+                    Some(FieldError::invalid("/subject", "The subject can be at most 255 characters long."))
+                }
+                _ => None,
+            },
+            "email" => v
+                .as_deref()
+                .filter(|e| !valid_email(e))
+                .map(|_| FieldError::invalid("/email", "The email address is not valid.")),
+            "dueDate" => v
+                .as_deref()
+                .filter(|d| !valid_time(d))
+                .map(|_| FieldError::invalid("/dueDate", "The date must look like 2018-10-19T06:34:43.000Z.")),
+            _ => None,
+        };
+        errors.extend(bad);
+        changes.insert(key.to_string(), v.map_or(Value::Null, Value::String));
+    }
+    if fields.contains_key("departmentId") {
+        match opt_id(&fields, "departmentId") {
+            Ok(Some(d)) if d == o.department_id => {}
+            _ => errors.push(FieldError::invalid("/departmentId", "")),
+        }
+    }
+    if fields.contains_key("assigneeId") {
+        let a = if fields["assigneeId"].is_null() { None } else { check_assignee(o, &fields, &mut errors) };
+        changes.insert("assigneeId".into(), a.map_or(Value::Null, Value::String));
+    }
+    if fields.contains_key("status") {
+        match take_str(&fields, "status", "", &mut errors).map(|s| s.trim().to_ascii_lowercase()).as_deref() {
+            Some("open") => changes.extend([("status".into(), json!("Open")), ("statusType".into(), json!("Open"))]),
+            Some("on hold") => {
+                changes.extend([("status".into(), json!("On Hold")), ("statusType".into(), json!("On Hold"))])
+            }
+            Some("escalated") => {
+                changes.extend([("status".into(), json!("Escalated")), ("statusType".into(), json!("Open"))])
+            }
+            Some("closed") => {
+                changes.extend([("status".into(), json!("Closed")), ("statusType".into(), json!("Closed"))])
+            }
+            _ => errors.push(FieldError::invalid("/status", "The status must be Open, On Hold, Escalated or Closed.")),
+        }
+    }
+    if let Some(cf) = fields.get("cf") {
+        match cf {
+            Value::Object(m) => {
+                let mut merged = o.tickets[idx].get("cf").and_then(Value::as_object).cloned().unwrap_or_default();
+                merged.extend(m.clone());
+                changes.insert("cf".into(), Value::Object(merged.clone()));
+                changes.insert("customFields".into(), Value::Object(merged));
+            }
+            _ => errors.push(FieldError::invalid("/cf", "The custom fields must be an object.")),
+        }
+    }
+    if !errors.is_empty() {
+        return field_errors(errors);
+    }
+    let now = now_time();
+    let Some(o) = st.orgs.get_mut(&org) else { return url_not_found_now() };
+    let t = &mut o.tickets[idx];
+    let closing =
+        changes.get("statusType").is_some_and(|s| s == "Closed") && t.get("statusType").is_some_and(|s| s != "Closed");
+    t.extend(changes);
+    if closing {
+        t.insert("closedTime".into(), now.clone().into());
+    }
+    t.insert("modifiedTime".into(), now.into());
+    let ticket = Value::Object(t.clone());
+    match st.save_ticket(&org, &id) {
+        Ok(()) => Json(ticket).into_response(),
+        Err(e) => {
+            eprintln!("linkrun sandbox: cannot store a Desk ticket: {e}");
+            desk_error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", &storage_failed(&e))
+        }
+    }
 }

@@ -270,8 +270,8 @@ async fn validation_errors_name_fields_by_json_pointer() {
 
     let (status, v) = t.create(&tok, US_ORG_ID, json!({})).await;
     assert_eq!(status, 422);
-    assert_eq!(v["errorCode"], "UNPROCESSABLE_ENTITY");
-    assert_eq!(v["message"], MSG_FIELDS);
+    assert_eq!(v["errorCode"], "INVALID_DATA");
+    assert_eq!(v["message"], "The data is invalid due to validation restrictions");
     assert_eq!(v["errors"][0], json!({ "fieldName": "/subject", "errorType": "missing", "errorMessage": "" }));
     assert_eq!(fields(&v), pairs(&[("/subject", "missing"), ("/departmentId", "missing"), ("/contactId", "missing")]));
 

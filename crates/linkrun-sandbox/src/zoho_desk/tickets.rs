@@ -67,7 +67,7 @@ pub(super) fn insert_ticket(
     match opt_id(fields, "departmentId") {
         Ok(None) => errors.push(FieldError::missing("/departmentId")),
         Ok(Some(d)) if d == o.department_id => {}
-        _ => errors.push(FieldError::invalid("/departmentId", "No department has this id.")),
+        _ => errors.push(FieldError::invalid("/departmentId", "")),
     }
 
     // The contact: an existing one by id, else one found by email or created from `contact`.
@@ -152,10 +152,7 @@ pub(super) fn insert_ticket(
         errors.push(FieldError::invalid("/productId", "The value must be an id."));
         None
     });
-    let assignee_id = opt_id(fields, "assigneeId").unwrap_or_else(|()| {
-        errors.push(FieldError::invalid("/assigneeId", "The value must be an id."));
-        None
-    });
+    let assignee_id = check_assignee(o, fields, &mut errors);
     let (status, status_type) = match take_str(fields, "status", "", &mut errors) {
         None => ("Open", "Open"),
         Some(s) => match s.trim().to_ascii_lowercase().as_str() {
@@ -244,6 +241,19 @@ pub(super) fn insert_ticket(
         o.tickets.push(m.clone());
     }
     Ok(ticket)
+}
+
+/// `assigneeId`: absent, or one of the organisation's agents (else an `invalid` error as the real
+/// Desk gives it, with an empty message).
+pub(super) fn check_assignee(o: &OrgData, fields: &Map<String, Value>, errors: &mut Vec<FieldError>) -> Option<String> {
+    match opt_id(fields, "assigneeId") {
+        Ok(None) => None,
+        Ok(Some(a)) if o.agents().iter().any(|g| g.id == a) => Some(a),
+        _ => {
+            errors.push(FieldError::invalid("/assigneeId", ""));
+            None
+        }
+    }
 }
 
 pub(super) fn same_email(a: Option<&str>, b: &str) -> bool {

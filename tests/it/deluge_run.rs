@@ -2,8 +2,8 @@
 //! sandbox, its Rhai port does the same, bad Deluge is refused at its line and column before any
 //! request, and hard-coded credentials stay out of the port.
 
-use crate::common::{Env, Server, sandbox};
-use linkrun_sandbox::server::Options;
+use crate::common::sandbox::Fixture;
+use crate::common::{Env, Server};
 
 const NEW_LEAD: &str = r#"// Creates a lead from a web form, the way a Zoho CRM custom function would.
 string standalone.new_lead(String email, String lastName, Int score)
@@ -35,8 +35,9 @@ string standalone.new_lead(String email, String lastName, Int score)
 
 #[test]
 fn a_deluge_function_runs_against_the_sandbox_and_its_port_does_the_same() {
-    let (sandbox, env) = sandbox::start(&Options::default());
-    sandbox::connect_crm(&sandbox, &env, "crm_a", 0);
+    let f = Fixture::new();
+    f.connect("crm_a", "zoho_crm");
+    let (sandbox, env) = (&f.sandbox, &f.env);
     let dg = env.write("new_lead.dg", NEW_LEAD);
     let dg = dg.to_str().unwrap();
     let out =

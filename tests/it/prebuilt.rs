@@ -191,7 +191,10 @@ fn service_show_zoho_crm_tells_how_to_set_it_up_at_zoho() {
     assert!(!text.contains("password grant"), "the password grant's params are not offered:\n{text}");
     let doc = json(env.run(&["service", "show", "zoho_crm", "--json"]).ok());
     assert_eq!(doc["setup"]["redirect_uri"], "http://127.0.0.1:8765/callback");
-    assert_eq!(doc["setup"]["scope"], "ZohoCRM.modules.ALL,ZohoCRM.settings.READ,ZohoCRM.users.READ,ZohoCRM.org.READ,ZohoCRM.coql.READ");
+    assert_eq!(
+        doc["setup"]["scope"],
+        "ZohoCRM.modules.ALL,ZohoCRM.settings.READ,ZohoCRM.users.READ,ZohoCRM.org.READ,ZohoCRM.coql.READ"
+    );
     assert_eq!(doc["setup"]["scope_delimiter"], "comma");
     assert_eq!(doc["setup"]["grant_types"], json!(["authorization_code", "client_credentials"]));
     assert_eq!(
@@ -243,7 +246,13 @@ fn the_sandbox_data_center_follows_linkrun_sandbox_url() {
     assert_eq!(c["status"], "not_authorized");
     assert_eq!(
         c["scopes"],
-        json!(["ZohoCRM.modules.ALL", "ZohoCRM.settings.READ", "ZohoCRM.users.READ", "ZohoCRM.org.READ", "ZohoCRM.coql.READ"])
+        json!([
+            "ZohoCRM.modules.ALL",
+            "ZohoCRM.settings.READ",
+            "ZohoCRM.users.READ",
+            "ZohoCRM.org.READ",
+            "ZohoCRM.coql.READ"
+        ])
     );
     env.set_env("LINKRUN_SANDBOX_URL", "http://127.0.0.1:9999");
     let c = json(env.run(&["connection", "show", "crm_sb", "--json"]).ok());

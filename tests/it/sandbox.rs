@@ -4,7 +4,8 @@
 use std::io::{BufRead, Read, Write};
 
 use crate::common::Env;
-use linkrun_sandbox::server::{Options, Sandbox};
+use crate::common::sandbox::Fixture;
+use linkrun_sandbox::server::Options;
 
 fn http_get(port: u16, path: &str) -> String {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -55,39 +56,10 @@ fn the_sandbox_command_prints_where_it_is_and_how_to_connect() {
 
 #[test]
 fn org_sync_pages_past_2000_leads_and_is_incremental() {
-    let sandbox = Sandbox::new(&Options { large: true, ..Default::default() }).unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let sb = sandbox.clone();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        rt.block_on(async move {
-            let (addr, handle) = sb.serve(0).await.unwrap();
-            tx.send(addr).unwrap();
-            let _ = handle.await;
-        });
-    });
-    let addr = rx.recv().unwrap();
-    let env = Env::new();
-    env.set_env("LINKRUN_SANDBOX_URL", &format!("http://{addr}"));
-    for (link, org) in [("crm_a", &sandbox.orgs[0]), ("crm_b", &sandbox.orgs[1])] {
-        env.secret(&org.client_secret);
-        env.run(&[
-            "connection",
-            "create",
-            link,
-            "--service",
-            "zoho_crm",
-            "--dc",
-            "sandbox",
-            "--param",
-            &format!("client_id={}", org.client_id),
-            "--param",
-            &format!("client_secret={}", org.client_secret),
-        ])
-        .ok();
-        let code = sandbox.provider.mint_self_client_code(&org.client_id, &["ZohoCRM.modules.ALL"]);
-        env.run(&["connection", "authorize", link, "--code", &code]).ok();
-    }
+    let f = Fixture::with(&Options { large: true, ..Default::default() });
+    f.connect_org("crm_a", "zoho_crm", 0);
+    f.connect_org("crm_b", "zoho_crm", 1);
+    let (sandbox, env) = (&f.sandbox, &f.env);
     let a_leads = sandbox.crm.count("us", "Leads");
     assert!(a_leads > 2000, "{a_leads}");
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/zoho_org_sync.rhai");

@@ -17,18 +17,8 @@ struct Running {
 }
 
 fn start() -> Running {
-    let sandbox = Sandbox::new(&Options::default()).unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let sb = sandbox.clone();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-        rt.block_on(async move {
-            let (addr, handle) = sb.serve(0).await.unwrap();
-            tx.send(addr).unwrap();
-            let _ = handle.await;
-        });
-    });
-    Running { sandbox, addr: rx.recv().unwrap() }
+    let (sandbox, addr) = crate::common::sandbox::serve(&Options::default());
+    Running { sandbox, addr }
 }
 
 fn enc(s: &str) -> String {

@@ -2,64 +2,13 @@
 //! incremental second runs, and the two conflict rules.
 
 use crate::common::Env;
-use linkrun_sandbox::server::{Options, Sandbox};
+use crate::common::sandbox::Fixture;
 
-fn start() -> (Sandbox, Env) {
-    let sandbox = Sandbox::new(&Options::default()).unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let sb = sandbox.clone();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        rt.block_on(async move {
-            let (addr, handle) = sb.serve(0).await.unwrap();
-            tx.send(addr).unwrap();
-            let _ = handle.await;
-        });
-    });
-    let addr = rx.recv().unwrap();
-    let env = Env::new();
-    env.set_env("LINKRUN_SANDBOX_URL", &format!("http://{addr}"));
-    let org = &sandbox.orgs[0];
-    env.secret(&org.client_secret);
-    env.secret(&sandbox.sn.client_secret);
-    env.secret(&sandbox.sn.password);
-    env.run(&[
-        "connection",
-        "create",
-        "crm_a",
-        "--service",
-        "zoho_crm",
-        "--dc",
-        "sandbox",
-        "--param",
-        &format!("client_id={}", org.client_id),
-        "--param",
-        &format!("client_secret={}", org.client_secret),
-    ])
-    .ok();
-    let code = sandbox.provider.mint_self_client_code(&org.client_id, &["ZohoCRM.modules.ALL"]);
-    env.run(&["connection", "authorize", "crm_a", "--code", &code]).ok();
-    let sn = &sandbox.sn;
-    env.run(&[
-        "connection",
-        "create",
-        "sn",
-        "--service",
-        "servicenow",
-        "--instance",
-        "sandbox",
-        "--param",
-        &format!("client_id={}", sn.client_id),
-        "--param",
-        &format!("client_secret={}", sn.client_secret),
-        "--param",
-        &format!("username={}", sn.username),
-        "--param",
-        &format!("password={}", sn.password),
-    ])
-    .ok();
-    env.run(&["connection", "authorize", "sn"]).ok();
-    (sandbox, env)
+fn start() -> Fixture {
+    let f = Fixture::new();
+    f.connect("crm_a", "zoho_crm");
+    f.connect_servicenow("sn");
+    f
 }
 
 fn sync(env: &Env, args: &[&str]) -> serde_json::Value {
@@ -74,7 +23,8 @@ fn sync(env: &Env, args: &[&str]) -> serde_json::Value {
 
 #[test]
 fn every_object_reaches_crm_once() {
-    let (sandbox, env) = start();
+    let f = start();
+    let (sandbox, env) = (&f.sandbox, &f.env);
     for (object, table, module) in [
         ("vendors", "core_company", "Vendors"),
         ("purchase_orders", "proc_po", "Purchase_Orders"),
@@ -116,7 +66,8 @@ fn every_object_reaches_crm_once() {
 
 #[test]
 fn conflict_rules_decide_which_side_keeps_its_value() {
-    let (sandbox, env) = start();
+    let f = start();
+    let (sandbox, env) = (&f.sandbox, &f.env);
     sync(&env, &["object=contacts"]);
     // The same contact gets a different title in each system.
     let contact = sandbox

@@ -3,85 +3,8 @@
 //! without a connection argument the service's default connection is used, and without one the
 //! run ends with exit 4 naming `linkrun connection default`. Also `linkrun connection default`.
 
-use crate::common::Env;
-use linkrun_sandbox::server::{Options, Sandbox};
+pub use crate::common::sandbox::Fixture;
 use serde_json::Value;
-
-/// An in-process sandbox served on 127.0.0.1 and an [`Env`] pointed at it. On drop, every grant
-/// code and token the sandbox issued is registered as a secret, so the `Env` then checks that
-/// none of them (nor the client secrets) appears in any output or vault file.
-pub struct Fixture {
-    pub sandbox: Sandbox,
-    pub env: Env,
-    pub base: String,
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        for s in self.sandbox.provider.issued_secrets() {
-            self.env.secret(&s);
-        }
-    }
-}
-
-impl Fixture {
-    pub fn new() -> Fixture {
-        let sandbox = Sandbox::new(&Options::default()).unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let sb = sandbox.clone();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async move {
-                let (addr, handle) = sb.serve(0).await.unwrap();
-                tx.send(addr).unwrap();
-                let _ = handle.await;
-            });
-        });
-        let addr = rx.recv().unwrap();
-        let env = Env::new();
-        let base = format!("http://{addr}");
-        env.set_env("LINKRUN_SANDBOX_URL", &base);
-        for o in &sandbox.orgs {
-            env.secret(&o.client_secret);
-        }
-        Fixture { sandbox, env, base }
-    }
-
-    /// Creates and authorises connection `link` of `service` (`zoho_crm` or `zoho_desk`) in the
-    /// sandbox data center, for Org A.
-    pub fn connect(&self, link: &str, service: &str) {
-        let org = &self.sandbox.orgs[0];
-        let mut args = vec![
-            "connection".to_string(),
-            "create".into(),
-            link.into(),
-            "--service".into(),
-            service.into(),
-            "--dc".into(),
-            "sandbox".into(),
-            "--param".into(),
-            format!("client_id={}", org.client_id),
-            "--param".into(),
-            format!("client_secret={}", org.client_secret),
-        ];
-        let scopes: &[&str] = if service == "zoho_desk" {
-            args.extend(["--param".into(), format!("orgId={}", org.desk_org_id)]);
-            &["Desk.tickets.ALL", "Desk.basic.READ"]
-        } else {
-            &["ZohoCRM.modules.ALL", "ZohoCRM.settings.READ"]
-        };
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        self.env.run(&args).ok();
-        let code = self.sandbox.provider.mint_self_client_code(&org.client_id, scopes);
-        self.env.run(&["connection", "authorize", link, "--code", &code]).ok();
-    }
-
-    /// Runs a script and parses its `--json` result.
-    pub fn json(&self, script: &str) -> Value {
-        let out = self.env.script(script, &["--json"]);
-        serde_json::from_str(out.ok()).unwrap_or_else(|e| panic!("{e}: {}", out.stdout))
-    }
-}
 
 #[test]
 fn zoho_tasks_crm_create_read_update_upsert_and_search_a_lead() {

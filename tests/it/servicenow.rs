@@ -31,7 +31,7 @@ fn every_object_reaches_crm_once() {
         ("products", "cmdb_model", "Products"),
         ("cases", "sn_customerservice_case", "Cases"),
     ] {
-        let first = sync(&env, &[&format!("object={object}")]);
+        let first = sync(env, &[&format!("object={object}")]);
         let read = first["sn_to_crm"]["read"].as_u64().unwrap();
         assert!(read > 0, "{object}: {first}");
         assert_eq!(first["sn_to_crm"]["failed"], serde_json::json!([]), "{object}: {first}");
@@ -46,7 +46,7 @@ fn every_object_reaches_crm_once() {
             first["sn_to_crm"]["inserted"].as_u64().unwrap(),
             "{object}"
         );
-        let second = sync(&env, &[&format!("object={object}")]);
+        let second = sync(env, &[&format!("object={object}")]);
         // Only records of the checkpoint's own second are read again, and nothing is written.
         assert!(second["sn_to_crm"]["read"].as_u64().unwrap() < read, "{object}: {second}");
         assert_eq!(
@@ -56,7 +56,7 @@ fn every_object_reaches_crm_once() {
         );
     }
     let leads_before = sandbox.crm.count("us", "Leads");
-    let into_leads = sync(&env, &["object=contacts", "target=Leads"]);
+    let into_leads = sync(env, &["object=contacts", "target=Leads"]);
     assert_eq!(
         sandbox.crm.count("us", "Leads"),
         leads_before + into_leads["sn_to_crm"]["inserted"].as_u64().unwrap() as usize
@@ -68,7 +68,7 @@ fn every_object_reaches_crm_once() {
 fn conflict_rules_decide_which_side_keeps_its_value() {
     let f = start();
     let (sandbox, env) = (&f.sandbox, &f.env);
-    sync(&env, &["object=contacts"]);
+    sync(env, &["object=contacts"]);
     // The same contact gets a different title in each system.
     let contact = sandbox
         .servicenow
@@ -84,13 +84,13 @@ fn conflict_rules_decide_which_side_keeps_its_value() {
         "invoke_url(#{{ url: \"/api/now/table/customer_contact/{sys_id}\", type: \"PATCH\", body: #{{ title: \"Title from ServiceNow\" }}, connection: \"sn\" }}).result.title"
     );
     assert_eq!(env.script(&patch, &[]).ok(), "Title from ServiceNow\n");
-    let kept = sync(&env, &["object=contacts", "conflict=crm_wins"]);
+    let kept = sync(env, &["object=contacts", "conflict=crm_wins"]);
     assert_eq!(kept["sn_to_crm"]["updated"], 0, "{kept}");
     assert_eq!(sandbox.crm.find_by_email("us", "Contacts", &email).unwrap()["Title"], "Title from CRM");
     // Move the ServiceNow side again and let it win this time.
     let patch2 = patch.replace("Title from ServiceNow", "Newer title from ServiceNow");
     env.script(&patch2, &[]).ok();
-    let won = sync(&env, &["object=contacts", "conflict=servicenow_wins"]);
+    let won = sync(env, &["object=contacts", "conflict=servicenow_wins"]);
     assert_eq!(won["sn_to_crm"]["updated"], 1, "{won}");
     assert_eq!(sandbox.crm.find_by_email("us", "Contacts", &email).unwrap()["Title"], "Newer title from ServiceNow");
 }

@@ -144,10 +144,17 @@ fn convert(v: &Dynamic, ty: &str) -> Option<Dynamic> {
 }
 
 /// Registers what translated Deluge needs on every engine (`linkrun port`'s output runs as a
-/// plain Rhai script): `deluge_error`, and `+` between text and collections. `deluge_arg` needs
+/// plain Rhai script): `deluge_error`, `deluge_key` (a map key as text, as `put` makes it), and
+/// `+` between text and collections. `deluge_arg` needs
 /// the run's `--arg` / `--input` and is registered by `script::run` ([`input_value`]).
 pub fn register(engine: &mut Engine) {
     engine.register_fn("deluge_error", deluge_error);
+    engine.register_fn("deluge_key", |k: Dynamic| -> ImmutableString {
+        match k.read_lock::<ImmutableString>() {
+            Some(s) => s.clone(),
+            None => display(&k).into(),
+        }
+    });
     engine.register_fn("+", |s: ImmutableString, m: Map| format!("{s}{}", to_json(&Dynamic::from_map(m))));
     engine.register_fn("+", |m: Map, s: ImmutableString| format!("{}{s}", to_json(&Dynamic::from_map(m))));
     engine.register_fn("+", |s: ImmutableString, a: Array| format!("{s}{}", to_json(&Dynamic::from_array(a))));

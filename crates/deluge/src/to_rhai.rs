@@ -20,6 +20,8 @@
 //! - A single-quoted `'01-Jan-2024'` or `'01-Jan-2024 10:00:00'` is a date literal,
 //!   `deluge_date("...")`; any other single-quoted text stays text.
 //! - `now` and `today` (unless the function assigns them) become `now()` and `today()`.
+//! - For speed, `m.put(k, v);` on a variable becomes `m[k] = v;` (`deluge_key(k)` turns a
+//!   non-text key into text as `put` does), and `x = x + e;` becomes `x += e;`.
 //! - Inside `try`, each statement records its Deluge line (`line__ = N;`), and `catch (e)` binds
 //!   `e = deluge_error(err, line__)`, which has Deluge's `e.message` and `e.lineNo`.
 //! - `zoho.crm.*`, `zoho.desk.*` and `zoho.encryption.*` calls are kept as they are (linkrun has
@@ -760,6 +762,17 @@ impl Translator {
                     ExprKind::Field { name, .. } => credential_kind(&name.name),
                     _ => None,
                 };
+                // `x = x + e` is `x += e` (the same in Rhai, and it appends text in place).
+                let (op, value) = match (&target.kind, &value.kind, op) {
+                    (
+                        ExprKind::Var(x),
+                        ExprKind::Binary { op: bop @ (BinaryOp::Add | BinaryOp::Sub), lhs, rhs },
+                        "=",
+                    ) if matches!(&lhs.kind, ExprKind::Var(y) if y == x) => {
+                        (if *bop == BinaryOp::Add { "+=" } else { "-=" }, rhs.as_ref())
+                    }
+                    _ => (op, value),
+                };
                 let value = match (&value.kind, credential) {
                     (ExprKind::Str { value: v, .. }, Some(kind)) if !v.is_empty() => {
                         self.credentials.push(Credential { kind: kind.clone(), span: value.span.clone() });
@@ -771,7 +784,10 @@ impl Translator {
                 self.line(&text, at);
             }
             StmtKind::Expr(e) => {
-                let text = format!("{track}{};", self.expr(e));
+                let text = match self.put_as_index(e) {
+                    Some(assign) => format!("{track}{assign};"),
+                    None => format!("{track}{};", self.expr(e)),
+                };
                 self.line(&text, at);
             }
             StmtKind::Info(e) => {
@@ -827,6 +843,30 @@ impl Translator {
             }
             StmtKind::Task { .. } => {}
         }
+    }
+
+    /// `m.put(k, v);` on a variable as the index assignment `m[k] = v` (`m[deluge_key(k)]` when
+    /// `k` is not literal text): the same effect, and Rhai checks the size of the new value only,
+    /// where a method call rescans the whole map after each `put`.
+    fn put_as_index(&mut self, e: &Expr) -> Option<String> {
+        let ExprKind::Method { receiver, name, args } = &e.kind else { return None };
+        let ExprKind::Var(m) = &receiver.kind else { return None };
+        let [key, value] = args.as_slice() else { return None };
+        if !name.name.eq_ignore_ascii_case("put") || m.eq_ignore_ascii_case("zoho") {
+            return None;
+        }
+        if let (ExprKind::Str { value: k, .. }, ExprKind::Str { value: v, .. }) = (&key.kind, &value.kind)
+            && credential_kind(k).is_some()
+            && !v.is_empty()
+        {
+            return None;
+        }
+        let key = match &key.kind {
+            ExprKind::Str { quote: '"', .. } => self.expr(key),
+            _ => format!("deluge_key({})", self.expr(key)),
+        };
+        let value = self.expr(value);
+        Some(format!("{}[{key}] = {value}", var_name(m)))
     }
 
     fn sub(&mut self, e: &Expr, parent: u8, right: bool) -> String {

@@ -1161,4 +1161,12 @@ mod tests {
         assert!(!is_date_literal("Partner"));
         assert!(!is_date_literal("2024-01-01"));
     }
+
+    #[test]
+    fn put_on_a_variable_is_an_index_assignment_and_self_sums_are_op_assignments() {
+        let out = rhai("m = Map();\nk = 5;\nm.put(\"a\", 1);\nm.put(k, 2);\nn = 0;\nn = n + 1;\nn = n - 2;\nn = 3 - n;");
+        assert!(out.contains("m[\"a\"] = 1;"), "{out}");
+        assert!(out.contains("m[deluge_key(k)] = 2;"), "{out}");
+        assert!(out.contains("n += 1;") && out.contains("n -= 2;") && out.contains("n = 3 - n;"), "{out}");
+    }
 }

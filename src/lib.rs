@@ -18,7 +18,7 @@
 //! | [`http`]          | the lowest layer of a call: request/response types, host rules, the one send path, clients |
 //! | [`auth`]          | credentials per auth kind, OAuth flows, and the auth layer (`auth::live`): a connection loaded from the vault, refreshed, retried once after 401 |
 //! | [`invoke`]        | Deluge `invokeurl` semantics on top: a script's request map to a request, the answer back |
-//! | [`script`]        | the Rhai engine, its limits, and the script API |
+//! | [`script`]        | the Rhai engine, its limits, the script API, the Deluge vocabulary and tasks (`script::deluge*`, `script::zoho_tasks`), and running Deluge files (`script::deluge`) |
 //! | [`cli`]           | the command-line interface, one file per command group |
 //!
 //! Outside this crate, in the same workspace:
@@ -26,7 +26,7 @@
 //! | where                    | concern |
 //! |--------------------------|---------|
 //! | `crates/linkrun-sandbox` | the `linkrun_sandbox` library: the Zoho and ServiceNow emulators behind `linkrun sandbox`, `linkrun demo` and the tests (it does not depend on this crate) |
-//! | `crates/deluge`          | the Deluge front end: lexer, parser, spanned AST, error reports (no dependency on this crate; not yet wired to `run`) |
+//! | `crates/deluge`          | the Deluge front end: lexer, parser, spanned AST, error reports, and the translation to Rhai that `run FILE.dg` runs and `port` writes (no dependency on this crate) |
 //! | `connections/`           | the prebuilt services, embedded by `build.rs` as the built-in catalog |
 //! | `scripts/`               | the example Rhai scripts `linkrun demo` runs |
 //! | `tests/`, `benches/`     | integration tests (with their third-party servers in `tests/support/`) and benchmarks |

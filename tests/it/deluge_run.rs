@@ -190,3 +190,57 @@ fn port_leaves_hard_coded_credentials_out_and_prints_the_connection_that_holds_t
     // The secrets appear in no output (checked again by Env on drop).
     env.assert_no_secrets();
 }
+
+/// The ```deluge blocks of README.md, dedented, in order.
+fn readme_deluge_blocks() -> Vec<String> {
+    let readme = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let mut blocks = Vec::new();
+    let mut current: Option<(usize, String)> = None;
+    for line in readme.lines() {
+        let trimmed = line.trim_start();
+        match &mut current {
+            None if trimmed == "```deluge" => current = Some((line.len() - trimmed.len(), String::new())),
+            Some(_) if trimmed == "```" => blocks.push(current.take().unwrap().1),
+            Some((indent, text)) => {
+                text.push_str(line.get(*indent..).unwrap_or(""));
+                text.push('\n');
+            }
+            None => {}
+        }
+    }
+    blocks
+}
+
+#[test]
+fn the_readme_deluge_examples_run_as_the_readme_says() {
+    let blocks = readme_deluge_blocks();
+    assert_eq!(blocks.len(), 2, "the quick start's leads.dg and the reference's new_lead.dg");
+    let f = Fixture::new();
+    f.connect("crm_a", "zoho_crm");
+    let quick = f.env.write("leads.dg", &blocks[0]);
+    for _ in 0..2 {
+        // A second run finds the lead the first one created.
+        let out = f.env.run(&["run", quick.to_str().unwrap()]);
+        assert_eq!(out.ok(), "grace@example.com\n");
+        assert!(out.stderr.starts_with("lead 5725767000001"), "{}", out.stderr);
+    }
+    let traced = f.env.run(&["--verbose", "run", quick.to_str().unwrap()]);
+    assert!(
+        traced.stderr.contains(&format!("dc-portable: https://www.zohoapis.com → {}", f.base)),
+        "{}",
+        traced.stderr
+    );
+    let reference = f.env.write("new_lead.dg", &blocks[1]);
+    let out = f.env.run(&[
+        "run",
+        reference.to_str().unwrap(),
+        "--arg",
+        "email=Ada@Zylker.Example",
+        "--arg",
+        "lastName=lovelace",
+    ]);
+    let id = out.ok().trim().to_string();
+    assert_eq!(out.stderr, format!("created {id}\n"));
+    let lead = f.sandbox.crm.find_by_email("us", "Leads", "ada@zylker.example").unwrap();
+    assert_eq!((lead["id"].as_str(), lead["Last_Name"].as_str()), (Some(id.as_str()), Some("Lovelace")));
+}

@@ -1164,7 +1164,8 @@ mod tests {
 
     #[test]
     fn put_on_a_variable_is_an_index_assignment_and_self_sums_are_op_assignments() {
-        let out = rhai("m = Map();\nk = 5;\nm.put(\"a\", 1);\nm.put(k, 2);\nn = 0;\nn = n + 1;\nn = n - 2;\nn = 3 - n;");
+        let out =
+            rhai("m = Map();\nk = 5;\nm.put(\"a\", 1);\nm.put(k, 2);\nn = 0;\nn = n + 1;\nn = n - 2;\nn = 3 - n;");
         assert!(out.contains("m[\"a\"] = 1;"), "{out}");
         assert!(out.contains("m[deluge_key(k)] = 2;"), "{out}");
         assert!(out.contains("n += 1;") && out.contains("n -= 2;") && out.contains("n = 3 - n;"), "{out}");

@@ -568,29 +568,33 @@ fn paging(page: Option<i64>, per_page: Option<i64>, names: (&str, &str), q: &mut
 
 fn crm_create(c: &Call<'_>, args: &[Dynamic]) -> Result<Dynamic, Box<EvalAltResult>> {
     let module = c.name_arg(args, 0)?;
-    let record = c.map_arg(args, 1, false)?;
-    let options = c.map_arg(args, 2, true)?;
-    let body = crm_body(vec![Value::Object(record)], options);
-    let a = c.send("POST", format!("{CRM_API}/{module}"), JsonMap::new(), Some(body), Vec::new())?;
-    Ok(crm_write_result(a))
+    crm_write(c, args, "POST", format!("{CRM_API}/{module}"), 1)
 }
 
 fn crm_update(c: &Call<'_>, args: &[Dynamic]) -> Result<Dynamic, Box<EvalAltResult>> {
     let module = c.name_arg(args, 0)?;
     let id = c.id_arg(args, 1)?;
-    let record = c.map_arg(args, 2, false)?;
-    let options = c.map_arg(args, 3, true)?;
-    let body = crm_body(vec![Value::Object(record)], options);
-    let a = c.send("PUT", format!("{CRM_API}/{module}/{id}"), JsonMap::new(), Some(body), Vec::new())?;
-    Ok(crm_write_result(a))
+    crm_write(c, args, "PUT", format!("{CRM_API}/{module}/{id}"), 2)
 }
 
 fn crm_upsert(c: &Call<'_>, args: &[Dynamic]) -> Result<Dynamic, Box<EvalAltResult>> {
     let module = c.name_arg(args, 0)?;
-    let record = c.map_arg(args, 1, false)?;
-    let options = c.map_arg(args, 2, true)?;
+    crm_write(c, args, "POST", format!("{CRM_API}/{module}/upsert"), 1)
+}
+
+/// A write of one record: the record map at `args[at]`, optional options after it, sent in the
+/// `data` envelope; gives the item's details or its error.
+fn crm_write(
+    c: &Call<'_>,
+    args: &[Dynamic],
+    method: &str,
+    path: String,
+    at: usize,
+) -> Result<Dynamic, Box<EvalAltResult>> {
+    let record = c.map_arg(args, at, false)?;
+    let options = c.map_arg(args, at + 1, true)?;
     let body = crm_body(vec![Value::Object(record)], options);
-    let a = c.send("POST", format!("{CRM_API}/{module}/upsert"), JsonMap::new(), Some(body), Vec::new())?;
+    let a = c.send(method, path, JsonMap::new(), Some(body), Vec::new())?;
     Ok(crm_write_result(a))
 }
 

@@ -133,12 +133,7 @@ impl Crm {
     ) -> rusqlite::Result<Response> {
         let cfg = &self.inner.cfg;
         let p = Params::parse(query);
-        let fields = match parse_fields(&p, cfg.max_fields) {
-            Ok(Some(f)) => f,
-            Ok(None) => return Ok(required_param("fields")),
-            Err(r) => return Ok(*r),
-        };
-        let (page, per_page) = match parse_paging(&p, cfg.max_per_page) {
+        let (fields, page, per_page) = match list_params(&p, cfg.max_fields, cfg.max_per_page) {
             Ok(x) => x,
             Err(r) => return Ok(*r),
         };

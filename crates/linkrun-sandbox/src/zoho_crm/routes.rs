@@ -296,6 +296,17 @@ pub(super) fn parse_fields(p: &Params, max: usize) -> Result<Option<Vec<String>>
     Ok(Some(fields))
 }
 
+/// The `fields` a list endpoint requires (missing: `REQUIRED_PARAM_MISSING`) and its paging.
+pub(super) fn list_params(
+    p: &Params,
+    max_fields: usize,
+    max_per_page: usize,
+) -> Result<(Vec<String>, usize, usize), Refused> {
+    let fields = parse_fields(p, max_fields)?.ok_or_else(|| Box::new(required_param("fields")))?;
+    let (page, per_page) = parse_paging(p, max_per_page)?;
+    Ok((fields, page, per_page))
+}
+
 /// `(page, per_page)` with their defaults (1, the configured maximum).
 pub(super) fn parse_paging(p: &Params, max_per_page: usize) -> Result<(usize, usize), Refused> {
     let page = match p.get("page") {

@@ -16,25 +16,18 @@ fn fixture() -> Fixture {
     let f = Fixture::new();
     f.connect("crm_a", "zoho_crm");
     f.connect("desk_a", "zoho_desk");
-    let org = &f.sandbox.orgs[0];
-    f.env
-        .run(&[
-            "connection",
-            "create",
-            "campaigns_a",
-            "--service",
-            "zoho_campaigns",
-            "--dc",
-            "sandbox",
-            "--param",
-            &format!("client_id={}", org.client_id),
-            "--param",
-            &format!("client_secret={}", org.client_secret),
-        ])
-        .ok();
-    let code = f.sandbox.provider.mint_self_client_code(&org.client_id, &["ZohoCampaigns.contact.UPDATE"]);
-    f.env.run(&["connection", "authorize", "campaigns_a", "--code", &code]).ok();
+    connect_with(&f, "campaigns_a", "zoho_campaigns", &["ZohoCampaigns.contact.UPDATE"]);
     f
+}
+
+/// Creates `link` of `service` for Org A and authorises it with exactly `scopes`.
+fn connect_with(f: &Fixture, link: &str, service: &str, scopes: &[&str]) {
+    let org = &f.sandbox.orgs[0];
+    let (id, secret) = (format!("client_id={}", org.client_id), format!("client_secret={}", org.client_secret));
+    let create = ["connection", "create", link, "--service", service, "--dc", "sandbox", "--param", &id];
+    f.env.run(&[&create[..], &["--param", &secret]].concat()).ok();
+    let code = f.sandbox.provider.mint_self_client_code(&org.client_id, scopes);
+    f.env.run(&["connection", "authorize", link, "--code", &code]).ok();
 }
 
 /// Runs `script` for a visitor with `email`; `overrides` replace the default arguments (`name=value`).
@@ -78,7 +71,7 @@ fn outcomes(v: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-fn expect(pairs: [(&str, &str); 5]) -> Vec<(String, String)> {
+fn expect(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs.iter().map(|(b, o)| (b.to_string(), o.to_string())).collect()
 }
 
@@ -99,7 +92,7 @@ fn a_first_visit_succeeds_in_every_block_and_gives_the_sandboxs_ids() {
         let v = visit(&f, script, email, &[]);
         assert_eq!(
             outcomes(&v),
-            expect([
+            expect(&[
                 ("lead", "success"),
                 ("contact", "success"),
                 ("deal", "success"),
@@ -139,7 +132,7 @@ fn a_second_visit_with_the_same_email_finds_the_lead_and_contact() {
         let v = visit(&f, script, email, &[]);
         assert_eq!(
             outcomes(&v),
-            expect([
+            expect(&[
                 ("lead", "already exists"),
                 ("contact", "already exists"),
                 ("deal", "success"),
@@ -157,6 +150,28 @@ fn a_second_visit_with_the_same_email_finds_the_lead_and_contact() {
     }
     assert_eq!(f.sandbox.crm.count("us", "Leads"), leads, "no second lead");
     assert_eq!(f.sandbox.crm.count("us", "Contacts"), contacts, "no second contact");
+}
+
+#[test]
+fn an_insert_answered_with_duplicate_data_is_already_exists_too() {
+    // A connection that may create records but not read them: the search by Email is refused
+    // (OAUTH_SCOPE_MISMATCH), so only the insert's DUPLICATE_DATA tells that the record exists.
+    let f = fixture();
+    let modules = ["ZohoCRM.modules.leads.CREATE", "ZohoCRM.modules.contacts.CREATE", "ZohoCRM.modules.deals.CREATE"];
+    connect_with(&f, "crm_create", "zoho_crm", &modules);
+    for (script, tag) in [(RHAI, "rhai"), (DG, "dg")] {
+        let email = format!("dup.{tag}@example.com");
+        let first = visit(&f, script, &email, &[]);
+        let v = visit(&f, script, &email, &["crm=crm_create"]);
+        assert_eq!(
+            outcomes(&v)[..3],
+            expect(&[("lead", "already exists"), ("contact", "already exists"), ("deal", "success")]),
+            "{script}: {v:#}"
+        );
+        assert_eq!((&v["lead_id"], &v["contact_id"]), (&first["lead_id"], &first["contact_id"]), "{script}");
+        let contact_id = first["contact_id"].as_str().unwrap();
+        assert_eq!(reason(&v, "contact"), format!("DUPLICATE_DATA: the Contacts record {contact_id} has this Email"));
+    }
 }
 
 #[test]
@@ -198,7 +213,7 @@ fn a_revoked_or_unknown_connection_is_connection_invalid_with_the_command_that_m
         let v = visit(&f, script, &format!("revoked.{tag}@example.com"), &[]);
         assert_eq!(
             outcomes(&v),
-            expect([
+            expect(&[
                 ("lead", "success"),
                 ("contact", "success"),
                 ("deal", "success"),

@@ -2,7 +2,7 @@
 //! sandbox (issue 11, SalesIQ-style outcomes): each block (lead, contact, deal, ticket, list member)
 //! reports `success`, `already exists`, `department invalid`, `assignee invalid`, `connection
 //! invalid` or `failure`, and the ids in the result are the sandbox's records. Both versions get
-//! the same arguments and must give the same outcomes.
+//! the same arguments and must give the same outcomes (as must the `.dg`'s `linkrun port`, once).
 
 use serde_json::Value;
 
@@ -88,7 +88,12 @@ fn crm_record(f: &Fixture, module: &str, id: &str) -> Value {
 #[test]
 fn a_first_visit_succeeds_in_every_block_and_gives_the_sandboxs_ids() {
     let f = fixture();
-    for (script, email) in [(RHAI, "ada.rhai@example.com"), (DG, "ada.dg@example.com")] {
+    // `linkrun port` of the Deluge version is a third version that must agree.
+    let port = f.env.work.path().join("visitor_port.rhai");
+    f.env.run(&["port", DG, "-o", port.to_str().unwrap()]).ok();
+    let port = port.to_str().unwrap();
+    for (script, email) in [(RHAI, "ada.rhai@example.com"), (DG, "ada.dg@example.com"), (port, "ada.port@example.com")]
+    {
         let v = visit(&f, script, email, &[]);
         assert_eq!(
             outcomes(&v),

@@ -15,6 +15,7 @@ use linkrun_sandbox::server::{Options, Sandbox};
 
 const ORG_SYNC: &str = include_str!("../../scripts/zoho_org_sync.rhai");
 const VISITOR: &str = include_str!("../../scripts/visitor_to_crm.rhai");
+const VISITOR_DG: &str = include_str!("../../scripts/visitor_to_crm.dg");
 const SN_TO_CRM: &str = include_str!("../../scripts/servicenow_contacts_to_crm.rhai");
 const CALL_TO_CASE: &str = include_str!("../../scripts/call_to_case.rhai");
 
@@ -88,16 +89,27 @@ impl Demo {
     }
 }
 
+/// `lead: success, contact: already exists, ...` from visitor_to_crm's `blocks`.
 fn outcome_line(v: &Value) -> String {
-    v.as_array()
+    v["blocks"]
+        .as_array()
         .map(|items| {
             items
                 .iter()
-                .map(|i| format!("{}: {}", i["step"].as_str().unwrap_or("?"), i["status"].as_str().unwrap_or("?")))
+                .map(|i| format!("{}: {}", i["block"].as_str().unwrap_or("?"), i["outcome"].as_str().unwrap_or("?")))
                 .collect::<Vec<_>>()
                 .join(", ")
         })
         .unwrap_or_default()
+}
+
+/// The ids visitor_to_crm gives, for the account.
+fn ids_line(v: &Value) -> String {
+    ["lead_id", "contact_id", "deal_id", "ticket_id", "ticket_number"]
+        .iter()
+        .filter_map(|k| v[*k].as_str().map(|id| format!("{k} {id}")))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn sync_line(v: &Value) -> String {
@@ -206,43 +218,64 @@ pub fn run(a: DemoArgs) -> Result<()> {
         d.ok = false;
     }
 
-    // 4. A chat visitor into CRM, Desk and Campaigns; then again with Campaigns revoked.
+    // 4. A chat visitor into CRM, Desk and Campaigns; then again with Campaigns revoked; then the
+    //    first visitor again through the Deluge version (the CRM has the lead and contact now).
     let visitor = d.script("visitor_to_crm.rhai", VISITOR)?;
+    let visitor_dg = d.script("visitor_to_crm.dg", VISITOR_DG)?;
+    let org_arg = format!("orgId={}", org_a.desk_org_id);
     let department = format!("department={}", org_a.desk_department_id);
     let listkey = format!("listkey={}", org_a.campaigns_listkey);
-    let visitor_args = [
-        "run",
-        visitor.as_str(),
-        "--arg",
-        "name=Ada Lovelace",
-        "--arg",
-        "email=ada.lovelace@example.com",
-        "--arg",
-        &department,
-        "--arg",
-        &listkey,
-        "--json",
-    ];
+    let visitor_args = |script: &str, name: &str, email: &str| -> Vec<String> {
+        let mut args = vec!["run".to_string(), script.to_string()];
+        for a in [
+            format!("name={name}"),
+            format!("email={email}"),
+            "phone=+1 555 0100".to_string(),
+            "company=Analytical Engines Ltd".to_string(),
+            "message=Could you send pricing for 20 seats?".to_string(),
+            org_arg.clone(),
+            department.clone(),
+            "assignee=".to_string(),
+            listkey.clone(),
+            "crm=crm_a".to_string(),
+            "desk=desk_a".to_string(),
+            "campaigns=campaigns_a".to_string(),
+        ] {
+            args.push("--arg".to_string());
+            args.push(a);
+        }
+        args.push("--json".to_string());
+        args
+    };
+    let run_visitor = |d: &mut Demo, step: &str, args: Vec<String>| -> Result<Value> {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        Ok(d.step(step, &refs)?.unwrap_or_default())
+    };
     d.say("4. scripts/visitor_to_crm.rhai: a chat visitor becomes a lead, contact, deal, ticket and list member");
-    let v1 = d.step("visitor_to_crm", &visitor_args)?.unwrap_or_default();
+    let v1 = run_visitor(&mut d, "visitor_to_crm", visitor_args(&visitor, "Ada Lovelace", "ada.lovelace@example.com"))?;
     d.say(&format!("   {}", outcome_line(&v1)));
+    d.say(&format!("   ({})", ids_line(&v1)));
     d.step("revoke campaigns_a", &["connection", "revoke", "campaigns_a"])?;
     d.say("   connection campaigns_a revoked; a second visitor:");
-    let visitor_args2 = [
-        "run",
-        visitor.as_str(),
-        "--arg",
-        "name=Grace Hopper",
-        "--arg",
-        "email=grace.hopper@example.com",
-        "--arg",
-        &department,
-        "--arg",
-        &listkey,
-        "--json",
-    ];
-    let v2 = d.step("visitor_to_crm (campaigns revoked)", &visitor_args2)?.unwrap_or_default();
+    let v2 = run_visitor(
+        &mut d,
+        "visitor_to_crm (campaigns revoked)",
+        visitor_args(&visitor, "Grace Hopper", "grace.hopper@example.com"),
+    )?;
     d.say(&format!("   {}", outcome_line(&v2)));
+    d.say("   scripts/visitor_to_crm.dg, the same integration in Deluge, for the first visitor again:");
+    let v3 = run_visitor(
+        &mut d,
+        "visitor_to_crm.dg (returning visitor)",
+        visitor_args(&visitor_dg, "Ada Lovelace", "ada.lovelace@example.com"),
+    )?;
+    d.say(&format!("   {}", outcome_line(&v3)));
+    // The first visitor is new everywhere; the Deluge run finds the lead and contact it made.
+    if !outcome_line(&v1).split(", ").all(|p| p.ends_with(": success"))
+        || !outcome_line(&v3).starts_with("lead: already exists, contact: already exists")
+    {
+        d.ok = false;
+    }
 
     // 5. ServiceNow: contacts both ways with Zoho CRM, then an incoming call becomes a case.
     d.say("5. ServiceNow (instance `sandbox`), authorised with the password grant:");
@@ -370,6 +403,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
                 {"script": "visitor_to_crm.rhai", "runs": [v1, v2]},
                 {"script": "servicenow_contacts_to_crm.rhai", "runs": [sn1, sn2]},
                 {"script": "call_to_case.rhai", "runs": [c1, c2]},
+                {"script": "visitor_to_crm.dg", "runs": [v3]},
             ],
             "steps": d.steps,
             "sandbox_state": state,

@@ -25,16 +25,19 @@ fn the_demo_runs_both_use_cases_and_leaves_the_expected_state() {
     assert_eq!(first["inserted"].as_u64().unwrap() + first["updated"].as_u64().unwrap(), 300);
     assert_eq!(sync["runs"][1]["read"], 0, "the second run copies nothing new");
     let visitor = &v["scripts"][1];
-    let statuses = |run: &serde_json::Value| -> Vec<(String, String)> {
-        run.as_array()
-            .unwrap()
+    assert_eq!(visitor["script"], "visitor_to_crm.rhai");
+    let outcomes = |run: &serde_json::Value| -> Vec<(String, String)> {
+        run["blocks"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{run}"))
             .iter()
-            .map(|s| (s["step"].as_str().unwrap().to_string(), s["status"].as_str().unwrap().to_string()))
+            .map(|s| (s["block"].as_str().unwrap().to_string(), s["outcome"].as_str().unwrap().to_string()))
             .collect()
     };
     let ok = |s: &str| s.to_string();
+    let first_visit = &visitor["runs"][0];
     assert_eq!(
-        statuses(&visitor["runs"][0]),
+        outcomes(first_visit),
         vec![
             (ok("lead"), ok("success")),
             (ok("contact"), ok("success")),
@@ -43,13 +46,34 @@ fn the_demo_runs_both_use_cases_and_leaves_the_expected_state() {
             (ok("list member"), ok("success"))
         ]
     );
-    let second = statuses(&visitor["runs"][1]);
+    for id in ["lead_id", "contact_id", "deal_id", "ticket_id", "ticket_number"] {
+        assert!(first_visit[id].as_str().is_some_and(|s| !s.is_empty()), "{id}: {first_visit}");
+    }
+    let second = outcomes(&visitor["runs"][1]);
     assert_eq!(second[4], (ok("list member"), ok("connection invalid")), "a revoked connection shows as such");
     assert!(second[..4].iter().all(|(_, s)| s == "success"), "{second:?}");
+    // The Deluge version, for the first visitor again: the CRM has the lead and contact.
+    let dg = &v["scripts"][4];
+    assert_eq!(dg["script"], "visitor_to_crm.dg");
+    let returning = &dg["runs"][0];
+    assert_eq!(
+        outcomes(returning),
+        vec![
+            (ok("lead"), ok("already exists")),
+            (ok("contact"), ok("already exists")),
+            (ok("deal"), ok("success")),
+            (ok("ticket"), ok("success")),
+            (ok("list member"), ok("connection invalid"))
+        ]
+    );
+    assert_eq!(
+        (&returning["lead_id"], &returning["contact_id"]),
+        (&first_visit["lead_id"], &first_visit["contact_id"])
+    );
     let state = &v["sandbox_state"];
-    assert_eq!(state["org_a_leads"], 302, "300 seeded + 2 visitors");
+    assert_eq!(state["org_a_leads"], 302, "300 seeded + 2 visitors (the third visit is a returning one)");
     assert_eq!(state["org_b_leads"], 120 + first["inserted"].as_u64().unwrap());
-    assert_eq!(state["org_a_tickets"], 2);
+    assert_eq!(state["org_a_tickets"], 3);
     assert_eq!(state["org_a_list_members"], 1);
 
     // ServiceNow: contacts both ways, then calls.
@@ -97,6 +121,8 @@ fn the_demo_text_tells_each_step() {
         "   second run: read 0, inserted 0, updated 0, failed 0",
         "4. scripts/visitor_to_crm.rhai",
         "list member: connection invalid",
+        "scripts/visitor_to_crm.dg, the same integration in Deluge",
+        "lead: already exists, contact: already exists, deal: success, ticket: success, list member: connection invalid",
         "5. ServiceNow (instance `sandbox`)",
         "inserted 0, updated 0; CRM to ServiceNow: read 0, created 0, updated 0",
         "no contact matches +44 20 7946 0000",

@@ -29,4 +29,5 @@ mod sandbox_deluge;
 mod script;
 mod servicenow;
 mod vault;
+mod visitor;
 mod zoho_tasks;

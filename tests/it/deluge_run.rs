@@ -244,3 +244,20 @@ fn the_readme_deluge_examples_run_as_the_readme_says() {
     let lead = f.sandbox.crm.find_by_email("us", "Leads", "ada@zylker.example").unwrap();
     assert_eq!((lead["id"].as_str(), lead["Last_Name"].as_str()), (Some(id.as_str()), Some("Lovelace")));
 }
+
+#[test]
+fn response_format_text_keeps_a_json_body_as_text() {
+    let (env, server) = (Env::new(), Server::start());
+    let p = env.write(
+        "f.dg",
+        &format!(
+            "a = invokeurl [ url: \"{u}/echo\" type: GET ];\nb = invokeurl [ url: \"{u}/echo\" type: GET response-format: TEXT ];\nreturn {{\"parsed\": a.get(\"method\"), \"text\": b.startsWith(\"{{\"), \"json\": b.toMap().get(\"method\")}};\n",
+            u = server.url()
+        ),
+    );
+    let v: serde_json::Value = serde_json::from_str(env.run(&["run", p.to_str().unwrap(), "--json"]).ok()).unwrap();
+    assert_eq!(v, serde_json::json!({"parsed": "GET", "text": true, "json": "GET"}));
+    let bad = env.write("bad.dg", &format!("b = invokeurl [ url: \"{}/echo\" response-format: XML ];\n", server.url()));
+    let err = env.run(&["run", bad.to_str().unwrap()]).fails(1);
+    assert!(err.contains("`response-format` of invoke_url is `XML`: give TEXT or JSON"), "{err}");
+}

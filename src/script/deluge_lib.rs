@@ -108,6 +108,16 @@ fn register_text(engine: &mut Engine) {
         *s = t.clone();
         t
     });
+    // Deluge's text is a value: the translator writes `x.trim()` and `x.remove(p)` on a variable
+    // as these, which leave a text receiver as it was (a map or list still loses the key or
+    // index, as in Deluge).
+    engine.register_fn("deluge_trim", |v: Dynamic| -> Dynamic {
+        match v.read_lock::<ImmutableString>() {
+            Some(s) => Dynamic::from(s.trim().to_string()),
+            None => v.clone(),
+        }
+    });
+    engine.register_fn("deluge_remove", deluge_remove);
     engine.register_fn("toUpperCase", |s: ImmutableString| s.to_uppercase());
     engine.register_fn("toLowerCase", |s: ImmutableString| s.to_lowercase());
     engine.register_fn("proper", |s: ImmutableString| proper(&s));
@@ -246,6 +256,31 @@ pub fn same(a: &Dynamic, b: &Dynamic) -> bool {
         return a.is_unit() && b.is_unit();
     }
     a.type_id() == b.type_id() && to_json(a) == to_json(b)
+}
+
+/// `x.remove(p)` as the translator writes it: text without every `p` (the receiver unchanged),
+/// a map without key `p`, a list without the item at index `p`; the removed value (or the new
+/// text) is the result, null for null.
+pub fn deluge_remove(v: &mut Dynamic, p: Dynamic) -> Res<Dynamic> {
+    if v.is_unit() {
+        return Ok(Dynamic::UNIT);
+    }
+    if let Some(s) = v.read_lock::<ImmutableString>() {
+        return Ok(Dynamic::from(s.replace(key_text(&p).as_str(), "")));
+    }
+    if let Some(mut m) = v.write_lock::<Map>() {
+        return Ok(m.remove(key_text(&p).as_str()).unwrap_or_default());
+    }
+    if let Some(mut l) = v.write_lock::<Array>() {
+        let i = p.as_int().map_err(|t| {
+            format!("remove: a list's item is removed by its index, not by {t}: use removeElement for a value")
+        })?;
+        return Ok(match usize::try_from(i) {
+            Ok(i) if i < l.len() => l.remove(i),
+            _ => Dynamic::UNIT,
+        });
+    }
+    Err(format!("remove: {} has no remove: call it on text, a map or a list", v.type_name()).into())
 }
 
 fn number(v: &Dynamic) -> Option<FLOAT> {

@@ -10,8 +10,29 @@ use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString, Map, NativeCallConte
 use super::{RunState, Stop, builtins};
 use crate::invoke::{DEFAULT_TIMEOUT, ErrorKind, Failure, InvokeError, Parameters, Response, ScriptRequest};
 
-const KEYS: &[&str] =
-    &["url", "type", "parameters", "body", "headers", "content-type", "connection", "detailed", "timeout"];
+const KEYS: &[&str] = &[
+    "url",
+    "type",
+    "parameters",
+    "body",
+    "headers",
+    "content-type",
+    "connection",
+    "detailed",
+    "response-format",
+    "timeout",
+];
+
+/// How a response becomes a script value: `detailed` (the `responseCode` / `responseText` /
+/// `responseHeader` map) and `response-format` (`JSON`, the default, reads a JSON body into a map
+/// or list; `TEXT` keeps the body as text).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Reading {
+    /// `detailed: true`.
+    pub detailed: bool,
+    /// `response-format: TEXT`.
+    pub as_text: bool,
+}
 
 /// Default concurrency of `invoke_all`.
 pub const DEFAULT_CONCURRENCY: usize = 8;
@@ -32,7 +53,7 @@ fn invoke_all(state: &RunState, list: rhai::Array, opts: &Map, pos: Position) ->
             }
         },
     };
-    let parsed: Vec<Result<(ScriptRequest, bool), InvokeError>> = list
+    let parsed: Vec<Result<(ScriptRequest, Reading), InvokeError>> = list
         .iter()
         .map(|d| match d.read_lock::<Map>() {
             Some(m) => read_request(&m),
@@ -60,10 +81,10 @@ fn invoke_all(state: &RunState, list: rhai::Array, opts: &Map, pos: Position) ->
     ));
     let mut out = rhai::Array::with_capacity(results.len());
     for (r, p) in results.into_iter().zip(parsed.iter()) {
-        let detailed = p.as_ref().map(|(_, d)| *d).unwrap_or(false);
+        let reading = p.as_ref().map(|(_, d)| *d).unwrap_or_default();
         let url = p.as_ref().map(|(req, _)| req.url.as_str()).unwrap_or_default();
         match r {
-            Ok(resp) => match response_value(resp, detailed, url) {
+            Ok(resp) => match response_value(resp, reading, url) {
                 Ok(v) => out.push(v),
                 Err(e) => out.push(Dynamic::from_map(error_map(&e))),
             },
@@ -100,9 +121,9 @@ pub(crate) fn register(engine: &mut Engine, state: Rc<RunState>) {
     }
     engine.register_fn("invoke_url", move |ctx: NativeCallContext, m: Map| -> Result<Dynamic, Box<EvalAltResult>> {
         let pos = ctx.call_position();
-        let (req, detailed) = read_request(&m).map_err(|e| throw(&e, pos))?;
+        let (req, reading) = read_request(&m).map_err(|e| throw(&e, pos))?;
         let resp = send_one(&state, &req, pos)?;
-        response_value(resp, detailed, &req.url).map_err(|e| throw(&e, pos))
+        response_value(resp, reading, &req.url).map_err(|e| throw(&e, pos))
     });
 }
 
@@ -194,7 +215,7 @@ fn parameters_of(v: &Dynamic, key: &str) -> Result<Parameters, InvokeError> {
 }
 
 /// Reads the request map (unknown keys are refused, to catch typos).
-pub fn read_request(m: &Map) -> Result<(ScriptRequest, bool), InvokeError> {
+pub fn read_request(m: &Map) -> Result<(ScriptRequest, Reading), InvokeError> {
     for k in m.keys() {
         if !KEYS.contains(&k.as_str()) {
             return Err(bad(format!("unknown key `{k}` in the invoke_url map: the keys are {}", KEYS.join(", "))));
@@ -237,6 +258,18 @@ pub fn read_request(m: &Map) -> Result<(ScriptRequest, bool), InvokeError> {
             .map_err(|_| bad(format!("`detailed` of invoke_url must be true or false, not {}", d.type_name())))?,
         None => false,
     };
+    let as_text = match m.get("response-format").filter(|p| !p.is_unit()) {
+        None => false,
+        Some(f) => match text_of(f, "response-format")?.to_ascii_uppercase().as_str() {
+            "JSON" => false,
+            "TEXT" => true,
+            other => {
+                return Err(bad(format!(
+                    "`response-format` `{other}` of invoke_url is not one linkrun reads: use JSON (the default) or TEXT"
+                )));
+            }
+        },
+    };
     if let Some(t) = m.get("timeout") {
         let secs = if let Ok(i) = t.as_int() {
             i as f64
@@ -256,19 +289,24 @@ pub fn read_request(m: &Map) -> Result<(ScriptRequest, bool), InvokeError> {
     } else if let Some((_, v)) = req.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("content-type")) {
         req.content_type = Some(v.clone());
     }
-    Ok((req, detailed))
+    Ok((req, Reading { detailed, as_text }))
 }
 
 /// The response as a script value: the body as a map or array when it is JSON, else a string
-/// ("" for 204 and HEAD); with `detailed`, `#{ responseCode, responseText, responseHeader }`.
+/// ("" for 204 and HEAD), or always a string for `response-format: TEXT`; with `detailed`,
+/// `#{ responseCode, responseText, responseHeader }`.
 /// A body that makes more array items, map entries or text than a script value may hold is a
 /// `too_large` error (the engine's own check could not be caught).
-pub fn response_value(resp: Response, detailed: bool, url: &str) -> Result<Dynamic, InvokeError> {
-    let body = body_value(&resp.body);
+pub fn response_value(resp: Response, reading: Reading, url: &str) -> Result<Dynamic, InvokeError> {
+    let body = if reading.as_text {
+        Dynamic::from(String::from_utf8_lossy(&resp.body).into_owned())
+    } else {
+        body_value(&resp.body)
+    };
     if let Err(what) = super::check_data_size(&body) {
         return Err(too_large(format!("the response from `{url}` has {what}: ask for less (paging, fewer fields)")));
     }
-    if !detailed {
+    if !reading.detailed {
         return Ok(body);
     }
     let mut headers = Map::new();

@@ -20,6 +20,15 @@
 //! - A single-quoted `'01-Jan-2024'` or `'01-Jan-2024 10:00:00'` is a date literal,
 //!   `deluge_date("...")`; any other single-quoted text stays text.
 //! - `now` and `today` (unless the function assigns them) become `now()` and `today()`.
+//! - Text is a value in Deluge (`t = raw.trim();` leaves `raw` as it was) while Rhai's `trim` and
+//!   `remove` change a variable in place: `x.trim()` and `x.remove(p)` on a variable become
+//!   `deluge_trim(x)` and `x.deluge_remove(p)`, which leave text as it was and still remove a map's
+//!   key or a list's item in place.
+//! - Maps and lists are values in linkrun, references in Deluge: after `m2 = m1; m2.put("k", 1);`
+//!   Deluge's `m1` has `k` too, linkrun's does not (Rhai copies on assignment), and a map added
+//!   to a list and then changed is changed in the list in Deluge only. Functions that put
+//!   through a second name to change the first need the first name. Maps also keep their keys
+//!   sorted (`keys()`, `toString()`), where Deluge keeps the order of insertion.
 //! - Inside `try`, each statement records its Deluge line (`line__ = N;`), and `catch (e)` binds
 //!   `e = deluge_error(err, line__)`, which has Deluge's `e.message` and `e.lineNo`.
 //! - `zoho.crm.*`, `zoho.desk.*` and `zoho.encryption.*` calls are kept as they are (linkrun has
@@ -55,7 +64,7 @@ pub const DESK_TASKS: &[&str] = &["create", "getRecordById", "getRecords", "sear
 
 /// The `zoho.encryption` functions linkrun has.
 pub const ENCRYPTION_FUNCTIONS: &[&str] =
-    &["urlEncode", "urlDecode", "base64Encode", "base64Decode", "hmacsha256", "hmacsha1", "sha256", "md5"];
+    &["urlEncode", "urlDecode", "base64Encode", "base64Decode", "hmacsha256", "hmacsha1", "sha256", "sha1"];
 
 /// The `zoho.*` values linkrun has.
 pub const ZOHO_VALUES: &[&str] = &["currenttime", "currentdate"];
@@ -625,7 +634,10 @@ impl Translator {
             ExprKind::Method { receiver, name, args } => {
                 let zoho_root =
                     root_var(receiver).is_some_and(|r| r.eq_ignore_ascii_case("zoho") && !defined.contains(r));
-                if zoho_root {
+                // `zoho.currenttime.addHour(1)` is a method of a value, not a task.
+                let zoho_value = dotted(receiver)
+                    .is_some_and(|p| matches!(p.as_slice(), [v] if canonical(ZOHO_VALUES, &v.name).is_some()));
+                if zoho_root && !zoho_value {
                     if let Some(message) = self.zoho_refusal(receiver, name) {
                         self.errors.push(ParseError::new(e.span.start..name.span.end, message));
                     }
@@ -945,7 +957,16 @@ impl Translator {
                         "{recv}.put({key}, \"\" /* hard-coded {kind} left out: keep it in a connection */)"
                     );
                 }
+                // Deluge's text is a value, Rhai's `trim` and `remove` change a variable in place.
+                let place = matches!(&receiver.kind, ExprKind::Var(_) | ExprKind::Field { .. });
+                if place && method == "trim" && args.is_empty() {
+                    return format!("deluge_trim({recv})");
+                }
+                let one_arg = args.len() == 1;
                 let args = self.args(args);
+                if place && method == "remove" && one_arg {
+                    return format!("{recv}.deluge_remove({args})");
+                }
                 format!("{recv}.{method}({args})")
             }
             ExprKind::Unary { op, expr } => {

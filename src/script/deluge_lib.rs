@@ -24,6 +24,7 @@ use std::cmp::Ordering;
 use rhai::{Array, Dynamic, Engine, EvalAltResult, FLOAT, INT, ImmutableString, Map};
 
 use super::builtins::{display, to_json};
+use super::deluge_time::DelugeTime;
 
 type Res<T> = Result<T, Box<EvalAltResult>>;
 
@@ -238,8 +239,12 @@ pub fn to_map(s: &str) -> Res<Map> {
 }
 
 /// Whether two values are equal as Deluge compares them: numbers by value (`1 == 1.0`), text,
-/// booleans and null as themselves, lists and maps by their JSON.
+/// booleans and null as themselves, dates by instant (`'01-Jan-2024'` is
+/// `'01-Jan-2024 00:00:00'`), lists and maps by their JSON.
 pub fn same(a: &Dynamic, b: &Dynamic) -> bool {
+    if let (Some(x), Some(y)) = (a.read_lock::<DelugeTime>(), b.read_lock::<DelugeTime>()) {
+        return *x == *y;
+    }
     if let (Ok(x), Ok(y)) = (a.as_int(), b.as_int()) {
         return x == y;
     }
@@ -299,8 +304,8 @@ pub fn index_of(l: &[Dynamic], v: &Dynamic) -> INT {
     l.iter().position(|x| same(x, v)).map_or(-1, |i| i as INT)
 }
 
-/// The order `sort` puts values in: null, booleans, numbers (by value), text, then others (by
-/// their JSON).
+/// The order `sort` puts values in: null, booleans, numbers (by value), dates (by instant), text,
+/// then others (by their JSON).
 fn order(a: &Dynamic, b: &Dynamic) -> Ordering {
     fn rank(v: &Dynamic) -> u8 {
         if v.is_unit() {
@@ -309,11 +314,16 @@ fn order(a: &Dynamic, b: &Dynamic) -> Ordering {
             1
         } else if v.is_int() || v.is_float() {
             2
-        } else if v.is_string() {
+        } else if v.is::<DelugeTime>() {
             3
-        } else {
+        } else if v.is_string() {
             4
+        } else {
+            5
         }
+    }
+    if let (Some(x), Some(y)) = (a.read_lock::<DelugeTime>(), b.read_lock::<DelugeTime>()) {
+        return (*x).cmp(&*y);
     }
     match (rank(a), rank(b)) {
         (1, 1) => a.as_bool().unwrap_or(false).cmp(&b.as_bool().unwrap_or(false)),
@@ -321,8 +331,8 @@ fn order(a: &Dynamic, b: &Dynamic) -> Ordering {
             (Ok(x), Ok(y)) => x.cmp(&y),
             _ => number(a).unwrap_or(0.0).total_cmp(&number(b).unwrap_or(0.0)),
         },
-        (3, 3) => display(a).cmp(&display(b)),
-        (4, 4) => to_json(a).cmp(&to_json(b)),
+        (4, 4) => display(a).cmp(&display(b)),
+        (5, 5) => to_json(a).cmp(&to_json(b)),
         (x, y) => x.cmp(&y),
     }
 }
@@ -617,6 +627,20 @@ mod tests {
             ("[3, 1, 2.5].sort(true)", "[1,2.5,3]"),
             ("[3, 1, 2].sort(false)", "[3,2,1]"),
             (r#"let l = ["b", "a"]; l.sort(); l"#, r#"["a","b"]"#),
+            // Dates by instant, not by their text.
+            (
+                r#"let l = [deluge_date("01-Mar-2024"), deluge_date("15-Jan-2024 09:00:00"), deluge_date("01-Feb-2024")]; l.sort()"#,
+                r#"["15-Jan-2024 09:00:00","01-Feb-2024","01-Mar-2024"]"#,
+            ),
+            (
+                r#"let l = [deluge_date("01-Jan-2024"), deluge_date("02-Jan-2024"), deluge_date("01-Jan-2024 00:00:00")]; [l.distinct().len(), l.indexOf(deluge_date("02-Jan-2024 00:00:00"))]"#,
+                "[2,1]",
+            ),
+            // The translator's text-as-a-value forms.
+            (r#"let s = " a "; let t = deluge_trim(s); [s, t, deluge_trim(())]"#, r#"[" a ","a",null]"#),
+            (r#"let s = "a-b-c"; let t = s.deluge_remove("-"); [s, t]"#, r#"["a-b-c","abc"]"#),
+            (r#"let m = #{a: 1, b: 2}; let v = m.deluge_remove("a"); [v, m]"#, r#"[1,{"b":2}]"#),
+            (r#"let l = [1, 2, 3]; let v = l.deluge_remove(0); [v, l, l.deluge_remove(9)]"#, "[1,[2,3],null]"),
             (r#"[1, "1", 1, 2, "1"].distinct()"#, r#"[1,"1",2]"#),
             ("[0, 1, 2, 3].sublist(1, 3)", "[1,2]"),
             (

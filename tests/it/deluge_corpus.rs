@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value, json};
 
+use crate::common::Env;
 use crate::common::sandbox::Fixture;
 
 fn corpus_dir() -> PathBuf {
@@ -169,4 +170,133 @@ fn deluge_corpus_runs_to_its_sidecar_and_its_port_does_the_same() {
         failures.extend(check(&g, &got, &spec, &vars).into_iter().map(|b| format!("{name} (port): {b}")));
     }
     assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// Deluge's built-ins against the examples of its documentation (and the rules it states:
+/// 0-based `subString` and `get`, 1-based `getMonth`, Sunday as day 1, null in and out), each
+/// one `info` line of one `.dg` run.
+#[test]
+fn deluge_builtins_give_the_documented_results() {
+    let cases: &[(&str, &str)] = &[
+        // text
+        (r#""Lakshmi Narayan".subString(0, 7)"#, "Lakshmi"),
+        (r#""Lakshmi Narayan".subString(8)"#, "Narayan"),
+        (r#""Zoho Creator".length()"#, "12"),
+        (r#""Zoho Creator".getPrefix("Creator")"#, "Zoho "),
+        (r#""Zoho Creator".getSuffix("Zoho")"#, " Creator"),
+        (r#""Zoho Creator".indexOf("o") + " " + "Zoho Creator".lastIndexOf("o")"#, "1 10"),
+        (r#""Zoho".indexOf("x")"#, "-1"),
+        (r#""abc".leftpad(5) + "|" + "abc".rightpad(5) + "|""#, "  abc|abc  |"),
+        (r#""zoho creator".proper()"#, "Zoho Creator"),
+        (r#""Creator,CRM,Projects".toList(",").size()"#, "3"),
+        (r#""Creator,CRM".toList(",").get(1)"#, "CRM"),
+        (r#""Hello World".replaceAll("o", "0")"#, "Hell0 W0rld"),
+        (r#""Hello World".replaceFirst("o", "0")"#, "Hell0 World"),
+        (r#""Hello World".remove("l")"#, "Heo Word"),
+        (r#""Hello123World".getAlphaNumeric()"#, "Hello123World"),
+        (r#""5".toNumber() + 5"#, "10"),
+        (r#""12".toDecimal()"#, "12.0"),
+        (r#""12.3".isNumber() + " " + "12".isNumber()"#, "false true"),
+        (r#""zoho".matches("[a-z]+") + " " + "zoho1".matches("[a-z]+")"#, "true false"),
+        // numbers
+        ("3.14159.round(2)", "3.14"),
+        ("round(123.456, 1)", "123.5"),
+        ("round(2.5, 0)", "3.0"),
+        ("(-5).abs()", "5"),
+        ("10.toString() + 1", "101"),
+        // lists and maps
+        (r#"{"a", "b", "c"}.get(0)"#, "a"),
+        (r#"{"a", "b", "c"}.indexOf("c")"#, "2"),
+        (r#"{3, 1, 2}.sort()"#, "[1,2,3]"),
+        (r#"{3, 1, 2}.sort(false)"#, "[3,2,1]"),
+        (r#"{1, 2, 2, 3, 1}.distinct()"#, "[1,2,3]"),
+        (r#"{"a", "b", "c", "d"}.sublist(1, 3)"#, "[\"b\",\"c\"]"),
+        (r#"{"k": "v"}.get("missing")"#, "null"),
+        (r#"{"k": "v"}.containKey("k") + " " + {"k": "v"}.containValue("v")"#, "true true"),
+        (r#"{"a": {"b": 1}}.getJSON("a")"#, "{\"b\":1}"),
+        (r#"{"a": 1}.toString()"#, "{\"a\":1}"),
+        // null
+        ("isNull(null) + \" \" + ifnull(null, \"x\")", "true x"),
+        (r#"Map().get("x").isNull()"#, "true"),
+        (r#"List().isEmpty() + " " + "".isEmpty()"#, "true true"),
+        // dates
+        ("'15-Mar-2019'.getMonth()", "3"),
+        ("'15-Mar-2019'.getDay() + \" \" + '15-Mar-2019'.getYear()", "15 2019"),
+        ("'01-Jan-2019'.getDayOfWeek()", "3"),
+        ("'15-Mar-2019'.addDay(5)", "20-Mar-2019"),
+        ("'15-Mar-2019 10:00:00'.subDay(15)", "28-Feb-2019 10:00:00"),
+        ("'31-Jan-2019'.addMonth(1)", "28-Feb-2019"),
+        ("'15-Mar-2019 10:00:00'.addHour(15)", "16-Mar-2019 01:00:00"),
+        ("daysBetween('01-Jan-2019', '15-Jan-2019')", "14"),
+        ("'10-Jan-2019 10:05:09'.toString(\"dd/MM/yyyy HH:mm:ss\")", "10/01/2019 10:05:09"),
+        ("'08-Mar-2019'.addBusinessDay(1)", "11-Mar-2019"),
+        ("\"15-Mar-2019\".toDate()", "15-Mar-2019"),
+        // encoding
+        ("zoho.encryption.urlEncode(\"a b\") + \" \" + encodeUrl(\"a b\")", "a%20b a+b"),
+        ("zoho.encryption.base64Encode(\"Zoho\")", "Wm9obw=="),
+    ];
+    let env = Env::new();
+    env.set_env("TZ", "UTC");
+    let src: String = cases.iter().map(|(e, _)| format!("info {e};\n")).collect();
+    let file = env.write("builtins.dg", &src);
+    let out = env.run(&["run", file.to_str().unwrap()]);
+    out.ok();
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    let mut bad = Vec::new();
+    for (i, (expr, want)) in cases.iter().enumerate() {
+        let got = lines.get(i).copied().unwrap_or("<no line>");
+        if got != *want {
+            bad.push(format!("{expr}: {got:?} (want {want:?})"));
+        }
+    }
+    assert!(bad.is_empty(), "{} built-ins differ:\n{}", bad.len(), bad.join("\n"));
+}
+
+/// Bad Deluge, written as in a real function, is refused at its `file:line:col` with the line
+/// quoted and a caret, by both `run` and `port`, before anything runs.
+#[test]
+fn deluge_corpus_bad_functions_are_refused_at_their_line_and_column() {
+    let env = Env::new();
+    let header = "string standalone.f(String email)\n{\n";
+    let cases = [
+        (
+            "unterminated.dg",
+            format!("{header}\tlead = Map();\n\tlead.put(\"Email\", email);\n\tinfo \"created;\n\treturn email;\n}}\n"),
+            "unterminated.dg:5:7: unterminated string",
+            "5 | \tinfo \"created;",
+        ),
+        (
+            "semicolon.dg",
+            format!("{header}\tlead = Map()\n\tlead.put(\"Email\", email);\n\treturn email;\n}}\n"),
+            "semicolon.dg:3:14: expected `;`",
+            "3 | \tlead = Map()",
+        ),
+        (
+            "undefined.dg",
+            format!("{header}\tlead = Map();\n\tlead.put(\"Email\", emial);\n\treturn email;\n}}\n"),
+            "undefined.dg:4:20: variable `emial` is not defined",
+            "4 | \tlead.put(\"Email\", emial);",
+        ),
+        (
+            "unknown_task.dg",
+            format!("{header}\tr = zoho.crm.sendMail(\"Leads\", email);\n\treturn email;\n}}\n"),
+            "unknown_task.dg:3:6: not supported: `zoho.crm.sendMail`",
+            "3 | \tr = zoho.crm.sendMail",
+        ),
+        (
+            "md5.dg",
+            format!("{header}\treturn zoho.encryption.md5(email);\n}}\n"),
+            "md5.dg:3:9: not supported: `zoho.encryption.md5`",
+            "3 | \treturn zoho.encryption.md5(email);",
+        ),
+    ];
+    for (file, text, head, quoted) in cases {
+        let p = env.write(file, &text);
+        for cmd in [&["run", p.to_str().unwrap(), "--arg", "email=a@b.example"][..], &["port", p.to_str().unwrap()]] {
+            let err = env.run(cmd).fails(1);
+            assert!(err.starts_with(head), "{file} ({}): {err}", cmd[0]);
+            assert!(err.contains(quoted), "{file} ({}): {err}", cmd[0]);
+            assert!(err.contains('^'), "{file} ({}): a caret under the column: {err}", cmd[0]);
+        }
+    }
 }

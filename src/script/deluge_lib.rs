@@ -1,7 +1,7 @@
 //! Deluge's standard-library vocabulary for scripts: `Map()` and `List()` with their Deluge
 //! methods (`put`, `get`, `containKey`, `add`, `sublist`...), the text functions (`subString`,
-//! `toUpperCase`, `getPrefix`, `toList`...), number helpers (`round(x, n)`, `toDecimal`) and
-//! `ifnull`, `isNull`, `randomNumber`, `getUUID`.
+//! `toUpperCase`, `getPrefix`, `equalsIgnoreCase`, `toList`...), number helpers (`round(x, n)`,
+//! `toDecimal`) and `ifnull`, `isNull`, `randomNumber`, `getUUID`.
 //!
 //! Indexes are 0-based and ranges end-exclusive, as in Deluge. Deluge's names are
 //! case-insensitive; Rhai's are not, so the documented camelCase spellings are registered (plus
@@ -119,6 +119,9 @@ fn register_text(engine: &mut Engine) {
         }
     });
     engine.register_fn("deluge_remove", deluge_remove);
+    engine.register_fn("equalsIgnoreCase", |s: ImmutableString, other: Dynamic| {
+        other.read_lock::<ImmutableString>().is_some_and(|o| s.to_lowercase() == o.to_lowercase())
+    });
     engine.register_fn("toUpperCase", |s: ImmutableString| s.to_uppercase());
     engine.register_fn("toLowerCase", |s: ImmutableString| s.to_lowercase());
     engine.register_fn("proper", |s: ImmutableString| proper(&s));
@@ -197,7 +200,16 @@ fn register_null_readers(engine: &mut Engine) {
     for name in ["toDecimal", "distinct", "abs", "round"] {
         engine.register_fn(name, |_: ()| ());
     }
-    for name in ["contains", "containKey", "containsKey", "containValue", "startsWith", "endsWith", "matches"] {
+    for name in [
+        "contains",
+        "containKey",
+        "containsKey",
+        "containValue",
+        "startsWith",
+        "endsWith",
+        "matches",
+        "equalsIgnoreCase",
+    ] {
         engine.register_fn(name, |_: (), _: Dynamic| false);
     }
     engine.register_fn("indexOf", |_: (), _: Dynamic| -1 as INT);

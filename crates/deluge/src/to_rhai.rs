@@ -107,6 +107,7 @@ const BUILTINS: &[&str] = &[
     "length",
     "startsWith",
     "endsWith",
+    "equalsIgnoreCase",
     "subString",
     "replaceAll",
     "replaceFirst",

@@ -86,6 +86,7 @@ fn run(f: &Fixture, file: &Path, spec: &Value, vars: &[(String, String)]) -> Out
 
 /// What differs between `got` (and the sandbox of `f`) and the sidecar `spec`, one line each.
 fn check(f: &Fixture, got: &Outcome, spec: &Value, vars: &[(String, String)]) -> Vec<String> {
+    let spec: Value = serde_json::from_str(&substitute(&spec.to_string(), vars)).expect("sidecar");
     let mut bad = Vec::new();
     let want_code = spec["exit"].as_i64().unwrap_or(0) as i32;
     if got.code != want_code {
@@ -93,13 +94,12 @@ fn check(f: &Fixture, got: &Outcome, spec: &Value, vars: &[(String, String)]) ->
         return bad;
     }
     if let Some(want) = spec.get("result") {
-        let want: Value = serde_json::from_str(&substitute(&want.to_string(), vars)).expect("result");
-        if got.result != want {
+        if got.result != *want {
             bad.push(format!("result {} (want {want})", got.result));
         }
     }
     if let Some(want) = spec["info"].as_array() {
-        let want: Vec<String> = want.iter().map(|l| substitute(l.as_str().expect("info line"), vars)).collect();
+        let want: Vec<&str> = want.iter().map(|l| l.as_str().expect("info line")).collect();
         if got.stderr != want {
             bad.push(format!("info lines {:#?}\n(want {want:#?})", got.stderr));
         }

@@ -1087,6 +1087,20 @@ mod tests {
         assert!(refusal("sendmail [ to: \"a@b.c\" subject: \"x\" message: \"y\" ]").contains("`sendmail`"));
         let out = rhai("r = zoho.CRM.createrecord(\"Leads\", {\"Last_Name\": \"X\"});");
         assert!(out.contains("zoho.crm.createRecord(\"Leads\", #{\"Last_Name\": \"X\"})"), "{out}");
+        assert!(refusal("h = zoho.encryption.md5(\"x\");").contains("`zoho.encryption.md5`"));
+        // A method of a `zoho` value is not a task.
+        let out = rhai("later = zoho.currenttime.addHour(1);\nd = zoho.currentDate.addDay(1);");
+        assert!(out.contains("later = zoho.currenttime.addHour(1);"), "{out}");
+        assert!(out.contains("d = zoho.currentdate.addDay(1);"), "{out}");
+        assert!(refusal("x = zoho.adminuser.addHour(1);").contains("`zoho.adminuser.addHour`"));
+    }
+
+    #[test]
+    fn trim_and_remove_on_a_variable_leave_text_as_it_was() {
+        let out = rhai("s = \" a \";\nt = s.trim();\nu = s.remove(\"a\");\nv = s.trim().remove(\"a\");");
+        assert!(out.contains("t = deluge_trim(s);"), "{out}");
+        assert!(out.contains("u = s.deluge_remove(\"a\");"), "{out}");
+        assert!(out.contains("v = deluge_trim(s).remove(\"a\");"), "{out}");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Deluge's encoding functions for scripts: `zoho.encryption.urlEncode`, `urlDecode`,
-//! `base64Encode`, `base64Decode`, `hmacsha256` and `hmacsha1` (methods of the `zoho.encryption`
+//! `base64Encode`, `base64Decode`, `hmacsha256`, `hmacsha1`, `sha256` and `sha1` (methods of the `zoho.encryption`
 //! namespace, see [`super::zoho`]), and the free functions `encodeUrl`, `urlEncode`, `urlDecode`,
 //! `base64Encode` and `base64Decode` (also callable as text methods, `s.base64Encode()`).
 //!
@@ -7,7 +7,9 @@
 //! [`super::builtins::url_encode`] helper); `encodeUrl` encodes it as `+`, as HTML forms (and
 //! Java's `URLEncoder`) do. `urlDecode` reads both. Text is UTF-8 throughout. The HMACs give
 //! base64 by default, or hex for `"hex"`, as documented; `"binary"` (raw bytes) has no text form
-//! in a script and is an error, as is text that is not base64 for `base64Decode`. Null in gives
+//! in a script and is an error, as is text that is not base64 for `base64Decode`. `sha256` and
+//! `sha1` give hex, as documented (`sha256`'s `"binary"` output type is an error for the same
+//! reason). Deluge documents no `md5` task, so there is none. Null in gives
 //! null out (the null rule of [`super::deluge_lib`]).
 
 use base64::Engine as _;
@@ -76,6 +78,29 @@ pub fn hmac_sha1(key: &str, data: &str, kind: &str) -> Res<String> {
     output("hmacsha1", &mac.finalize().into_bytes(), kind)
 }
 
+/// `zoho.encryption.sha256(data[, kind])`: the hex digest (`kind` may be `"hex"`).
+pub fn sha256(data: &str, kind: &str) -> Res<String> {
+    use sha2::Digest as _;
+    hex_digest("sha256", &sha2::Sha256::digest(data.as_bytes()), kind)
+}
+
+/// `zoho.encryption.sha1(data)`: the hex digest.
+pub fn sha1(data: &str) -> String {
+    use sha1::Digest as _;
+    sha1::Sha1::digest(data.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A plain hash in the output type Deluge names for it: `hex`, its only text form.
+fn hex_digest(what: &str, digest: &[u8], kind: &str) -> Res<String> {
+    match kind.trim().to_ascii_lowercase().as_str() {
+        "" | "hex" => Ok(digest.iter().map(|b| format!("{b:02x}")).collect()),
+        other => {
+            Err(format!("zoho.encryption.{what}: the output type `{other}` is not one scripts can use: pass \"hex\"")
+                .into())
+        }
+    }
+}
+
 /// Registers the `zoho.encryption` methods and the free functions.
 pub fn register(engine: &mut Engine) {
     engine.register_fn("urlEncode", |_: &mut ZohoEncryption, s: ImmutableString| super::builtins::url_encode(&s));
@@ -100,7 +125,11 @@ pub fn register(engine: &mut Engine) {
             hmac_sha1(&k, &d, &kind)
         },
     );
-    for name in ["urlEncode", "urlDecode", "base64Encode", "base64Decode"] {
+    engine.register_fn("sha256", |_: &mut ZohoEncryption, d: ImmutableString| sha256(&d, ""));
+    engine.register_fn("sha256", |_: &mut ZohoEncryption, d: ImmutableString, kind: ImmutableString| sha256(&d, &kind));
+    engine.register_fn("sha1", |_: &mut ZohoEncryption, d: ImmutableString| sha1(&d));
+    engine.register_fn("sha256", |_: &mut ZohoEncryption, _: (), _: Dynamic| ());
+    for name in ["urlEncode", "urlDecode", "base64Encode", "base64Decode", "sha256", "sha1"] {
         engine.register_fn(name, |_: &mut ZohoEncryption, _: ()| ());
     }
     for name in ["hmacsha256", "hmacsha1"] {
@@ -166,6 +195,14 @@ mod tests {
                 r#"error: zoho.encryption.hmacsha256: the output type `binary` is not one scripts can use: pass "base64" or "hex""#,
             ),
             (r#"zoho.encryption.hmacsha256("k", ())"#, "null"),
+            // Deluge's examples for sha256 and sha1.
+            (r#"zoho.encryption.sha256("hello")"#, "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"),
+            (r#"zoho.encryption.sha1("hello")"#, "aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d"),
+            (
+                r#"zoho.encryption.sha256("hello", "binary")"#,
+                r#"error: zoho.encryption.sha256: the output type `binary` is not one scripts can use: pass "hex""#,
+            ),
+            (r#"zoho.encryption.sha1(())"#, "null"),
         ]);
     }
 

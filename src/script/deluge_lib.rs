@@ -1,7 +1,7 @@
 //! Deluge's standard-library vocabulary for scripts: `Map()` and `List()` with their Deluge
 //! methods (`put`, `get`, `containKey`, `add`, `sublist`...), the text functions (`subString`,
-//! `toUpperCase`, `getPrefix`, `toList`...), number helpers (`round(x, n)`, `toDecimal`) and
-//! `ifnull`, `isNull`, `randomNumber`, `getUUID`.
+//! `toUpperCase`, `getPrefix`, `equalsIgnoreCase`, `toList`...), number helpers (`round(x, n)`,
+//! `toDecimal`) and `ifnull`, `isNull`, `randomNumber`, `getUUID`.
 //!
 //! Indexes are 0-based and ranges end-exclusive, as in Deluge. Deluge's names are
 //! case-insensitive; Rhai's are not, so the documented camelCase spellings are registered (plus
@@ -24,6 +24,7 @@ use std::cmp::Ordering;
 use rhai::{Array, Dynamic, Engine, EvalAltResult, FLOAT, INT, ImmutableString, Map};
 
 use super::builtins::{display, to_json};
+use super::deluge_time::DelugeTime;
 
 type Res<T> = Result<T, Box<EvalAltResult>>;
 
@@ -108,6 +109,19 @@ fn register_text(engine: &mut Engine) {
         *s = t.clone();
         t
     });
+    // Deluge's text is a value: the translator writes `x.trim()` and `x.remove(p)` on a variable
+    // as these, which leave a text receiver as it was (a map or list still loses the key or
+    // index, as in Deluge).
+    engine.register_fn("deluge_trim", |v: Dynamic| -> Dynamic {
+        match v.read_lock::<ImmutableString>() {
+            Some(s) => Dynamic::from(s.trim().to_string()),
+            None => v.clone(),
+        }
+    });
+    engine.register_fn("deluge_remove", deluge_remove);
+    engine.register_fn("equalsIgnoreCase", |s: ImmutableString, other: Dynamic| {
+        other.read_lock::<ImmutableString>().is_some_and(|o| s.to_lowercase() == o.to_lowercase())
+    });
     engine.register_fn("toUpperCase", |s: ImmutableString| s.to_uppercase());
     engine.register_fn("toLowerCase", |s: ImmutableString| s.to_lowercase());
     engine.register_fn("proper", |s: ImmutableString| proper(&s));
@@ -186,7 +200,16 @@ fn register_null_readers(engine: &mut Engine) {
     for name in ["toDecimal", "distinct", "abs", "round"] {
         engine.register_fn(name, |_: ()| ());
     }
-    for name in ["contains", "containKey", "containsKey", "containValue", "startsWith", "endsWith", "matches"] {
+    for name in [
+        "contains",
+        "containKey",
+        "containsKey",
+        "containValue",
+        "startsWith",
+        "endsWith",
+        "matches",
+        "equalsIgnoreCase",
+    ] {
         engine.register_fn(name, |_: (), _: Dynamic| false);
     }
     engine.register_fn("indexOf", |_: (), _: Dynamic| -1 as INT);
@@ -228,8 +251,12 @@ pub fn to_map(s: &str) -> Res<Map> {
 }
 
 /// Whether two values are equal as Deluge compares them: numbers by value (`1 == 1.0`), text,
-/// booleans and null as themselves, lists and maps by their JSON.
+/// booleans and null as themselves, dates by instant (`'01-Jan-2024'` is
+/// `'01-Jan-2024 00:00:00'`), lists and maps by their JSON.
 pub fn same(a: &Dynamic, b: &Dynamic) -> bool {
+    if let (Some(x), Some(y)) = (a.read_lock::<DelugeTime>(), b.read_lock::<DelugeTime>()) {
+        return *x == *y;
+    }
     if let (Ok(x), Ok(y)) = (a.as_int(), b.as_int()) {
         return x == y;
     }
@@ -248,6 +275,31 @@ pub fn same(a: &Dynamic, b: &Dynamic) -> bool {
     a.type_id() == b.type_id() && to_json(a) == to_json(b)
 }
 
+/// `x.remove(p)` as the translator writes it: text without every `p` (the receiver unchanged),
+/// a map without key `p`, a list without the item at index `p`; the removed value (or the new
+/// text) is the result, null for null.
+pub fn deluge_remove(v: &mut Dynamic, p: Dynamic) -> Res<Dynamic> {
+    if v.is_unit() {
+        return Ok(Dynamic::UNIT);
+    }
+    if let Some(s) = v.read_lock::<ImmutableString>() {
+        return Ok(Dynamic::from(s.replace(key_text(&p).as_str(), "")));
+    }
+    if let Some(mut m) = v.write_lock::<Map>() {
+        return Ok(m.remove(key_text(&p).as_str()).unwrap_or_default());
+    }
+    if let Some(mut l) = v.write_lock::<Array>() {
+        let i = p.as_int().map_err(|t| {
+            format!("remove: a list's item is removed by its index, not by {t}: use removeElement for a value")
+        })?;
+        return Ok(match usize::try_from(i) {
+            Ok(i) if i < l.len() => l.remove(i),
+            _ => Dynamic::UNIT,
+        });
+    }
+    Err(format!("remove: {} has no remove: call it on text, a map or a list", v.type_name()).into())
+}
+
 fn number(v: &Dynamic) -> Option<FLOAT> {
     v.as_int().map(|n| n as FLOAT).ok().or_else(|| v.as_float().ok())
 }
@@ -264,8 +316,8 @@ pub fn index_of(l: &[Dynamic], v: &Dynamic) -> INT {
     l.iter().position(|x| same(x, v)).map_or(-1, |i| i as INT)
 }
 
-/// The order `sort` puts values in: null, booleans, numbers (by value), text, then others (by
-/// their JSON).
+/// The order `sort` puts values in: null, booleans, numbers (by value), dates (by instant), text,
+/// then others (by their JSON).
 fn order(a: &Dynamic, b: &Dynamic) -> Ordering {
     fn rank(v: &Dynamic) -> u8 {
         if v.is_unit() {
@@ -274,11 +326,16 @@ fn order(a: &Dynamic, b: &Dynamic) -> Ordering {
             1
         } else if v.is_int() || v.is_float() {
             2
-        } else if v.is_string() {
+        } else if v.is::<DelugeTime>() {
             3
-        } else {
+        } else if v.is_string() {
             4
+        } else {
+            5
         }
+    }
+    if let (Some(x), Some(y)) = (a.read_lock::<DelugeTime>(), b.read_lock::<DelugeTime>()) {
+        return (*x).cmp(&*y);
     }
     match (rank(a), rank(b)) {
         (1, 1) => a.as_bool().unwrap_or(false).cmp(&b.as_bool().unwrap_or(false)),
@@ -286,8 +343,8 @@ fn order(a: &Dynamic, b: &Dynamic) -> Ordering {
             (Ok(x), Ok(y)) => x.cmp(&y),
             _ => number(a).unwrap_or(0.0).total_cmp(&number(b).unwrap_or(0.0)),
         },
-        (3, 3) => display(a).cmp(&display(b)),
-        (4, 4) => to_json(a).cmp(&to_json(b)),
+        (4, 4) => display(a).cmp(&display(b)),
+        (5, 5) => to_json(a).cmp(&to_json(b)),
         (x, y) => x.cmp(&y),
     }
 }
@@ -582,6 +639,20 @@ mod tests {
             ("[3, 1, 2.5].sort(true)", "[1,2.5,3]"),
             ("[3, 1, 2].sort(false)", "[3,2,1]"),
             (r#"let l = ["b", "a"]; l.sort(); l"#, r#"["a","b"]"#),
+            // Dates by instant, not by their text.
+            (
+                r#"let l = [deluge_date("01-Mar-2024"), deluge_date("15-Jan-2024 09:00:00"), deluge_date("01-Feb-2024")]; l.sort()"#,
+                r#"["15-Jan-2024 09:00:00","01-Feb-2024","01-Mar-2024"]"#,
+            ),
+            (
+                r#"let l = [deluge_date("01-Jan-2024"), deluge_date("02-Jan-2024"), deluge_date("01-Jan-2024 00:00:00")]; [l.distinct().len(), l.indexOf(deluge_date("02-Jan-2024 00:00:00"))]"#,
+                "[2,1]",
+            ),
+            // The translator's text-as-a-value forms.
+            (r#"let s = " a "; let t = deluge_trim(s); [s, t, deluge_trim(())]"#, r#"[" a ","a",null]"#),
+            (r#"let s = "a-b-c"; let t = s.deluge_remove("-"); [s, t]"#, r#"["a-b-c","abc"]"#),
+            (r#"let m = #{a: 1, b: 2}; let v = m.deluge_remove("a"); [v, m]"#, r#"[1,{"b":2}]"#),
+            (r#"let l = [1, 2, 3]; let v = l.deluge_remove(0); [v, l, l.deluge_remove(9)]"#, "[1,[2,3],null]"),
             (r#"[1, "1", 1, 2, "1"].distinct()"#, r#"[1,"1",2]"#),
             ("[0, 1, 2, 3].sublist(1, 3)", "[1,2]"),
             (

@@ -13,6 +13,7 @@ mod auth_placement;
 mod cli;
 mod dc_portable;
 mod deluge;
+mod deluge_corpus;
 mod deluge_run;
 mod deluge_time;
 mod demo;

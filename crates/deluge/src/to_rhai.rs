@@ -22,6 +22,15 @@
 //! - `now` and `today` (unless the function assigns them) become `now()` and `today()`.
 //! - For speed, `m.put(k, v);` on a variable becomes `m[k] = v;` (`deluge_key(k)` turns a
 //!   non-text key into text as `put` does), and `x = x + e;` becomes `x += e;`.
+//! - Text is a value in Deluge (`t = raw.trim();` leaves `raw` as it was) while Rhai's `trim` and
+//!   `remove` change a variable in place: `x.trim()` and `x.remove(p)` on a variable become
+//!   `deluge_trim(x)` and `x.deluge_remove(p)`, which leave text as it was and still remove a map's
+//!   key or a list's item in place.
+//! - Maps and lists are values in linkrun, references in Deluge: after `m2 = m1; m2.put("k", 1);`
+//!   Deluge's `m1` has `k` too, linkrun's does not (Rhai copies on assignment), and a map added
+//!   to a list and then changed is changed in the list in Deluge only. Functions that put
+//!   through a second name to change the first need the first name. Maps also keep their keys
+//!   sorted (`keys()`, `toString()`), where Deluge keeps the order of insertion.
 //! - Inside `try`, each statement records its Deluge line (`line__ = N;`), and `catch (e)` binds
 //!   `e = deluge_error(err, line__)`, which has Deluge's `e.message` and `e.lineNo`.
 //! - `zoho.crm.*`, `zoho.desk.*` and `zoho.encryption.*` calls are kept as they are (linkrun has
@@ -57,7 +66,7 @@ pub const DESK_TASKS: &[&str] = &["create", "getRecordById", "getRecords", "sear
 
 /// The `zoho.encryption` functions linkrun has.
 pub const ENCRYPTION_FUNCTIONS: &[&str] =
-    &["urlEncode", "urlDecode", "base64Encode", "base64Decode", "hmacsha256", "hmacsha1", "sha256", "md5"];
+    &["urlEncode", "urlDecode", "base64Encode", "base64Decode", "hmacsha256", "hmacsha1", "sha256", "sha1"];
 
 /// The `zoho.*` values linkrun has.
 pub const ZOHO_VALUES: &[&str] = &["currenttime", "currentdate"];
@@ -100,6 +109,7 @@ const BUILTINS: &[&str] = &[
     "length",
     "startsWith",
     "endsWith",
+    "equalsIgnoreCase",
     "subString",
     "replaceAll",
     "replaceFirst",
@@ -627,7 +637,10 @@ impl Translator {
             ExprKind::Method { receiver, name, args } => {
                 let zoho_root =
                     root_var(receiver).is_some_and(|r| r.eq_ignore_ascii_case("zoho") && !defined.contains(r));
-                if zoho_root {
+                // `zoho.currenttime.addHour(1)` is a method of a value, not a task.
+                let zoho_value = dotted(receiver)
+                    .is_some_and(|p| matches!(p.as_slice(), [v] if canonical(ZOHO_VALUES, &v.name).is_some()));
+                if zoho_root && !zoho_value {
                     if let Some(message) = self.zoho_refusal(receiver, name) {
                         self.errors.push(ParseError::new(e.span.start..name.span.end, message));
                     }
@@ -985,7 +998,16 @@ impl Translator {
                         "{recv}.put({key}, \"\" /* hard-coded {kind} left out: keep it in a connection */)"
                     );
                 }
+                // Deluge's text is a value, Rhai's `trim` and `remove` change a variable in place.
+                let place = matches!(&receiver.kind, ExprKind::Var(_) | ExprKind::Field { .. });
+                if place && method == "trim" && args.is_empty() {
+                    return format!("deluge_trim({recv})");
+                }
+                let one_arg = args.len() == 1;
                 let args = self.args(args);
+                if place && method == "remove" && one_arg {
+                    return format!("{recv}.deluge_remove({args})");
+                }
                 format!("{recv}.{method}({args})")
             }
             ExprKind::Unary { op, expr } => {
@@ -1105,6 +1127,20 @@ mod tests {
         assert!(refusal("sendmail [ to: \"a@b.c\" subject: \"x\" message: \"y\" ]").contains("`sendmail`"));
         let out = rhai("r = zoho.CRM.createrecord(\"Leads\", {\"Last_Name\": \"X\"});");
         assert!(out.contains("zoho.crm.createRecord(\"Leads\", #{\"Last_Name\": \"X\"})"), "{out}");
+        assert!(refusal("h = zoho.encryption.md5(\"x\");").contains("`zoho.encryption.md5`"));
+        // A method of a `zoho` value is not a task.
+        let out = rhai("later = zoho.currenttime.addHour(1);\nd = zoho.currentDate.addDay(1);");
+        assert!(out.contains("later = zoho.currenttime.addHour(1);"), "{out}");
+        assert!(out.contains("d = zoho.currentdate.addDay(1);"), "{out}");
+        assert!(refusal("x = zoho.adminuser.addHour(1);").contains("`zoho.adminuser.addHour`"));
+    }
+
+    #[test]
+    fn trim_and_remove_on_a_variable_leave_text_as_it_was() {
+        let out = rhai("s = \" a \";\nt = s.trim();\nu = s.remove(\"a\");\nv = s.trim().remove(\"a\");");
+        assert!(out.contains("t = deluge_trim(s);"), "{out}");
+        assert!(out.contains("u = s.deluge_remove(\"a\");"), "{out}");
+        assert!(out.contains("v = deluge_trim(s).remove(\"a\");"), "{out}");
     }
 
     #[test]

@@ -150,26 +150,8 @@ pub fn register(engine: &mut Engine) {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use super::super::builtins::display;
-    use super::*;
 
-    fn run(src: &str) -> String {
-        let mut scope = rhai::Scope::new();
-        crate::script::zoho::push(&mut scope);
-        match crate::script::engine().eval_with_scope::<Dynamic>(&mut scope, src) {
-            Ok(v) => display(&v),
-            Err(e) => match e.unwrap_inner() {
-                EvalAltResult::ErrorRuntime(v, _) => format!("error: {}", display(v)),
-                other => format!("error: {other}"),
-            },
-        }
-    }
-
-    fn check(cases: &[(&str, &str)]) {
-        for (src, want) in cases {
-            assert_eq!(run(src), *want, "{src}");
-        }
-    }
+    use crate::script::test_support::check;
 
     #[test]
     fn hmacs_match_the_documented_examples() {

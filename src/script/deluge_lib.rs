@@ -581,22 +581,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    /// Runs a script on the real engine; its result as JSON, or `error: ...`.
-    fn run(src: &str) -> String {
-        match crate::script::engine().eval::<Dynamic>(src) {
-            Ok(v) => display(&v),
-            Err(e) => match e.unwrap_inner() {
-                EvalAltResult::ErrorRuntime(v, _) => format!("error: {}", display(v)),
-                other => format!("error: {other}"),
-            },
-        }
-    }
-
-    fn check(cases: &[(&str, &str)]) {
-        for (src, want) in cases {
-            assert_eq!(run(src), *want, "{src}");
-        }
-    }
+    use crate::script::test_support::check;
 
     #[test]
     fn maps() {

@@ -916,21 +916,9 @@ pub fn dates_as_text(v: &Dynamic) -> Option<Dynamic> {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use super::super::builtins::display;
     use super::*;
 
-    /// Runs a script on an engine in `zone`; its result as `info` shows it, or `error: ...`.
-    fn run_in(zone: Tz, src: &str) -> String {
-        let mut scope = rhai::Scope::new();
-        crate::script::zoho::push(&mut scope);
-        match crate::script::engine_in(zone).eval_with_scope::<Dynamic>(&mut scope, src) {
-            Ok(v) => display(&v),
-            Err(e) => match e.unwrap_inner() {
-                EvalAltResult::ErrorRuntime(v, _) => format!("error: {}", display(v)),
-                other => format!("error: {other}"),
-            },
-        }
-    }
+    use crate::script::test_support::run_in;
 
     fn check(cases: &[(&str, &str)]) {
         for (src, want) in cases {

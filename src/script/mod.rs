@@ -28,6 +28,8 @@ pub mod deluge_time;
 pub mod error;
 pub mod invoke;
 pub mod state;
+#[cfg(test)]
+mod test_support;
 pub mod zoho;
 pub mod zoho_tasks;
 

@@ -288,8 +288,11 @@ pub enum ExprKind {
     InvokeUrl(Vec<(Ident, Expr)>),
 }
 
-fn quote_str(s: &str) -> String {
-    let mut out = String::from("\"");
+/// `s` as a double-quoted literal with `\"`, `\\`, `\n`, `\t`, `\r` and `\u{..}` escapes: the
+/// S-expressions of the golden tests, and Rhai string literals in the translation.
+pub(crate) fn quote_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
@@ -297,6 +300,9 @@ fn quote_str(s: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
             c => out.push(c),
         }
     }

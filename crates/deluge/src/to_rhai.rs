@@ -43,7 +43,6 @@
 //! errors at run time point at the Deluge file's line and column.
 
 use std::collections::{BTreeSet, HashSet};
-use std::fmt::Write as _;
 
 use crate::ast::*;
 use crate::parser::ParseError;
@@ -373,23 +372,7 @@ fn canonical<'a>(list: &[&'a str], name: &str) -> Option<&'a str> {
 
 /// A Rhai string literal for `s`.
 fn rhai_str(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{{{:x}}}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    crate::ast::quote_str(s)
 }
 
 /// True for Deluge's date literal forms `dd-MMM-yyyy` and `dd-MMM-yyyy HH:mm[:ss]`.

@@ -710,12 +710,15 @@ impl Translator {
         let input_names: HashSet<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
         let declared: Vec<String> =
             self.assigned.iter().filter(|n| !input_names.contains(n.as_str())).map(|n| var_name(n)).collect();
+        if !declared.is_empty() {
+            self.line("// Declared here because Deluge's variables live for the whole function.", None);
+        }
         for chunk in declared.chunks(8) {
             let text: Vec<String> = chunk.iter().map(|n| format!("let {n};")).collect();
             self.line(&text.join(" "), None);
         }
         if self.uses_try {
-            self.line("let line__ = 0;", None);
+            self.line("let line__ = 0; // the Deluge line running inside `try`, for e.lineNo", None);
         }
         for s in &program.body {
             self.emit_stmt(s);

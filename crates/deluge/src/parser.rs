@@ -356,11 +356,81 @@ fn convert(err: E, tokens: &[(Token, Span)]) -> ParseError {
 }
 
 /// Parses a Deluge script: a typed function header with a braced body, or bare statements.
+///
+/// Before parsing, the token stream is checked against [`MAX_NESTING`] and [`MAX_CHAIN`], so that
+/// no input makes the parser, the translation or dropping the tree recurse without bound.
 pub fn parse(src: &str) -> Result<Program, Vec<ParseError>> {
     let tokens = lex(src)?;
+    check_shape(&tokens).map_err(|e| vec![e])?;
     let len = src.len();
     let stream = Stream::from_iter(len..len, tokens.clone().into_iter());
     program(len, starts_with_header(&tokens))
         .parse(stream)
         .map_err(|errs| errs.into_iter().map(|e| convert(e, &tokens)).collect())
+}
+
+/// The deepest nesting of `(`, `[` and `{` a script may have (real functions stay under ten).
+pub const MAX_NESTING: usize = 64;
+
+/// The most operators and `.` links one expression may chain at one nesting level
+/// (`a + b + ...`, `x.get(0).get(1)...`); the script engine refuses deeper expressions anyway.
+pub const MAX_CHAIN: usize = 256;
+
+/// Refuses token streams nested deeper than [`MAX_NESTING`] or chaining more than [`MAX_CHAIN`]
+/// operators, naming where.
+fn check_shape(tokens: &[(Token, Span)]) -> Result<(), ParseError> {
+    let mut depth = 0usize;
+    let mut chain = 0usize;
+    for (tok, span) in tokens {
+        match tok {
+            Token::LParen | Token::LBracket | Token::LBrace => {
+                depth += 1;
+                // `{` opens a block or a map: a new expression. `(` and `[` do not end the
+                // chain they are in (`x.get(0).get(1)...` is one chain).
+                if *tok == Token::LBrace {
+                    chain = 0;
+                }
+                if depth > MAX_NESTING {
+                    return Err(ParseError::new(
+                        span.clone(),
+                        format!(
+                            "brackets nested more than {MAX_NESTING} levels deep: split the expression into variables"
+                        ),
+                    ));
+                }
+            }
+            Token::RParen | Token::RBracket => depth = depth.saturating_sub(1),
+            Token::RBrace => {
+                depth = depth.saturating_sub(1);
+                chain = 0;
+            }
+            Token::Semi | Token::Comma | Token::Colon => chain = 0,
+            Token::Plus
+            | Token::Minus
+            | Token::Star
+            | Token::Slash
+            | Token::Percent
+            | Token::EqEq
+            | Token::NotEq
+            | Token::Le
+            | Token::Ge
+            | Token::Lt
+            | Token::Gt
+            | Token::Eq
+            | Token::AndAnd
+            | Token::OrOr
+            | Token::Bang
+            | Token::Dot => {
+                chain += 1;
+                if chain > MAX_CHAIN {
+                    return Err(ParseError::new(
+                        span.clone(),
+                        format!("an expression chains more than {MAX_CHAIN} operators: split it into variables"),
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }

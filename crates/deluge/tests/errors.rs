@@ -103,3 +103,18 @@ fn index_is_contextual() {
          (for-each-index i l\n  (block\n    (info i)\n  )\n)\n"
     );
 }
+
+#[test]
+fn nesting_and_chains_past_the_limits_are_refused_not_recursed_into() {
+    let deep = format!("x = {}1{};", "(".repeat(100_000), ")".repeat(100_000));
+    let report = report_of(&deep);
+    assert!(report.starts_with("fn.dg:1:69: error: brackets nested more than 64 levels deep"), "{report}");
+    let long = format!("x = 1{};", " + 1".repeat(100_000));
+    let report = report_of(&long);
+    assert!(report.contains("chains more than 256 operators"), "{report}");
+    let calls = format!("x = m{};", ".get(0)".repeat(100_000));
+    assert!(report_of(&calls).contains("chains more than 256 operators"));
+    // Within the limits, it parses.
+    let ok = format!("x = {}1{};\ny = 1{};", "(".repeat(64), ")".repeat(64), " + 1".repeat(200));
+    assert!(deluge::parse(&ok).is_ok());
+}

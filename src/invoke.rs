@@ -508,6 +508,8 @@ impl Invoker {
         }
         let policy = self.policy(live.as_deref(), req.retry.as_ref())?;
         let redact = live_ref.map(|l| l.redact_keys.as_slice()).unwrap_or_default();
+        // Whether a status other than 429 or a transport failure may be retried: decided once.
+        let repeatable = policy.method_retried(&out.method, &out.headers);
         let mut made = 0u32;
         let mut out = Some(out);
         loop {
@@ -517,7 +519,6 @@ impl Invoker {
                 false => out.take(),
             };
             let Some(this) = this else { unreachable!("the last attempt takes the request") };
-            let (method, headers) = (this.method.clone(), this.headers.clone());
             let left = deadline.saturating_duration_since(Instant::now());
             let each = if made == 1 { timeout } else { timeout.min(left) };
             let answered = AtomicBool::new(false);
@@ -532,10 +533,10 @@ impl Invoker {
             };
             let result = self.attempt(live_ref, this, &opts).await;
             let wait = match &result {
-                Ok(r) if policy.status_retried(r.status, &method, &headers) => {
+                Ok(r) if policy.statuses.contains(&r.status) && (r.status == 429 || repeatable) => {
                     Some(policy.wait(made + 1, &r.headers, SystemTime::now()))
                 }
-                Err(Failure::Invoke(e)) if e.unanswered && policy.method_retried(&method, &headers) => {
+                Err(Failure::Invoke(e)) if e.unanswered && repeatable => {
                     Some(policy.wait(made + 1, &[], SystemTime::now()))
                 }
                 _ => None,

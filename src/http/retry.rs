@@ -247,11 +247,11 @@ pub fn reset_at(v: &str, now: SystemTime) -> Option<Duration> {
             return None;
         }
         let at = if n >= 1e12 {
-            SystemTime::UNIX_EPOCH + Duration::from_secs_f64(n / 1000.0)
+            SystemTime::UNIX_EPOCH.checked_add(Duration::try_from_secs_f64(n / 1000.0).ok()?)?
         } else if n >= 1e9 {
-            SystemTime::UNIX_EPOCH + Duration::from_secs_f64(n)
+            SystemTime::UNIX_EPOCH.checked_add(Duration::try_from_secs_f64(n).ok()?)?
         } else {
-            return Some(Duration::from_secs_f64(n));
+            return Duration::try_from_secs_f64(n).ok();
         };
         return Some(at.duration_since(now).unwrap_or_default());
     }
@@ -301,6 +301,8 @@ mod tests {
         assert_eq!(reset_at("1700000002500", now), Some(Duration::from_millis(2500)));
         assert_eq!(reset_at("30", now), Some(Duration::from_secs(30)));
         assert_eq!(reset_at("1699999999", now), Some(Duration::ZERO));
+        assert_eq!(reset_at("1e300", now), None, "no overflow");
+        assert_eq!(reset_at("soon", now), None);
     }
 
     #[test]

@@ -173,3 +173,38 @@ fn retry_in_invoke_all_each_request_waits_for_itself() {
     assert_eq!(json(&out), serde_json::json!([4, "plain text"]));
     assert_eq!(server.requests().len(), 5);
 }
+
+#[test]
+fn retry_the_service_retry_table_applies_to_its_connections() {
+    let (env, server) = (Env::new(), Server::start());
+    let extra = "[retry]\nmethods = [\"GET\", \"POST\"]\nmax_attempts = 2\nbase_ms = 1\ncap_ms = 2\n";
+    env.add_service("svc.toml", &crate::common::service_toml("svc", "none", None, &server.url(), extra));
+    env.run(&["connection", "create", "c", "--service", "svc"]).ok();
+    let out = env.script(
+        "invoke_url(#{ url: \"/status/503\", type: \"POST\", connection: \"c\", detailed: true }).attempts",
+        &["--json"],
+    );
+    assert_eq!(json(&out), serde_json::json!(2), "the service marks POST and sets two attempts");
+    assert_eq!(server.requests().len(), 2);
+    server.clear();
+    let out = env.script(
+        "invoke_url(#{ url: \"/status/503\", type: \"POST\", connection: \"c\", retry: #{ methods: [\"GET\"] } }).code",
+        &["--json"],
+    );
+    assert_eq!(json(&out), serde_json::json!(503));
+    assert_eq!(server.requests().len(), 1, "the request's methods replace the service's");
+}
+
+#[test]
+fn retry_a_timeout_before_any_answer_is_retried() {
+    let (env, server) = (Env::new(), Server::start());
+    let u = server.url();
+    let out = env.script(
+        &format!(
+            "let v = (); try {{ invoke_url(#{{ url: \"{u}/slow?ms=3000\", timeout: 0.2, retry: #{{ max_attempts: 3, base_ms: 1, cap_ms: 2 }} }}) }} catch (e) {{ v = [e.kind, e.attempts] }} v"
+        ),
+        &["--json"],
+    );
+    assert_eq!(json(&out), serde_json::json!(["timeout", 3]));
+    assert_eq!(server.requests().len(), 3);
+}

@@ -57,8 +57,15 @@ fn retry_a_wait_longer_than_max_wait_is_returned_at_once_with_the_wait() {
     burst(&f, 1, 429, 30, false);
     let started = Instant::now();
     let script = LEADS.replace("detailed: true", "detailed: true, retry: #{ max_wait_s: 2 }");
-    let out = f.env.script(&format!("let r = {script}; [r.responseCode, r.attempts, r.retryAfter]"), &["--json"]);
+    let out = f
+        .env
+        .script(&format!("let r = {script}; [r.responseCode, r.attempts, r.retryAfter]"), &["--json", "--verbose"]);
     assert_eq!(json(&out), serde_json::json!([429, 1, 30.0]));
+    assert!(
+        out.stderr.contains("linkrun: not retrying: the wait of 30 s (Retry-After) is longer than `max_wait_s` (2 s)"),
+        "{}",
+        out.stderr
+    );
     assert!(started.elapsed() < Duration::from_secs(20), "the 30 s wait was not slept");
 }
 

@@ -20,7 +20,12 @@
 //! - Redirects (at most 10) are followed hop by hop by the send path, and each hop decides on
 //!   credentials; responses over the size cap are a `too_large` error ([`mod@crate::http::send`]).
 //!
-//! The layers of a call, each below the other: this module (Deluge semantics) → the auth layer
+//! - Retries ([`crate::http::retry`] decides): a retried answer or failure is sent again after
+//!   the wait it asks for, within the request's `retry` values over the service's `[retry]`;
+//!   a wait longer than `max_wait_s` or the time left returns the answer at once with that wait.
+//!   Each attempt gets the request's timeout (cut to the time left); `--verbose` traces each.
+//!
+//! The layers of a call, each below the other: this module (Deluge semantics, retries) → the auth layer
 //! ([`crate::auth::live`]: credentials, refresh, one retry after 401) → the send path
 //! ([`crate::http`]: host rules, timeout, size cap, redirects).
 
@@ -28,7 +33,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::rc::Rc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::Method;
 use strum::VariantNames as _;
@@ -38,6 +44,7 @@ pub use crate::auth::live::{Failure, Live};
 use crate::catalog::Catalog;
 use crate::home::Home;
 use crate::http::Clients;
+pub use crate::http::retry::{Attempts, RetryDef, RetryPolicy};
 use crate::http::rules::{dc_portable_target, has_http_scheme, has_userinfo, join_url, redact_url, strip_userinfo};
 use crate::http::send::{self, NoCredentials, SendOptions, fmt_secs};
 pub use crate::http::send::{DEFAULT_MAX_RESPONSE, DEFAULT_TIMEOUT, MAX_REDIRECTS};
@@ -64,6 +71,17 @@ pub struct ScriptRequest {
     pub connection: Option<LinkName>,
     /// Per-request timeout.
     pub timeout: Option<Duration>,
+    /// The request's `retry` key: `false`, or values over the service's `[retry]`.
+    pub retry: Option<RequestRetry>,
+}
+
+/// A request's `retry` key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RequestRetry {
+    /// `retry: false`: one attempt.
+    Off,
+    /// `retry: #{ ... }` (or `true`): these values over the service's.
+    Over(RetryDef),
 }
 
 /// Checks the `connection` a script names: a name that breaks the link-name rule is a catchable
@@ -262,6 +280,10 @@ pub struct Invoker {
     portable: RefCell<HashMap<LinkName, Rc<Portability>>>,
     /// `dc_portable_urls` of `linkrun.toml`, read on first need.
     config_portable: RefCell<Option<Option<bool>>>,
+    /// The retry policy of each connection's service, resolved on first need.
+    policies: RefCell<HashMap<LinkName, Rc<RetryPolicy>>>,
+    /// The policy of requests without a connection.
+    default_policy: Rc<RetryPolicy>,
 }
 
 /// What data-center-portable URLs need to know about a connection: its data center, the base URLs
@@ -291,6 +313,8 @@ impl Invoker {
             live: RefCell::new(HashMap::new()),
             portable: RefCell::new(HashMap::new()),
             config_portable: RefCell::new(None),
+            policies: RefCell::new(HashMap::new()),
+            default_policy: Rc::new(RetryPolicy::default()),
         }
     }
 
@@ -424,8 +448,51 @@ impl Invoker {
         Ok(live)
     }
 
-    /// Sends one script request within `timeout` (a token refresh included).
+    /// The retry policy of a request: the defaults, the service's `[retry]`, the request's `retry`.
+    fn policy(&self, live: Option<&Live>, over: Option<&RequestRetry>) -> Result<Rc<RetryPolicy>, Failure> {
+        let base = match live {
+            None => self.default_policy.clone(),
+            Some(l) => {
+                let cached = self.policies.borrow().get(&l.link_name).cloned();
+                match cached {
+                    Some(p) => p,
+                    None => {
+                        let catalog = self.catalog()?;
+                        let def = catalog
+                            .get(&l.service)
+                            .ok()
+                            .and_then(|s| s.def.retry.as_ref().map(|r| r.get_ref().clone()));
+                        let p = match def {
+                            Some(d) => Rc::new(RetryPolicy::default().with(&d)),
+                            None => self.default_policy.clone(),
+                        };
+                        self.policies.borrow_mut().insert(l.link_name.clone(), p.clone());
+                        p
+                    }
+                }
+            }
+        };
+        Ok(match over {
+            None => base,
+            Some(RequestRetry::Off) => Rc::new(RetryPolicy { max_attempts: 1, ..(*base).clone() }),
+            Some(RequestRetry::Over(d)) => Rc::new((*base).clone().with(d)),
+        })
+    }
+
+    /// Sends one script request, each attempt within `timeout` (a token refresh included) and
+    /// all of them within `timeout` from now.
     pub async fn send(&self, req: &ScriptRequest, timeout: Duration) -> Result<Response, Failure> {
+        self.send_until(req, timeout, Instant::now() + timeout).await
+    }
+
+    /// Sends one script request, retrying per its policy (see the module doc): each attempt
+    /// within `timeout`, cut to what is left before `deadline`, and no wait slept past it.
+    pub async fn send_until(
+        &self,
+        req: &ScriptRequest,
+        timeout: Duration,
+        deadline: Instant,
+    ) -> Result<Response, Failure> {
         let live = match &req.connection {
             Some(l) => Some(self.live(l)?),
             None => None,
@@ -439,35 +506,107 @@ impl Invoker {
         if let Some(l) = live_ref {
             l.check_url(&out.url)?;
         }
-        let opts = SendOptions {
-            timeout,
-            max_response: self.opts.max_response,
-            link,
-            redact: live_ref.map(|l| l.redact_keys.as_slice()).unwrap_or_default(),
-            verbose: self.opts.verbose,
-            ..SendOptions::default()
-        };
-        let Some(l) = live_ref else {
-            return Ok(send::send(&self.clients, out, &opts, &NoCredentials).await?);
+        let policy = self.policy(live.as_deref(), req.retry.as_ref())?;
+        let redact = live_ref.map(|l| l.redact_keys.as_slice()).unwrap_or_default();
+        // Whether a status other than 429 or a transport failure may be retried: decided once.
+        let repeatable = policy.method_retried(&out.method, &out.headers);
+        let mut made = 0u32;
+        let mut out = Some(out);
+        loop {
+            made += 1;
+            let this = match made < policy.max_attempts {
+                true => out.clone(),
+                false => out.take(),
+            };
+            let Some(this) = this else { unreachable!("the last attempt takes the request") };
+            let left = deadline.saturating_duration_since(Instant::now());
+            let each = if made == 1 { timeout } else { timeout.min(left) };
+            let answered = AtomicBool::new(false);
+            let opts = SendOptions {
+                timeout: each,
+                max_response: self.opts.max_response,
+                link,
+                redact,
+                verbose: self.opts.verbose,
+                answered: Some(&answered),
+                ..SendOptions::default()
+            };
+            let result = self.attempt(live_ref, this, &opts).await;
+            let wait = match &result {
+                Ok(r) if policy.statuses.contains(&r.status) && (r.status == 429 || repeatable) => {
+                    Some(policy.wait(made + 1, &r.headers, SystemTime::now()))
+                }
+                Err(Failure::Invoke(e)) if e.unanswered && repeatable => {
+                    Some(policy.wait(made + 1, &[], SystemTime::now()))
+                }
+                _ => None,
+            };
+            let Some(wait) = wait.filter(|_| made < policy.max_attempts) else {
+                return counted(result, Attempts { made, retry_after: None });
+            };
+            let left = deadline.saturating_duration_since(Instant::now());
+            if wait.delay > policy.max_wait || wait.delay >= left {
+                if self.opts.verbose {
+                    let (limit, what) = if wait.delay > policy.max_wait {
+                        (policy.max_wait, "`max_wait_s`")
+                    } else {
+                        (left, "the time left")
+                    };
+                    eprintln!(
+                        "linkrun: not retrying: the wait of {} s ({}) is longer than {what} ({} s)",
+                        fmt_secs(wait.delay),
+                        wait.source,
+                        fmt_secs(limit)
+                    );
+                }
+                return counted(result, Attempts { made, retry_after: Some(wait.delay) });
+            }
+            if self.opts.verbose {
+                eprintln!(
+                    "linkrun: attempt {}/{} after {} s ({})",
+                    made + 1,
+                    policy.max_attempts,
+                    fmt_secs(wait.delay),
+                    wait.source
+                );
+            }
+            tokio::time::sleep(wait.delay).await;
+        }
+    }
+
+    /// One attempt: through the auth layer when the connection carries credentials, the whole
+    /// of it (a token refresh included) within `opts.timeout`.
+    async fn attempt(&self, live: Option<&Live>, out: Outgoing, opts: &SendOptions<'_>) -> Result<Response, Failure> {
+        let Some(l) = live else {
+            return Ok(send::send(&self.clients, out, opts, &NoCredentials).await?);
         };
         let vault = self.vault().map_err(|f| match f {
             Failure::Invoke(e) => e,
             Failure::Fatal(e) => InvokeError::connection(e.to_string(), &l.link_name),
         })?;
         let shown = redact_url(&out.url, opts.redact);
-        // The whole call, a token refresh included, ends within `timeout`.
-        match tokio::time::timeout(timeout, l.send(&self.clients, &vault, out, &opts)).await {
+        match tokio::time::timeout(opts.timeout, l.send(&self.clients, &vault, out, opts)).await {
             Ok(r) => Ok(r?),
-            Err(_) => Err(InvokeError::new(
-                ErrorKind::Timeout,
-                format!(
-                    "the request to `{shown}` took longer than {} s: raise `timeout` in the request, or check the server",
-                    fmt_secs(timeout)
-                ),
-                link,
-            )
-            .into()),
+            Err(_) => {
+                let unanswered = !opts.answered.is_some_and(|a| a.load(Ordering::Relaxed));
+                Err(send::timed_out(&shown, opts.timeout, opts.link, unanswered).into())
+            }
         }
+    }
+}
+
+/// The result of the last attempt with the count of attempts on it.
+fn counted(result: Result<Response, Failure>, attempts: Attempts) -> Result<Response, Failure> {
+    match result {
+        Ok(mut r) => {
+            r.attempts = attempts;
+            Ok(r)
+        }
+        Err(Failure::Invoke(mut e)) => {
+            e.attempts = attempts;
+            Err(Failure::Invoke(e))
+        }
+        Err(f) => Err(f),
     }
 }
 

@@ -16,6 +16,7 @@ use url::Url;
 
 pub use crate::auth::rfc5849::SignatureMethod;
 pub use crate::http::HttpMethod;
+pub use crate::http::retry::RetryDef;
 use crate::http::rules::split_host_entry;
 pub use crate::http::rules::{host_matches, host_port_matches};
 use crate::link_name::LinkName;
@@ -365,6 +366,9 @@ pub struct ServiceDef {
     /// client, where to find a param's value, provider-specific steps.
     #[serde(default)]
     pub setup_notes: Option<String>,
+    /// How failed answers are retried (`[retry]`; absent: the defaults of [`crate::http::retry`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<Spanned<RetryDef>>,
 }
 
 /// A validated service with the file it came from.
@@ -639,6 +643,9 @@ impl Service {
                     d.params.len()
                 ),
             ));
+        }
+        if let Some(r) = &d.retry {
+            r.get_ref().check().map_err(|m| self.err(text, Some(r.span()), format!("in `[retry]`: {m}")))?;
         }
         let auth = self.auth();
         if let Some(p) = &d.placement {
@@ -1018,6 +1025,21 @@ mod tests {
         let e = parse("link_name = \"Bad-Name\"\nname = \"A\"\nauth = \"none\"\n").unwrap_err();
         assert_eq!(e.line, 1);
         assert!(e.message.starts_with("invalid link_name `Bad-Name`: a link name starts"), "{e}");
+    }
+
+    #[test]
+    fn a_retry_table_is_read_and_checked() {
+        let head = "link_name = \"a\"\nname = \"A\"\nauth = \"none\"\n";
+        let s =
+            parse(&format!("{head}[retry]\nstatuses = [429, 503]\nmethods = [\"GET\", \"POST\"]\nmax_wait_s = 5\n"))
+                .unwrap();
+        let r = s.def.retry.as_ref().unwrap().get_ref();
+        assert_eq!(r.statuses.as_deref(), Some(&[429, 503][..]));
+        assert_eq!(r.max_wait_s, Some(5.0));
+        let e = parse(&format!("{head}[retry]\nmax_attempts = 0\n")).unwrap_err();
+        assert_eq!(e.to_string(), "svc.toml:4: in `[retry]`: `max_attempts` is 0: give 1 (no retries) to 10");
+        let e = parse(&format!("{head}[retry]\nattempts = 3\n")).unwrap_err();
+        assert!(e.to_string().contains("attempts"), "{e}");
     }
 
     #[test]

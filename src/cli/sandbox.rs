@@ -45,7 +45,12 @@ pub fn run(a: SandboxArgs) -> Result<()> {
         data: a.data,
         large: a.large,
         token_lifetime: Some(a.token_lifetime),
-        knobs: Knobs { latency_ms: a.latency_ms, failure_rate: a.failure_rate, rate_limit_per_minute: a.rate_limit },
+        knobs: Knobs {
+            latency_ms: a.latency_ms,
+            failure_rate: a.failure_rate,
+            rate_limit_per_minute: a.rate_limit,
+            ..Default::default()
+        },
     };
     let sandbox = Sandbox::new(&opts).map_err(Error::Other)?;
     let runtime = crate::http::server_runtime(2)?;

@@ -1,6 +1,8 @@
 //! The error of a call: what scripts catch as `#{ kind, message, connection }`, and what every
 //! layer of the send path (host rules, credentials, refresh, the sender) returns.
 
+use super::retry::Attempts;
+
 /// The kind of an invoke error, as scripts see it in `e.kind`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
 #[strum(serialize_all = "snake_case")]
@@ -36,12 +38,23 @@ pub struct InvokeError {
     pub message: String,
     /// The link name involved, if any.
     pub connection: Option<String>,
+    /// No byte of the answer came back (a connect error, or a timeout before the status line):
+    /// the failure may be retried.
+    pub unanswered: bool,
+    /// Attempts made and the wait not slept, set by the retry loop.
+    pub attempts: Attempts,
 }
 
 impl InvokeError {
     /// An error of any kind.
     pub fn new(kind: ErrorKind, message: String, connection: Option<&str>) -> InvokeError {
-        InvokeError { kind, message, connection: connection.map(str::to_string) }
+        InvokeError {
+            kind,
+            message,
+            connection: connection.map(str::to_string),
+            unanswered: false,
+            attempts: Attempts::default(),
+        }
     }
 
     /// A `bad_request` error.

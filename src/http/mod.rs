@@ -8,6 +8,7 @@
 //! | [`mod@send`] | the one send path: timeout, size cap, redirects hop by hop, traces |
 //! | [`error`]   | [`InvokeError`] and its [`ErrorKind`], what scripts catch |
 //! | [`method`]  | [`HttpMethod`], the methods a request may use |
+//! | [`retry`]   | the retry policy: which answers and failures are retried, waits, attempts |
 //!
 //! Nothing here knows connections, the vault or scripts: the auth layer hands [`send()`] a
 //! [`send::Credentials`] implementation that decides what each hop carries.
@@ -16,6 +17,7 @@ pub mod client;
 pub mod error;
 pub mod method;
 pub mod request;
+pub mod retry;
 pub mod rules;
 pub mod send;
 

@@ -157,4 +157,6 @@ pub struct Response {
     pub headers: Vec<(String, String)>,
     /// Body bytes (empty for 204 and HEAD).
     pub body: Vec<u8>,
+    /// Attempts made and the wait not slept, set by the retry loop.
+    pub attempts: super::retry::Attempts,
 }

@@ -4,6 +4,7 @@
 //! [`Credentials`] layer decides per hop what may be sent; a hop to another origin never carries
 //! the script's `Authorization`, `Proxy-Authorization` or `Cookie` headers either.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
@@ -40,6 +41,9 @@ pub struct SendOptions<'a> {
     pub redact: &'a [String],
     /// Trace each hop on stderr (method, redacted URL, status, time).
     pub verbose: bool,
+    /// Set when the status line of an answer came back, so that a caller's own timeout can tell
+    /// a request that got no answer (retryable) from one cut off while its body was read.
+    pub answered: Option<&'a AtomicBool>,
 }
 
 impl Default for SendOptions<'_> {
@@ -52,6 +56,7 @@ impl Default for SendOptions<'_> {
             link: None,
             redact: &[],
             verbose: false,
+            answered: None,
         }
     }
 }
@@ -100,16 +105,27 @@ pub async fn send(
         ));
     }
     let shown = redact_url(&first.url, opts.redact);
-    match tokio::time::timeout(opts.timeout, follow(clients, first, opts, credentials)).await {
+    let answered = AtomicBool::new(false);
+    let flag = opts.answered.unwrap_or(&answered);
+    match tokio::time::timeout(opts.timeout, follow(clients, first, opts, credentials, flag)).await {
         Ok(r) => r,
-        Err(_) => Err(InvokeError::new(
+        Err(_) => Err(timed_out(&shown, opts.timeout, opts.link, !flag.load(Ordering::Relaxed))),
+    }
+}
+
+/// The error of a request that took longer than `timeout`; `unanswered` when no status line had
+/// come back.
+pub fn timed_out(shown: &str, timeout: Duration, link: Option<&str>, unanswered: bool) -> InvokeError {
+    InvokeError {
+        unanswered,
+        ..InvokeError::new(
             ErrorKind::Timeout,
             format!(
                 "the request to `{shown}` took longer than {} s: raise `timeout` in the request, or check the server",
-                fmt_secs(opts.timeout)
+                fmt_secs(timeout)
             ),
-            opts.link,
-        )),
+            link,
+        )
     }
 }
 
@@ -118,6 +134,7 @@ async fn follow(
     first: Outgoing,
     opts: &SendOptions<'_>,
     credentials: &dyn Credentials,
+    answered: &AtomicBool,
 ) -> Result<Response, InvokeError> {
     let origin = first.url.clone();
     let origin_host = origin.host_str().unwrap_or_default().to_ascii_lowercase();
@@ -137,7 +154,12 @@ async fn follow(
         let shown = || redact_url(&wire.url, opts.redact);
         let client =
             clients.for_url(&wire.url).map_err(|e| InvokeError::new(ErrorKind::Network, e.to_string(), link))?;
-        let mut resp = wire.request(client).send().await.map_err(|e| network_error(&e, &shown(), link))?;
+        let mut resp = wire.request(client).send().await.map_err(|e| InvokeError {
+            // Nothing of an answer came back: a connect error or a timeout is retryable.
+            unanswered: e.is_connect() || e.is_timeout(),
+            ..network_error(&e, &shown(), link)
+        })?;
+        answered.store(true, Ordering::Relaxed);
         let status = resp.status().as_u16();
         if opts.verbose {
             eprintln!(
@@ -206,7 +228,7 @@ async fn follow(
                 body.extend_from_slice(&chunk);
             }
         }
-        return Ok(Response { status, headers, body });
+        return Ok(Response { status, headers, body, attempts: Default::default() });
     }
     Err(InvokeError::new(
         ErrorKind::Network,

@@ -8,7 +8,10 @@ use std::time::Duration;
 use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString, Map, NativeCallContext, Position};
 
 use super::{RunState, Stop, builtins};
-use crate::invoke::{DEFAULT_TIMEOUT, ErrorKind, Failure, InvokeError, Parameters, Response, ScriptRequest};
+use crate::invoke::{
+    Attempts, DEFAULT_TIMEOUT, ErrorKind, Failure, InvokeError, Parameters, RequestRetry, Response, RetryDef,
+    ScriptRequest,
+};
 
 const KEYS: &[&str] = &[
     "url",
@@ -21,6 +24,7 @@ const KEYS: &[&str] = &[
     "detailed",
     "response-format",
     "timeout",
+    "retry",
 ];
 
 /// How a response becomes a script value: `detailed` (the map of code, text and headers) and
@@ -71,7 +75,12 @@ fn invoke_all(state: &RunState, list: rhai::Array, opts: &Map, pos: Position) ->
         futures_util::stream::iter(parsed.iter())
             .map(|p| async move {
                 match p {
-                    Ok((req, _)) => invoker.send(req, req.timeout.unwrap_or(DEFAULT_TIMEOUT).min(remaining)).await,
+                    Ok((req, _)) => {
+                        // Each request waits for its own retries on the runtime's timer.
+                        invoker
+                            .send_until(req, req.timeout.unwrap_or(DEFAULT_TIMEOUT).min(remaining), state.deadline)
+                            .await
+                    }
                     Err(e) => Err(Failure::Invoke(e.clone())),
                 }
             })
@@ -137,7 +146,7 @@ pub(crate) fn send_one(state: &RunState, req: &ScriptRequest, pos: Position) -> 
         return Err(state.halt(Stop::Deadline, pos));
     }
     let timeout = req.timeout.unwrap_or(DEFAULT_TIMEOUT).min(remaining);
-    match state.runtime.block_on(spin_then_wait(state.invoker.send(req, timeout), state.spin)) {
+    match state.runtime.block_on(spin_then_wait(state.invoker.send_until(req, timeout, state.deadline), state.spin)) {
         Ok(resp) => Ok(resp),
         Err(Failure::Fatal(e)) => Err(state.halt(Stop::Fatal(e), pos)),
         Err(Failure::Invoke(e)) if e.kind == ErrorKind::Timeout && state.remaining().is_zero() => {
@@ -169,13 +178,25 @@ async fn spin_then_wait<F: std::future::Future>(fut: F, spin: std::time::Duratio
     }
 }
 
-/// The catchable error value: `#{ kind, message, connection }`.
+/// The catchable error value: `#{ kind, message, connection }`, with `attempts` when the
+/// request was retried and `retry_after` (seconds) when a wait was too long to sleep.
 pub fn error_map(e: &InvokeError) -> Map {
     let mut m = Map::new();
     m.insert("kind".into(), Dynamic::from(e.kind.as_str().to_string()));
     m.insert("message".into(), Dynamic::from(e.message.clone()));
     m.insert("connection".into(), e.connection.clone().map(Dynamic::from).unwrap_or(Dynamic::UNIT));
+    add_attempts(&mut m, &e.attempts, "retry_after");
     m
+}
+
+/// `attempts` (when more than one, or a wait was refused) and the refused wait in seconds.
+fn add_attempts(m: &mut Map, a: &Attempts, retry_after: &str) {
+    if a.made > 1 || a.retry_after.is_some() {
+        m.insert("attempts".into(), Dynamic::from(a.made as i64));
+    }
+    if let Some(w) = a.retry_after {
+        m.insert(retry_after.into(), Dynamic::from(w.as_secs_f64()));
+    }
 }
 
 /// The script error for an invoke error: the catchable map of [`error_map`].
@@ -189,7 +210,7 @@ fn bad(msg: String) -> InvokeError {
 
 /// A `too_large` error: a value too big for the script's limits.
 pub(crate) fn too_large(message: String) -> InvokeError {
-    InvokeError { kind: ErrorKind::TooLarge, message, connection: None }
+    InvokeError::new(ErrorKind::TooLarge, message, None)
 }
 
 fn text_of(v: &Dynamic, key: &str) -> Result<String, InvokeError> {
@@ -283,6 +304,9 @@ pub fn read_request(m: &Map) -> Result<(ScriptRequest, Reply), InvokeError> {
         }
         req.timeout = Some(Duration::from_secs_f64(secs));
     }
+    if let Some(r) = m.get("retry").filter(|p| !p.is_unit()) {
+        req.retry = Some(retry_of(r)?);
+    }
     if let Some(ct) = req.content_type.clone() {
         req.headers.retain(|(n, _)| !n.eq_ignore_ascii_case("content-type"));
         req.content_type = Some(ct);
@@ -290,6 +314,24 @@ pub fn read_request(m: &Map) -> Result<(ScriptRequest, Reply), InvokeError> {
         req.content_type = Some(v.clone());
     }
     Ok((req, reply))
+}
+
+/// The `retry` key: `false` (one attempt), `true` (the service's values) or a map of
+/// `[retry]` keys over the service's.
+fn retry_of(v: &Dynamic) -> Result<RequestRetry, InvokeError> {
+    const HINT: &str = "give false, or a map of statuses, methods, max_attempts, base_ms, cap_ms, max_wait_s";
+    if let Ok(b) = v.as_bool() {
+        return Ok(if b { RequestRetry::Over(RetryDef::default()) } else { RequestRetry::Off });
+    }
+    if !v.is_map() {
+        return Err(bad(format!("`retry` of invoke_url is {}: {HINT}", v.type_name())));
+    }
+    let json =
+        builtins::to_json_value(v).map_err(|e| bad(format!("`retry` of invoke_url cannot be read ({e}): {HINT}")))?;
+    let def: RetryDef =
+        serde_json::from_value(json).map_err(|e| bad(format!("`retry` of invoke_url is wrong ({e}): {HINT}")))?;
+    def.check().map_err(|m| bad(format!("`retry` of invoke_url: {m}")))?;
+    Ok(RequestRetry::Over(def))
 }
 
 /// The response as a script value: the body as a map or array when it is JSON (unless
@@ -310,6 +352,7 @@ pub fn response_value(resp: Response, reply: Reply, url: &str) -> Result<Dynamic
         return Ok(body);
     }
     let mut headers = Map::new();
+    let attempts = resp.attempts;
     for (k, v) in resp.headers {
         headers.insert(k.into(), Dynamic::from(v));
     }
@@ -317,6 +360,7 @@ pub fn response_value(resp: Response, reply: Reply, url: &str) -> Result<Dynamic
     m.insert("responseCode".into(), Dynamic::from(resp.status as i64));
     m.insert("responseText".into(), body);
     m.insert("responseHeader".into(), Dynamic::from_map(headers));
+    add_attempts(&mut m, &attempts, "retryAfter");
     Ok(Dynamic::from_map(m))
 }
 

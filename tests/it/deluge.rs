@@ -187,7 +187,7 @@ fn request_map_mistakes_are_bad_requests() {
     );
     assert_eq!(
         out.ok().trim(),
-        "bad_request|unknown key `methd` in the invoke_url map: the keys are url, type, parameters, body, headers, content-type, connection, detailed, response-format, timeout"
+        "bad_request|unknown key `methd` in the invoke_url map: the keys are url, type, parameters, body, headers, content-type, connection, detailed, response-format, timeout, retry"
     );
     let out = env.script(
         "let k = \"\"; try { invoke_url(#{ url: \"http://127.0.0.1:9/\", type: \"FETCH\" }); } catch (e) { k = e.message; } k",

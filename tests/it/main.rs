@@ -24,6 +24,7 @@ mod oauth2;
 mod prebuilt;
 mod prebuilt_servicenow;
 mod prompt;
+mod retry;
 mod sandbox;
 mod sandbox_data;
 mod sandbox_deluge;

@@ -1,5 +1,6 @@
 //! Fault knobs shared by every emulated product: added latency, a failure rate for 5xx answers,
-//! and a per-organisation rate limit. Set at start (`linkrun sandbox` flags) and changed at run
+//! a per-organisation rate limit, and bursts (the next N API requests fail with one status and
+//! `Retry-After`, so retry tests are deterministic). Set at start (`linkrun sandbox` flags) and changed at run
 //! time through the admin endpoint; each product maps a fault to its own error shape.
 
 use std::collections::HashMap;
@@ -18,6 +19,31 @@ pub struct Knobs {
     pub failure_rate: f64,
     /// Requests per minute and organisation before 429 (`None`: no limit).
     pub rate_limit_per_minute: Option<u64>,
+    /// The next API requests fail as this says (`None`: no burst); its `count` goes down with
+    /// each failed request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub burst: Option<Burst>,
+}
+
+/// A burst: the next `count` API requests (any product; not `/_sandbox/*` nor the OAuth
+/// endpoints) are answered with `status` and, when set, `Retry-After`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Burst {
+    /// Requests left to fail.
+    pub count: u64,
+    /// Their status (default 429).
+    #[serde(default = "too_many_requests")]
+    pub status: u16,
+    /// `Retry-After` in seconds (none: no header).
+    #[serde(default)]
+    pub retry_after: Option<u64>,
+    /// Send `Retry-After` as an HTTP date that many seconds ahead instead of a number.
+    #[serde(default)]
+    pub retry_after_date: bool,
+}
+
+fn too_many_requests() -> u16 {
+    429
 }
 
 /// What a product must answer instead of serving the request.
@@ -90,6 +116,61 @@ impl Faults {
     }
 }
 
+impl Faults {
+    /// Takes one request of the burst, if one is on: its status and `Retry-After` value.
+    pub fn take_burst(&self) -> Option<(u16, Option<String>)> {
+        let mut k = self.knobs.lock().unwrap_or_else(|e| e.into_inner());
+        let b = k.burst.as_mut()?;
+        if b.count == 0 {
+            k.burst = None;
+            return None;
+        }
+        b.count -= 1;
+        let retry_after = b.retry_after.map(|s| match b.retry_after_date {
+            true => (chrono::Utc::now() + chrono::Duration::seconds(s as i64))
+                .format("%a, %d %b %Y %H:%M:%S GMT")
+                .to_string(),
+            false => s.to_string(),
+        });
+        let status = b.status;
+        if b.count == 0 {
+            k.burst = None;
+        }
+        Some((status, retry_after))
+    }
+}
+
+/// Whether a path is an API request a burst applies to (not the sandbox's own admin and OAuth
+/// endpoints, so connections can still be set up and refreshed).
+pub fn burst_applies(path: &str) -> bool {
+    !(path.starts_with("/_sandbox") || path.starts_with("/oauth") || path.contains("oauth_"))
+}
+
+/// Middleware answering the requests of a burst before any product sees them.
+pub async fn burst_layer(
+    axum::extract::State(faults): axum::extract::State<Faults>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if burst_applies(req.uri().path())
+        && let Some((status, retry_after)) = faults.take_burst()
+    {
+        let code = axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::SERVICE_UNAVAILABLE);
+        let body = serde_json::json!({
+            "code": if status == 429 { "TOO_MANY_REQUESTS" } else { "SERVICE_UNAVAILABLE" },
+            "message": format!("sandbox burst: answered {status}"),
+            "status": "error",
+        });
+        let mut r = (code, axum::Json(body)).into_response();
+        if let Some(v) = retry_after.and_then(|v| axum::http::HeaderValue::from_str(&v).ok()) {
+            r.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+        }
+        return r;
+    }
+    next.run(req).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,5 +185,22 @@ mod tests {
         f.set(Knobs { failure_rate: 0.5, ..Default::default() });
         let got: Vec<_> = [f.before("a").await, f.before("a").await].into_iter().collect();
         assert_eq!(got.iter().filter(|x| x.is_some()).count(), 1);
+    }
+
+    #[test]
+    fn a_burst_fails_the_next_n_requests_then_ends() {
+        let burst = Burst { count: 2, status: 503, retry_after: Some(1), retry_after_date: false };
+        let f = Faults::new(Knobs { burst: Some(burst), ..Default::default() });
+        assert_eq!(f.take_burst(), Some((503, Some("1".into()))));
+        assert_eq!(f.knobs().burst.map(|b| b.count), Some(1));
+        assert_eq!(f.take_burst(), Some((503, Some("1".into()))));
+        assert_eq!(f.take_burst(), None);
+        assert_eq!(f.knobs().burst, None);
+        let dated = Burst { count: 1, status: 429, retry_after: Some(1), retry_after_date: true };
+        f.set(Knobs { burst: Some(dated), ..Default::default() });
+        let (_, v) = f.take_burst().unwrap();
+        assert!(v.unwrap().ends_with(" GMT"));
+        assert!(!burst_applies("/_sandbox/knobs") && !burst_applies("/oauth/v2/token"));
+        assert!(burst_applies("/crm/v7/Leads") && burst_applies("/api/now/table/incident"));
     }
 }

@@ -183,6 +183,7 @@ impl Sandbox {
                     async move { Json(k) }
                 }),
             )
+            .layer(axum::middleware::from_fn_with_state(self.faults.clone(), super::faults::burst_layer))
     }
 
     /// Serves on 127.0.0.1:`port` (0: any free port) inside the current tokio runtime.

@@ -32,6 +32,7 @@ pub mod state;
 mod test_support;
 pub mod zoho;
 pub mod zoho_tasks;
+pub mod zone;
 
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -200,7 +201,7 @@ pub fn engine() -> Engine {
 
 /// Builds the sandboxed engine with its Deluge dates (`now`, `zoho.currenttime`, text without an
 /// offset) in `zone`, the org's time zone.
-pub fn engine_in(zone: chrono_tz::Tz) -> Engine {
+pub fn engine_in(zone: zone::Zone) -> Engine {
     let mut engine = Engine::new_raw();
     engine.register_global_module(ScriptPackage::new().as_shared_module());
     engine
@@ -513,7 +514,7 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
 
 /// The org's time zone: `[deluge] time_zone` of `linkrun.toml`, else the machine's; a name the
 /// time-zone database lacks is an error naming the file, the key and the value (exit 2).
-fn org_zone(home: &Home) -> Result<chrono_tz::Tz> {
+fn org_zone(home: &Home) -> Result<zone::Zone> {
     let config = crate::config::Config::load(home)?;
     let Some(name) = config.deluge.time_zone else {
         return Ok(deluge_time::machine_zone());

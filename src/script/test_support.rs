@@ -6,7 +6,7 @@ use rhai::{Dynamic, EvalAltResult};
 use super::builtins::display;
 
 /// Runs `src` on an engine whose org time zone is `zone`.
-pub fn run_in(zone: chrono_tz::Tz, src: &str) -> String {
+pub fn run_in(zone: super::zone::Zone, src: &str) -> String {
     shown(super::engine_in(zone), src)
 }
 

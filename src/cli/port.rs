@@ -56,7 +56,17 @@ pub fn run(a: PortArgs) -> Result<()> {
     let commands = if located.is_empty() { Vec::new() } else { connection_commands(t) };
     if let Some(out) = &a.output {
         crate::files::write_atomic(out, &t.rhai)
-            .map_err(|e| Error::Io { what: format!("cannot write `{}`", out.display()), source: e })?;
+            // Worded from the OS error alone: tempfile's message names its temporary file.
+            .map_err(|e| {
+                let reason = crate::files::io_reason(&e);
+                Error::Io {
+                    what: format!("cannot write `{}`", out.display()),
+                    source: std::io::Error::new(
+                        e.kind(),
+                        format!("{reason}; check that its folder exists and is writable"),
+                    ),
+                }
+            })?;
     }
     if a.json {
         let creds: Vec<serde_json::Value> = located

@@ -261,3 +261,13 @@ fn response_format_text_keeps_a_json_body_as_text() {
     let err = env.run(&["run", bad.to_str().unwrap()]).fails(1);
     assert!(err.contains("`response-format` of invoke_url is `XML`: give TEXT or JSON"), "{err}");
 }
+
+#[test]
+fn port_to_a_missing_folder_names_the_output_not_a_temporary_file() {
+    let env = Env::new();
+    let dg = env.write("f.dg", "info 1;\n");
+    let out = env.work.path().join("missing/f.rhai");
+    let err = env.run(&["port", dg.to_str().unwrap(), "-o", out.to_str().unwrap()]).fails(1);
+    assert!(err.ends_with("f.rhai`: no such file; check that its folder exists and is writable"), "{err}");
+    assert!(!err.contains("missing/.tmp"), "{err}");
+}

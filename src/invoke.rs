@@ -33,6 +33,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -44,6 +45,7 @@ pub use crate::auth::live::{Failure, Live};
 use crate::catalog::Catalog;
 use crate::home::Home;
 use crate::http::Clients;
+pub use crate::http::budget::{Budget, Budgets, LimitsDef, Refusal};
 pub use crate::http::retry::{Attempts, RetryDef, RetryPolicy};
 use crate::http::rules::{dc_portable_target, has_http_scheme, has_userinfo, join_url, redact_url, strip_userinfo};
 use crate::http::send::{self, NoCredentials, SendOptions, fmt_secs};
@@ -260,11 +262,13 @@ pub struct InvokerOptions {
     pub verbose: bool,
     /// Response-size cap in bytes.
     pub max_response: usize,
+    /// The rate budgets of the process, shared by every invoker it makes (a server's workers).
+    pub budgets: Budgets,
 }
 
 impl Default for InvokerOptions {
     fn default() -> Self {
-        InvokerOptions { verbose: false, max_response: DEFAULT_MAX_RESPONSE }
+        InvokerOptions { verbose: false, max_response: DEFAULT_MAX_RESPONSE, budgets: Budgets::default() }
     }
 }
 
@@ -284,6 +288,8 @@ pub struct Invoker {
     policies: RefCell<HashMap<LinkName, Rc<RetryPolicy>>>,
     /// The policy of requests without a connection.
     default_policy: Rc<RetryPolicy>,
+    /// The rate budget of each connection (`None`: unlimited), resolved on first need.
+    budgets: RefCell<HashMap<LinkName, Option<Arc<Budget>>>>,
 }
 
 /// What data-center-portable URLs need to know about a connection: its data center, the base URLs
@@ -315,6 +321,7 @@ impl Invoker {
             config_portable: RefCell::new(None),
             policies: RefCell::new(HashMap::new()),
             default_policy: Rc::new(RetryPolicy::default()),
+            budgets: RefCell::new(HashMap::new()),
         }
     }
 
@@ -479,6 +486,40 @@ impl Invoker {
         })
     }
 
+    /// The limits of a connection: its service's `[limits]` with the connection's own values
+    /// (`linkrun connection limits`) over them.
+    pub fn limits(&self, live: &Live) -> Result<LimitsDef, Failure> {
+        let catalog = self.catalog()?;
+        let service = catalog.get(&live.service).ok().and_then(|s| s.def.limits.as_ref().map(|l| l.get_ref().clone()));
+        let vault = self.vault()?;
+        let own = vault.borrow().connection_limits(&live.link_name).map_err(|e| Failure::Fatal(e.into()))?;
+        let own: LimitsDef = match own {
+            None => LimitsDef::default(),
+            Some(text) => serde_json::from_str(&text).map_err(|e| {
+                InvokeError::connection(
+                    format!(
+                        "the limits stored for connection `{}` cannot be read ({e}): set them again with `linkrun connection limits {} --clear`",
+                        live.link_name, live.link_name
+                    ),
+                    &live.link_name,
+                )
+            })?,
+        };
+        Ok(service.unwrap_or_default().with(&own))
+    }
+
+    /// The budget of a connection, shared by the process's invokers (`None`: unlimited).
+    fn budget(&self, live: &Live) -> Result<Option<Arc<Budget>>, Failure> {
+        if let Some(b) = self.budgets.borrow().get(&live.link_name) {
+            return Ok(b.clone());
+        }
+        let limits = self.limits(live)?;
+        let key = format!("{}\u{0}{}", self.home.root().display(), live.link_name);
+        let b = self.opts.budgets.get(&key, &limits);
+        self.budgets.borrow_mut().insert(live.link_name.clone(), b.clone());
+        Ok(b)
+    }
+
     /// Sends one script request, each attempt within `timeout` (a token refresh included) and
     /// all of them within `timeout` from now.
     pub async fn send(&self, req: &ScriptRequest, timeout: Duration) -> Result<Response, Failure> {
@@ -507,6 +548,10 @@ impl Invoker {
             l.check_url(&out.url)?;
         }
         let policy = self.policy(live.as_deref(), req.retry.as_ref())?;
+        let budget = match live.as_deref() {
+            Some(l) => self.budget(l)?,
+            None => None,
+        };
         let redact = live_ref.map(|l| l.redact_keys.as_slice()).unwrap_or_default();
         // Whether a status other than 429 or a transport failure may be retried: decided once.
         let repeatable = policy.method_retried(&out.method, &out.headers);
@@ -531,7 +576,30 @@ impl Invoker {
                 answered: Some(&answered),
                 ..SendOptions::default()
             };
+            // The budget's turn is held while the attempt is on the wire, not while it waits
+            // to be retried.
+            let turn = match &budget {
+                None => None,
+                Some(b) => match b.turn(policy.max_wait.min(left)).await {
+                    Ok(t) => Some(t),
+                    Err(r) => {
+                        let l = live.as_deref().map(|l| l.link_name.as_str()).unwrap_or_default();
+                        let e = over_budget(&r, l, policy.max_wait, left);
+                        return counted(Err(e.into()), Attempts { made: made - 1, retry_after: refusal_wait(&r) });
+                    }
+                },
+            };
+            if self.opts.verbose
+                && let Some(t) = turn.as_ref().filter(|t| !t.waited.is_zero())
+            {
+                eprintln!(
+                    "linkrun: waited {} s for the rate budget of `{}`",
+                    fmt_secs(t.waited),
+                    link.unwrap_or_default()
+                );
+            }
             let result = self.attempt(live_ref, this, &opts).await;
+            drop(turn);
             let wait = match &result {
                 Ok(r) if policy.statuses.contains(&r.status) && (r.status == 429 || repeatable) => {
                     Some(policy.wait(made + 1, &r.headers, SystemTime::now()))
@@ -592,6 +660,33 @@ impl Invoker {
                 Err(send::timed_out(&shown, opts.timeout, opts.link, unanswered).into())
             }
         }
+    }
+}
+
+/// The `rate_limited` error of a request the budget of connection `link` refused.
+fn over_budget(r: &Refusal, link: &str, max_wait: Duration, left: Duration) -> InvokeError {
+    let (limit, why) =
+        if max_wait <= left { (max_wait, "`max_wait_s`") } else { (left, "the time the script has left") };
+    let message = match r {
+        Refusal::Rate { wait, limit: rule } => format!(
+            "connection `{link}` is over its rate budget: {rule} makes the next request wait {} s, longer than {why} ({} s); wait and try again, or change the limits with `linkrun connection limits {link}`",
+            fmt_secs(*wait),
+            fmt_secs(limit)
+        ),
+        Refusal::Busy { max, waited } => format!(
+            "connection `{link}` is over its rate budget: all {max} request slots (`max_concurrency = {max}`) stayed busy for {} s, {why} ({} s); send fewer requests at once, or change the limits with `linkrun connection limits {link}`",
+            fmt_secs(*waited),
+            fmt_secs(limit)
+        ),
+    };
+    InvokeError::new(ErrorKind::RateLimited, message, Some(link))
+}
+
+/// The wait a refusal asks for, when it knows one.
+fn refusal_wait(r: &Refusal) -> Option<Duration> {
+    match r {
+        Refusal::Rate { wait, .. } => Some(*wait),
+        Refusal::Busy { .. } => None,
     }
 }
 

@@ -16,6 +16,7 @@ use url::Url;
 
 pub use crate::auth::rfc5849::SignatureMethod;
 pub use crate::http::HttpMethod;
+pub use crate::http::budget::LimitsDef;
 pub use crate::http::retry::RetryDef;
 use crate::http::rules::split_host_entry;
 pub use crate::http::rules::{host_matches, host_port_matches};
@@ -369,6 +370,10 @@ pub struct ServiceDef {
     /// How failed answers are retried (`[retry]`; absent: the defaults of [`crate::http::retry`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<Spanned<RetryDef>>,
+    /// The rate budget of each connection (`[limits]`; absent: none). A connection's own values
+    /// (`linkrun connection limits`) go over these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Spanned<LimitsDef>>,
 }
 
 /// A validated service with the file it came from.
@@ -646,6 +651,9 @@ impl Service {
         }
         if let Some(r) = &d.retry {
             r.get_ref().check().map_err(|m| self.err(text, Some(r.span()), format!("in `[retry]`: {m}")))?;
+        }
+        if let Some(l) = &d.limits {
+            l.get_ref().check().map_err(|m| self.err(text, Some(l.span()), format!("in `[limits]`: {m}")))?;
         }
         let auth = self.auth();
         if let Some(p) = &d.placement {
@@ -1040,6 +1048,22 @@ mod tests {
         assert_eq!(e.to_string(), "svc.toml:4: in `[retry]`: `max_attempts` is 0: give 1 (no retries) to 10");
         let e = parse(&format!("{head}[retry]\nattempts = 3\n")).unwrap_err();
         assert!(e.to_string().contains("attempts"), "{e}");
+    }
+
+    #[test]
+    fn a_limits_table_is_read_and_checked() {
+        let head = "link_name = \"a\"\nname = \"A\"\nauth = \"none\"\n";
+        let s =
+            parse(&format!("{head}[limits]\nmax_concurrency = 5\nwindow_requests = 100\nwindow_s = 3600\n")).unwrap();
+        let l = s.def.limits.as_ref().unwrap().get_ref();
+        assert_eq!((l.max_concurrency, l.window_requests, l.window_s), (Some(5), Some(100), Some(3600)));
+        let e = parse(&format!("{head}[limits]\nwindow_requests = 100\n")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "svc.toml:4: in `[limits]`: `window_requests` needs `window_s`, the span it counts in seconds"
+        );
+        let e = parse(&format!("{head}[limits]\nconcurrency = 3\n")).unwrap_err();
+        assert!(e.to_string().contains("concurrency"), "{e}");
     }
 
     #[test]

@@ -123,6 +123,15 @@ pub enum ConnectionCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Show, set or clear a connection's own rate budget: the `[limits]` of its service with
+    /// these values over them (requests in flight, per second, per window).
+    Limits {
+        /// Link name.
+        link: String,
+        /// The values to set (none: show the limits).
+        #[command(flatten)]
+        args: super::connection_limits::LimitsArgs,
+    },
     /// Delete a connection and its sealed values.
     Delete {
         /// Link name.
@@ -142,6 +151,7 @@ pub fn run(home: &Home, cmd: ConnectionCmd) -> Result<()> {
         ConnectionCmd::List { json } => list(home, json),
         ConnectionCmd::Show { link, json } => show(home, &check_link(&link)?, json),
         ConnectionCmd::Delete { link, yes } => delete(home, &check_link(&link)?, yes),
+        ConnectionCmd::Limits { link, args } => super::connection_limits::run(home, &check_link(&link)?, args),
         ConnectionCmd::Default { service, link, clear, json } => default(home, &service, link.as_deref(), clear, json),
         ConnectionCmd::Authorize { link, grant, code, redirect_uri, no_browser, verifier, port, timeout, json } => {
             if !(1..=86_400).contains(&timeout) {

@@ -21,6 +21,14 @@ pub enum ConnectionCmdError {
         /// The rule it breaks.
         rule: &'static str,
     },
+    /// `connection limits` was given values a rate budget cannot have.
+    #[error("the limits given for connection `{link}` are wrong: {message}")]
+    BadLimits {
+        /// The link name.
+        link: String,
+        /// The end of a sentence naming the key and the fix.
+        message: String,
+    },
     /// A connection with this link name exists already.
     #[error(
         "connection `{link}` already exists: link names are unique, so choose another or delete it first with `linkrun connection delete {link} --yes`"

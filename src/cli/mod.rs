@@ -12,6 +12,7 @@ macro_rules! outln {
 
 pub mod connection;
 pub mod connection_error;
+pub mod connection_limits;
 pub mod demo;
 pub mod port;
 pub mod run;

@@ -19,6 +19,8 @@ pub enum ErrorKind {
     HostRefused,
     /// The request map is wrong.
     BadRequest,
+    /// The connection's rate budget (`[limits]`) would make the request wait longer than it may.
+    RateLimited,
 }
 
 impl ErrorKind {
@@ -81,10 +83,14 @@ mod tests {
             ErrorKind::Connection,
             ErrorKind::HostRefused,
             ErrorKind::BadRequest,
+            ErrorKind::RateLimited,
         ]
         .into_iter()
         .map(ErrorKind::as_str)
         .collect();
-        assert_eq!(names, ["network", "timeout", "too_large", "connection", "host_refused", "bad_request"]);
+        assert_eq!(
+            names,
+            ["network", "timeout", "too_large", "connection", "host_refused", "bad_request", "rate_limited"]
+        );
     }
 }

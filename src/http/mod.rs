@@ -9,10 +9,12 @@
 //! | [`error`]   | [`InvokeError`] and its [`ErrorKind`], what scripts catch |
 //! | [`method`]  | [`HttpMethod`], the methods a request may use |
 //! | [`retry`]   | the retry policy: which answers and failures are retried, waits, attempts |
+//! | [`budget`]  | rate budgets: requests in flight and started per span, per connection |
 //!
 //! Nothing here knows connections, the vault or scripts: the auth layer hands [`send()`] a
 //! [`send::Credentials`] implementation that decides what each hop carries.
 
+pub mod budget;
 pub mod client;
 pub mod error;
 pub mod method;

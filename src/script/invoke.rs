@@ -41,7 +41,8 @@ pub struct Reply {
 /// Default concurrency of `invoke_all`.
 pub const DEFAULT_CONCURRENCY: usize = 8;
 
-/// `invoke_all(requests, options)`: the requests concurrently on the shared client, results in
+/// `invoke_all(requests, options)`: the requests concurrently on the shared client (at most
+/// `concurrency` at once, and at most each connection's `max_concurrency` in flight), results in
 /// order; a failed request leaves its error map in its slot.
 fn invoke_all(state: &RunState, list: rhai::Array, opts: &Map, pos: Position) -> Result<Dynamic, Box<EvalAltResult>> {
     use futures_util::StreamExt;
@@ -71,25 +72,33 @@ fn invoke_all(state: &RunState, list: rhai::Array, opts: &Map, pos: Position) ->
         return Err(state.halt(Stop::Deadline, pos));
     }
     let invoker = &state.invoker;
-    let results: Vec<Result<Response, Failure>> = state.runtime.block_on(spin_then_wait(
-        futures_util::stream::iter(parsed.iter())
-            .map(|p| async move {
-                match p {
+    // Unordered: a request sleeping out a retry wait keeps its own slot only, and the others
+    // go on starting (an ordered buffer would hold finished answers behind it, and start no
+    // new request, until it is done). Each result goes back to its request's place.
+    let mut results: Vec<Option<Result<Response, Failure>>> = (0..parsed.len()).map(|_| None).collect();
+    let done: Vec<(usize, Result<Response, Failure>)> = state.runtime.block_on(spin_then_wait(
+        futures_util::stream::iter(parsed.iter().enumerate())
+            .map(|(i, p)| async move {
+                let r = match p {
                     Ok((req, _)) => {
-                        // Each request waits for its own retries on the runtime's timer.
                         invoker
                             .send_until(req, req.timeout.unwrap_or(DEFAULT_TIMEOUT).min(remaining), state.deadline)
                             .await
                     }
                     Err(e) => Err(Failure::Invoke(e.clone())),
-                }
+                };
+                (i, r)
             })
-            .buffered(concurrency)
+            .buffer_unordered(concurrency)
             .collect(),
         state.spin,
     ));
+    for (i, r) in done {
+        results[i] = Some(r);
+    }
+    let results = results.into_iter().map(|r| r.unwrap_or_else(|| Err(Failure::Invoke(bad("no answer".into())))));
     let mut out = rhai::Array::with_capacity(results.len());
-    for (r, p) in results.into_iter().zip(parsed.iter()) {
+    for (r, p) in results.zip(parsed.iter()) {
         let reply = p.as_ref().map(|(_, d)| *d).unwrap_or_default();
         let url = p.as_ref().map(|(req, _)| req.url.as_str()).unwrap_or_default();
         match r {

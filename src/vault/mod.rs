@@ -278,7 +278,8 @@ fn crash_point(name: &str) {
 
 /// The tables a linkrun vault may hold (every migration's); any other table means the file is
 /// not a vault and is refused rather than adopted.
-const VAULT_TABLES: &[&str] = &["meta", "connections", "sealed", "oauth_tokens", "script_state", "default_connections"];
+const VAULT_TABLES: &[&str] =
+    &["meta", "connections", "sealed", "oauth_tokens", "script_state", "default_connections", "connection_limits"];
 
 /// The key in use and the key check it matched, so that a rekey committed by another process is
 /// noticed before anything is sealed with a key the vault no longer has.
@@ -851,6 +852,7 @@ impl Vault {
         tx.execute("DELETE FROM sealed WHERE link_name = ?1", [link_name])?;
         tx.execute("DELETE FROM oauth_tokens WHERE link_name = ?1", [link_name])?;
         tx.execute("DELETE FROM default_connections WHERE link_name = ?1", [link_name])?;
+        tx.execute("DELETE FROM connection_limits WHERE link_name = ?1", [link_name])?;
         let n = tx.execute("DELETE FROM connections WHERE link_name = ?1", [link_name])?;
         tx.commit()?;
         Ok(n > 0)
@@ -898,6 +900,37 @@ impl Vault {
         tx.execute("DELETE FROM default_connections WHERE service = ?1", [service])?;
         tx.commit()?;
         Ok(was)
+    }
+
+    /// A connection's own rate budget (`linkrun connection limits`): the `[limits]` keys it sets,
+    /// as JSON text; `None` when it sets none.
+    pub fn connection_limits(&self, link: &LinkName) -> Result<Option<String>, VaultError> {
+        Ok(self
+            .db
+            .prepare_cached("SELECT limits FROM connection_limits WHERE link_name = ?1")?
+            .query_row([link], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Sets (`Some`) or clears (`None`) a connection's own rate budget. `false` when there is no
+    /// such connection.
+    pub fn set_connection_limits(&mut self, link: &LinkName, limits: Option<&str>) -> Result<bool, VaultError> {
+        let tx = self.db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let exists: Option<i64> =
+            tx.query_row("SELECT 1 FROM connections WHERE link_name = ?1", [link], |r| r.get(0)).optional()?;
+        if exists.is_none() {
+            return Ok(false);
+        }
+        match limits {
+            Some(l) => tx.execute(
+                "INSERT INTO connection_limits (link_name, limits, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(link_name) DO UPDATE SET limits = ?2, updated_at = ?3",
+                params![link, l, now()],
+            )?,
+            None => tx.execute("DELETE FROM connection_limits WHERE link_name = ?1", [link])?,
+        };
+        tx.commit()?;
+        Ok(true)
     }
 
     /// Opens every sealed field of a connection, in field order. Any value that fails to open is an

@@ -11,6 +11,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_oauth_tokens.sql"),
     include_str!("migrations/0003_script_state.sql"),
     include_str!("migrations/0004_default_connections.sql"),
+    include_str!("migrations/0005_connection_limits.sql"),
 ];
 
 /// The schema version this build writes.

@@ -19,6 +19,7 @@ mod deluge_time;
 mod demo;
 mod examples;
 mod host_rules;
+mod limits;
 mod oauth1;
 mod oauth2;
 mod prebuilt;

@@ -24,6 +24,7 @@ BENCH_SERVER=${BENCH_SERVER:-auto}
 TIMER="python3 $ROOT/benches/support/timer.py"
 TARGET_COLD=0.6
 TARGET_MANY=0.8
+TARGET_BUDGET=1.03 # figure 3: within 3% of `retry: false` and no budget
 
 die() { echo "bench: $*" >&2; exit 1; }
 step() { echo "bench: $*" >&2; }
@@ -152,6 +153,11 @@ EOF
 "$BIN" --home "$H" service add "$TMP/bench.toml" >/dev/null || die "linkrun service add failed"
 "$BIN" --home "$H" connection create b --service bench --param "X-Api-Key=$KEY" >/dev/null ||
     die "linkrun connection create failed"
+# The same service through a connection with a rate budget that never binds, for figure 3.
+"$BIN" --home "$H" connection create bl --service bench --param "X-Api-Key=$KEY" >/dev/null ||
+    die "linkrun connection create failed"
+"$BIN" --home "$H" connection limits bl --max-concurrency 64 --requests-per-second 100000 >/dev/null ||
+    die "linkrun connection limits failed"
 [ -f "$H/master.key" ] || die "no key file at $H/master.key: the vault key source is not the key file"
 
 # --- scripts ---
@@ -161,6 +167,19 @@ echo 'invoke_url(#{ url: "/x", connection: "b" })' >"$TMP/one.rhai"
 cat >"$TMP/many.rhai" <<EOF
 for i in 0..$CALLS {
     let r = invoke_url(#{ url: "/x?i=" + i, connection: "b" });
+    if r.ok != true { throw "unexpected response " + r; }
+}
+EOF
+# Figure 3: retries on (the defaults) and a budget, against one attempt and no budget.
+cat >"$TMP/many_budget.rhai" <<EOF
+for i in 0..$CALLS {
+    let r = invoke_url(#{ url: "/x?i=" + i, connection: "bl" });
+    if r.ok != true { throw "unexpected response " + r; }
+}
+EOF
+cat >"$TMP/many_bare.rhai" <<EOF
+for i in 0..$CALLS {
+    let r = invoke_url(#{ url: "/x?i=" + i, connection: "b", retry: false });
     if r.ok != true { throw "unexpected response " + r; }
 }
 EOF
@@ -219,9 +238,11 @@ $TIMER measure --runs "$COLD_RUNS" --warmup 3 --out "$TMP/cold.json" \
     --cmd noconn "$LR $TMP/noconn.rhai" \
     --cmd conn "$LR $TMP/one.rhai" \
     --cmd curl "$CURL_ONE"
-step "$CALLS-call runs: $MANY_RUNS x 5 commands"
+step "$CALLS-call runs: $MANY_RUNS x 7 commands"
 $TIMER measure --runs "$MANY_RUNS" --warmup 1 --out "$TMP/many.json" \
     --cmd floor "$RAW" \
+    --cmd bare "$LR $TMP/many_bare.rhai" \
+    --cmd budget "$LR $TMP/many_budget.rhai" \
     --cmd loop "$LR $TMP/loop_only.rhai" \
     --cmd noconn "$LR $TMP/many_noconn.rhai" \
     --cmd conn "$LR $TMP/many.rhai" \
@@ -275,6 +296,7 @@ M="$TMP/many.json"
 $TIMER report ${enforce[@]+"${enforce[@]}"} \
     --figure "1. cold run, one invoke_url (api_key)" "$C:conn" "$C:curl" "$TARGET_COLD" \
     --figure "2. $CALLS sequential invoke_url, one process" "$M:conn" "$M:curl" "$TARGET_MANY" \
+    --figure "3. retries + rate budget, nothing failing" "$M:budget" "$M:bare" "$TARGET_BUDGET" \
     --cold "spawn floor: /bin/true" "$C:spawn" \
     --cold "linkrun --version" "$C:version" \
     --cold "linkrun run empty.rhai" "$C:empty" \
@@ -285,6 +307,8 @@ $TIMER report ${enforce[@]+"${enforce[@]}"} \
     --many "linkrun: loop building the maps, no HTTP" "$M:loop" \
     --many "linkrun: $CALLS x invoke_url, no connection" "$M:noconn" \
     --many "linkrun: $CALLS x invoke_url, connection b" "$M:conn" \
+    --many "linkrun: connection b, retry: false (figure 3 baseline)" "$M:bare" \
+    --many "linkrun: connection bl, retries + budget" "$M:budget" \
     --many "curl -K: $CALLS URLs, one connection (baseline)" "$M:curl" \
     --per-call "linkrun, unpinned" "$M:conn" "$M:floor" "$CALLS" \
     --per-call "curl, unpinned" "$M:curl" "$M:floor" "$CALLS" \

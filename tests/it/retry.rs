@@ -215,3 +215,28 @@ fn retry_a_timeout_before_any_answer_is_retried() {
     assert_eq!(json(&out), serde_json::json!(["timeout", 3]));
     assert_eq!(server.requests().len(), 3);
 }
+
+#[test]
+fn retry_in_invoke_all_a_request_waiting_to_be_retried_does_not_hold_up_the_others() {
+    let (env, server) = (Env::new(), Server::start());
+    let u = server.url();
+    // Two at a time; the first waits 1 s (Retry-After) before its second attempt. The other six
+    // go on starting meanwhile, so all of them reach the server before that retry.
+    let out = env.script(
+        &format!(
+            r#"let reqs = [#{{ url: "{u}/once429?id=slow", detailed: true }}];
+            for i in 0..6 {{ reqs.push(#{{ url: "{u}/echo?i=" + i, detailed: true }}); }}
+            invoke_all(reqs, #{{ concurrency: 2 }}).map(|r| [r.responseCode, r.attempts])"#
+        ),
+        &["--json"],
+    );
+    let v = json(&out);
+    assert_eq!(v[0], serde_json::json!([200, 2]), "{v}");
+    for i in 1..7 {
+        assert_eq!(v[i][0], 200, "{v}");
+    }
+    let order: Vec<String> = server.requests().iter().map(|r| format!("{}?{}", r.path, r.query)).collect();
+    assert_eq!(order.len(), 8, "{order:?}");
+    assert_eq!(order.last().map(String::as_str), Some("/once429?id=slow"), "the retry came last: {order:?}");
+    assert_eq!(order.iter().filter(|p| p.starts_with("/echo")).count(), 6);
+}

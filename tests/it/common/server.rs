@@ -5,6 +5,8 @@
 //! - `/text` answers `plain text`; `/empty` answers 204; `/big?bytes=N` answers N bytes;
 //! - `/array?n=N` answers a JSON array of N zeros;
 //! - `/slow?ms=N` waits N ms; `/multi` sends `Set-Cookie` twice;
+//! - `/once429?id=ID` answers the first request of each ID with 429 and `Retry-After: 1`, and
+//!   echoes the later ones;
 //! - `/token` is an OAuth 2.0 token endpoint: `{"access_token": "at-N", ...}` for the N-th
 //!   request, after the delay and with the status set by [`Server::set_token_answer`];
 //! - anything else echoes the request as JSON: method, path, query, headers, body.
@@ -140,7 +142,11 @@ async fn handle(
         headers: headers_of(&parts.headers),
         body: String::from_utf8_lossy(&bytes).into_owned(),
     };
-    log.lock().expect("log").push(rec.clone());
+    let seen = {
+        let mut log = log.lock().expect("log");
+        log.push(rec.clone());
+        log.iter().filter(|r| r.path == rec.path && r.query == rec.query).count()
+    };
     let q: Vec<(String, String)> = rec.query_pairs();
     let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let path = rec.path.as_str();
@@ -159,6 +165,14 @@ async fn handle(
             .status(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
             .header("Content-Type", "application/json")
             .body(Body::from(format!("{{\"code\":{code}}}")))
+            .expect("resp");
+    }
+    if path == "/once429" && seen == 1 {
+        return resp
+            .status(429)
+            .header("Retry-After", "1")
+            .header("Content-Type", "application/json")
+            .body(Body::from("{\"code\":429}"))
             .expect("resp");
     }
     if path == "/token" {

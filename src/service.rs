@@ -84,6 +84,8 @@ pub enum Placement {
     Query,
     /// The `application/x-www-form-urlencoded` body.
     Form,
+    /// A top-level field of the JSON object body (API keys and non-auth params only).
+    Json,
 }
 
 toml_names!(Placement, "placement", "");
@@ -302,6 +304,100 @@ pub struct ExampleDef {
     pub method: Option<HttpMethod>,
 }
 
+/// One `[[checks]]` entry: a read that `connection test` makes to learn whether the connection
+/// may see one table or module, and how its answer is judged (see `connections/README.md`,
+/// "Checks"). A check is always a GET: it never changes data.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckDef {
+    /// What is checked, as the report names it (`Leads`, `customer_contact`).
+    pub name: Spanned<String>,
+    /// The URL, relative to the connection's base URL.
+    pub url: Spanned<String>,
+    /// Dotted JSON path of the list of records in a permitted answer (`data`, `result`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records: Option<String>,
+    /// Whether records should be visible: an empty list (or an empty answer) then looks hidden.
+    #[serde(default)]
+    pub expect_records: bool,
+    /// Dotted JSON path of the error code in an answer (default `code`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_path: Option<String>,
+    /// Error codes at `code_path` that mean forbidden whatever the status (401 and 403 always do).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forbidden_codes: Vec<String>,
+    /// What to grant when the check is forbidden or looks hidden; `{link}` is the link name.
+    pub fix: Spanned<String>,
+}
+
+/// The most `[[checks]]` entries a service may declare.
+pub const MAX_CHECKS: usize = 64;
+
+/// Refuses checks that cannot work: too many, a name used twice or empty, an absolute or empty
+/// URL, `expect_records` without `records`, an empty path or fix. Gives the span and the message.
+fn check_checks(checks: &[CheckDef]) -> Result<(), (Range<usize>, String)> {
+    if let Some(c) = checks.get(MAX_CHECKS) {
+        return Err((
+            c.name.span(),
+            format!(
+                "the service declares {} `[[checks]]` entries, more than the limit of {MAX_CHECKS}: keep one per table or module",
+                checks.len()
+            ),
+        ));
+    }
+    let mut seen: HashSet<&str> = HashSet::with_capacity(checks.len());
+    for c in checks {
+        let name = c.name.get_ref();
+        if name.trim().is_empty() || name.chars().any(char::is_control) {
+            return Err((
+                c.name.span(),
+                "a `[[checks]]` entry has an empty `name`: name the table or module it checks, like `name = \"Leads\"`"
+                    .to_string(),
+            ));
+        }
+        if !seen.insert(name.as_str()) {
+            return Err((
+                c.name.span(),
+                format!("check `{name}` is declared twice: keep one `[[checks]]` entry per name"),
+            ));
+        }
+        let url = c.url.get_ref();
+        if url.trim().is_empty() || crate::http::rules::has_http_scheme(url) || url.starts_with("//") {
+            return Err((
+                c.url.span(),
+                format!(
+                    "the `url` `{url}` of check `{name}` is not a relative URL: write the path after the connection's base URL, like `/crm/v7/Leads?fields=id&per_page=1`"
+                ),
+            ));
+        }
+        if c.expect_records && c.records.is_none() {
+            return Err((
+                c.name.span(),
+                format!(
+                    "check `{name}` has `expect_records = true` but no `records`: give the JSON path of the list of records, like `records = \"result\"`"
+                ),
+            ));
+        }
+        for (key, path) in [("records", &c.records), ("code_path", &c.code_path)] {
+            if path.as_deref().is_some_and(|p| p.split('.').any(str::is_empty)) {
+                return Err((
+                    c.name.span(),
+                    format!(
+                        "the `{key}` of check `{name}` is not a JSON path: write keys joined with dots, like `data` or `error.message`"
+                    ),
+                ));
+            }
+        }
+        if c.fix.get_ref().trim().is_empty() {
+            return Err((
+                c.fix.span(),
+                format!("check `{name}` has an empty `fix`: say what to grant, like the role or the scope and how"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The largest service file linkrun reads (1 MiB): a real definition is a few KiB.
 pub const MAX_SERVICE_FILE_SIZE: u64 = 1024 * 1024;
 
@@ -374,6 +470,9 @@ pub struct ServiceDef {
     /// (`linkrun connection limits`) go over these.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<Spanned<LimitsDef>>,
+    /// The permission checks of `connection test` (`[[checks]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckDef>,
 }
 
 /// A validated service with the file it came from.
@@ -655,12 +754,13 @@ impl Service {
         if let Some(l) = &d.limits {
             l.get_ref().check().map_err(|m| self.err(text, Some(l.span()), format!("in `[limits]`: {m}")))?;
         }
+        check_checks(&d.checks).map_err(|(span, m)| self.err(text, Some(span), m))?;
         let auth = self.auth();
         if let Some(p) = &d.placement {
             let ok = match auth {
-                AuthKind::None => true,
-                AuthKind::ApiKey | AuthKind::Oauth1 => true,
-                AuthKind::Oauth2 => *p.get_ref() != Placement::Form,
+                AuthKind::None | AuthKind::ApiKey => true,
+                AuthKind::Oauth1 => *p.get_ref() != Placement::Json,
+                AuthKind::Oauth2 => !matches!(p.get_ref(), Placement::Form | Placement::Json),
                 AuthKind::Basic => *p.get_ref() == Placement::Header,
             };
             if !ok {
@@ -673,6 +773,8 @@ impl Service {
                         match auth {
                             AuthKind::Basic =>
                                 "basic credentials always go in the Authorization header; remove `placement`",
+                            AuthKind::Oauth1 =>
+                                "an OAuth 1.0a signature covers the query and form parameters only; use `header`, `query` or `form`",
                             _ => "an OAuth 2.0 token goes in the header or the query; use `header` or `query`",
                         }
                     ),
@@ -1186,7 +1288,7 @@ mod tests {
             (
                 format!("{head}auth = \"api_key\"\nplacement = \"cookie\"\n"),
                 5,
-                "unknown placement `cookie`: use one of header, query, form",
+                "unknown placement `cookie`: use one of header, query, form, json",
             ),
         ];
         for (text, line, message) in cases {
@@ -1263,6 +1365,103 @@ mod tests {
             "sn.example.com.",
         ] {
             assert!(!is_dns_host_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn checks_are_read_and_refused_when_they_cannot_work() {
+        let head = "link_name = \"a\"\nname = \"A\"\nauth = \"basic\"\nbase_url = \"https://x.example\"\n";
+        let check = |extra: &str| {
+            format!("{head}[[checks]]\nname = \"Leads\"\nurl = \"/v1/leads\"\nfix = \"grant it\"\n{extra}")
+        };
+        let s = parse(&check("records = \"data\"\nexpect_records = true\nforbidden_codes = [\"NO_PERMISSION\"]\n"))
+            .unwrap();
+        let c = &s.def.checks[0];
+        assert_eq!((c.name.get_ref().as_str(), c.records.as_deref(), c.expect_records), ("Leads", Some("data"), true));
+        assert_eq!(c.forbidden_codes, ["NO_PERMISSION"]);
+        let cases = [
+            (check("expect_records = true\n"), 6, "check `Leads` has `expect_records = true` but no `records`"),
+            (check("records = \"a..b\"\n"), 6, "the `records` of check `Leads` is not a JSON path"),
+            (
+                check("").replace("/v1/leads", "https://evil.example/x"),
+                7,
+                "the `url` `https://evil.example/x` of check `Leads` is not a relative URL",
+            ),
+            (check("").replace("grant it", " "), 8, "check `Leads` has an empty `fix`"),
+            (
+                format!("{}[[checks]]\nname = \"Leads\"\nurl = \"/x\"\nfix = \"f\"\n", check("")),
+                10,
+                "check `Leads` is declared twice",
+            ),
+            (check("method = \"POST\"\n"), 9, "unknown key `method`"),
+        ];
+        for (text, line, start) in cases {
+            let e = parse(&text).unwrap_err();
+            assert_eq!(e.line, line, "{e}");
+            assert!(e.message.starts_with(start), "{e}");
+        }
+    }
+
+    #[test]
+    fn json_placement_is_for_api_keys_and_params_only() {
+        let head = "link_name = \"a\"\nname = \"A\"\nbase_url = \"https://x.example\"\n";
+        let s = parse(&format!(
+            "{head}auth = \"api_key\"\nplacement = \"json\"\n[[params]]\nkey = \"api_key\"\nsecret = true\n"
+        ))
+        .unwrap();
+        assert_eq!(s.placement(), Placement::Json);
+        assert_eq!(s.params()[0].placement, Some(Placement::Json));
+        let e = parse(&format!(
+            "{head}auth = \"oauth2\"\nplacement = \"json\"\n[oauth2]\ntoken_url = \"https://x.example/t\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!(
+            e.message,
+            "placement `json` does not work with auth `oauth2`: an OAuth 2.0 token goes in the header or the query; use `header` or `query`"
+        );
+        let e = parse(&format!(
+            "{head}auth = \"oauth1\"\nplacement = \"json\"\n[oauth1]\nsignature_method = \"HMAC-SHA1\"\n"
+        ))
+        .unwrap_err();
+        assert!(e.message.contains("an OAuth 1.0a signature covers the query and form parameters only"), "{e}");
+        // A non-auth param may go in the JSON body under any auth.
+        parse(&format!("{head}auth = \"basic\"\n[[params]]\nkey = \"orgId\"\nplacement = \"json\"\n")).unwrap();
+    }
+
+    #[test]
+    fn the_built_in_services_declare_their_checks() {
+        for (file, names) in [
+            (
+                "zoho_crm",
+                &["Leads", "Contacts", "Accounts", "Deals", "Vendors", "Products", "Purchase_Orders", "Cases"][..],
+            ),
+            (
+                "servicenow",
+                &[
+                    "customer_contact",
+                    "customer_account",
+                    "core_company",
+                    "cmdb_model",
+                    "sn_customerservice_case",
+                    "proc_po",
+                ],
+            ),
+            (
+                "servicenow_basic",
+                &[
+                    "customer_contact",
+                    "customer_account",
+                    "core_company",
+                    "cmdb_model",
+                    "sn_customerservice_case",
+                    "proc_po",
+                ],
+            ),
+        ] {
+            let path = format!("{}/connections/{file}.toml", env!("CARGO_MANIFEST_DIR"));
+            let s = Service::load(Path::new(&path), Origin::BuiltIn).unwrap();
+            let got: Vec<&str> = s.def.checks.iter().map(|c| c.name.get_ref().as_str()).collect();
+            assert_eq!(got, names, "{file}");
         }
     }
 

@@ -2,8 +2,8 @@
 //! auth kind, each in its own file. The invoker calls [`Credentials::apply`] for every hop that may
 //! carry credentials (same host, allowed, HTTPS or loopback) and never for the others.
 //!
-//! On a clash, credentials win: a script header, query or form field with the same name as one the
-//! credentials set is replaced.
+//! On a clash, credentials win: a script header, query, form or JSON body field with the same name
+//! as one the credentials set is replaced.
 
 pub mod api_key;
 pub mod basic;
@@ -26,7 +26,7 @@ use crate::service::Placement;
 /// `orgId`.
 #[derive(Debug)]
 pub struct PlacedValue {
-    /// Header, query or form field name.
+    /// Header, query, form or JSON field name.
     pub key: String,
     /// Where it goes.
     pub placement: Placement,
@@ -99,6 +99,15 @@ pub fn place_values(req: &mut Outgoing, values: &[PlacedValue], link_name: &str)
                 InvokeError::bad_request(
                     format!(
                         "connection `{link_name}` sends `{}` as form data, which needs a form body: {detail}",
+                        v.key
+                    ),
+                    Some(link_name),
+                )
+            })?,
+            Placement::Json => req.set_json_field(&v.key, value).map_err(|detail| {
+                InvokeError::bad_request(
+                    format!(
+                        "connection `{link_name}` sends `{}` in the JSON body, which needs a JSON object body: {detail}",
                         v.key
                     ),
                     Some(link_name),

@@ -136,7 +136,8 @@ impl OAuth1 {
         })?;
         protocol.push(("oauth_signature".into(), signature));
         match self.placement {
-            Placement::Header => req.set_sensitive_header(
+            // `json` is refused for OAuth 1.0a when the service is read: a signature covers no JSON.
+            Placement::Header | Placement::Json => req.set_sensitive_header(
                 "Authorization",
                 &rfc5849::authorization_header(self.realm.as_deref(), &protocol),
             ),

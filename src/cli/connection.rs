@@ -7,6 +7,8 @@ use clap::Subcommand;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
+mod checks;
+
 use super::connection_error::ConnectionCmdError;
 use crate::catalog::Catalog;
 use crate::connection::{ConnectionRecord, Status, mask};
@@ -93,11 +95,14 @@ pub enum ConnectionCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Make the service's verification request (its `[test]` entry) with the connection.
+    /// Make the service's verification request (its `[test]` entry) with the connection, then
+    /// its permission checks (`[[checks]]`): one line each, `permitted`, `forbidden`, `hidden` or
+    /// `failed`, with what to grant. Exit 4 when the request fails or a check does not pass.
     Test {
         /// Link name.
         link: String,
-        /// Print JSON: the request made, the HTTP status, and whether it worked.
+        /// Print JSON: the request made, the HTTP status, whether everything passed, and the
+        /// `checks` (name, status, http_status, detail, fix) when the service declares some.
         #[arg(long)]
         json: bool,
     },
@@ -663,47 +668,83 @@ fn authorize(
     super::print_json(&doc)
 }
 
+/// `connection test LINK`: the service's `[test]` request, then its `[[checks]]` (see
+/// [`checks`]) when the test worked. Exit 4 when the test fails or a check is not permitted.
 fn test(home: &Home, link: &LinkName, json: bool) -> Result<()> {
     let (vault, rec, catalog) = existing(home, link)?;
     drop(vault);
     let service = catalog.get(&rec.service)?;
-    let Some(t) = &service.def.test else {
+    let declared = &service.def.checks;
+    if service.def.test.is_none() && declared.is_empty() {
         return Err(ConnectionCmdError::NoTestRequest { service: service.link_name().to_string() }.into());
-    };
-    let req = crate::invoke::ScriptRequest {
-        url: t.url.clone(),
-        method: t.method.clone(),
-        connection: Some(link.clone()),
-        ..Default::default()
-    };
+    }
     let runtime = crate::http::runtime()?;
     let invoker = crate::invoke::Invoker::new(home.clone(), Default::default());
-    let method = t.method.clone().unwrap_or_else(|| "GET".into()).to_ascii_uppercase();
-    let status = match runtime.block_on(invoker.send(&req, crate::invoke::DEFAULT_TIMEOUT)) {
-        Ok(r) => r.status,
-        Err(crate::invoke::Failure::Fatal(e)) => return Err(e),
-        Err(crate::invoke::Failure::Invoke(source)) => {
-            return Err(ConnectionCmdError::TestNotSent { link: link.to_string(), source }.into());
+    let mut doc = json!({"link_name": link, "service": rec.service, "request": null, "status": null});
+    let mut failure: Option<ConnectionCmdError> = None;
+    let mut worked: Option<String> = None;
+    if let Some(t) = &service.def.test {
+        let req = crate::invoke::ScriptRequest {
+            url: t.url.clone(),
+            method: t.method.clone(),
+            connection: Some(link.clone()),
+            ..Default::default()
+        };
+        let method = t.method.clone().unwrap_or_else(|| "GET".into()).to_ascii_uppercase();
+        let status = match runtime.block_on(invoker.send(&req, crate::invoke::DEFAULT_TIMEOUT)) {
+            Ok(r) => r.status,
+            Err(crate::invoke::Failure::Fatal(e)) => return Err(e),
+            Err(crate::invoke::Failure::Invoke(source)) => {
+                return Err(ConnectionCmdError::TestNotSent { link: link.to_string(), source }.into());
+            }
+        };
+        doc["request"] = json!({"method": method, "url": t.url});
+        doc["status"] = json!(status);
+        if (200..400).contains(&status) {
+            worked = Some(format!("connection `{link}` works: {method} {} answered HTTP {status}", t.url));
+        } else {
+            failure =
+                Some(ConnectionCmdError::TestFailed { link: link.to_string(), method, url: t.url.clone(), status });
         }
-    };
-    let ok = (200..400).contains(&status);
-    if json {
-        // A failed test prints its document too; the error line follows it.
-        super::print_json(&json!({
-            "link_name": link,
-            "service": rec.service,
-            "request": {"method": method, "url": t.url},
-            "status": status,
-            "ok": ok,
-        }))?;
     }
-    if !ok {
-        return Err(
-            ConnectionCmdError::TestFailed { link: link.to_string(), method, url: t.url.clone(), status }.into()
-        );
+    // The checks only mean something on a connection that works.
+    let results = if failure.is_none() && !declared.is_empty() {
+        runtime.block_on(checks::run(&invoker, link, declared))?
+    } else {
+        Vec::new()
+    };
+    let refused: Vec<&checks::CheckResult> =
+        results.iter().filter(|r| r.status != checks::Outcome::Permitted).collect();
+    if failure.is_none() && !refused.is_empty() {
+        let names: Vec<String> = refused.iter().map(|r| format!("`{}` {}", r.name, r.status)).collect();
+        failure = Some(ConnectionCmdError::ChecksRefused {
+            link: link.to_string(),
+            refused: refused.len(),
+            total: results.len(),
+            names: names.join(", "),
+        });
+    }
+    if json {
+        doc["ok"] = json!(failure.is_none());
+        if !declared.is_empty() {
+            doc["checks"] = serde_json::to_value(&results)
+                .map_err(|e| Error::Io { what: "cannot write the result".into(), source: e.into() })?;
+        }
+        // A failed test prints its document too; the error line follows it.
+        super::print_json(&doc)?;
+    } else {
+        for r in &results {
+            outln!("{}", r.line());
+        }
+    }
+    if let Some(f) = failure {
+        return Err(f.into());
     }
     if !json {
-        eprintln!("connection `{link}` works: {method} {} answered HTTP {status}", t.url);
+        match worked {
+            Some(w) => eprintln!("{w}"),
+            None => eprintln!("connection `{link}` passed every check ({} permitted)", results.len()),
+        }
     }
     Ok(())
 }

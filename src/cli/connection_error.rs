@@ -1,6 +1,6 @@
 //! Why a `linkrun connection ...` command refused its command line or failed its test: one
 //! variant, and one message, per condition. Usage problems are exit 2; a failed
-//! `connection test` is exit 4.
+//! `connection test` (its request, or a check that is not permitted) is exit 4.
 
 use crate::http::InvokeError;
 
@@ -209,6 +209,21 @@ pub enum ConnectionCmdError {
         /// The HTTP status.
         status: u16,
     },
+    /// The test worked but some `[[checks]]` were not permitted (exit 4); the lines (or the
+    /// `checks` of `--json`) above say which and what to grant.
+    #[error(
+        "connection `{link}` works, but {refused} of its {total} checks did not pass ({names}): grant what each `fix` above says (a `failed` check says what went wrong instead), then run `linkrun connection test {link}` again"
+    )]
+    ChecksRefused {
+        /// The link name.
+        link: String,
+        /// How many checks were not permitted.
+        refused: usize,
+        /// How many checks were made.
+        total: usize,
+        /// Each one as `` `NAME` STATUS ``, comma-separated.
+        names: String,
+    },
     /// `connection revoke` of a connection whose auth has no tokens.
     #[error(
         "connection `{link}` uses {kind} auth, which has nothing to revoke: delete it with `linkrun connection delete {link} --yes`"
@@ -235,10 +250,12 @@ pub enum ConnectionCmdError {
 }
 
 impl ConnectionCmdError {
-    /// The process exit code: 4 for a failed `connection test`, 2 otherwise.
+    /// The process exit code: 4 for a failed `connection test` or check, 2 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
-            ConnectionCmdError::TestNotSent { .. } | ConnectionCmdError::TestFailed { .. } => 4,
+            ConnectionCmdError::TestNotSent { .. }
+            | ConnectionCmdError::TestFailed { .. }
+            | ConnectionCmdError::ChecksRefused { .. } => 4,
             _ => 2,
         }
     }

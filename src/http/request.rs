@@ -53,6 +53,33 @@ pub enum FormError {
     },
 }
 
+/// Why a field cannot be added to a request's JSON body (the phrase ends a sentence of the
+/// caller's).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JsonFieldError {
+    /// The method carries no body.
+    #[error("a {method} request has none; use type POST, PUT or PATCH with `body` a map")]
+    NoBody {
+        /// The method.
+        method: String,
+    },
+    /// The body is a form.
+    #[error("this request's body is a form (map `parameters`); send the map as `body` instead")]
+    FormBody,
+    /// The body is JSON but not an object.
+    #[error("this request's JSON body is {what}, not an object; send `body` as a map")]
+    NotObject {
+        /// What it is: `an array`, `a string`, ...
+        what: &'static str,
+    },
+    /// The body is not JSON.
+    #[error("this request's body is `{content_type}`, not a JSON object; send `body` as a map")]
+    OtherBody {
+        /// Its content type.
+        content_type: String,
+    },
+}
+
 /// Headers whose values are always sent marked sensitive (and dropped on a hop to another origin).
 pub const ALWAYS_SENSITIVE: &[&str] = &["authorization", "proxy-authorization", "cookie"];
 
@@ -110,6 +137,56 @@ impl Outgoing {
             Body::Empty => Err(FormError::NoBody { method: self.method.to_string() }),
             Body::Raw { content_type, .. } => Err(FormError::OtherBody { content_type: content_type.clone() }),
         }
+    }
+
+    /// Sets a top-level field of the JSON object body, replacing one with the same name; creates
+    /// the body `{name: value}` (`application/json`) on a method that may carry one; an error for
+    /// a method without a body, a form, a body that is not JSON or JSON that is not an object.
+    pub fn set_json_field(&mut self, name: &str, value: &str) -> Result<(), JsonFieldError> {
+        match &mut self.body {
+            Body::Empty if !matches!(self.method, Method::GET | Method::HEAD | Method::DELETE) => {
+                let mut m = serde_json::Map::new();
+                m.insert(name.to_string(), serde_json::Value::String(value.to_string()));
+                self.body = Body::Raw {
+                    bytes: serde_json::Value::Object(m).to_string().into_bytes(),
+                    content_type: "application/json".to_string(),
+                };
+                Ok(())
+            }
+            Body::Empty => Err(JsonFieldError::NoBody { method: self.method.to_string() }),
+            Body::Form(_) => Err(JsonFieldError::FormBody),
+            Body::Raw { bytes, content_type } => {
+                if !is_json_type(content_type) {
+                    return Err(JsonFieldError::OtherBody { content_type: content_type.clone() });
+                }
+                let mut m = match serde_json::from_slice::<serde_json::Value>(bytes) {
+                    Ok(serde_json::Value::Object(m)) => m,
+                    Ok(other) => return Err(JsonFieldError::NotObject { what: json_kind(&other) }),
+                    Err(_) => return Err(JsonFieldError::NotObject { what: "not valid JSON" }),
+                };
+                m.insert(name.to_string(), serde_json::Value::String(value.to_string()));
+                *bytes = serde_json::Value::Object(m).to_string().into_bytes();
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Whether a content type is JSON (`application/json`, `application/*+json`, parameters aside).
+pub fn is_json_type(ct: &str) -> bool {
+    let ct = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    ct == "application/json" || ct.ends_with("+json")
+}
+
+/// What a JSON value is, for messages.
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Null => "null",
+        serde_json::Value::Object(_) => "an object",
     }
 }
 

@@ -190,3 +190,121 @@ fn credentials_win_over_a_clashing_script_header_and_query() {
     assert_eq!(values, vec![key.clone()]);
     assert_eq!(r.header("x-trace"), Some("1"));
 }
+
+/// A service whose API key `api_key` goes in the JSON body, and a connection `conn` with `key`.
+fn json_key_setup(env: &Env, server: &Server, key: &str, extra: &str) {
+    let toml = service_toml(
+        "svc",
+        "api_key",
+        Some("json"),
+        &server.url(),
+        &format!("{extra}[[params]]\nkey = \"api_key\"\nsecret = true\n"),
+    );
+    env.add_service("svc.toml", &toml);
+    env.run(&["connection", "create", "conn", "--service", "svc", "--param", &format!("api_key={key}")]).ok();
+}
+
+fn body_json(r: &Recorded) -> serde_json::Value {
+    serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("{e}: {}", r.body))
+}
+
+#[test]
+fn api_key_in_the_json_body_joins_the_script_body_or_makes_one() {
+    let (env, server) = (Env::new(), Server::start());
+    let key = env.secret("json-key-3b7e19d0c2");
+    json_key_setup(&env, &server, &key, "");
+    // A script's fake `api_key` loses to the connection's, like a clashing header.
+    env.script(
+        "invoke_url(#{ url: \"/echo\", type: \"POST\", body: #{ name: \"Ann\", api_key: \"fake\" }, connection: \"conn\" }); ()",
+        &[],
+    )
+    .ok();
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(body_json(&reqs[0]), serde_json::json!({"name": "Ann", "api_key": key}));
+    assert_eq!(reqs[0].header("content-type"), Some("application/json"));
+    assert_eq!(occurrences(&reqs[0], &key), 1, "only in the body: {}", reqs[0].all_text());
+    assert_eq!(reqs[0].query, "");
+    // A POST without a body gets `{"api_key": KEY}`.
+    server.clear();
+    env.script("invoke_url(#{ url: \"/echo\", type: \"PUT\", connection: \"conn\" }); ()", &[]).ok();
+    let reqs = server.requests();
+    assert_eq!(body_json(&reqs[0]), serde_json::json!({"api_key": key}));
+    assert_eq!(reqs[0].header("content-type"), Some("application/json"));
+}
+
+#[test]
+fn api_key_in_the_json_body_is_not_sent_again_across_a_redirect_to_another_origin() {
+    let (env, server) = (Env::new(), Server::start());
+    let key = env.secret("json-key-redirect-a9f4e1");
+    json_key_setup(&env, &server, &key, "allowed_hosts = [\"127.0.0.1\", \"localhost\"]\n");
+    let target = format!("{}/landing", server.url_localhost());
+    env.script(
+        &format!(
+            "invoke_url(#{{ url: \"/redirect?status=307&to={target}\", type: \"POST\", body: #{{ name: \"Ann\" }}, connection: \"conn\" }}); ()"
+        ),
+        &[],
+    )
+    .ok();
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 2, "{reqs:?}");
+    assert_eq!(body_json(&reqs[0]), serde_json::json!({"name": "Ann", "api_key": key}));
+    assert_eq!((reqs[1].method.as_str(), reqs[1].path.as_str()), ("POST", "/landing"));
+    assert_eq!(body_json(&reqs[1]), serde_json::json!({"name": "Ann"}), "the 307 re-sends the script's body only");
+    assert!(!reqs[1].all_text().contains(&key), "the key crossed origins: {}", reqs[1].all_text());
+    // On the same origin the key goes again.
+    server.clear();
+    env.script(
+        "invoke_url(#{ url: \"/redirect?status=307&to=/again\", type: \"POST\", body: #{ n: 1 }, connection: \"conn\" }); ()",
+        &[],
+    )
+    .ok();
+    let reqs = server.requests();
+    assert_eq!(body_json(&reqs[1]), serde_json::json!({"n": 1, "api_key": key}));
+}
+
+#[test]
+fn verbose_traces_a_json_key_request_without_the_key() {
+    let (env, server) = (Env::new(), Server::start());
+    let key = env.secret("json-key-verbose-70c3aa");
+    json_key_setup(&env, &server, &key, "");
+    let out = env.script(
+        "invoke_url(#{ url: \"/echo?q=1\", type: \"POST\", body: #{ a: 1 }, connection: \"conn\" }); \"done\"",
+        &["--verbose"],
+    );
+    assert_eq!(out.ok().trim(), "done");
+    let trace: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with("linkrun: POST ")).collect();
+    assert_eq!(trace.len(), 1, "{}", out.stderr);
+    assert!(trace[0].starts_with(&format!("linkrun: POST {}/echo?q=1 -> 200 (", server.url())), "{}", trace[0]);
+    assert!(!out.stderr.contains(&key));
+    assert_eq!(body_json(&server.requests()[0])["api_key"], key.as_str(), "the key was sent");
+}
+
+#[test]
+fn api_key_in_the_json_body_needs_a_json_object_body_and_nothing_is_sent_otherwise() {
+    let (env, server) = (Env::new(), Server::start());
+    let key = env.secret("json-key-refused-12ab34");
+    json_key_setup(&env, &server, &key, "");
+    let head = "connection `conn` sends `api_key` in the JSON body, which needs a JSON object body:";
+    for (request, why) in [
+        ("type: \"POST\", body: [1, 2]", "this request's JSON body is an array, not an object; send `body` as a map"),
+        (
+            "type: \"POST\", parameters: #{ a: 1 }",
+            "this request's body is a form (map `parameters`); send the map as `body` instead",
+        ),
+        (
+            "type: \"POST\", body: \"hello\"",
+            "this request's body is `text/plain`, not a JSON object; send `body` as a map",
+        ),
+        ("type: \"GET\"", "a GET request has none; use type POST, PUT or PATCH with `body` a map"),
+    ] {
+        let out = env.script(
+            &format!(
+                "let r = \"sent\"; try {{ invoke_url(#{{ url: \"/echo\", {request}, connection: \"conn\" }}); }} catch (e) {{ r = e.kind + \": \" + e.message; }} r"
+            ),
+            &[],
+        );
+        assert_eq!(out.ok().trim(), format!("bad_request: {head} {why}"), "{request}");
+    }
+    assert!(server.requests().is_empty());
+}

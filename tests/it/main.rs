@@ -10,6 +10,7 @@
 mod common;
 
 mod auth_placement;
+mod checks;
 mod cli;
 mod dc_portable;
 mod deluge;

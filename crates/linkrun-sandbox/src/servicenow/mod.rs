@@ -18,6 +18,13 @@
 //! looked up among the [`ServiceNow::add_user`] users by name: an unknown name has no roles.
 //! Client-credentials tokens (no user) act as an `admin`.
 //!
+//! Those are table-level ACLs ("Failed API level ACL Validation"). [`ServiceNow::hide_rows`] adds
+//! a row-level read ACL on a table, as a real instance has them: a caller who passes the table
+//! check but has neither the ACL's role nor `admin` sees none of its rows. A list then answers
+//! 200 `{"result": []}` (`X-Total-Count: 0`; a `/v1/` list 404, as for no match), and a get,
+//! update or delete of one record 404 "No Record found" ("... or ACL restricts the record
+//! retrieval"). Inserting is not a read and is not affected.
+//!
 //! Records live in one SQLite table, `sn_records(tbl, sys_id, updated, data)`, `data` being the
 //! record's JSON object with every value a string and references stored as plain sys_ids; they
 //! are written as `{"link": …, "value": …}` on the way out. Record numbers (`CS0001001`,
@@ -122,6 +129,8 @@ pub struct ServiceNow {
 struct Inner {
     db: Mutex<Connection>,
     users: Mutex<Vec<User>>,
+    /// Row-level read ACLs: (table, the role that sees its rows).
+    row_acls: Mutex<Vec<(String, String)>>,
     base_url: Mutex<String>,
 }
 
@@ -138,6 +147,7 @@ impl ServiceNow {
             inner: Arc::new(Inner {
                 db: Mutex::new(conn),
                 users: Mutex::new(Vec::new()),
+                row_acls: Mutex::new(Vec::new()),
                 base_url: Mutex::new(String::new()),
             }),
         })
@@ -182,6 +192,24 @@ impl ServiceNow {
             password: password.to_string(),
             roles: roles.iter().map(|r| r.to_string()).collect(),
         });
+    }
+
+    /// Adds a row-level read ACL on `table`: only callers with `role` (or `admin`, or a
+    /// client-credentials token) see its rows; others read it as empty (see the module
+    /// documentation). Several ACLs on one table each let their role through.
+    pub fn hide_rows(&self, table: &str, role: &str) {
+        let mut acls = self.inner.row_acls.lock().unwrap_or_else(|e| e.into_inner());
+        acls.push((table.to_string(), role.to_string()));
+    }
+
+    /// Whether `caller` sees the rows of `table` (no row-level ACL on it, or one lets it through).
+    fn sees_rows(&self, caller: &Caller, table: &str) -> bool {
+        let acls = self.inner.row_acls.lock().unwrap_or_else(|e| e.into_inner());
+        let mut on_table = acls.iter().filter(|(t, _)| t == table).peekable();
+        on_table.peek().is_none()
+            || caller.all
+            || caller.roles.iter().any(|r| r == "admin")
+            || on_table.any(|(_, role)| caller.roles.contains(role))
     }
 
     /// Sets the base URL of reference `link`s, `Location` and `Link` headers (e.g.

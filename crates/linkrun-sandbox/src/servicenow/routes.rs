@@ -1,5 +1,5 @@
-//! Routes: the `/api/now/table` dispatch (authentication, faults, roles) and the list, get,
-//! insert, update and delete handlers.
+//! Routes: the `/api/now/table` dispatch (authentication, faults, roles, row-level ACLs) and the
+//! list, get, insert, update and delete handlers.
 
 use super::*;
 
@@ -44,6 +44,14 @@ pub(super) async fn handle(
         Some(Fault::ServerError) => return simulated_failure(),
         None => {}
     }
+    if !ctx.sn.sees_rows(&caller, def.name) {
+        match (&method, id) {
+            (&Method::GET, None) if v1 => return not_found(),
+            (&Method::GET, None) => return no_rows(&Params::parse(uri.query())),
+            (_, Some(_)) => return not_found(),
+            _ => {}
+        }
+    }
     let base = ctx.sn.base_url(&headers);
     let p = Params::parse(uri.query());
     let conn = ctx.sn.db();
@@ -60,6 +68,15 @@ pub(super) async fn handle(
         )),
     };
     result.unwrap_or_else(|e| storage_error(&e))
+}
+
+/// The list of a table whose rows a row-level ACL hides from the caller.
+fn no_rows(p: &Params) -> Response {
+    let mut resp = json_value(StatusCode::OK, &json!({"result": []}));
+    if !p.is_true("sysparm_no_count") {
+        resp.headers_mut().insert("x-total-count", HeaderValue::from(0));
+    }
+    resp
 }
 
 pub(super) fn rate_limited(faults: &Faults, retry_after: u64) -> Response {

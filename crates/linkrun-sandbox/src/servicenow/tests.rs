@@ -565,3 +565,40 @@ async fn auth_roles_and_faults() {
     let r = t.get("/api/now/stats/customer_contact").await;
     assert_eq!(r.status, 400);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn row_level_acls_hide_rows_from_callers_without_their_role() {
+    let t = start(true).await;
+    t.sn.add_user("agent", "pw5", &["customer_contact_read", "customer_contact_agent"]);
+    t.sn.hide_rows("customer_contact", "customer_contact_agent");
+    let basic = |u: &str, pw: &str| format!("Basic {}", STANDARD.encode(format!("{u}:{pw}")));
+    let path = "/api/now/table/customer_contact?sysparm_limit=1";
+    // The table check passes, the rows are hidden: an empty list, not a 403.
+    let r = t.call(reqwest::Method::GET, path, Some(&basic("reader", "pw2")), None).await;
+    assert_eq!((r.status, &r.body), (200, &json!({"result": []})));
+    assert_eq!(header(&r, "x-total-count"), "0");
+    let r =
+        t.call(reqwest::Method::GET, "/api/now/v1/table/customer_contact", Some(&basic("reader", "pw2")), None).await;
+    assert_eq!(r.status, 404);
+    let id = t.sn.records("customer_contact")[0]["sys_id"].as_str().unwrap().to_string();
+    let one = format!("/api/now/table/customer_contact/{id}");
+    let r = t.call(reqwest::Method::GET, &one, Some(&basic("reader", "pw2")), None).await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.body["error"]["detail"], "Record doesn't exist or ACL restricts the record retrieval");
+    // The ACL's role, admin, and client credentials see them; no role at all is still a 403.
+    for auth in [basic("agent", "pw5"), basic("admin", "pw1")] {
+        let r = t.call(reqwest::Method::GET, path, Some(&auth), None).await;
+        assert_eq!(r.body["result"].as_array().map(Vec::len), Some(1));
+    }
+    assert_eq!(t.call(reqwest::Method::GET, path, Some(&basic("nobody", "pw3")), None).await.status, 403);
+    // Other tables are untouched.
+    let r = t
+        .call(
+            reqwest::Method::GET,
+            "/api/now/table/customer_account?sysparm_limit=1",
+            Some(&basic("reader", "pw2")),
+            None,
+        )
+        .await;
+    assert_eq!(r.body["result"].as_array().map(Vec::len), Some(1));
+}

@@ -665,6 +665,7 @@ async fn zoho_resource_401_shapes_expiry_and_controls() {
         json!({
             "token_requests_by_grant": {"authorization_code": 3},
             "refreshes_ok": 0, "refresh_failures": 0, "revocations": 0,
+            "refreshes_throttled": 0, "access_tokens_killed": 0, "refresh_tokens_deleted": 0,
             "resource_requests": 8, "resource_401": 6
         })
     );
@@ -874,7 +875,7 @@ async fn servicenow_code_and_client_credentials_grants_and_revoke() {
 fn grant(p: &Provider, pairs: &[(&str, &str)]) -> Result<Value, TokenError> {
     let params = Params(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
     let mut st = p.lock();
-    st.token(&params).map(|issued| st.token_body(issued))
+    st.token(&params).map(|issued| st.token_body(issued, "http://127.0.0.1"))
 }
 
 #[test]

@@ -10,8 +10,8 @@
 //! The knobs as JSON, with their defaults:
 //!
 //! ```json
-//! {"latency_ms": 0, "failure_rate": 0.0, "failure_status": 500, "throttle_rate": 0.0,
-//!  "throttle_retry_after": 1, "rate_limit_per_minute": null,
+//! {"latency_ms": 0, "failure_rate": 0.0, "rate_limit_per_minute": null,
+//!  "failure_status": 500, "throttle_rate": 0.0, "throttle_retry_after": 1,
 //!  "zoho_accounts": {"access_tokens_per_refresh_token_per_10_min": 10,
 //!                    "live_access_tokens_per_refresh_token": 15,
 //!                    "refresh_tokens_per_client_and_user": 20},
@@ -20,6 +20,8 @@
 //!  "burst": {"count": 3, "status": 429, "retry_after": 1, "retry_after_date": false, "path_prefix": "/crm/"}}
 //! ```
 //!
+//! `GET` writes the first three always and the others only when they differ from their defaults
+//! (so a fresh sandbox answers `{"latency_ms":0,"failure_rate":0.0,"rate_limit_per_minute":null}`).
 //! (`burst` is absent when none is on; a limit of `null` is off.) `failure_rate` and
 //! `throttle_rate` are deterministic: a rate of 1/n fails every n-th API request that reaches a
 //! product (each knob counts on its own), so a test of "5% 503s" is `failure_rate: 0.05,
@@ -64,21 +66,45 @@ pub struct Knobs {
     pub burst_path_prefix: Option<String>,
 }
 
-/// [`Knobs`] as JSON: the same fields, with the burst's `path_prefix` inside `burst`.
+/// [`Knobs`] as JSON: the same fields, with the burst's `path_prefix` inside `burst`. The first
+/// three knobs the sandbox had are always written; the others only when they are not at their
+/// defaults (reading accepts them all).
 #[derive(Serialize, Deserialize)]
 #[serde(default)]
 struct KnobsWire {
     latency_ms: u64,
     failure_rate: f64,
-    failure_status: u16,
-    throttle_rate: f64,
-    throttle_retry_after: u64,
     rate_limit_per_minute: Option<u64>,
+    #[serde(skip_serializing_if = "is_default_failure_status")]
+    failure_status: u16,
+    #[serde(skip_serializing_if = "is_zero")]
+    throttle_rate: f64,
+    #[serde(skip_serializing_if = "is_default_throttle_retry_after")]
+    throttle_retry_after: u64,
+    #[serde(skip_serializing_if = "is_default")]
     zoho_accounts: ZohoAccountsKnobs,
+    #[serde(skip_serializing_if = "is_default")]
     crm: CrmKnobs,
+    #[serde(skip_serializing_if = "is_default")]
     servicenow: ServiceNowKnobs,
     #[serde(skip_serializing_if = "Option::is_none")]
     burst: Option<BurstWire>,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
+}
+
+fn is_default_failure_status(v: &u16) -> bool {
+    *v == Knobs::default().failure_status
+}
+
+fn is_default_throttle_retry_after(v: &u64) -> bool {
+    *v == Knobs::default().throttle_retry_after
 }
 
 impl Default for KnobsWire {

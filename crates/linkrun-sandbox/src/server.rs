@@ -24,8 +24,8 @@ use axum::Json;
 use axum::routing::get;
 
 use super::faults::{Faults, Knobs};
-use super::request_stats::{RequestSnapshot, RequestStats};
 use super::oauth_provider::{ClientConfig, Provider, ProviderConfig};
+use super::request_stats::{RequestSnapshot, RequestStats};
 use super::servicenow::ServiceNow;
 use super::storage::{StorageError, storage_failed};
 use super::zoho_campaigns::Campaigns;
@@ -270,7 +270,10 @@ impl Sandbox {
              \x20 linkrun connection create sn --service servicenow --instance sandbox --param client_id={} --param client_secret={} --param username={} --param password={}\n\
              \x20 linkrun connection authorize sn\n\
              Knobs: GET/POST {base}/_sandbox/knobs  {}\n\
-             \x20 (a POST replaces them all; zoho_accounts limits are Zoho's, on by default; null turns a limit off)\n\
+             \x20 and, left out of GET while at their defaults: failure_status 500, throttle_rate 0.0, throttle_retry_after 1,\n\
+             \x20 zoho_accounts {{access_tokens_per_refresh_token_per_10_min 10, live_access_tokens_per_refresh_token 15, refresh_tokens_per_client_and_user 20}} (Zoho's limits; null turns one off),\n\
+             \x20 crm {{concurrency_limit null, credits_per_day null}}, servicenow {{rate_limit_per_hour null}},\n\
+             \x20 burst {{count, status, retry_after, retry_after_date, path_prefix}}; a POST replaces them all\n\
              Requests served: GET/DELETE {base}/_sandbox/requests; tokens: POST {base}/_sandbox/oauth/expire (every live access token), POST {base}/_sandbox/oauth/ttl?secs=N\n",
             a.client_id, a.client_secret, a.client_id, self.sn.client_id, self.sn.client_secret, self.sn.username, self.sn.password,
             serde_json::to_string(&self.faults.knobs()).unwrap_or_default()

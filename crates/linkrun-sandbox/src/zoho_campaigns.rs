@@ -299,12 +299,8 @@ async fn list_subscribe(State(api): State<Api>, headers: HeaderMap, RawQuery(q):
             return r;
         }
         Some(Fault::ServerError { status }) => {
-            let r = answer(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "500",
-                "Internal server error. Please try again later.",
-                URI,
-            );
+            let r =
+                answer(StatusCode::INTERNAL_SERVER_ERROR, "500", "Internal server error. Please try again later.", URI);
             return with_status(r, status);
         }
         None => {}

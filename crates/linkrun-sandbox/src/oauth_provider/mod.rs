@@ -435,6 +435,16 @@ impl Provider {
         st.codes.keys().chain(st.access.keys()).chain(st.refresh.keys()).cloned().collect()
     }
 
+    /// The live refresh tokens of `client_id`, oldest first: tests drive the token limits with
+    /// the one a client holds.
+    pub fn refresh_tokens(&self, client_id: &str) -> Vec<String> {
+        let st = self.lock();
+        let mut r: Vec<(u64, &String)> =
+            st.refresh.iter().filter(|(_, r)| r.grant.client_id == client_id).map(|(t, r)| (r.seq, t)).collect();
+        r.sort();
+        r.into_iter().map(|(_, t)| t.clone()).collect()
+    }
+
     /// Who `access_token` belongs to; `None` if it was never issued or has been revoked.
     pub fn token_owner(&self, access_token: &str) -> Option<TokenInfo> {
         self.lock().token_info(access_token)

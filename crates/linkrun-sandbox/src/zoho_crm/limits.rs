@@ -77,7 +77,8 @@ impl Crm {
                 used.pop_front();
             }
             if used.len() as u64 >= limit {
-                let frees = used.front().map_or(Duration::ZERO, |t| CREDIT_WINDOW.saturating_sub(now.duration_since(*t)));
+                let frees =
+                    used.front().map_or(Duration::ZERO, |t| CREDIT_WINDOW.saturating_sub(now.duration_since(*t)));
                 return Err(too_many_requests(frees.as_secs().max(1)));
             }
             used.push_back(now);

@@ -194,7 +194,11 @@ impl Crm {
         let next_seq = max.map_or(FIRST_SEQ, |m| (m.max(0) as u64 + 1).max(FIRST_SEQ));
         conn.set_prepared_statement_cache_capacity(64);
         Ok(Crm {
-            inner: Arc::new(Inner { db: Mutex::new(Db { conn, next_seq }), cfg, limits: Mutex::new(Limits::default()) }),
+            inner: Arc::new(Inner {
+                db: Mutex::new(Db { conn, next_seq }),
+                cfg,
+                limits: Mutex::new(Limits::default()),
+            }),
         })
     }
 

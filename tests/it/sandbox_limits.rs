@@ -210,3 +210,95 @@ fn sandbox_limits_org_b_logs_in_to_its_data_center_and_its_tokens_name_the_api_d
     f.connect_org("crm", "zoho_crm", 1);
     assert_eq!(f.json(LEADS), json!(200));
 }
+
+/// An access token of Org A, straight from the token endpoint.
+fn crm_token(f: &Fixture) -> String {
+    let a = &f.sandbox.orgs[0];
+    let code = f.sandbox.provider.mint_self_client_code(&a.client_id, &["ZohoCRM.modules.ALL"]);
+    let form = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("grant_type", "authorization_code"),
+            ("client_id", a.client_id.as_str()),
+            ("client_secret", a.client_secret.as_str()),
+            ("code", code.as_str()),
+        ])
+        .finish();
+    f.http("POST", "/oauth/v2/token", &form).1["access_token"].as_str().unwrap().to_string()
+}
+
+/// `GET path` with a Zoho token: the status and the `Retry-After` header.
+fn get_with(f: &Fixture, path: &str, token: &str) -> (u16, Option<String>) {
+    get_at(f.base.trim_start_matches("http://"), path, token)
+}
+
+/// [`get_with`] at `addr` (`127.0.0.1:PORT`), from any thread.
+fn get_at(addr: &str, path: &str, token: &str) -> (u16, Option<String>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\nAuthorization: Zoho-oauthtoken {token}\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, text.lines().find_map(|l| l.strip_prefix("retry-after: ")).map(str::to_string))
+}
+
+#[test]
+fn sandbox_limits_requests_in_flight_are_counted_exactly_with_the_latency_and_the_crm_refuses_past_its_concurrency() {
+    let f = Fixture::new();
+    let token = crm_token(&f);
+    let knobs = Knobs {
+        latency_ms: 1000,
+        crm: linkrun_sandbox::faults::CrmKnobs { concurrency_limit: Some(5), ..Default::default() },
+        ..Knobs::default()
+    };
+    f.sandbox.faults.set(knobs);
+    f.sandbox.reset_request_stats();
+    let path = "/crm/v7/Leads/actions/count";
+    let addr = f.base.trim_start_matches("http://");
+    let answers: Vec<(u16, Option<String>)> = std::thread::scope(|s| {
+        let calls: Vec<_> = (0..6).map(|_| s.spawn(|| get_at(addr, path, &token))).collect();
+        calls.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    let refused: Vec<_> = answers.iter().filter(|(status, _)| *status == 429).collect();
+    assert_eq!(refused, [&(429, Some("1".to_string()))], "{answers:?}");
+    let stats = f.sandbox.request_stats();
+    assert_eq!((stats.total, stats.in_flight, stats.max_in_flight), (6, 0, 6), "{stats:?}");
+    assert_eq!(stats.by_path, [(path.to_string(), 6)].into_iter().collect());
+    // The HTTP view, and a reset; the sandbox's own and the OAuth endpoints are not counted.
+    let (code, v) = f.http("GET", "/_sandbox/requests", "");
+    assert_eq!((code, v), (200, json!({"total": 6, "in_flight": 0, "max_in_flight": 6, "by_path": {path: 6}})));
+    let (code, _) = f.http("DELETE", "/_sandbox/requests", "");
+    assert_eq!(code, 200);
+    assert_eq!(
+        f.http("GET", "/_sandbox/requests", "").1,
+        json!({"total": 0, "in_flight": 0, "max_in_flight": 0, "by_path": {}})
+    );
+}
+
+#[test]
+fn sandbox_limits_a_burst_with_a_path_prefix_fails_only_those_paths() {
+    let f = Fixture::new();
+    let token = crm_token(&f);
+    let burst = json!({"burst": {"count": 1, "status": 503, "retry_after": 0, "path_prefix": "/crm/v7/Contacts"}});
+    let (code, _) = {
+        use std::io::{Read, Write};
+        let addr = f.base.trim_start_matches("http://");
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        let body = burst.to_string();
+        write!(
+            s,
+            "POST /_sandbox/knobs HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        (text.split(' ').nth(1).and_then(|c| c.parse::<u16>().ok()).unwrap_or(0), text)
+    };
+    assert_eq!(code, 200);
+    assert_eq!(f.sandbox.faults.knobs().burst_path_prefix.as_deref(), Some("/crm/v7/Contacts"));
+    assert_eq!(get_with(&f, "/crm/v7/Leads/actions/count", &token).0, 200, "another path");
+    assert_eq!(get_with(&f, "/crm/v7/Contacts/actions/count", &token), (503, Some("0".to_string())));
+    assert_eq!(get_with(&f, "/crm/v7/Contacts/actions/count", &token).0, 200, "the burst is used up");
+    assert_eq!(f.http("GET", "/_sandbox/knobs", "").1["burst"], Value::Null);
+}

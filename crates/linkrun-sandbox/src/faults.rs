@@ -24,7 +24,7 @@
 //! (so a fresh sandbox answers `{"latency_ms":0,"failure_rate":0.0,"rate_limit_per_minute":null}`).
 //! (`burst` is absent when none is on; a limit of `null` is off.) `failure_rate` and
 //! `throttle_rate` are deterministic: a rate of 1/n fails every n-th API request that reaches a
-//! product (each knob counts on its own), so a test of "5% 503s" is `failure_rate: 0.05,
+//! product, counted from when the knobs were set (each knob counts on its own), so a test of "5% 503s" is `failure_rate: 0.05,
 //! failure_status: 503` and sees exactly the 20th, 40th, ... request fail. A changed knob set
 //! starts new rate-limit windows ([`Faults::epoch`] tells the products' own limiters).
 
@@ -293,10 +293,13 @@ impl Faults {
         self.knobs.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Replaces the knobs (and starts new rate-limit windows, the products' own included).
+    /// Replaces the knobs (and starts new rate-limit windows, the products' own included, and
+    /// the counts of `failure_rate` and `throttle_rate` again).
     pub fn set(&self, knobs: Knobs) {
         *self.knobs.lock().unwrap_or_else(|e| e.into_inner()) = knobs;
         self.windows.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        *self.counter.lock().unwrap_or_else(|e| e.into_inner()) = 0;
+        *self.throttle_counter.lock().unwrap_or_else(|e| e.into_inner()) = 0;
         self.epoch.fetch_add(1, Ordering::Relaxed);
     }
 

@@ -15,8 +15,6 @@
 //! count per client). The windows run on the provider's clock, so `POST
 //! /_sandbox/oauth/advance?secs=600` moves past one. Only the Zoho flavour has these limits.
 
-use std::collections::VecDeque;
-
 use super::*;
 
 /// The rolling window of `access_tokens_per_refresh_token_per_10_min`.
@@ -39,7 +37,7 @@ impl ProviderState {
             return Ok(());
         };
         let now = self.now_ms();
-        let times = self.refresh_times.entry(refresh.to_string()).or_insert_with(VecDeque::new);
+        let times = self.refresh_times.entry(refresh.to_string()).or_default();
         while times.front().is_some_and(|t| now.saturating_sub(*t) >= REFRESH_WINDOW_MS) {
             times.pop_front();
         }

@@ -4,9 +4,14 @@
 //! gives a refresh token only for `access_type=offline`; ServiceNow takes form bodies only, answers
 //! every token error with one 401 body, and hands back the same tokens while they are still valid.
 //!
-//! The OAuth tests run it today and `linkrun sandbox` will reuse it. Its fault knobs (expire every
-//! access token, shorten their life, rotate refresh tokens, write `expires_in` another way, move
-//! the clock) exist so that a client's refresh and re-authorisation paths can be driven on demand.
+//! The OAuth tests and `linkrun sandbox` run it. Its fault knobs (expire every access token,
+//! shorten their life, rotate refresh tokens, write `expires_in` another way, move the clock)
+//! exist so that a client's refresh and re-authorisation paths can be driven on demand. The Zoho
+//! flavour also enforces Zoho Accounts' token limits (10 refreshes per refresh token in 10
+//! minutes, then HTTP 200 `"error":"Access Denied"`; 15 live access tokens per refresh token; 20
+//! refresh tokens per client and user), knobs on by default (see `limits`); its token answers
+//! always carry `api_domain`, and its authorization redirect names the client's data center in
+//! `location`.
 //!
 //! Specs: authorization code grant RFC 6749 §4.1, client credentials §4.4, password §4.3, refresh
 //! §6; PKCE RFC 7636 §4.6; revocation RFC 7009. Nothing here is secret. Tokens live in memory and
@@ -353,8 +358,11 @@ impl Provider {
         r.with_state(self.clone())
     }
 
-    /// The test controls: `GET /_sandbox/oauth/stats`, `POST /_sandbox/oauth/expire`,
-    /// `POST /_sandbox/oauth/ttl?secs=N`, `POST /_sandbox/oauth/advance?secs=N`.
+    /// The test controls: `GET /_sandbox/oauth/stats`, `POST /_sandbox/oauth/expire` (every
+    /// live access token of every client, so of every organisation, expires now; refresh tokens
+    /// stay, so a client's next call refreshes; answers `{"expired": N}`), `POST
+    /// /_sandbox/oauth/ttl?secs=N`, `POST /_sandbox/oauth/advance?secs=N` (the clock: token
+    /// expiry and the 10-minute refresh limit).
     pub fn control_router(&self) -> Router {
         Router::new()
             .route("/_sandbox/oauth/stats", get(control_stats))

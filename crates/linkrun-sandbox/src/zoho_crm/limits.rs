@@ -59,7 +59,7 @@ impl Crm {
 
     /// Admits one request of `org` under the `crm` knobs: the slot to hold while it is served,
     /// or the 429 answer.
-    pub(super) fn admit(&self, org: &str, knobs: &CrmKnobs, epoch: u64) -> Result<Slot, Response> {
+    pub(super) fn admit(&self, org: &str, knobs: &CrmKnobs, epoch: u64) -> Result<Slot, Refused> {
         let mut l = self.limits();
         if l.epoch != epoch {
             l.epoch = epoch;
@@ -68,7 +68,7 @@ impl Crm {
         if let Some(limit) = knobs.concurrency_limit
             && l.in_flight.get(org).copied().unwrap_or(0) >= limit
         {
-            return Err(too_many_requests(CONCURRENCY_RETRY_AFTER));
+            return Err(Box::new(too_many_requests(CONCURRENCY_RETRY_AFTER)));
         }
         if let Some(limit) = knobs.credits_per_day {
             let now = Instant::now();
@@ -79,7 +79,7 @@ impl Crm {
             if used.len() as u64 >= limit {
                 let frees =
                     used.front().map_or(Duration::ZERO, |t| CREDIT_WINDOW.saturating_sub(now.duration_since(*t)));
-                return Err(too_many_requests(frees.as_secs().max(1)));
+                return Err(Box::new(too_many_requests(frees.as_secs().max(1))));
             }
             used.push_back(now);
         }

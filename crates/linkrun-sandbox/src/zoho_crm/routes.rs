@@ -116,7 +116,7 @@ pub(super) async fn handle(
     }
     let _slot = match admit(&ctx, &token.org) {
         Ok(slot) => slot,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if let Some(r) = fault_answer(&ctx, &token.org).await {
         return r;
@@ -144,7 +144,7 @@ pub(super) async fn handle(
 
 /// The CRM's own limits (concurrency, credits): the slot to hold while the request is served,
 /// or the 429.
-fn admit(ctx: &Ctx, org: &str) -> Result<Slot, Response> {
+fn admit(ctx: &Ctx, org: &str) -> Result<Slot, Refused> {
     ctx.crm.admit(org, &ctx.faults.knobs().crm, ctx.faults.epoch())
 }
 
@@ -189,7 +189,7 @@ async fn org_route(
     }
     let _slot = match admit(ctx, &token.org) {
         Ok(slot) => slot,
-        Err(r) => return Some(r),
+        Err(r) => return Some(*r),
     };
     if let Some(r) = fault_answer(ctx, &token.org).await {
         return Some(r);

@@ -147,7 +147,15 @@ impl GrantError {
     /// refresh that fails this way leaves the connection connected.
     pub fn is_transient(&self) -> bool {
         matches!(self.code.as_str(), "network" | "timeout" | "temporarily_unavailable" | "access_denied")
+            || self.is_throttled()
             || (self.code == "server_error" && self.description.as_deref() != Some("access_denied"))
+    }
+
+    /// Whether it is Zoho Accounts' throttle: an HTTP 200 answer with `"error":"Access Denied"`
+    /// (too many token requests in a short time; Zoho allows 10 access tokens per refresh token
+    /// in 10 minutes).
+    pub fn is_throttled(&self) -> bool {
+        self.code == "Access Denied"
     }
 
     /// The sentence for a transient failure of a token refresh.
@@ -158,6 +166,13 @@ impl GrantError {
                 self.description.as_deref().unwrap_or(self.code.as_str())
             ),
             "access_denied" => "the provider throttled the token request (access_denied)".to_string(),
+            _ if self.is_throttled() => {
+                return format!(
+                    "the provider throttled the token requests of connection `{link}` ({}{}): too many new tokens were asked for in a short time (Zoho allows 10 per refresh token in 10 minutes); the connection stays connected: wait a few minutes, then run it again",
+                    self.code,
+                    self.description.as_deref().map(|d| format!(": {d}")).unwrap_or_default()
+                );
+            }
             other => format!(
                 "the provider failed to refresh the token ({other}{})",
                 self.description.as_deref().map(|d| format!(": {d}")).unwrap_or_default()
@@ -503,6 +518,18 @@ pub async fn revoke(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zoho_access_denied_is_a_passing_throttle_not_a_dead_grant() {
+        let e = GrantError {
+            code: "Access Denied".into(),
+            description: Some("You have made too many requests continuously. Please try again after some time.".into()),
+            status: None,
+        };
+        assert!(e.is_throttled() && e.is_transient() && !e.is_dead_grant());
+        let m = e.transient_sentence("crm", "zoho_crm");
+        assert!(m.contains("connection `crm`") && m.contains("stays connected") && m.contains("wait"), "{m}");
+    }
 
     #[test]
     fn token_and_revoke_requests_over_plain_http_to_a_remote_host_are_refused_before_sending() {

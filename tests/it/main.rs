@@ -30,6 +30,7 @@ mod retry;
 mod sandbox;
 mod sandbox_data;
 mod sandbox_deluge;
+mod sandbox_limits;
 mod script;
 mod servicenow;
 mod vault;

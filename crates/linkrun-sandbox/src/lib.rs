@@ -12,12 +12,14 @@
 //! | [`zoho_desk`]      | Zoho Desk organizations, departments and tickets (`/api/v1`) |
 //! | [`zoho_campaigns`] | Zoho Campaigns list subscribe (`/api/v1.1/json/listsubscribe`) |
 //! | [`servicenow`]     | the ServiceNow Table API (`/api/now/table`): routes, storage, encoded queries, seed data |
-//! | [`faults`]         | not a product: latency, 5xx and rate-limit knobs shared by every emulator |
+//! | [`faults`]         | not a product: the knobs: latency, 5xx, 429 and rate-limit faults shared by every emulator, and each product's limits |
+//! | [`request_stats`]  | not a product: the API request counts of `/_sandbox/requests` (total, in flight, by path) |
 //! | [`storage`]        | not a product: the `--data` SQLite file the others share, its tables and its checks |
 //! | [`seed_rng`]       | not a product: the deterministic generator of every emulator's seed data |
 
 pub mod faults;
 pub mod oauth_provider;
+pub mod request_stats;
 pub mod seed_rng;
 pub mod server;
 pub mod servicenow;

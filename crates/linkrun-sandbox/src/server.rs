@@ -1,7 +1,21 @@
 //! The sandbox server: Zoho Accounts, CRM, Desk and Campaigns emulators and a ServiceNow instance
 //! (its OAuth endpoints and Table API) behind one base URL on 127.0.0.1, with two Zoho
 //! organisations ("us" and "in") told apart by the OAuth client they were authorised with, seed
-//! data, and fault knobs settable at start and through `/_sandbox/knobs`.
+//! data, fault and limit knobs settable at start and through `/_sandbox/knobs` (see
+//! [`crate::faults`]), and request statistics at `/_sandbox/requests` (see
+//! [`crate::request_stats`]).
+//!
+//! The controls, all on the same base URL:
+//!
+//! | control | does |
+//! |---------|------|
+//! | `GET`/`POST /_sandbox/knobs` | reads or replaces the knobs (JSON, [`Knobs`]) |
+//! | `GET`/`DELETE /_sandbox/requests` | reads or starts again the API request counts ([`RequestSnapshot`]) |
+//! | `GET /_sandbox/oauth/stats` | Zoho Accounts' counters (token requests by grant, refreshes, throttled refreshes, ...) |
+//! | `POST /_sandbox/oauth/expire` | expires every live Zoho access token now, of every organisation (refresh tokens stay; the next call refreshes); answers `{"expired": N}` |
+//! | `POST /_sandbox/oauth/ttl?secs=N` | the life of Zoho access tokens issued from now on |
+//! | `POST /_sandbox/oauth/advance?secs=N` | moves Zoho Accounts' clock forward (token expiry and the 10-minute refresh window) |
+//! | `/_sandbox/servicenow/_sandbox/oauth/...` | the same four for the ServiceNow instance's OAuth |
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,6 +25,7 @@ use axum::routing::get;
 
 use super::faults::{Faults, Knobs};
 use super::oauth_provider::{ClientConfig, Provider, ProviderConfig};
+use super::request_stats::{RequestSnapshot, RequestStats};
 use super::servicenow::ServiceNow;
 use super::storage::{StorageError, storage_failed};
 use super::zoho_campaigns::Campaigns;
@@ -88,6 +103,8 @@ pub struct Sandbox {
     pub servicenow: ServiceNow,
     /// The ServiceNow client and integration user.
     pub sn: SnInstance,
+    /// The API request counts (`/_sandbox/requests`).
+    pub requests: RequestStats,
 }
 
 fn org(name: &str, label: &str, n: u32) -> Org {
@@ -107,7 +124,10 @@ impl Sandbox {
     pub fn new(opts: &Options) -> Result<Sandbox, String> {
         let orgs = vec![org("us", "Org A (us)", 1), org("in", "Org B (in)", 2)];
         let mut cfg = ProviderConfig::zoho("");
-        cfg.clients = orgs.iter().map(|o| ClientConfig::new(&o.client_id, &o.client_secret, &o.name)).collect();
+        // An organisation's name is its data center (`location` of the authorization redirect); its
+        // `api_domain` is this server, which stands for every data center's API domain.
+        cfg.clients =
+            orgs.iter().map(|o| ClientConfig::new(&o.client_id, &o.client_secret, &o.name).in_dc(&o.name)).collect();
         if let Some(t) = opts.token_lifetime {
             cfg.access_ttl_secs = t;
         }
@@ -145,23 +165,38 @@ impl Sandbox {
         let servicenow = ServiceNow::open(data).map_err(cannot_open)?;
         servicenow.seed().map_err(|e| cannot_seed(&e))?;
         servicenow.add_user(&sn.username, &sn.password, &["admin"]);
+        let faults = Faults::new(opts.knobs.clone());
+        provider.use_knobs(faults.clone());
+        sn_provider.use_knobs(faults.clone());
         Ok(Sandbox {
             provider,
             crm,
             desk,
             campaigns,
-            faults: Faults::new(opts.knobs.clone()),
+            faults,
             orgs,
             sn_provider,
             servicenow,
             sn,
+            requests: RequestStats::default(),
         })
+    }
+
+    /// The API request counts now (what `GET /_sandbox/requests` answers).
+    pub fn request_stats(&self) -> RequestSnapshot {
+        self.requests.snapshot()
+    }
+
+    /// Starts the API request counts again (`DELETE /_sandbox/requests`); returns what they were.
+    pub fn reset_request_stats(&self) -> RequestSnapshot {
+        self.requests.reset()
     }
 
     /// All routes on one router.
     pub fn router(&self) -> axum::Router {
         let faults = self.faults.clone();
         let f2 = self.faults.clone();
+        let (r1, r2) = (self.requests.clone(), self.requests.clone());
         // The provider's own `/crm/*` placeholder resources are replaced by the CRM emulator.
         self.provider
             .oauth_router()
@@ -183,7 +218,20 @@ impl Sandbox {
                     async move { Json(k) }
                 }),
             )
+            .route(
+                "/_sandbox/requests",
+                get(move || {
+                    let s = r1.snapshot();
+                    async move { Json(s) }
+                })
+                .delete(move || {
+                    let s = r2.reset();
+                    async move { Json(s) }
+                }),
+            )
             .layer(axum::middleware::from_fn_with_state(self.faults.clone(), super::faults::burst_layer))
+            // Outermost, so that a burst's answers are counted too.
+            .layer(axum::middleware::from_fn_with_state(self.requests.clone(), super::request_stats::count_layer))
     }
 
     /// Serves on 127.0.0.1:`port` (0: any free port) inside the current tokio runtime.
@@ -221,8 +269,14 @@ impl Sandbox {
              \x20 linkrun connection authorize crm_a --code \"$code\"\n\
              \x20 linkrun connection create sn --service servicenow --instance sandbox --param client_id={} --param client_secret={} --param username={} --param password={}\n\
              \x20 linkrun connection authorize sn\n\
-             Knobs: GET/POST {base}/_sandbox/knobs  {{\"latency_ms\":0,\"failure_rate\":0.0,\"rate_limit_per_minute\":null}}; token lifetime: POST {base}/_sandbox/oauth/ttl?secs=N\n",
-            a.client_id, a.client_secret, a.client_id, self.sn.client_id, self.sn.client_secret, self.sn.username, self.sn.password
+             Knobs: GET/POST {base}/_sandbox/knobs  {}\n\
+             \x20 and, left out of GET while at their defaults: failure_status 500, throttle_rate 0.0, throttle_retry_after 1,\n\
+             \x20 zoho_accounts {{access_tokens_per_refresh_token_per_10_min 10, live_access_tokens_per_refresh_token 15, refresh_tokens_per_client_and_user 20}} (Zoho's limits; null turns one off),\n\
+             \x20 crm {{concurrency_limit null, credits_per_day null}}, servicenow {{rate_limit_per_hour null}},\n\
+             \x20 burst {{count, status, retry_after, retry_after_date, path_prefix}}; a POST replaces them all\n\
+             Requests served: GET/DELETE {base}/_sandbox/requests; tokens: POST {base}/_sandbox/oauth/expire (every live access token), POST {base}/_sandbox/oauth/ttl?secs=N\n",
+            a.client_id, a.client_secret, a.client_id, self.sn.client_id, self.sn.client_secret, self.sn.username, self.sn.password,
+            serde_json::to_string(&self.faults.knobs()).unwrap_or_default()
         ));
         s
     }

@@ -49,7 +49,7 @@ use axum::routing::{any, post};
 use rusqlite::{Connection, params};
 use serde_json::{Map, Value, json};
 
-use super::faults::{Fault, Faults};
+use super::faults::{Fault, Faults, with_status};
 use super::oauth_provider::Provider;
 use super::storage::{StorageError, open_db, storage_failed};
 use super::zoho_desk::{now_time, valid_email};
@@ -298,13 +298,10 @@ async fn list_subscribe(State(api): State<Api>, headers: HeaderMap, RawQuery(q):
             r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
             return r;
         }
-        Some(Fault::ServerError) => {
-            return answer(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "500",
-                "Internal server error. Please try again later.",
-                URI,
-            );
+        Some(Fault::ServerError { status }) => {
+            let r =
+                answer(StatusCode::INTERNAL_SERVER_ERROR, "500", "Internal server error. Please try again later.", URI);
+            return with_status(r, status);
         }
         None => {}
     }

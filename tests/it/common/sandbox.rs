@@ -139,6 +139,32 @@ impl Fixture {
         self.env.run(&["connection", "authorize", link]).ok();
     }
 
+    /// Starts `linkrun ARGS` `n` times at once and waits for them all; their outputs are
+    /// recorded like [`Env::run`]'s (so the secrets check covers them).
+    pub fn run_at_once(&self, n: usize, args: &[&str]) -> Vec<super::Out> {
+        let children: Vec<_> = (0..n).map(|_| self.env.spawn(args)).collect();
+        children.into_iter().map(|c| self.env.record(args, c.wait_with_output().expect("wait for linkrun"))).collect()
+    }
+
+    /// `METHOD PATH` on the sandbox (HTTP/1.0, a form or empty body): the status and the body
+    /// parsed as JSON (`Value::String` of the text when it is not JSON).
+    pub fn http(&self, method: &str, path: &str, form: &str) -> (u16, Value) {
+        use std::io::{Read, Write};
+        let addr = self.base.trim_start_matches("http://");
+        let mut s = std::net::TcpStream::connect(addr).expect("connect to the sandbox");
+        write!(
+            s,
+            "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+            form.len()
+        )
+        .expect("send to the sandbox");
+        let mut text = String::new();
+        s.read_to_string(&mut text).expect("read the sandbox's answer");
+        let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        (status, serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_string())))
+    }
+
     /// Runs a Rhai script and parses its `--json` result.
     pub fn json(&self, script: &str) -> Value {
         let out = self.env.script(script, &["--json"]);

@@ -74,8 +74,10 @@ pub(super) fn authorize(p: &Provider, params: &Params, headers: &HeaderMap, from
             );
             let mut pairs = vec![("code", code.as_str())];
             pairs.extend(state.map(|s| ("state", s)));
+            let dc = st.cfg.clients.iter().find(|c| c.client_id == client_id).and_then(|c| c.dc.clone());
+            let dc = dc.unwrap_or_else(|| "us".to_string());
             if flavor == Flavor::Zoho {
-                pairs.push(("location", "us"));
+                pairs.push(("location", dc.as_str()));
                 pairs.push(("accounts-server", base.as_str()));
             }
             redirect_with(redirect_uri, &pairs)

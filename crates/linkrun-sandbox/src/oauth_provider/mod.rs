@@ -4,9 +4,14 @@
 //! gives a refresh token only for `access_type=offline`; ServiceNow takes form bodies only, answers
 //! every token error with one 401 body, and hands back the same tokens while they are still valid.
 //!
-//! The OAuth tests run it today and `linkrun sandbox` will reuse it. Its fault knobs (expire every
-//! access token, shorten their life, rotate refresh tokens, write `expires_in` another way, move
-//! the clock) exist so that a client's refresh and re-authorisation paths can be driven on demand.
+//! The OAuth tests and `linkrun sandbox` run it. Its fault knobs (expire every access token,
+//! shorten their life, rotate refresh tokens, write `expires_in` another way, move the clock)
+//! exist so that a client's refresh and re-authorisation paths can be driven on demand. The Zoho
+//! flavour also enforces Zoho Accounts' token limits (10 refreshes per refresh token in 10
+//! minutes, then HTTP 200 `"error":"Access Denied"`; 15 live access tokens per refresh token; 20
+//! refresh tokens per client and user), knobs on by default (see `limits`); its token answers
+//! always carry `api_domain`, and its authorization redirect names the client's data center in
+//! `location`.
 //!
 //! Specs: authorization code grant RFC 6749 §4.1, client credentials §4.4, password §4.3, refresh
 //! §6; PKCE RFC 7636 §4.6; revocation RFC 7009. Nothing here is secret. Tokens live in memory and
@@ -24,6 +29,7 @@
 //! | `token_store`      | the shared token store: the `oauth_*` tables of a `--data` file |
 //! | `authorize`        | the consent page and the authorization endpoint (both flavours) |
 //! | `zoho_accounts`    | the Zoho Accounts flavour: `/oauth/v2/token`, revocation, self-client codes |
+//! | `limits`           | Zoho Accounts' token limits (10 refreshes in 10 minutes, 15 live access tokens, 20 refresh tokens), knobs on by default |
 //! | `servicenow_oauth` | the ServiceNow flavour: `oauth_token.do`, `oauth_revoke_token.do` |
 //! | `resources`        | the placeholder protected resources and the `/_sandbox` controls |
 //! | `helpers`          | request parameters, Basic credentials, scopes, PKCE, randomness, escaping |
@@ -53,6 +59,7 @@ use super::storage::{StorageError, open_db, storage_failed};
 
 mod authorize;
 mod helpers;
+mod limits;
 mod resources;
 mod servicenow_oauth;
 mod state;
@@ -63,6 +70,7 @@ mod zoho_accounts;
 
 use self::authorize::*;
 use self::helpers::*;
+use self::limits::*;
 use self::resources::*;
 use self::servicenow_oauth::*;
 use self::state::*;
@@ -108,12 +116,37 @@ pub struct ClientConfig {
     pub client_secret: String,
     /// Which organisation's data this client's tokens see (used by the sandbox's API modules).
     pub org: String,
+    /// Zoho: the data center of the client's users, as the authorization redirect's `location`
+    /// names it (`None`: `us`).
+    pub dc: Option<String>,
+    /// Zoho: the `api_domain` of this client's token answers (`None`: the provider's
+    /// [`ProviderConfig::api_domain`], else this server's own base URL).
+    pub api_domain: Option<String>,
 }
 
 impl ClientConfig {
-    /// A client from its ID, secret and organisation.
+    /// A client from its ID, secret and organisation (data center `us`, the provider's
+    /// `api_domain`).
     pub fn new(client_id: impl Into<String>, client_secret: impl Into<String>, org: impl Into<String>) -> ClientConfig {
-        ClientConfig { client_id: client_id.into(), client_secret: client_secret.into(), org: org.into() }
+        ClientConfig {
+            client_id: client_id.into(),
+            client_secret: client_secret.into(),
+            org: org.into(),
+            dc: None,
+            api_domain: None,
+        }
+    }
+
+    /// The client of a Zoho organisation in data center `dc` (`us`, `eu`, `in`, ...).
+    pub fn in_dc(mut self, dc: impl Into<String>) -> ClientConfig {
+        self.dc = Some(dc.into());
+        self
+    }
+
+    /// The client's token answers name `api_domain`.
+    pub fn with_api_domain(mut self, api_domain: impl Into<String>) -> ClientConfig {
+        self.api_domain = Some(api_domain.into());
+        self
     }
 }
 
@@ -133,7 +166,9 @@ pub struct ProviderConfig {
     pub expires_style: ExpiresStyle,
     /// Issue a new refresh token on every refresh; the old one then fails as a dead refresh token.
     pub rotate_refresh_token: bool,
-    /// Zoho: the `api_domain` of token responses (omitted when `None`).
+    /// Zoho: the `api_domain` of token responses for clients that name none (`None`: this
+    /// server's own base URL, `base_url` or `http://{Host}`: the sandbox is every data center's
+    /// API domain). Zoho's answers always carry one.
     pub api_domain: Option<String>,
     /// This server's own base URL, e.g. `http://127.0.0.1:8123` (Zoho's `accounts-server`). Empty:
     /// taken from each request's `Host` header.
@@ -185,6 +220,12 @@ pub struct Stats {
     pub refresh_failures: u64,
     /// Revocations that revoked something.
     pub revocations: u64,
+    /// Of the failed refreshes, those refused by the 10-in-10-minutes limit (`Access Denied`).
+    pub refreshes_throttled: u64,
+    /// Live access tokens killed by the live-tokens-per-refresh-token limit.
+    pub access_tokens_killed: u64,
+    /// Refresh tokens deleted by the refresh-tokens-per-client-and-user limit.
+    pub refresh_tokens_deleted: u64,
     /// Requests to the protected resources.
     pub resource_requests: u64,
     /// Of those, the ones answered 401.
@@ -272,6 +313,9 @@ impl Provider {
                 current: tokens.current,
                 stats: Stats::default(),
                 store,
+                knobs: super::faults::Faults::default(),
+                refresh_times: HashMap::new(),
+                seq: 0,
             })),
         }
     }
@@ -314,8 +358,11 @@ impl Provider {
         r.with_state(self.clone())
     }
 
-    /// The test controls: `GET /_sandbox/oauth/stats`, `POST /_sandbox/oauth/expire`,
-    /// `POST /_sandbox/oauth/ttl?secs=N`, `POST /_sandbox/oauth/advance?secs=N`.
+    /// The test controls: `GET /_sandbox/oauth/stats`, `POST /_sandbox/oauth/expire` (every
+    /// live access token of every client, so of every organisation, expires now; refresh tokens
+    /// stay, so a client's next call refreshes; answers `{"expired": N}`), `POST
+    /// /_sandbox/oauth/ttl?secs=N`, `POST /_sandbox/oauth/advance?secs=N` (the clock: token
+    /// expiry and the 10-minute refresh limit).
     pub fn control_router(&self) -> Router {
         Router::new()
             .route("/_sandbox/oauth/stats", get(control_stats))
@@ -341,6 +388,12 @@ impl Provider {
         if let Err(e) = self.lock().expire_all() {
             eprintln!("linkrun sandbox: cannot expire the stored access tokens: {e}");
         }
+    }
+
+    /// Reads the Zoho Accounts limits from these knobs from now on (the sandbox shares its own;
+    /// a provider starts with knobs of its own at their defaults, every limit on).
+    pub fn use_knobs(&self, faults: super::faults::Faults) {
+        self.lock().knobs = faults;
     }
 
     /// Sets the life of access tokens issued from now on.
@@ -388,6 +441,16 @@ impl Provider {
     pub fn issued_secrets(&self) -> Vec<String> {
         let st = self.lock();
         st.codes.keys().chain(st.access.keys()).chain(st.refresh.keys()).cloned().collect()
+    }
+
+    /// The live refresh tokens of `client_id`, oldest first: tests drive the token limits with
+    /// the one a client holds.
+    pub fn refresh_tokens(&self, client_id: &str) -> Vec<String> {
+        let st = self.lock();
+        let mut r: Vec<(u64, &String)> =
+            st.refresh.iter().filter(|(_, r)| r.grant.client_id == client_id).map(|(t, r)| (r.seq, t)).collect();
+        r.sort();
+        r.into_iter().map(|(_, t)| t.clone()).collect()
     }
 
     /// Who `access_token` belongs to; `None` if it was never issued or has been revoked.

@@ -6,9 +6,10 @@ use super::*;
 /// ServiceNow's token endpoint: form body only; every error is one 401 body.
 pub(super) async fn servicenow_token(AxState(p): AxState<Provider>, headers: HeaderMap, body: Bytes) -> Response {
     let params = if is_form(&headers, false) { Params::parse(&body) } else { Params::default() };
+    let base = p.base_url(&headers);
     let mut st = p.lock();
     match st.token(&params) {
-        Ok(issued) => Json(st.token_body(issued)).into_response(),
+        Ok(issued) => Json(st.token_body(issued, &base)).into_response(),
         Err(TokenError::Storage(msg)) => storage_failure(&msg),
         Err(_) => {
             (StatusCode::UNAUTHORIZED, Json(json!({"error_description": "access_denied", "error": "server_error"})))

@@ -34,11 +34,15 @@ pub(super) struct Access {
     /// The refresh token it came with or from; revoking that one revokes this.
     pub(super) refresh: Option<String>,
     pub(super) expires_ms: u64,
+    /// Issue order (0: loaded from the data file, older than any issued since).
+    pub(super) seq: u64,
 }
 
 pub(super) struct Refresh {
     pub(super) grant: Grant,
     pub(super) expires_ms: Option<u64>,
+    /// Issue order (0: loaded from the data file).
+    pub(super) seq: u64,
 }
 
 /// A successful token request, before it is written in the flavor's format.
@@ -48,6 +52,8 @@ pub(super) struct Issued {
     pub(super) refresh_token: Option<String>,
     pub(super) expires_in: u64,
     pub(super) scopes: Vec<String>,
+    /// The client it was issued to (its data center names the `api_domain`).
+    pub(super) client_id: String,
 }
 
 /// Why a token request failed (Zoho spells each one; ServiceNow answers them all alike), or why
@@ -63,6 +69,8 @@ pub(super) enum TokenError {
     InvalidUser,
     MissingOrgInfo,
     UnsupportedGrantType,
+    /// Zoho's throttle: too many access tokens for one refresh token in 10 minutes.
+    Throttled,
     /// The data file refused to store a token: the storage failure's message.
     Storage(String),
 }
@@ -88,7 +96,18 @@ impl TokenError {
             TokenError::InvalidCodeVerifier => "invalid_code_verifier",
             TokenError::MissingOrgInfo => "missing_org_info",
             TokenError::InvalidUser | TokenError::UnsupportedGrantType => "unsupported_grant_type",
+            TokenError::Throttled => "Access Denied",
             TokenError::Storage(_) => "server_error",
+        }
+    }
+
+    /// Zoho's HTTP 200 error body.
+    pub(super) fn zoho_body(&self) -> Value {
+        match self {
+            TokenError::Throttled => json!({
+                "error_description": THROTTLE_DESCRIPTION, "error": self.zoho_code(), "status": "failure"
+            }),
+            other => json!({ "error": other.zoho_code() }),
         }
     }
 }
@@ -107,6 +126,12 @@ pub(super) struct ProviderState {
     pub(super) stats: Stats,
     /// Where issued tokens are written through (`None`: memory only).
     pub(super) store: Option<TokenStore>,
+    /// The knobs (Zoho Accounts' limits are read from them).
+    pub(super) knobs: crate::faults::Faults,
+    /// When each refresh token obtained access tokens, in the last 10 minutes (provider clock).
+    pub(super) refresh_times: HashMap<String, std::collections::VecDeque<u64>>,
+    /// The last issue number given to a token.
+    pub(super) seq: u64,
 }
 
 impl ProviderState {
@@ -227,7 +252,7 @@ impl ProviderState {
         if let Some(issued) = self.reuse(&key) {
             return Ok(issued);
         }
-        let refresh = if with_refresh { Some(self.new_refresh(&grant)?) } else { None };
+        let refresh = if with_refresh { Some(self.new_refresh(&grant, None)?) } else { None };
         self.new_access(grant, refresh.clone(), refresh, key)
     }
 
@@ -244,10 +269,14 @@ impl ProviderState {
         if let Some(issued) = self.reuse(&self.reuse_key(&grant, &format!("refresh_token:{old}"))) {
             return Ok(issued);
         }
+        self.count_refresh(&old)?;
         let (refresh, shown) = if self.cfg.rotate_refresh_token {
-            let new = self.new_refresh(&grant)?;
+            let new = self.new_refresh(&grant, Some(&old))?;
             self.stored(|s| s.rotate(&old, &new))?;
             self.refresh.remove(&old);
+            if let Some(times) = self.refresh_times.remove(&old) {
+                self.refresh_times.insert(new.clone(), times);
+            }
             for a in self.access.values_mut() {
                 if a.refresh.as_deref() == Some(old.as_str()) {
                     a.refresh = Some(new.clone());
@@ -291,7 +320,7 @@ impl ProviderState {
         if let Some(issued) = self.reuse(&key) {
             return Ok(issued);
         }
-        let refresh = self.new_refresh(&grant)?;
+        let refresh = self.new_refresh(&grant, None)?;
         self.new_access(grant, Some(refresh.clone()), Some(refresh), key)
     }
 
@@ -311,13 +340,17 @@ impl ProviderState {
             refresh_token: a.refresh.clone(),
             expires_in: (a.expires_ms - now).div_ceil(1000),
             scopes: a.grant.scopes.clone(),
+            client_id: a.grant.client_id.clone(),
         })
     }
 
-    pub(super) fn new_refresh(&mut self, grant: &Grant) -> Result<String, TokenError> {
+    /// A new refresh token for `grant` (in place of `replacing` when it rotates), within the
+    /// refresh-token limit.
+    pub(super) fn new_refresh(&mut self, grant: &Grant, replacing: Option<&str>) -> Result<String, TokenError> {
+        self.make_room_for_refresh(grant, replacing)?;
         let token = self.new_token_string();
         let expires_ms = (!self.is_zoho()).then(|| self.now_ms() + SERVICENOW_REFRESH_TTL_MS);
-        let r = Refresh { grant: grant.clone(), expires_ms };
+        let r = Refresh { grant: grant.clone(), expires_ms, seq: self.next_seq() };
         self.stored(|s| s.put_refresh(&token, &r))?;
         self.refresh.insert(token.clone(), r);
         Ok(token)
@@ -330,11 +363,15 @@ impl ProviderState {
         shown_refresh: Option<String>,
         key: Option<ReuseKey>,
     ) -> Result<Issued, TokenError> {
+        if let Some(r) = &refresh {
+            self.make_room_for_access(r)?;
+        }
         let token = self.new_token_string();
         let ttl = self.cfg.access_ttl_secs;
         let expires_ms = self.now_ms().saturating_add(ttl.saturating_mul(1000));
         let scopes = grant.scopes.clone();
-        let a = Access { grant, refresh, expires_ms };
+        let client_id = grant.client_id.clone();
+        let a = Access { grant, refresh, expires_ms, seq: self.next_seq() };
         self.stored(|s| {
             s.put_access(&token, &a)?;
             key.as_ref().map_or(Ok(()), |k| s.put_reuse(k, &token))
@@ -343,7 +380,7 @@ impl ProviderState {
         if let Some(k) = key {
             self.current.insert(k, token.clone());
         }
-        Ok(Issued { access_token: token, refresh_token: shown_refresh, expires_in: ttl, scopes })
+        Ok(Issued { access_token: token, refresh_token: shown_refresh, expires_in: ttl, scopes, client_id })
     }
 
     /// Revokes a refresh token (with its access tokens) or an access token. With `client_id`, only
@@ -368,8 +405,9 @@ impl ProviderState {
         Ok(revoked)
     }
 
-    /// The success body in the flavor's format.
-    pub(super) fn token_body(&self, issued: Issued) -> Value {
+    /// The success body in the flavor's format; `base` is this server's base URL (Zoho's
+    /// `api_domain` when neither the client nor the configuration names one).
+    pub(super) fn token_body(&self, issued: Issued, base: &str) -> Value {
         let mut m = Map::new();
         match self.cfg.flavor {
             Flavor::Zoho => {
@@ -377,9 +415,9 @@ impl ProviderState {
                 if let Some(r) = issued.refresh_token {
                     m.insert("refresh_token".into(), r.into());
                 }
-                if let Some(d) = &self.cfg.api_domain {
-                    m.insert("api_domain".into(), d.clone().into());
-                }
+                let client = self.cfg.clients.iter().find(|c| c.client_id == issued.client_id);
+                let domain = client.and_then(|c| c.api_domain.clone()).or_else(|| self.cfg.api_domain.clone());
+                m.insert("api_domain".into(), domain.unwrap_or_else(|| base.to_string()).into());
                 m.insert("token_type".into(), "Bearer".into());
                 put_expires(&mut m, issued.expires_in, self.cfg.expires_style);
             }

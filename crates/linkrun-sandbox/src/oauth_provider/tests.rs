@@ -665,6 +665,7 @@ async fn zoho_resource_401_shapes_expiry_and_controls() {
         json!({
             "token_requests_by_grant": {"authorization_code": 3},
             "refreshes_ok": 0, "refresh_failures": 0, "revocations": 0,
+            "refreshes_throttled": 0, "access_tokens_killed": 0, "refresh_tokens_deleted": 0,
             "resource_requests": 8, "resource_401": 6
         })
     );
@@ -874,7 +875,7 @@ async fn servicenow_code_and_client_credentials_grants_and_revoke() {
 fn grant(p: &Provider, pairs: &[(&str, &str)]) -> Result<Value, TokenError> {
     let params = Params(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
     let mut st = p.lock();
-    st.token(&params).map(|issued| st.token_body(issued))
+    st.token(&params).map(|issued| st.token_body(issued, "http://127.0.0.1"))
 }
 
 #[test]
@@ -962,4 +963,149 @@ fn pkce_and_helpers() {
     let mut h = HeaderMap::new();
     h.insert(header::AUTHORIZATION, format!("Basic {}", STANDARD.encode("id:se:cret")).parse().unwrap());
     assert_eq!(basic_credentials(&h), Some(("id".into(), "se:cret".into())));
+}
+
+// Zoho Accounts' token limits (see `limits`).
+
+/// A code exchange for `CLIENT` through the self-client code (no redirect): its answer.
+async fn self_client_tokens(t: &T) -> Value {
+    let code = t.p.mint_self_client_code(CLIENT, &["ZohoCRM.modules.ALL"]);
+    let pairs =
+        [("grant_type", "authorization_code"), ("client_id", CLIENT), ("client_secret", SECRET), ("code", &code)];
+    let (status, v) = t.post_form("/oauth/v2/token", &pairs).await;
+    assert_eq!(status, 200);
+    v
+}
+
+#[tokio::test]
+async fn zoho_the_11th_refresh_in_10_minutes_is_access_denied_with_http_200() {
+    let t = start(zoho_cfg()).await;
+    let refresh = s(&self_client_tokens(&t).await, "refresh_token");
+    for _ in 0..10 {
+        assert!(t.zoho_refresh(&refresh).await["access_token"].is_string());
+    }
+    let denied = t.zoho_refresh(&refresh).await;
+    assert_eq!(
+        denied,
+        json!({"error_description": "You have made too many requests continuously. Please try again after some time.", "error": "Access Denied", "status": "failure"})
+    );
+    let st = t.p.stats();
+    assert_eq!((st.refreshes_ok, st.refresh_failures, st.refreshes_throttled), (10, 1, 1));
+    // Another refresh token has a count of its own; the window rolls with the clock.
+    let other = s(&self_client_tokens(&t).await, "refresh_token");
+    assert!(t.zoho_refresh(&other).await["access_token"].is_string());
+    t.p.advance_clock(600);
+    assert!(t.zoho_refresh(&refresh).await["access_token"].is_string());
+}
+
+#[tokio::test]
+async fn zoho_the_16th_live_access_token_of_a_refresh_token_kills_the_oldest() {
+    let t = start(zoho_cfg()).await;
+    let first = self_client_tokens(&t).await;
+    let (oldest, refresh) = (s(&first, "access_token"), s(&first, "refresh_token"));
+    let mut tokens = vec![oldest.clone()];
+    for i in 0..15 {
+        if i == 10 {
+            t.p.advance_clock(600);
+        }
+        tokens.push(s(&t.zoho_refresh(&refresh).await, "access_token"));
+    }
+    let invalid = json!({"code": "INVALID_TOKEN", "details": {}, "message": "invalid oauth token", "status": "error"});
+    assert_eq!(t.crm(&oldest).await, (401, invalid));
+    for live in &tokens[1..] {
+        assert_eq!(t.crm(live).await.0, 200);
+    }
+    assert_eq!(t.p.stats().access_tokens_killed, 1);
+    // An expired token does not count as live: after an expiry, 15 more fit.
+    t.p.expire_access_tokens();
+    t.p.advance_clock(600);
+    for _ in 0..10 {
+        t.zoho_refresh(&refresh).await;
+    }
+    assert_eq!(t.p.stats().access_tokens_killed, 1);
+}
+
+#[tokio::test]
+async fn zoho_the_21st_refresh_token_of_a_client_deletes_the_oldest_with_its_access_tokens() {
+    let t = start(zoho_cfg()).await;
+    let first = self_client_tokens(&t).await;
+    for _ in 0..19 {
+        self_client_tokens(&t).await;
+    }
+    assert_eq!(t.p.stats().refresh_tokens_deleted, 0);
+    assert!(t.zoho_refresh(&s(&first, "refresh_token")).await["access_token"].is_string());
+    self_client_tokens(&t).await;
+    assert_eq!(t.p.stats().refresh_tokens_deleted, 1);
+    assert_eq!(t.zoho_refresh(&s(&first, "refresh_token")).await, json!({"error": "invalid_code"}));
+    assert_eq!(t.crm(&s(&first, "access_token")).await.0, 401);
+    assert_eq!(t.p.refresh_tokens(CLIENT).len(), 20);
+    // Rotation replaces a refresh token in place: it deletes none.
+    t.p.update_config(|c| c.rotate_refresh_token = true);
+    let newest = t.p.refresh_tokens(CLIENT).pop().unwrap();
+    assert!(t.zoho_refresh(&newest).await["refresh_token"].is_string());
+    assert_eq!((t.p.stats().refresh_tokens_deleted, t.p.refresh_tokens(CLIENT).len()), (1, 20));
+}
+
+#[tokio::test]
+async fn zoho_limits_are_knobs_and_servicenow_has_none() {
+    let t = start(zoho_cfg()).await;
+    let faults = crate::faults::Faults::new(crate::faults::Knobs {
+        zoho_accounts: crate::faults::ZohoAccountsKnobs::off(),
+        ..Default::default()
+    });
+    t.p.use_knobs(faults);
+    let refresh = s(&self_client_tokens(&t).await, "refresh_token");
+    for _ in 0..25 {
+        assert!(t.zoho_refresh(&refresh).await["access_token"].is_string());
+    }
+    let st = t.p.stats();
+    assert_eq!((st.refreshes_throttled, st.access_tokens_killed), (0, 0));
+    let t = start(sn_cfg()).await;
+    let (_, v) = t.sn_password("admin", "pw1").await;
+    let refresh = s(&v, "refresh_token");
+    t.p.expire_access_tokens();
+    for _ in 0..12 {
+        let pairs = [
+            ("grant_type", "refresh_token"),
+            ("client_id", "sn_client"),
+            ("client_secret", "sn_secret"),
+            ("refresh_token", refresh.as_str()),
+        ];
+        assert_eq!(t.sn_token(&pairs).await.0, 200);
+        t.p.expire_access_tokens();
+    }
+}
+
+#[tokio::test]
+async fn zoho_the_redirect_names_the_clients_data_center_and_answers_carry_an_api_domain() {
+    let mut cfg = zoho_cfg();
+    cfg.api_domain = None;
+    cfg.clients[1] = ClientConfig::new("other", "other_s", "org_b").in_dc("in");
+    let t = start(cfg).await;
+    let pairs = [
+        ("client_id", "other"),
+        ("response_type", "code"),
+        ("redirect_uri", REDIRECT),
+        ("scope", "ZohoCRM.modules.ALL"),
+        ("approve", "yes"),
+    ];
+    let q = t.approve("/oauth/v2/auth", &pairs).await;
+    assert_eq!((q["location"].as_str(), q["accounts-server"].as_str()), ("in", t.base.as_str()));
+    let pairs = [
+        ("grant_type", "authorization_code"),
+        ("client_id", "other"),
+        ("client_secret", "other_s"),
+        ("redirect_uri", REDIRECT),
+        ("code", q["code"].as_str()),
+    ];
+    let (_, v) = t.post_form("/oauth/v2/token", &pairs).await;
+    assert_eq!(v["api_domain"], json!(t.base), "no api_domain configured: this server");
+    t.p.update_config(|c| {
+        c.clients[1] = ClientConfig::new("other", "other_s", "org_b").with_api_domain("https://www.zohoapis.in")
+    });
+    let code = t.p.mint_self_client_code("other", &["ZohoCRM.modules.ALL"]);
+    let pairs =
+        [("grant_type", "authorization_code"), ("client_id", "other"), ("client_secret", "other_s"), ("code", &code)];
+    let (_, v) = t.post_form("/oauth/v2/token", &pairs).await;
+    assert_eq!(v["api_domain"], "https://www.zohoapis.in");
 }

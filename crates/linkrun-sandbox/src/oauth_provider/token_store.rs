@@ -62,7 +62,7 @@ impl TokenStore {
             let expires: Option<i64> = r.get("expires_ms")?;
             Ok((
                 r.get::<_, String>("token")?,
-                Refresh { grant: grant_from_row(r)?, expires_ms: expires.map(|e| e.max(0) as u64) },
+                Refresh { grant: grant_from_row(r)?, expires_ms: expires.map(|e| e.max(0) as u64), seq: 0 },
             ))
         })?;
         for row in rows {
@@ -72,8 +72,12 @@ impl TokenStore {
         let mut q = self.conn.prepare("SELECT * FROM oauth_access WHERE provider = ?1")?;
         let rows = q.query_map([name], |r| {
             let expires: i64 = r.get("expires_ms")?;
-            let access =
-                Access { grant: grant_from_row(r)?, refresh: r.get("refresh")?, expires_ms: expires.max(0) as u64 };
+            let access = Access {
+                grant: grant_from_row(r)?,
+                refresh: r.get("refresh")?,
+                expires_ms: expires.max(0) as u64,
+                seq: 0,
+            };
             Ok((r.get::<_, String>("token")?, access))
         })?;
         for row in rows {

@@ -1,5 +1,7 @@
 //! The Zoho Accounts flavour: the token endpoint (parameters in the query string or a form body,
-//! errors as HTTP 200), the two revocation endpoints and the self-client code of the API console.
+//! errors as HTTP 200, the throttle's `"error":"Access Denied"` included; answers carry the
+//! `api_domain` of the client's data center), the two revocation endpoints and the self-client
+//! code of the API console.
 
 use super::*;
 
@@ -11,11 +13,12 @@ pub(super) async fn zoho_token(
     body: Bytes,
 ) -> Response {
     let params = zoho_params(q.as_deref(), &headers, &body);
+    let base = p.base_url(&headers);
     let mut st = p.lock();
     let body = match st.token(&params) {
-        Ok(issued) => st.token_body(issued),
+        Ok(issued) => st.token_body(issued, &base),
         Err(TokenError::Storage(msg)) => return storage_failure(&msg),
-        Err(e) => json!({ "error": e.zoho_code() }),
+        Err(e) => e.zoho_body(),
     };
     Json(body).into_response()
 }

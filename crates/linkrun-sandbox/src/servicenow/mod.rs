@@ -31,21 +31,26 @@
 //! `PO0001001`, ...) come from a `sn_sequences(prefix, next)` table. (The `sn_` prefix keeps them
 //! apart from the CRM's `records` in a shared `--data` file; see [`super::storage`].)
 //!
+//! Rate limits: the per-hour rule of the `servicenow.rate_limit_per_hour` knob (see `rate_limit`:
+//! `X-RateLimit-*` headers on every answer while it is on, 429 with `Retry-After` past it), and
+//! the shared `rate_limit_per_minute` knob, kept for compatibility (same 429 body and headers).
+//!
 //! The fault knob's 500 says "The sandbox simulated a server failure"; a failure of the storage
 //! itself is a 500 whose detail says that the sandbox's storage failed and why.
 //!
 //! The emulator is split along its concerns:
 //!
-//! | module      | holds |
-//! |-------------|-------|
-//! | `tables`    | the emulated tables: fields, references, choices, number prefixes |
-//! | `storage`   | the `sn_records` and `sn_sequences` tables: rows in and out, reference lookups |
-//! | `query`     | encoded queries (`sysparm_query`): parsing and matching |
-//! | `view`      | the `sysparm_*` parameters and the rendering of records (display values, fields) |
-//! | `responses` | ServiceNow's error envelope and status codes |
-//! | `routes`    | the route dispatch and the list, get, insert, update and delete handlers |
-//! | `time`      | the clock and ServiceNow's `YYYY-MM-DD HH:MM:SS` date-times |
-//! | `seed`      | the deterministic seed records |
+//! | module       | holds |
+//! |--------------|-------|
+//! | `tables`     | the emulated tables: fields, references, choices, number prefixes |
+//! | `storage`    | the `sn_records` and `sn_sequences` tables: rows in and out, reference lookups |
+//! | `query`      | encoded queries (`sysparm_query`): parsing and matching |
+//! | `view`       | the `sysparm_*` parameters and the rendering of records (display values, fields) |
+//! | `responses`  | ServiceNow's error envelope and status codes |
+//! | `routes`     | the route dispatch and the list, get, insert, update and delete handlers |
+//! | `rate_limit` | the per-hour rate-limit rule (`servicenow.rate_limit_per_hour`) and its headers |
+//! | `time`       | the clock and ServiceNow's `YYYY-MM-DD HH:MM:SS` date-times |
+//! | `seed`       | the deterministic seed records |
 
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
@@ -64,11 +69,12 @@ use base64::engine::general_purpose::STANDARD;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value, json};
 
-use super::faults::{Fault, Faults};
+use super::faults::{Fault, Faults, with_status};
 use super::oauth_provider::Provider;
 use super::storage::{StorageError, open_db, storage_failed};
 
 mod query;
+mod rate_limit;
 mod responses;
 mod routes;
 mod seed;
@@ -80,6 +86,7 @@ mod time;
 mod view;
 
 use self::query::*;
+use self::rate_limit::*;
 use self::responses::*;
 use self::routes::*;
 use self::seed::*;
@@ -132,6 +139,8 @@ struct Inner {
     /// Row-level read ACLs: (table, the role that sees its rows).
     row_acls: Mutex<Vec<(String, String)>>,
     base_url: Mutex<String>,
+    /// The per-hour rate-limit rule's windows.
+    hourly: Mutex<Hourly>,
 }
 
 impl ServiceNow {
@@ -149,6 +158,7 @@ impl ServiceNow {
                 users: Mutex::new(Vec::new()),
                 row_acls: Mutex::new(Vec::new()),
                 base_url: Mutex::new(String::new()),
+                hourly: Mutex::new(Hourly::default()),
             }),
         })
     }

@@ -14,6 +14,17 @@ pub(super) async fn handle(
         Ok(c) => c,
         Err(r) => return *r,
     };
+    let Some(rule) = ctx.sn.take_hourly(&caller.name, &ctx.faults) else {
+        return table_api(ctx, caller, method, uri, headers, body).await;
+    };
+    if let Some(denied) = rule.denial() {
+        return denied;
+    }
+    rule.stamp(table_api(ctx, caller, method, uri, headers, body).await)
+}
+
+/// A Table API request of an authenticated caller.
+async fn table_api(ctx: Ctx, caller: Caller, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let path = uri.path().strip_prefix("/api/now/").unwrap_or("");
     let segs: Vec<&str> = path.trim_end_matches('/').split('/').collect();
     let (v1, rest) = match segs.as_slice() {
@@ -41,7 +52,7 @@ pub(super) async fn handle(
     }
     match ctx.faults.before(&format!("servicenow:{}", caller.name)).await {
         Some(Fault::RateLimited { retry_after }) => return rate_limited(&ctx.faults, retry_after),
-        Some(Fault::ServerError) => return simulated_failure(),
+        Some(Fault::ServerError { status }) => return with_status(simulated_failure(), status),
         None => {}
     }
     if !ctx.sn.sees_rows(&caller, def.name) {

@@ -602,3 +602,37 @@ async fn row_level_acls_hide_rows_from_callers_without_their_role() {
         .await;
     assert_eq!(r.body["result"].as_array().map(Vec::len), Some(1));
 }
+
+#[tokio::test]
+async fn the_hourly_rate_limit_rule_stamps_every_answer_and_denies_past_it() {
+    use crate::faults::ServiceNowKnobs;
+    let t = start(true).await;
+    let path = "/api/now/table/customer_contact?sysparm_limit=1";
+    let r = t.get(path).await;
+    assert!(r.headers.get("x-ratelimit-limit").is_none(), "off by default");
+    t.faults.set(Knobs { servicenow: ServiceNowKnobs { rate_limit_per_hour: Some(2) }, ..Default::default() });
+    let first = t.get(path).await;
+    assert_eq!(
+        (first.status, header(&first, "x-ratelimit-limit"), header(&first, "x-ratelimit-remaining")),
+        (200, "2".into(), "1".into())
+    );
+    let reset: u64 = header(&first, "x-ratelimit-reset").parse().unwrap();
+    assert_eq!(reset % 3600, 0, "the top of the next hour");
+    assert_eq!(header(&first, "x-ratelimit-rule"), RATE_LIMIT_RULE);
+    let missing = t.get("/api/now/table/customer_contact/0123456789abcdef0123456789abcdef").await;
+    assert_eq!((missing.status, header(&missing, "x-ratelimit-remaining")), (404, "0".into()), "every answer");
+    let denied = t.get(path).await;
+    assert_eq!(denied.status, 429);
+    assert_eq!(
+        denied.body,
+        json!({"error": {"message": "Rate limit exceeded", "detail": "Rate limit of 2 requests per hour for Table API exceeded"}, "status": "failure"})
+    );
+    let retry: u64 = header(&denied, "retry-after").parse().unwrap();
+    assert!((1..=3600).contains(&retry));
+    assert_eq!(
+        (header(&denied, "x-ratelimit-remaining"), header(&denied, "x-ratelimit-reset")),
+        ("0".into(), reset.to_string())
+    );
+    t.faults.set(Knobs { servicenow: ServiceNowKnobs { rate_limit_per_hour: Some(2) }, ..Default::default() });
+    assert_eq!(t.get(path).await.status, 200, "new knobs start a new window");
+}

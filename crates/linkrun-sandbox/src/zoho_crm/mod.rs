@@ -6,8 +6,11 @@
 //!
 //! Every request is authenticated by the sandbox's OAuth [`Provider`]: the token's organisation
 //! selects the data (a token sees only its own organisation's records) and its scopes must cover
-//! the module and operation (`ZohoCRM.modules.ALL`, `ZohoCRM.modules.leads.READ`, ...). The shared
-//! [`Faults`] then add latency, 429s or 500s (`Internal Server Error`); a failure of the storage
+//! the module and operation (`ZohoCRM.modules.ALL`, `ZohoCRM.modules.leads.READ`, ...). The CRM's
+//! own limits then apply (per-organisation concurrency and 24-hour credits, knobs off by default;
+//! see `limits`), and the shared [`Faults`] add latency, 429s or 500s (`Internal Server Error`,
+//! or the `failure_status` asked for); every 429 is Zoho's OpenAPI sample body with
+//! `Retry-After` (body and header UNCONFIRMED, see `limits`); a failure of the storage
 //! itself is also a 500 `INTERNAL_ERROR`, whose message says that the sandbox's storage failed and
 //! why.
 //!
@@ -25,6 +28,7 @@
 //! | `model`          | organisations (id prefixes, time zones, users), modules, scopes and field rules |
 //! | `storage`        | the `records` table: rows in and out, duplicate checks, sorted listing |
 //! | `routes`         | HTTP plumbing: the `/crm/v7`, `/crm/v8` dispatch, Zoho's error bodies, parameters |
+//! | `limits`         | the CRM's own limits (concurrency, 24-hour credits) and its 429 |
 //! | `handlers`       | the operations: insert, update, upsert, delete, get, list, search, count |
 //! | `page_token`     | `page_token` paging past the discrete limit |
 //! | `criteria`       | search: the `criteria` parser and the `email`/`phone`/`word` filters |
@@ -49,13 +53,14 @@ use axum::routing::any;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use serde_json::{Map, Value, json};
 
-use super::faults::{Fault, Faults};
+use super::faults::{Fault, Faults, with_status};
 use super::oauth_provider::Provider;
 use super::storage::{StorageError, open_db, storage_failed};
 
 mod coql;
 mod criteria;
 mod handlers;
+mod limits;
 mod model;
 mod org;
 mod page_token;
@@ -68,6 +73,7 @@ mod tests;
 mod time;
 
 use self::criteria::*;
+use self::limits::*;
 use self::model::*;
 use self::page_token::*;
 use self::related::*;
@@ -162,6 +168,8 @@ pub struct Crm {
 struct Inner {
     db: Mutex<Db>,
     cfg: CrmConfig,
+    /// The concurrency and credit limiters' state.
+    limits: Mutex<Limits>,
 }
 
 struct Db {
@@ -185,7 +193,13 @@ impl Crm {
             conn.query_row("SELECT MAX(CAST(substr(id, 8) AS INTEGER)) FROM records", [], |r| r.get(0))?;
         let next_seq = max.map_or(FIRST_SEQ, |m| (m.max(0) as u64 + 1).max(FIRST_SEQ));
         conn.set_prepared_statement_cache_capacity(64);
-        Ok(Crm { inner: Arc::new(Inner { db: Mutex::new(Db { conn, next_seq }), cfg }) })
+        Ok(Crm {
+            inner: Arc::new(Inner {
+                db: Mutex::new(Db { conn, next_seq }),
+                cfg,
+                limits: Mutex::new(Limits::default()),
+            }),
+        })
     }
 
     /// The settings.

@@ -114,6 +114,10 @@ pub(super) async fn handle(
     if !(own && also) {
         return error(StatusCode::UNAUTHORIZED, "OAUTH_SCOPE_MISMATCH", "Unauthorized", json!({}));
     }
+    let _slot = match admit(&ctx, &token.org) {
+        Ok(slot) => slot,
+        Err(r) => return *r,
+    };
     if let Some(r) = fault_answer(&ctx, &token.org).await {
         return r;
     }
@@ -138,20 +142,17 @@ pub(super) async fn handle(
     result.unwrap_or_else(|e| storage_error(&e))
 }
 
+/// The CRM's own limits (concurrency, credits): the slot to hold while the request is served,
+/// or the 429.
+fn admit(ctx: &Ctx, org: &str) -> Result<Slot, Refused> {
+    ctx.crm.admit(org, &ctx.faults.knobs().crm, ctx.faults.epoch())
+}
+
 /// The fault knobs' answer, if they fire for this request.
 async fn fault_answer(ctx: &Ctx, org: &str) -> Option<Response> {
     match ctx.faults.before(org).await {
-        Some(Fault::RateLimited { retry_after }) => {
-            let mut r = error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "TOO_MANY_REQUESTS",
-                "Rate limit exceeded. Please retry after the specified time.",
-                json!({"retry_after": retry_after}),
-            );
-            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
-            Some(r)
-        }
-        Some(Fault::ServerError) => Some(internal_error()),
+        Some(Fault::RateLimited { retry_after }) => Some(too_many_requests(retry_after)),
+        Some(Fault::ServerError { status }) => Some(with_status(internal_error(), status)),
         None => None,
     }
 }
@@ -186,6 +187,10 @@ async fn org_route(
     if !scope_covers(&token.scopes, scope, op) {
         return Some(error(StatusCode::UNAUTHORIZED, "OAUTH_SCOPE_MISMATCH", "Unauthorized", json!({})));
     }
+    let _slot = match admit(ctx, &token.org) {
+        Ok(slot) => slot,
+        Err(r) => return Some(*r),
+    };
     if let Some(r) = fault_answer(ctx, &token.org).await {
         return Some(r);
     }

@@ -870,3 +870,61 @@ async fn get_by_id_throughput() {
         assert!(rate >= 5000.0, "{rate:.0} requests/s");
     }
 }
+
+#[tokio::test]
+async fn limits_concurrency_and_credits_answer_zohos_429() {
+    use crate::faults::CrmKnobs;
+    let t = start().await;
+    let us = t.token("c_us", ALL).await;
+    let india = t.token("c_in", ALL).await;
+    let path = "/crm/v7/Leads/actions/count";
+    let too_many = |n: u64| json!({"code": "TOO_MANY_REQUESTS", "details": {"retry_after": n}, "message": "Rate limit exceeded. Please retry after the specified time.", "status": "error"});
+    // Two in flight at once (each held by the latency): the third and fourth are refused.
+    t.faults.set(Knobs {
+        latency_ms: 300,
+        crm: CrmKnobs { concurrency_limit: Some(2), ..Default::default() },
+        ..Default::default()
+    });
+    let (a, b, c, d) = tokio::join!(t.get(path, &us), t.get(path, &us), t.get(path, &us), t.get(path, &us));
+    let mut statuses = vec![a.status, b.status, c.status, d.status];
+    statuses.sort();
+    assert_eq!(statuses, [200, 200, 429, 429]);
+    let refused = [a, b, c, d].into_iter().find(|r| r.status == 429).unwrap();
+    assert_eq!((refused.body, refused.headers["retry-after"].to_str().unwrap()), (too_many(1), "1"));
+    assert_eq!(t.get(path, &us).await.status, 200, "the slots are free again");
+    // Three credits a day: the fourth call is refused until the first frees up, a day later.
+    t.faults.set(Knobs { crm: CrmKnobs { credits_per_day: Some(3), ..Default::default() }, ..Default::default() });
+    for _ in 0..3 {
+        assert_eq!(t.get(path, &us).await.status, 200);
+    }
+    let r = t.get(path, &us).await;
+    let wait: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((86_390..=86_400).contains(&wait), "{wait}");
+    assert_eq!((r.status, r.body), (429, too_many(wait)));
+    assert_eq!(t.get(path, &india).await.status, 200, "credits are per organisation");
+    t.faults.set(Knobs::default());
+    assert_eq!(t.get(path, &us).await.status, 200, "off by default");
+}
+
+#[tokio::test]
+async fn limits_throttle_rate_and_failure_status_are_every_nth_request() {
+    let t = start().await;
+    let us = t.token("c_us", ALL).await;
+    let path = "/crm/v7/Leads/actions/count";
+    t.faults.set(Knobs { throttle_rate: 0.25, throttle_retry_after: 0, ..Default::default() });
+    let mut got = Vec::new();
+    for _ in 0..8 {
+        got.push(t.get(path, &us).await);
+    }
+    assert_eq!(got.iter().map(|r| r.status).collect::<Vec<_>>(), [200, 200, 200, 429, 200, 200, 200, 429]);
+    assert_eq!(got[3].headers["retry-after"], "0");
+    assert_eq!(got[3].body["code"], "TOO_MANY_REQUESTS");
+    // 5% 503s: exactly the 20th of 20.
+    t.faults.set(Knobs { failure_rate: 0.05, failure_status: 503, ..Default::default() });
+    let mut statuses = Vec::new();
+    for _ in 0..20 {
+        statuses.push(t.get(path, &us).await.status);
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 503).count(), 1);
+    assert_eq!(statuses[19], 503);
+}

@@ -50,7 +50,9 @@ pub(super) fn fault_response(fault: Fault) -> Response {
             r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
             r
         }
-        Fault::ServerError => desk_error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", MSG_INTERNAL),
+        Fault::ServerError { status } => {
+            with_status(desk_error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", MSG_INTERNAL), status)
+        }
     }
 }
 

@@ -78,7 +78,7 @@ use axum::routing::{any, get};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value, json};
 
-use super::faults::{Fault, Faults};
+use super::faults::{Fault, Faults, with_status};
 use super::oauth_provider::Provider;
 use super::storage::{StorageError, open_db, storage_failed};
 

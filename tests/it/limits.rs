@@ -88,3 +88,31 @@ fn limits_connection_limits_shows_layers_and_clears_the_values() {
     assert!(e.contains("`nope`"), "{e}");
     assert_eq!(show(&[])["limits"], json!({"max_concurrency": 5}), "a refused change changed nothing");
 }
+
+#[test]
+fn limits_invoke_all_of_200_requests_through_a_5_concurrency_budget_never_has_more_than_5_in_flight() {
+    use linkrun_sandbox::faults::Knobs;
+    let f = Fixture::new();
+    f.connect("crm", "zoho_crm");
+    // Each answer takes 5 ms, so requests that may overlap do.
+    f.sandbox.faults.set(Knobs { latency_ms: 5, ..Default::default() });
+    let script = r#"
+        let reqs = [];
+        for i in 0..200 {
+            reqs.push(#{ url: "/crm/v7/Leads", parameters: #{ fields: "Last_Name", per_page: 1 }, connection: "crm", detailed: true });
+        }
+        invoke_all(reqs, #{ concurrency: 50 }).filter(|r| r.responseCode == 200).len()
+    "#;
+    f.sandbox.reset_request_stats();
+    assert_eq!(json(&f.env.script(script, &["--json"])), json!(200));
+    let stats = f.sandbox.request_stats();
+    assert_eq!(stats.total, 200);
+    assert_eq!(stats.max_in_flight, 5, "the prebuilt zoho_crm budget: 5 at once");
+    // Raised for the connection, the same batch overlaps more: the budget is what held it.
+    f.env.run(&["connection", "limits", "crm", "--max-concurrency", "50"]).ok();
+    f.sandbox.reset_request_stats();
+    assert_eq!(json(&f.env.script(script, &["--json"])), json!(200));
+    let stats = f.sandbox.request_stats();
+    assert!(stats.max_in_flight > 5, "{stats:?}");
+    assert!(stats.max_in_flight <= 50, "{stats:?}");
+}

@@ -353,15 +353,42 @@ impl Drop for LeaseGuard<'_> {
 
 /// Whether an answer says the access token is dead: a 401, or a provider's own code for it in
 /// the body (Zoho CRM's `INVALID_TOKEN`).
+///
+/// A 401 whose code says the token lacks a scope or a permission (Zoho's
+/// `OAUTH_SCOPE_MISMATCH`, `NO_PERMISSION`) is not: a new token has the same scopes, and each
+/// needless refresh spends one of the 10 tokens Zoho Accounts grants a refresh token in 10
+/// minutes.
 pub fn is_expired_answer(status: u16, body: &[u8]) -> bool {
+    let code = || {
+        serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v.get("code").and_then(|c| c.as_str()).map(str::to_string))
+    };
     if status == 401 {
-        return true;
+        let small = body.len() <= 4096;
+        let scoped = small
+            && (body.windows(20).any(|w| w == b"OAUTH_SCOPE_MISMATCH")
+                || body.windows(13).any(|w| w == b"NO_PERMISSION"));
+        return !(scoped && code().is_some_and(|c| c == "OAUTH_SCOPE_MISMATCH" || c == "NO_PERMISSION"));
     }
     if body.len() > 4096 || !body.windows(13).any(|w| w == b"INVALID_TOKEN") {
         return false;
     }
-    serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v.get("code").and_then(|c| c.as_str()).map(|c| c == "INVALID_TOKEN"))
-        .unwrap_or(false)
+    code().is_some_and(|c| c == "INVALID_TOKEN")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_expired_answer;
+
+    #[test]
+    fn a_scope_refusal_is_not_an_expired_token() {
+        assert!(is_expired_answer(401, b""));
+        assert!(is_expired_answer(401, br#"{"code":"INVALID_TOKEN","status":"error"}"#));
+        assert!(is_expired_answer(200, br#"{"code":"INVALID_TOKEN"}"#));
+        let scope = br#"{"code":"OAUTH_SCOPE_MISMATCH","details":{},"message":"invalid oauth scope to access this URL","status":"error"}"#;
+        assert!(!is_expired_answer(401, scope));
+        assert!(!is_expired_answer(401, br#"{"code":"NO_PERMISSION","status":"error"}"#));
+        assert!(is_expired_answer(401, br#"{"message":"OAUTH_SCOPE_MISMATCH in text only"}"#));
+    }
 }

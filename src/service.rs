@@ -17,6 +17,7 @@ use url::Url;
 pub use crate::auth::rfc5849::SignatureMethod;
 pub use crate::http::HttpMethod;
 pub use crate::http::budget::LimitsDef;
+pub use crate::http::pagination::PaginationDef;
 pub use crate::http::retry::RetryDef;
 use crate::http::rules::split_host_entry;
 pub use crate::http::rules::{host_matches, host_port_matches};
@@ -473,6 +474,10 @@ pub struct ServiceDef {
     /// The permission checks of `connection test` (`[[checks]]`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<CheckDef>,
+    /// How a listing's pages follow each other (`[pagination]`; absent: `invoke_pages` needs the
+    /// request's `pagination` key). See [`crate::http::pagination`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pagination: Option<Spanned<PaginationDef>>,
 }
 
 /// A validated service with the file it came from.
@@ -755,6 +760,11 @@ impl Service {
             l.get_ref().check().map_err(|m| self.err(text, Some(l.span()), format!("in `[limits]`: {m}")))?;
         }
         check_checks(&d.checks).map_err(|(span, m)| self.err(text, Some(span), m))?;
+        if let Some(p) = &d.pagination {
+            p.get_ref().check().map_err(|m| self.err(text, Some(p.span()), format!("in `[pagination]`: {m}")))?;
+            crate::http::pagination::Paging::resolve(Some(p.get_ref()), None)
+                .map_err(|m| self.err(text, Some(p.span()), format!("in `[pagination]`: {m}")))?;
+        }
         let auth = self.auth();
         if let Some(p) = &d.placement {
             let ok = match auth {
@@ -1166,6 +1176,31 @@ mod tests {
         );
         let e = parse(&format!("{head}[limits]\nconcurrency = 3\n")).unwrap_err();
         assert!(e.to_string().contains("concurrency"), "{e}");
+    }
+
+    #[test]
+    fn a_pagination_table_is_read_and_checked() {
+        let head = "link_name = \"a\"\nname = \"A\"\nauth = \"none\"\n";
+        let s = parse(&format!(
+            "{head}[pagination]\nstyle = \"link_next\"\nrecords = \"result\"\npage_size_param = \"sysparm_limit\"\npage_size = 1000\n"
+        ))
+        .unwrap();
+        let p = s.def.pagination.as_ref().unwrap().get_ref();
+        assert_eq!(p.records.as_deref(), Some("result"));
+        assert_eq!(p.page_size, Some(1000));
+        let e = parse(&format!("{head}[pagination]\nrecords = \"data\"\n")).unwrap_err();
+        assert!(e.to_string().starts_with("svc.toml:4: in `[pagination]`: `style` is missing: give style = "), "{e}");
+        let e = parse(&format!("{head}[pagination]\nstyle = \"pages\"\n")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "svc.toml:5: unknown pagination style `pages`: use one of zoho_page_token, link_next, offset, cursor"
+        );
+        let e = parse(&format!("{head}[pagination]\nstyle = \"cursor\"\n")).unwrap_err();
+        assert!(e.to_string().contains("style `cursor` needs `next_cursor`"), "{e}");
+        let e = parse(&format!("{head}[pagination]\nstyle = \"offset\"\nnext_token = \"x\"\n")).unwrap_err();
+        assert!(e.to_string().contains("`next_token` is not a key of style `offset`"), "{e}");
+        let e = parse(&format!("{head}[pagination]\nstyle = \"offset\"\npagesize = 3\n")).unwrap_err();
+        assert!(e.to_string().contains("unknown key `pagesize`"), "{e}");
     }
 
     #[test]

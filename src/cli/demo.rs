@@ -206,7 +206,9 @@ pub fn run(a: DemoArgs) -> Result<()> {
     // 3. Org sync, twice: the second run copies nothing new; then one lead changes.
     let sync = d.script("zoho_org_sync.rhai", ORG_SYNC)?;
     let sync_args = ["run", sync.as_str(), "--arg", "from=crm_a", "--arg", "to=crm_b", "--json"];
-    d.say("3. scripts/zoho_org_sync.rhai: leads of Org A (us) into Org B (in), upsert on Email");
+    d.say(
+        "3. scripts/zoho_org_sync.rhai: leads of Org A (us) into Org B (in), a page of 200 at a time (invoke_pages, the page_token paging of service zoho_crm), upsert on Email",
+    );
     let first = d.step("zoho_org_sync (first run)", &sync_args)?.unwrap_or_default();
     d.say(&format!("   first run:  {}", sync_line(&first)));
     let second = d.step("zoho_org_sync (second run)", &sync_args)?.unwrap_or_default();
@@ -306,7 +308,9 @@ pub fn run(a: DemoArgs) -> Result<()> {
         "conflict=crm_wins",
         "--json",
     ];
-    d.say("   scripts/servicenow_contacts_to_crm.rhai: contacts both ways, CRM wins conflicts");
+    d.say(
+        "   scripts/servicenow_contacts_to_crm.rhai: contacts both ways, CRM wins conflicts; every listing paged as its service says (invoke_pages and invoke_records: ServiceNow's Link rel=\"next\", CRM's page_token)",
+    );
     let sn1 = d.step("servicenow_contacts_to_crm (first run)", &sn_args)?.unwrap_or_default();
     d.say(&format!("   first run:  {}", sn_line(&sn1)));
     let sn2 = d.step("servicenow_contacts_to_crm (second run)", &sn_args)?.unwrap_or_default();

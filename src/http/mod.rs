@@ -10,6 +10,7 @@
 //! | [`method`]  | [`HttpMethod`], the methods a request may use |
 //! | [`retry`]   | the retry policy: which answers and failures are retried, waits, attempts |
 //! | [`budget`]  | rate budgets: requests in flight and started per span, per connection |
+//! | [`pagination`] | the pagination styles: where the records and the next page are in an answer |
 //!
 //! Nothing here knows connections, the vault or scripts: the auth layer hands [`send()`] a
 //! [`send::Credentials`] implementation that decides what each hop carries.
@@ -18,6 +19,7 @@ pub mod budget;
 pub mod client;
 pub mod error;
 pub mod method;
+pub mod pagination;
 pub mod request;
 pub mod retry;
 pub mod rules;

@@ -13,7 +13,8 @@ use crate::invoke::{
     ScriptRequest,
 };
 
-const KEYS: &[&str] = &[
+/// The keys of an `invoke_url` map.
+pub(crate) const KEYS: &[&str] = &[
     "url",
     "type",
     "parameters",

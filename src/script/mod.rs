@@ -27,6 +27,7 @@ pub mod deluge_lib;
 pub mod deluge_time;
 pub mod error;
 pub mod invoke;
+pub mod pages;
 pub mod state;
 #[cfg(test)]
 mod test_support;
@@ -468,6 +469,7 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
         });
     }
     invoke::register(&mut engine, state.clone());
+    pages::register(&mut engine, state.clone(), home.clone());
     zoho_tasks::register(&mut engine, state.clone());
     state::register(&mut engine, state.clone());
     register_sleep(&mut engine, Some(state.clone()));

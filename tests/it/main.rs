@@ -23,6 +23,7 @@ mod host_rules;
 mod limits;
 mod oauth1;
 mod oauth2;
+mod pages;
 mod prebuilt;
 mod prebuilt_servicenow;
 mod prompt;

@@ -40,6 +40,14 @@ pub struct SandboxArgs {
     /// `Retry-After` of the --throttle-rate answers, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 1)]
     pub throttle_retry_after: u64,
+    /// Every N-th API request with an OAuth access token finds its provider's tokens expired
+    /// (a token expiry mid-run; the client must refresh).
+    #[arg(long, value_name = "N")]
+    pub expire_tokens_every: Option<u64>,
+    /// The --failure-rate answers to writes come after the write was done (a gateway giving up
+    /// on a backend that goes on to commit).
+    #[arg(long)]
+    pub failure_after_write: bool,
     /// Requests per minute and organisation before 429.
     #[arg(long, value_name = "N")]
     pub rate_limit: Option<u64>,
@@ -85,6 +93,8 @@ pub fn run(a: SandboxArgs) -> Result<()> {
             failure_status: a.failure_status,
             throttle_rate: a.throttle_rate,
             throttle_retry_after: a.throttle_retry_after,
+            expire_tokens_every: a.expire_tokens_every.filter(|n| *n > 0),
+            failure_after_write: a.failure_after_write,
             rate_limit_per_minute: a.rate_limit,
             zoho_accounts: ZohoAccountsKnobs {
                 access_tokens_per_refresh_token_per_10_min: limit(a.zoho_tokens_per_10_min),

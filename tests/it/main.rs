@@ -20,6 +20,7 @@ mod deluge_time;
 mod demo;
 mod examples;
 mod host_rules;
+mod hostile;
 mod limits;
 mod oauth1;
 mod oauth2;

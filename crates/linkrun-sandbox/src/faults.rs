@@ -12,6 +12,7 @@
 //! ```json
 //! {"latency_ms": 0, "failure_rate": 0.0, "rate_limit_per_minute": null,
 //!  "failure_status": 500, "throttle_rate": 0.0, "throttle_retry_after": 1,
+//!  "expire_tokens_every": null, "failure_after_write": false,
 //!  "zoho_accounts": {"access_tokens_per_refresh_token_per_10_min": 10,
 //!                    "live_access_tokens_per_refresh_token": 15,
 //!                    "refresh_tokens_per_client_and_user": 20},
@@ -27,6 +28,13 @@
 //! product, counted from when the knobs were set (each knob counts on its own), so a test of "5% 503s" is `failure_rate: 0.05,
 //! failure_status: 503` and sees exactly the 20th, 40th, ... request fail. A changed knob set
 //! starts new rate-limit windows ([`Faults::epoch`] tells the products' own limiters).
+//! `expire_tokens_every: n` makes every n-th API request that carries an OAuth access token (Zoho
+//! or ServiceNow, counted together) find every live access token of its provider expired, as if
+//! their hour had run out mid-run: that request gets the provider's 401 and the client must
+//! refresh (`null`: off). `failure_after_write: true` makes the `failure_rate` answers to writes
+//! (any method but GET and HEAD) come after the write was done, as when a gateway gives up on a
+//! slow backend that goes on to commit: a client that repeats a non-idempotent write then
+//! duplicates it.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -49,6 +57,11 @@ pub struct Knobs {
     pub throttle_rate: f64,
     /// `Retry-After` of `throttle_rate`'s answers, in seconds (default 1).
     pub throttle_retry_after: u64,
+    /// Every n-th API request with an OAuth access token finds its provider's live access tokens
+    /// expired (`None`: off).
+    pub expire_tokens_every: Option<u64>,
+    /// `failure_rate`'s answers to writes come after the write was done (default false).
+    pub failure_after_write: bool,
     /// Requests per minute and organisation before 429 (`None`: no limit).
     pub rate_limit_per_minute: Option<u64>,
     /// Zoho Accounts' token limits (on by default).
@@ -81,6 +94,10 @@ struct KnobsWire {
     throttle_rate: f64,
     #[serde(skip_serializing_if = "is_default_throttle_retry_after")]
     throttle_retry_after: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expire_tokens_every: Option<u64>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    failure_after_write: bool,
     #[serde(skip_serializing_if = "is_default")]
     zoho_accounts: ZohoAccountsKnobs,
     #[serde(skip_serializing_if = "is_default")]
@@ -130,6 +147,8 @@ impl From<Knobs> for KnobsWire {
             failure_status: k.failure_status,
             throttle_rate: k.throttle_rate,
             throttle_retry_after: k.throttle_retry_after,
+            expire_tokens_every: k.expire_tokens_every,
+            failure_after_write: k.failure_after_write,
             rate_limit_per_minute: k.rate_limit_per_minute,
             zoho_accounts: k.zoho_accounts,
             crm: k.crm,
@@ -151,6 +170,8 @@ impl From<KnobsWire> for Knobs {
             failure_status: w.failure_status,
             throttle_rate: w.throttle_rate,
             throttle_retry_after: w.throttle_retry_after,
+            expire_tokens_every: w.expire_tokens_every,
+            failure_after_write: w.failure_after_write,
             rate_limit_per_minute: w.rate_limit_per_minute,
             zoho_accounts: w.zoho_accounts,
             crm: w.crm,
@@ -169,6 +190,8 @@ impl Default for Knobs {
             failure_status: 500,
             throttle_rate: 0.0,
             throttle_retry_after: 1,
+            expire_tokens_every: None,
+            failure_after_write: false,
             rate_limit_per_minute: None,
             zoho_accounts: ZohoAccountsKnobs::default(),
             crm: CrmKnobs::default(),
@@ -279,6 +302,7 @@ pub struct Faults {
     windows: Arc<Mutex<HashMap<String, (Instant, u64)>>>,
     counter: Arc<Mutex<u64>>,
     throttle_counter: Arc<Mutex<u64>>,
+    token_counter: Arc<Mutex<u64>>,
     epoch: Arc<AtomicU64>,
 }
 
@@ -300,6 +324,7 @@ impl Faults {
         self.windows.lock().unwrap_or_else(|e| e.into_inner()).clear();
         *self.counter.lock().unwrap_or_else(|e| e.into_inner()) = 0;
         *self.throttle_counter.lock().unwrap_or_else(|e| e.into_inner()) = 0;
+        *self.token_counter.lock().unwrap_or_else(|e| e.into_inner()) = 0;
         self.epoch.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -337,6 +362,23 @@ impl Faults {
             return Some(Fault::ServerError { status: k.failure_status });
         }
         None
+    }
+}
+
+impl Faults {
+    /// Whether `fault`, met by a request that writes when `write`, is to be answered only after
+    /// the write was done (`failure_after_write`).
+    pub fn after_write(&self, fault: Fault, write: bool) -> bool {
+        write && matches!(fault, Fault::ServerError { .. }) && self.knobs().failure_after_write
+    }
+
+    /// Counts one API request carrying an access token: true when `expire_tokens_every` says
+    /// its provider's live access tokens expire now.
+    pub fn take_token_expiry(&self) -> bool {
+        let Some(n) = self.knobs().expire_tokens_every.filter(|n| *n > 0) else { return false };
+        let mut c = self.token_counter.lock().unwrap_or_else(|e| e.into_inner());
+        *c += 1;
+        *c % n == 0
     }
 }
 
@@ -445,6 +487,18 @@ mod tests {
         f.set(Knobs { failure_rate: 0.5, ..Default::default() });
         let got: Vec<_> = [f.before("a").await, f.before("a").await].into_iter().collect();
         assert_eq!(got.iter().filter(|x| x.is_some()).count(), 1);
+    }
+
+    #[test]
+    fn token_expiry_fires_on_every_nth_request_with_a_token() {
+        let f = Faults::default();
+        assert!(!(0..10).any(|_| f.take_token_expiry()), "off by default");
+        f.set(Knobs { expire_tokens_every: Some(3), ..Default::default() });
+        let fired: Vec<bool> = (0..6).map(|_| f.take_token_expiry()).collect();
+        assert_eq!(fired, [false, false, true, false, false, true]);
+        let wire = serde_json::to_value(f.knobs()).unwrap();
+        assert_eq!(wire["expire_tokens_every"], 3);
+        assert_eq!(serde_json::to_value(Knobs::default()).unwrap().get("expire_tokens_every"), None);
     }
 
     #[test]

@@ -270,7 +270,7 @@ impl Sandbox {
              \x20 linkrun connection create sn --service servicenow --instance sandbox --param client_id={} --param client_secret={} --param username={} --param password={}\n\
              \x20 linkrun connection authorize sn\n\
              Knobs: GET/POST {base}/_sandbox/knobs  {}\n\
-             \x20 and, left out of GET while at their defaults: failure_status 500, throttle_rate 0.0, throttle_retry_after 1,\n\
+             \x20 and, left out of GET while at their defaults: failure_status 500, throttle_rate 0.0, throttle_retry_after 1, expire_tokens_every null, failure_after_write false,\n\
              \x20 zoho_accounts {{access_tokens_per_refresh_token_per_10_min 10, live_access_tokens_per_refresh_token 15, refresh_tokens_per_client_and_user 20}} (Zoho's limits; null turns one off),\n\
              \x20 crm {{concurrency_limit null, credits_per_day null}}, servicenow {{rate_limit_per_hour null}},\n\
              \x20 burst {{count, status, retry_after, retry_after_date, path_prefix}}; a POST replaces them all\n\

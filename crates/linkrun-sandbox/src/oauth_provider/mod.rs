@@ -464,6 +464,11 @@ impl Provider {
     pub fn authenticate(&self, headers: &HeaderMap) -> Result<TokenInfo, AuthFailure> {
         let mut st = self.lock();
         st.stats.resource_requests += 1;
+        if st.knobs.take_token_expiry()
+            && let Err(e) = st.expire_all()
+        {
+            eprintln!("linkrun sandbox: cannot expire the stored access tokens: {e}");
+        }
         let flavor = st.cfg.flavor;
         let scheme = match flavor {
             Flavor::Zoho => "zoho-oauthtoken ",

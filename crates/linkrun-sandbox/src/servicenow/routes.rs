@@ -50,11 +50,15 @@ async fn table_api(ctx: Ctx, caller: Caller, method: Method, uri: Uri, headers: 
                     "status": "failure"}),
         );
     }
-    match ctx.faults.before(&format!("servicenow:{}", caller.name)).await {
+    // A failure the knobs put after the write is answered once the write is done.
+    let late = match ctx.faults.before(&format!("servicenow:{}", caller.name)).await {
         Some(Fault::RateLimited { retry_after }) => return rate_limited(&ctx.faults, retry_after),
+        Some(f @ Fault::ServerError { status }) if ctx.faults.after_write(f, write) => {
+            Some(with_status(simulated_failure(), status))
+        }
         Some(Fault::ServerError { status }) => return with_status(simulated_failure(), status),
-        None => {}
-    }
+        None => None,
+    };
     if !ctx.sn.sees_rows(&caller, def.name) {
         match (&method, id) {
             (&Method::GET, None) if v1 => return not_found(),
@@ -78,7 +82,8 @@ async fn table_api(ctx: Ctx, caller: Caller, method: Method, uri: Uri, headers: 
             json!(format!("{method} method not supported for API")),
         )),
     };
-    result.unwrap_or_else(|e| storage_error(&e))
+    let answer = result.unwrap_or_else(|e| storage_error(&e));
+    late.unwrap_or(answer)
 }
 
 /// The list of a table whose rows a row-level ACL hides from the caller.

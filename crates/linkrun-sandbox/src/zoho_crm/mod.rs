@@ -265,6 +265,20 @@ impl Crm {
         count_rows(&db.conn, org, module).unwrap_or(0)
     }
 
+    /// Every record of `module` in `org`, oldest first (none when the module is unknown).
+    pub fn records(&self, org: &str, module: &str) -> Vec<Value> {
+        let Some(module) = canonical_module(module) else { return Vec::new() };
+        let db = self.db();
+        let Ok(mut st) =
+            db.conn.prepare_cached("SELECT data FROM records WHERE org = ?1 AND module = ?2 ORDER BY created, id")
+        else {
+            return Vec::new();
+        };
+        let rows = st.query_map(params![org, module], |r| r.get::<_, String>(0));
+        rows.map(|rows| rows.filter_map(|d| d.ok().and_then(|d| serde_json::from_str(&d).ok())).collect())
+            .unwrap_or_default()
+    }
+
     /// The record of `module` in `org` whose `Email` is `email` (case-insensitive).
     pub fn find_by_email(&self, org: &str, module: &str, email: &str) -> Option<Value> {
         let module = canonical_module(module)?;

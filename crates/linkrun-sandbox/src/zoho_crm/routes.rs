@@ -118,9 +118,12 @@ pub(super) async fn handle(
         Ok(slot) => slot,
         Err(r) => return *r,
     };
-    if let Some(r) = fault_answer(&ctx, &token.org).await {
-        return r;
-    }
+    // A failure the knobs put after the write is answered once the write is done.
+    let late = match fault_answer(&ctx, &token.org, method != Method::GET).await {
+        Some((r, false)) => return r,
+        Some((r, true)) => Some(r),
+        None => None,
+    };
     let crm = &ctx.crm;
     let org = token.org.as_str();
     let query = uri.query();
@@ -139,7 +142,8 @@ pub(super) async fn handle(
         Route::Related(id, child) => crm.related(org, module, id, child, query),
         Route::AddNotes(id) => crm.add_notes(org, module, id, &body),
     };
-    result.unwrap_or_else(|e| storage_error(&e))
+    let answer = result.unwrap_or_else(|e| storage_error(&e));
+    late.unwrap_or(answer)
 }
 
 /// The CRM's own limits (concurrency, credits): the slot to hold while the request is served,
@@ -148,13 +152,16 @@ fn admit(ctx: &Ctx, org: &str) -> Result<Slot, Refused> {
     ctx.crm.admit(org, &ctx.faults.knobs().crm, ctx.faults.epoch())
 }
 
-/// The fault knobs' answer, if they fire for this request.
-async fn fault_answer(ctx: &Ctx, org: &str) -> Option<Response> {
-    match ctx.faults.before(org).await {
-        Some(Fault::RateLimited { retry_after }) => Some(too_many_requests(retry_after)),
-        Some(Fault::ServerError { status }) => Some(with_status(internal_error(), status)),
-        None => None,
-    }
+/// The fault knobs' answer, if they fire for this request, and whether it comes only after the
+/// write the request asks for (`write`: it is not a GET) was done.
+async fn fault_answer(ctx: &Ctx, org: &str, write: bool) -> Option<(Response, bool)> {
+    let fault = ctx.faults.before(org).await?;
+    let late = ctx.faults.after_write(fault, write);
+    let r = match fault {
+        Fault::RateLimited { retry_after } => too_many_requests(retry_after),
+        Fault::ServerError { status } => with_status(internal_error(), status),
+    };
+    Some((r, late))
 }
 
 /// The paths that are not a module's: `coql`, `org`, `users[/{id}]`, `settings/variables[/{key}]`.
@@ -191,7 +198,8 @@ async fn org_route(
         Ok(slot) => slot,
         Err(r) => return Some(*r),
     };
-    if let Some(r) = fault_answer(ctx, &token.org).await {
+    // These are reads (COQL's POST included).
+    if let Some((r, _)) = fault_answer(ctx, &token.org, false).await {
         return Some(r);
     }
     let (crm, org) = (&ctx.crm, token.org.as_str());

@@ -162,7 +162,7 @@ pub struct OAuth2Def {
     /// Prefix of the `Authorization` header (`Bearer`, Zoho: `Zoho-oauthtoken`).
     #[serde(default)]
     pub header_prefix: Option<String>,
-    /// How the client authenticates at the token endpoint: `form` or `basic`.
+    /// How the client authenticates at the token endpoint: `form`, `basic` or `json`.
     #[serde(default)]
     pub client_auth: Option<ClientAuth>,
     /// Extra authorize parameters (Zoho: `access_type = "offline"`, `prompt = "consent"`).
@@ -257,6 +257,10 @@ pub enum ClientAuth {
     Form,
     /// HTTP Basic.
     Basic,
+    /// Every token-request parameter, `client_id` and `client_secret` with them, as a JSON
+    /// object body (`application/json`), for token endpoints that want it (Salesforce Marketing
+    /// Cloud's `v2/token`, for one); answers are read as usual.
+    Json,
 }
 
 toml_names!(ClientAuth, "client_auth", " in `[oauth2]`");
@@ -1304,7 +1308,11 @@ mod tests {
                 7,
                 "unknown grant type `implicit` in `[oauth2]`: use one of authorization_code, password, client_credentials",
             ),
-            (format!("{o2}client_auth = \"jwt\"\n"), 7, "unknown client_auth `jwt` in `[oauth2]`: use form or basic"),
+            (
+                format!("{o2}client_auth = \"jwt\"\n"),
+                7,
+                "unknown client_auth `jwt` in `[oauth2]`: use one of form, basic, json",
+            ),
             (
                 format!("{o2}scope_delimiter = \";\"\n"),
                 7,

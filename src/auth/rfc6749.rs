@@ -272,7 +272,8 @@ impl Endpoints {
         let mut c = oauth2::Client::new(ClientId::new(self.client_id.clone())).set_token_uri(token).set_auth_type(
             match self.client_auth {
                 ClientAuth::Basic => AuthType::BasicAuth,
-                ClientAuth::Form => AuthType::RequestBody,
+                // The adapter turns the form into JSON.
+                ClientAuth::Form | ClientAuth::Json => AuthType::RequestBody,
             },
         );
         if let Some(s) = &self.client_secret {
@@ -332,14 +333,14 @@ impl Endpoints {
         if let Some(v) = verifier {
             req = req.set_pkce_verifier(v);
         }
-        finish(req.request_async(&adapter(clients)).await)
+        finish(req.request_async(&self.adapter(clients)).await)
     }
 
     /// RFC 6749 §6.
     pub async fn refresh(&self, clients: &Clients, refresh: &SecretString) -> Result<ProviderToken, GrantError> {
         let client = self.client()?;
         let token = RefreshToken::new(refresh.expose_secret().to_string());
-        finish(client.exchange_refresh_token(&token).request_async(&adapter(clients)).await)
+        finish(client.exchange_refresh_token(&token).request_async(&self.adapter(clients)).await)
     }
 
     /// RFC 6749 §4.3.
@@ -357,7 +358,7 @@ impl Endpoints {
         if !scopes.is_empty() {
             req = req.add_extra_param("scope", join_scopes(scopes, self.scope_delimiter));
         }
-        finish(req.request_async(&adapter(clients)).await)
+        finish(req.request_async(&self.adapter(clients)).await)
     }
 
     /// RFC 6749 §4.4.
@@ -375,8 +376,21 @@ impl Endpoints {
         for (k, v) in extra {
             req = req.add_extra_param(k.clone(), v.clone());
         }
-        finish(req.request_async(&adapter(clients)).await)
+        finish(req.request_async(&self.adapter(clients)).await)
     }
+
+    /// The HTTP client of this provider's token requests: [`adapter`], sending JSON bodies for
+    /// `client_auth = "json"`.
+    fn adapter(&self, clients: &Clients) -> impl Fn(HttpRequest) -> AdapterFuture + use<> {
+        adapter(clients, self.client_auth == ClientAuth::Json)
+    }
+}
+
+/// A form body as a JSON object of strings (`client_auth = "json"`).
+fn form_as_json(form: &[u8]) -> Vec<u8> {
+    let map: serde_json::Map<String, serde_json::Value> =
+        url::form_urlencoded::parse(form).map(|(k, v)| (k.into_owned(), v.into_owned().into())).collect();
+    serde_json::Value::Object(map).to_string().into_bytes()
 }
 
 fn finish(
@@ -415,7 +429,7 @@ async fn send_flow(clients: &Clients, out: Outgoing) -> Result<crate::http::Resp
     })
 }
 
-fn adapter(clients: &Clients) -> impl Fn(HttpRequest) -> AdapterFuture + use<> {
+fn adapter(clients: &Clients, json_body: bool) -> impl Fn(HttpRequest) -> AdapterFuture + use<> {
     let clients = clients.clone();
     move |req: HttpRequest| {
         let clients = clients.clone();
@@ -433,7 +447,13 @@ fn adapter(clients: &Clients) -> impl Fn(HttpRequest) -> AdapterFuture + use<> {
                 .map(|(_, v)| v.clone())
                 .unwrap_or_else(|| "application/x-www-form-urlencoded".into());
             if !req.body().is_empty() {
-                out.body = Body::Raw { bytes: req.into_body(), content_type };
+                out.body = match json_body && content_type.starts_with("application/x-www-form-urlencoded") {
+                    true => {
+                        out.headers.retain(|(n, _)| !n.eq_ignore_ascii_case("content-type"));
+                        Body::Raw { bytes: form_as_json(req.body()), content_type: "application/json".into() }
+                    }
+                    false => Body::Raw { bytes: req.into_body(), content_type },
+                };
             }
             let resp = send_flow(&clients, out).await?;
             let mut status = reqwest::StatusCode::from_u16(resp.status).unwrap_or(reqwest::StatusCode::BAD_GATEWAY);
@@ -509,7 +529,13 @@ pub async fn revoke(
         _ => {}
     }
     if !form.is_empty() {
-        out.body = Body::Form(form);
+        out.body = match ep.client_auth {
+            ClientAuth::Json => {
+                let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&form).finish();
+                Body::Raw { bytes: form_as_json(body.as_bytes()), content_type: "application/json".into() }
+            }
+            _ => Body::Form(form),
+        };
     }
     let resp = send_flow(clients, out).await.map_err(|AdapterError(m, code)| grant_error(code, Some(m)))?;
     Ok(resp.status)

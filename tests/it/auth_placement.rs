@@ -308,3 +308,37 @@ fn api_key_in_the_json_body_needs_a_json_object_body_and_nothing_is_sent_otherwi
     }
     assert!(server.requests().is_empty());
 }
+
+#[test]
+fn client_credentials_go_in_a_json_body_with_client_auth_json() {
+    let (env, server) = (Env::new(), Server::start());
+    let url = server.url();
+    let secret = env.secret("json-client-secret-77ab");
+    env.add_service(
+        "op.toml",
+        &service_toml(
+            "op",
+            "oauth2",
+            Some("header"),
+            &url,
+            &format!(
+                "[oauth2]\ntoken_url = \"{url}/token\"\nclient_auth = \"json\"\nscopes = [\"api.read\"]\ngrant_types = [\"client_credentials\"]\n"
+            ),
+        ),
+    );
+    let client_secret = format!("client_secret={secret}");
+    env.run(&["connection", "create", "c", "--service", "op", "--param", "client_id=cid", "--param", &client_secret])
+        .ok();
+    env.run(&["connection", "authorize", "c", "--grant", "client_credentials"]).ok();
+    let token = server.requests().into_iter().find(|r| r.path == "/token").expect("a token request");
+    assert_eq!(token.header("content-type"), Some("application/json"), "{token:?}");
+    let body: serde_json::Value = serde_json::from_str(&token.body).expect("a JSON body");
+    assert_eq!(
+        body,
+        serde_json::json!({"grant_type": "client_credentials", "client_id": "cid", "client_secret": secret,
+                           "scope": "api.read"})
+    );
+    assert_eq!(token.header("authorization"), None, "the credentials are in the body only");
+    let sent = env.script("invoke_url(#{ url: \"/echo\", connection: \"c\" }).headers.authorization", &[]);
+    assert_eq!(sent.ok(), "Bearer srv-access-token-1\n");
+}

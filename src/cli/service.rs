@@ -101,6 +101,7 @@ pub fn describe(s: &Service) -> serde_json::Value {
     let single = s.endpoint(None, None);
     let setup = Setup::of(s);
     let (url, method) = example(s);
+    let retry = retry_policy(s);
     json!({
         "link_name": s.link_name(),
         "name": s.def.name,
@@ -131,7 +132,74 @@ pub fn describe(s: &Service) -> serde_json::Value {
         },
         "example": {"url": url, "type": method},
         "snippet": snippet(s, "LINK"),
+        "retry": {
+            "statuses": retry.statuses, "methods": retry.methods, "max_attempts": retry.max_attempts,
+            "base_ms": retry.base.as_millis() as u64, "cap_ms": retry.cap.as_millis() as u64,
+            "max_wait_s": retry.max_wait.as_secs_f64(), "reset_headers": retry.reset_headers,
+        },
+        "limits": s.def.limits.as_ref().map(|l| l.get_ref()),
+        "pagination": s.def.pagination.as_ref().map(|p| p.get_ref()),
+        "checks": s.def.checks.iter().map(|c| c.name.get_ref()).collect::<Vec<_>>(),
     })
+}
+
+/// The retry policy of the service's requests: the defaults with its `[retry]` over them.
+fn retry_policy(s: &Service) -> crate::http::retry::RetryPolicy {
+    let p = crate::http::retry::RetryPolicy::default();
+    match &s.def.retry {
+        Some(r) => p.with(r.get_ref()),
+        None => p,
+    }
+}
+
+/// The lines of `service show` on how requests are sent: retries, the rate budget, paging and
+/// the permission checks.
+fn request_lines(s: &Service) -> Vec<String> {
+    let mut out = Vec::new();
+    let p = retry_policy(s);
+    let statuses: Vec<String> = p.statuses.iter().map(u16::to_string).collect();
+    let mut waits = vec!["Retry-After".to_string()];
+    waits.extend(p.reset_headers.iter().cloned());
+    waits.push(format!("backoff {} ms to {} ms", p.base.as_millis(), p.cap.as_millis()));
+    out.push(format!(
+        "retries:    {} for {} (a 429 for any method), at most {} attempts; waits: {}; none longer than {} s{}",
+        statuses.join(", "),
+        p.methods.join(", "),
+        p.max_attempts,
+        waits.join(", then "),
+        p.max_wait.as_secs_f64(),
+        if s.def.retry.is_none() { " (the defaults)" } else { "" }
+    ));
+    let limits = s.def.limits.as_ref().map(|l| l.get_ref().clone()).unwrap_or_default();
+    let mut budget = Vec::new();
+    if let Some(n) = limits.max_concurrency {
+        budget.push(format!("{n} in flight"));
+    }
+    if let Some(r) = limits.requests_per_second {
+        budget.push(format!("{r} a second"));
+    }
+    if let (Some(n), Some(w)) = (limits.window_requests, limits.window_s) {
+        budget.push(format!("{n} per {w} s"));
+    }
+    out.push(format!(
+        "rate budget: {} per connection (change one with `linkrun connection limits LINK`)",
+        if budget.is_empty() { "none".to_string() } else { budget.join(", ") }
+    ));
+    if let Some(p) = &s.def.pagination {
+        let p = p.get_ref();
+        let style = p.style.map(|x| x.to_string()).unwrap_or_default();
+        let records = p.records.as_deref().map(|r| format!(", records in `{r}`")).unwrap_or_default();
+        let size = match (&p.page_size_param, p.page_size) {
+            (Some(k), Some(n)) => format!(", {k}={n}"),
+            _ => String::new(),
+        };
+        out.push(format!("paging:     {style}{records}{size} (invoke_pages, invoke_records)"));
+    }
+    if !s.def.checks.is_empty() {
+        let names: Vec<&str> = s.def.checks.iter().map(|c| c.name.get_ref().as_str()).collect();
+        out.push(format!("checks:     {} (`linkrun connection test LINK`)", names.join(", ")));
+    }
+    out
 }
 
 /// A ready-to-paste `invoke_url` call for connection `link`, like the snippet on Zoho's connection
@@ -361,6 +429,9 @@ fn show(home: &Home, name: &str, json: bool) -> Result<()> {
             let placed = p.placement.map(|pl| format!(", sent in the {pl}")).unwrap_or_default();
             outln!("  {:16} {} ({}{placed})", p.key, p.label, notes.join(", "));
         }
+    }
+    for line in request_lines(s) {
+        outln!("{line}");
     }
     let setup = Setup::of(s);
     if setup.notes.is_some() || setup.redirect_uri.is_some() || setup.delimiter.is_some() {

@@ -5,6 +5,7 @@
 
 use serde_json::json;
 
+use crate::common::Env;
 use crate::common::sandbox::Fixture;
 
 fn json(out: &crate::common::Out) -> serde_json::Value {
@@ -115,4 +116,24 @@ fn limits_invoke_all_of_200_requests_through_a_5_concurrency_budget_never_has_mo
     let stats = f.sandbox.request_stats();
     assert!(stats.max_in_flight > 5, "{stats:?}");
     assert!(stats.max_in_flight <= 50, "{stats:?}");
+}
+
+#[test]
+fn service_show_tells_how_requests_are_sent_retried_budgeted_paged_and_checked() {
+    let env = Env::new();
+    let text = env.run(&["service", "show", "zoho_crm"]).ok().to_string();
+    for line in [
+        "retries:    429, 502, 503, 504 for GET, HEAD, PUT, DELETE, OPTIONS (a 429 for any method), at most 4 attempts",
+        "rate budget: 5 in flight per connection",
+        "paging:     zoho_page_token, records in `data`, per_page=200",
+        "checks:     Leads, Contacts, Accounts, Deals, Vendors, Products, Purchase_Orders, Cases",
+    ] {
+        assert!(text.contains(line), "`{line}` in\n{text}");
+    }
+    let doc: serde_json::Value =
+        serde_json::from_str(env.run(&["service", "show", "servicenow", "--json"]).ok()).unwrap();
+    assert_eq!(doc["retry"]["reset_headers"], serde_json::json!(["x-ratelimit-reset"]));
+    assert_eq!(doc["limits"], serde_json::Value::Null);
+    assert_eq!(doc["pagination"]["style"], "link_next");
+    assert_eq!(doc["checks"][0], "customer_contact");
 }

@@ -29,6 +29,27 @@ pub struct Config {
     /// `[deluge]`: how Deluge functions (and the Deluge vocabulary of Rhai scripts) behave.
     #[serde(default)]
     pub deluge: DelugeConfig,
+    /// `[runs]`: how long run records are kept.
+    #[serde(default)]
+    pub runs: RunsConfig,
+}
+
+/// The `[runs]` table: retention of the run records. Ended runs beyond the newest `keep` or
+/// older than `max_age_days` are deleted, in batches, now and then after a run.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunsConfig {
+    /// How many runs to keep (default [`RunsConfig::DEFAULT_KEEP`]).
+    pub keep: Option<u64>,
+    /// How many days to keep a run (default [`RunsConfig::DEFAULT_MAX_AGE_DAYS`]).
+    pub max_age_days: Option<u64>,
+}
+
+impl RunsConfig {
+    /// Runs kept when `keep` is not set.
+    pub const DEFAULT_KEEP: u64 = 100_000;
+    /// Days a run is kept when `max_age_days` is not set.
+    pub const DEFAULT_MAX_AGE_DAYS: u64 = 90;
 }
 
 /// The `[deluge]` table.

@@ -77,6 +77,9 @@ pub enum Error {
     /// The script called `exit(n)` (n is 1 or 5 to 125): exit with n, printing nothing.
     #[error("the script exited with {0}")]
     Exit(i32),
+    /// The run records cannot be read or written: exit 3, like the vault.
+    #[error(transparent)]
+    Store(#[from] crate::runs::StoreError),
     /// stdout was closed by the reader (`| head`): exit quietly.
     #[error("stdout is closed")]
     StdoutClosed,
@@ -99,6 +102,7 @@ impl Error {
             Error::DemoFailed | Error::Other(_) => 1,
             Error::StdoutClosed => 0,
             Error::Exit(n) => *n,
+            Error::Store(_) => 3,
         }
     }
 }

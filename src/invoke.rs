@@ -264,11 +264,13 @@ pub struct InvokerOptions {
     pub max_response: usize,
     /// The rate budgets of the process, shared by every invoker it makes (a server's workers).
     pub budgets: Budgets,
+    /// Where each request sent is traced for the run record (none: not traced).
+    pub trace: Option<crate::runs::RequestLog>,
 }
 
 impl Default for InvokerOptions {
     fn default() -> Self {
-        InvokerOptions { verbose: false, max_response: DEFAULT_MAX_RESPONSE, budgets: Budgets::default() }
+        InvokerOptions { verbose: false, max_response: DEFAULT_MAX_RESPONSE, budgets: Budgets::default(), trace: None }
     }
 }
 
@@ -555,91 +557,112 @@ impl Invoker {
         let redact = live_ref.map(|l| l.redact_keys.as_slice()).unwrap_or_default();
         // Whether a status other than 429 or a transport failure may be retried: decided once.
         let repeatable = policy.method_retried(&out.method, &out.headers);
+        let traced = self.opts.trace.as_ref().map(|_| (out.method.to_string(), redact_url(&out.url, redact)));
+        let started = Instant::now();
         let mut made = 0u32;
         let mut out = Some(out);
-        loop {
-            made += 1;
-            let this = match made < policy.max_attempts {
-                true => out.clone(),
-                false => out.take(),
-            };
-            let Some(this) = this else { unreachable!("the last attempt takes the request") };
-            let left = deadline.saturating_duration_since(Instant::now());
-            let each = if made == 1 { timeout } else { timeout.min(left) };
-            let answered = AtomicBool::new(false);
-            let opts = SendOptions {
-                timeout: each,
-                max_response: self.opts.max_response,
-                link,
-                redact,
-                verbose: self.opts.verbose,
-                answered: Some(&answered),
-                ..SendOptions::default()
-            };
-            // The budget's turn is held while the attempt is on the wire, not while it waits
-            // to be retried.
-            let turn = match &budget {
-                None => None,
-                Some(b) => match b.turn(policy.max_wait.min(left)).await {
-                    Ok(t) => Some(t),
-                    Err(r) => {
-                        let l = live.as_deref().map(|l| l.link_name.as_str()).unwrap_or_default();
-                        let e = over_budget(&r, l, policy.max_wait, left);
-                        return counted(Err(e.into()), Attempts { made: made - 1, retry_after: refusal_wait(&r) });
-                    }
-                },
-            };
-            if self.opts.verbose
-                && let Some(t) = turn.as_ref().filter(|t| !t.waited.is_zero())
-            {
-                eprintln!(
-                    "linkrun: waited {} s for the rate budget of `{}`",
-                    fmt_secs(t.waited),
-                    link.unwrap_or_default()
-                );
-            }
-            let result = self.attempt(live_ref, this, &opts).await;
-            drop(turn);
-            let wait = match &result {
-                Ok(r) if policy.statuses.contains(&r.status) && (r.status == 429 || repeatable) => {
-                    Some(policy.wait(made + 1, &r.headers, SystemTime::now()))
-                }
-                Err(Failure::Invoke(e)) if e.unanswered && repeatable => {
-                    Some(policy.wait(made + 1, &[], SystemTime::now()))
-                }
-                _ => None,
-            };
-            let Some(wait) = wait.filter(|_| made < policy.max_attempts) else {
-                return counted(result, Attempts { made, retry_after: None });
-            };
-            let left = deadline.saturating_duration_since(Instant::now());
-            if wait.delay > policy.max_wait || wait.delay >= left {
-                if self.opts.verbose {
-                    let (limit, what) = if wait.delay > policy.max_wait {
-                        (policy.max_wait, "`max_wait_s`")
-                    } else {
-                        (left, "the time left")
-                    };
+        let result = async {
+            loop {
+                made += 1;
+                let this = match made < policy.max_attempts {
+                    true => out.clone(),
+                    false => out.take(),
+                };
+                let Some(this) = this else { unreachable!("the last attempt takes the request") };
+                let left = deadline.saturating_duration_since(Instant::now());
+                let each = if made == 1 { timeout } else { timeout.min(left) };
+                let answered = AtomicBool::new(false);
+                let opts = SendOptions {
+                    timeout: each,
+                    max_response: self.opts.max_response,
+                    link,
+                    redact,
+                    verbose: self.opts.verbose,
+                    answered: Some(&answered),
+                    ..SendOptions::default()
+                };
+                // The budget's turn is held while the attempt is on the wire, not while it waits
+                // to be retried.
+                let turn = match &budget {
+                    None => None,
+                    Some(b) => match b.turn(policy.max_wait.min(left)).await {
+                        Ok(t) => Some(t),
+                        Err(r) => {
+                            let l = live.as_deref().map(|l| l.link_name.as_str()).unwrap_or_default();
+                            let e = over_budget(&r, l, policy.max_wait, left);
+                            return counted(Err(e.into()), Attempts { made: made - 1, retry_after: refusal_wait(&r) });
+                        }
+                    },
+                };
+                if self.opts.verbose
+                    && let Some(t) = turn.as_ref().filter(|t| !t.waited.is_zero())
+                {
                     eprintln!(
-                        "linkrun: not retrying: the wait of {} s ({}) is longer than {what} ({} s)",
-                        fmt_secs(wait.delay),
-                        wait.source,
-                        fmt_secs(limit)
+                        "linkrun: waited {} s for the rate budget of `{}`",
+                        fmt_secs(t.waited),
+                        link.unwrap_or_default()
                     );
                 }
-                return counted(result, Attempts { made, retry_after: Some(wait.delay) });
+                let result = self.attempt(live_ref, this, &opts).await;
+                drop(turn);
+                let wait = match &result {
+                    Ok(r) if policy.statuses.contains(&r.status) && (r.status == 429 || repeatable) => {
+                        Some(policy.wait(made + 1, &r.headers, SystemTime::now()))
+                    }
+                    Err(Failure::Invoke(e)) if e.unanswered && repeatable => {
+                        Some(policy.wait(made + 1, &[], SystemTime::now()))
+                    }
+                    _ => None,
+                };
+                let Some(wait) = wait.filter(|_| made < policy.max_attempts) else {
+                    return counted(result, Attempts { made, retry_after: None });
+                };
+                let left = deadline.saturating_duration_since(Instant::now());
+                if wait.delay > policy.max_wait || wait.delay >= left {
+                    if self.opts.verbose {
+                        let (limit, what) = if wait.delay > policy.max_wait {
+                            (policy.max_wait, "`max_wait_s`")
+                        } else {
+                            (left, "the time left")
+                        };
+                        eprintln!(
+                            "linkrun: not retrying: the wait of {} s ({}) is longer than {what} ({} s)",
+                            fmt_secs(wait.delay),
+                            wait.source,
+                            fmt_secs(limit)
+                        );
+                    }
+                    return counted(result, Attempts { made, retry_after: Some(wait.delay) });
+                }
+                if self.opts.verbose {
+                    eprintln!(
+                        "linkrun: attempt {}/{} after {} s ({})",
+                        made + 1,
+                        policy.max_attempts,
+                        fmt_secs(wait.delay),
+                        wait.source
+                    );
+                }
+                tokio::time::sleep(wait.delay).await;
             }
-            if self.opts.verbose {
-                eprintln!(
-                    "linkrun: attempt {}/{} after {} s ({})",
-                    made + 1,
-                    policy.max_attempts,
-                    fmt_secs(wait.delay),
-                    wait.source
-                );
-            }
-            tokio::time::sleep(wait.delay).await;
         }
+        .await;
+        if let (Some(log), Some((method, url))) = (&self.opts.trace, traced) {
+            let (status, attempts, bytes) = match &result {
+                Ok(r) => (Some(r.status), r.attempts.made, r.body.len() as u64),
+                Err(Failure::Invoke(e)) => (None, e.attempts.made, 0),
+                Err(Failure::Fatal(_)) => (None, made, 0),
+            };
+            log.push(crate::runs::RequestTrace {
+                method,
+                url,
+                status,
+                attempts,
+                duration_ms: started.elapsed().as_millis() as u64,
+                bytes,
+            });
+        }
+        result
     }
 
     /// One attempt: through the auth layer when the connection carries credentials, the whole

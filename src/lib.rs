@@ -19,6 +19,8 @@
 //! | [`auth`]          | credentials per auth kind, OAuth flows, and the auth layer (`auth::live`): a connection loaded from the vault, refreshed, retried once after 401 |
 //! | [`invoke`]        | Deluge `invokeurl` semantics on top: a script's request map to a request, the answer back |
 //! | [`script`]        | the Rhai engine, its limits, the script API, the Deluge vocabulary and tasks (`script::deluge*`, `script::zoho_tasks`), and running Deluge files (`script::deluge`) |
+//! | [`runs`]          | run records: status, times, redacted input, result, `info` lines, request trace; the [`runs::RunStore`] trait |
+//! | [`store`]         | storage back ends behind the traits: run records in SQLite (`runs.db`) |
 //! | [`cli`]           | the command-line interface, one file per command group |
 //!
 //! Outside this crate, in the same workspace:
@@ -44,8 +46,10 @@ pub mod home;
 pub mod http;
 pub mod invoke;
 pub mod link_name;
+pub mod runs;
 pub mod script;
 pub mod service;
+pub mod store;
 pub mod vault;
 
 pub use error::{Error, Result};

@@ -16,6 +16,7 @@ pub mod connection_limits;
 pub mod demo;
 pub mod port;
 pub mod run;
+pub mod runs;
 pub mod sandbox;
 pub mod service;
 pub mod state;
@@ -64,6 +65,9 @@ pub enum Command {
     /// List and clear the values scripts keep with `state_set`.
     #[command(subcommand)]
     State(state::StateCmd),
+    /// The record of every run: status, times, input, result, `info` lines, requests.
+    #[command(subcommand)]
+    Runs(runs::RunsCmd),
     /// Serve local emulators of Zoho Accounts (OAuth), CRM, Desk, Campaigns and ServiceNow (OAuth
     /// and Table API) on 127.0.0.1.
     ///
@@ -161,6 +165,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Port(a) => port::run(a),
         Command::Vault(c) => vault::run(&home, c),
         Command::State(c) => state::run(&home, c),
+        Command::Runs(c) => runs::run(&home, c),
         Command::Sandbox(a) => sandbox::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Completions { shell } => completions(shell),

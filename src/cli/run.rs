@@ -6,7 +6,9 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::home::Home;
+use crate::runs::{NewRun, RunEnd, RunLog, RunStatus, RunStore, now_ms};
 use crate::script::{self, RunOptions, ScriptSource};
+use crate::store::SqliteRuns;
 use crate::{Error, Result};
 
 /// Arguments of `run`.
@@ -35,6 +37,16 @@ pub struct RunArgs {
     /// Wall-clock limit for the whole script, in seconds (more than 0, at most 86400).
     #[arg(long, value_name = "SECS", default_value_t = 600.0)]
     pub timeout: f64,
+}
+
+/// One run in this many prunes the run records afterwards.
+const PRUNE_EVERY: u32 = 32;
+
+/// Deletes the run records `[runs]` of `linkrun.toml` no longer keeps (a failure is only told).
+fn prune(home: &Home, store: &SqliteRuns) {
+    if let Err(e) = super::runs::prune(home, store) {
+        eprintln!("linkrun: cannot delete old run records: {e}");
+    }
 }
 
 /// Runs the script and prints its result.
@@ -66,6 +78,23 @@ pub fn run(home: &Home, a: RunArgs, verbose: bool) -> Result<()> {
         args.push(script::parse_json_pair(s)?);
     }
     let input = a.input.as_deref().map(script::read_input).transpose()?;
+    // The run is recorded as `running` before it starts (trigger `cli`), and how it ended after.
+    let store = SqliteRuns::open(home)?;
+    let given = serde_json::json!({
+        "args": args.iter().cloned().collect::<serde_json::Map<String, serde_json::Value>>(),
+        "input": input.clone().unwrap_or_default(),
+    });
+    let script_name = match &source {
+        ScriptSource::Stdin => "-".to_string(),
+        ScriptSource::File(p) => std::path::absolute(p).unwrap_or_else(|_| p.clone()).display().to_string(),
+    };
+    let id = store.begin(&NewRun {
+        trigger: "cli".into(),
+        script: script_name,
+        input: crate::runs::redact(&given),
+        started_ms: now_ms(),
+    })?;
+    let log = RunLog::default();
     let opts = RunOptions {
         script: source,
         args,
@@ -75,8 +104,25 @@ pub fn run(home: &Home, a: RunArgs, verbose: bool) -> Result<()> {
         timeout: Duration::from_secs_f64(a.timeout),
         verbose,
         exit_after: true,
+        log: Some(log.clone()),
     };
-    if let Some(out) = script::run(home, &opts)? {
+    let outcome = script::run(home, &opts);
+    let (info, result) = log.take();
+    let (requests, _more) = log.requests.take();
+    let (status, error) = match &outcome {
+        Ok(_) | Err(Error::Exit(0)) => (RunStatus::Ok, None),
+        Err(e @ Error::Script(script::ScriptError::TimeLimit { .. })) => (RunStatus::TimedOut, Some(e.to_string())),
+        Err(e) => (RunStatus::Failed, Some(e.to_string())),
+    };
+    let end = RunEnd { status, result, error, info, requests, ended_ms: now_ms() };
+    if let Err(e) = store.end(&id, &end) {
+        eprintln!("linkrun: the run ran, but its record stays `running`: {e}");
+    }
+    // Retention, after one run in PRUNE_EVERY: `[runs] keep` and `max_age_days`.
+    if getrandom::u32().is_ok_and(|r| r % PRUNE_EVERY == 0) {
+        prune(home, &store);
+    }
+    if let Some(out) = outcome? {
         outln!("{out}");
     }
     Ok(())

@@ -110,6 +110,9 @@ pub struct RunOptions {
     /// Skip tearing down the engine, runtime, clients and vault after the run: for a process that
     /// exits right after (the CLI), this saves closing work nobody waits for.
     pub exit_after: bool,
+    /// Where the run's requests, `info` lines and result are kept for its record (none: not
+    /// recorded).
+    pub log: Option<crate::runs::RunLog>,
 }
 
 /// Why a run stopped early in a way the script cannot catch.
@@ -424,7 +427,14 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
     let started = Instant::now();
     let runtime = crate::http::runtime()?;
     let state = Rc::new(RunState {
-        invoker: Invoker::new(home.clone(), InvokerOptions { verbose: opts.verbose, ..Default::default() }),
+        invoker: Invoker::new(
+            home.clone(),
+            InvokerOptions {
+                verbose: opts.verbose,
+                trace: opts.log.as_ref().map(|l| l.requests.clone()),
+                ..Default::default()
+            },
+        ),
         runtime,
         deadline: started + opts.timeout,
         spin: spin_window(),
@@ -448,6 +458,14 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
         });
         let input = input.clone();
         engine.register_fn("input", move || input.clone());
+    }
+    if let Some(log) = opts.log.clone() {
+        // `info` (and Deluge's `info x;`) also goes into the run record.
+        engine.register_fn("info", move |v: Dynamic| {
+            let line = builtins::display(&v);
+            eprintln!("{line}");
+            log.info(&line);
+        });
     }
     let json = opts.json;
     engine.on_print(move |s| {
@@ -490,6 +508,9 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
             }
         })?;
     let result = engine_boundary(|| engine.eval_ast_with_scope::<Dynamic>(&mut scope, &ast));
+    if let (Some(log), Ok(Ok(v))) = (&opts.log, &result) {
+        log.set_result(serde_json::from_str(&builtins::to_json(v)).unwrap_or(serde_json::Value::Null));
+    }
     let stop = state.stop.borrow_mut().take();
     let result = match result {
         Ok(r) => r,

@@ -29,6 +29,7 @@ mod prebuilt;
 mod prebuilt_servicenow;
 mod prompt;
 mod retry;
+mod runs;
 mod sandbox;
 mod sandbox_data;
 mod sandbox_deluge;

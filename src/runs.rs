@@ -102,6 +102,11 @@ const MAX_INFO_LINE: usize = 4_096;
 /// What a running script leaves for its record: its requests, its `info` lines and its result.
 #[derive(Debug, Clone, Default)]
 pub struct RunLog {
+    /// The run's id and trigger, which the script sees as `run.id` and `run.trigger` (an
+    /// idempotency key that stays the same when the run is retried).
+    pub id: String,
+    /// `cli` or the trigger's name.
+    pub trigger: String,
     /// The requests, as they end.
     pub requests: RequestLog,
     info: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
@@ -109,6 +114,11 @@ pub struct RunLog {
 }
 
 impl RunLog {
+    /// The log of run `id`, started by `trigger`.
+    pub fn new(id: &str, trigger: &str) -> RunLog {
+        RunLog { id: id.to_string(), trigger: trigger.to_string(), ..RunLog::default() }
+    }
+
     /// Keeps an `info` line (past [`MAX_INFO_LINES`], drops it).
     pub fn info(&self, line: &str) {
         let mut g = self.info.lock().unwrap_or_else(|e| e.into_inner());

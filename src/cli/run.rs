@@ -94,7 +94,7 @@ pub fn run(home: &Home, a: RunArgs, verbose: bool) -> Result<()> {
         input: crate::runs::redact(&given),
         started_ms: now_ms(),
     })?;
-    let log = RunLog::default();
+    let log = RunLog::new(&id, "cli");
     let opts = RunOptions {
         script: source,
         args,

@@ -498,6 +498,12 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
     let mut scope = Scope::new();
     scope.push("args", args);
     scope.push("input", input);
+    if let Some(log) = &opts.log {
+        let mut run = Map::new();
+        run.insert("id".into(), log.id.clone().into());
+        run.insert("trigger".into(), log.trigger.clone().into());
+        scope.push("run", run);
+    }
     zoho::push(&mut scope);
     let ast = engine_boundary(|| engine.compile_with_scope(&scope, &source))
         .map_err(|m| internal_error(&name, &m))?

@@ -29,7 +29,7 @@ fn runs_a_run_is_recorded_with_its_input_result_info_and_requests_and_no_secret(
     let script = env.write(
         "job.rhai",
         "info(\"copying\"); let r = invoke_url(#{ url: \"/echo\", parameters: #{ q: \"x\" }, connection: \"c\" }); \
-         info(`got ${r.method}`); #{ done: true, from: args.from }",
+         info(`got ${r.method}`); #{ done: true, from: args.from, run: run }",
     );
     let out = env.run(&[
         "run",
@@ -40,7 +40,7 @@ fn runs_a_run_is_recorded_with_its_input_result_info_and_requests_and_no_secret(
         "--arg",
         &format!("password={password}"),
     ]);
-    assert_eq!(json(&out), serde_json::json!({"done": true, "from": "crm_a"}));
+    let result = json(&out);
 
     let list = runs(&env, &[]);
     assert_eq!(list.len(), 1, "{list:?}");
@@ -50,10 +50,11 @@ fn runs_a_run_is_recorded_with_its_input_result_info_and_requests_and_no_secret(
     assert!(run["duration_ms"].as_i64().is_some_and(|d| d >= 0), "{run}");
     assert!(run["started_at"].as_str().unwrap().ends_with('Z'), "{run}");
     let id = run["id"].as_str().unwrap();
+    assert_eq!(result, serde_json::json!({"done": true, "from": "crm_a", "run": {"id": id, "trigger": "cli"}}));
 
     let shown = json(&env.run(&["runs", "show", id, "--json"]));
     assert_eq!(shown["input"]["args"], serde_json::json!({"from": "crm_a", "password": "[redacted]"}));
-    assert_eq!(shown["result"], serde_json::json!({"done": true, "from": "crm_a"}));
+    assert_eq!(shown["result"], result);
     assert_eq!(shown["info"], serde_json::json!(["copying", "got GET"]));
     let requests = shown["requests"].as_array().unwrap();
     assert_eq!(requests.len(), 1, "{shown}");

@@ -110,9 +110,9 @@ fn kind_of_special(_: &std::fs::FileType) -> &'static str {
 /// A byte count as people write it: `4 MiB`, `1 KiB`, `100 bytes`.
 pub fn size_text(n: u64) -> String {
     const MIB: u64 = 1024 * 1024;
-    if n >= MIB && n % MIB == 0 {
+    if n >= MIB && n.is_multiple_of(MIB) {
         format!("{} MiB", n / MIB)
-    } else if n >= 1024 && n % 1024 == 0 {
+    } else if n >= 1024 && n.is_multiple_of(1024) {
         format!("{} KiB", n / 1024)
     } else {
         format!("{n} bytes")

@@ -832,18 +832,18 @@ impl Service {
             }
             check_url(t.get_ref(), true).map_err(|m| self.err(text, Some(t.span()), m.to_string()))?;
         }
-        if let Some(dc) = &d.default_data_center {
-            if !d.data_centers.contains_key(dc.get_ref()) {
-                return Err(self.err(
-                    text,
-                    Some(dc.span()),
-                    format!(
-                        "`default_data_center` `{}` is not one of `[data_centers.*]`: add it or pick one of {}",
-                        dc.get_ref(),
-                        list(d.data_centers.keys())
-                    ),
-                ));
-            }
+        if let Some(dc) = &d.default_data_center
+            && !d.data_centers.contains_key(dc.get_ref())
+        {
+            return Err(self.err(
+                text,
+                Some(dc.span()),
+                format!(
+                    "`default_data_center` `{}` is not one of `[data_centers.*]`: add it or pick one of {}",
+                    dc.get_ref(),
+                    list(d.data_centers.keys())
+                ),
+            ));
         }
         if !d.instances.is_empty() && d.instance_url.is_none() {
             return Err(self.err(

@@ -152,11 +152,11 @@ impl Live {
                 .map_err(|e| Failure::Invoke(InvokeError::connection(e.to_string(), link)))?;
             let o = super::oauth2::OAuth2::new(link, service, eps, rec.scopes.clone(), &mut fields, meta)
                 .map_err(|e| Failure::Invoke(InvokeError::connection(e.to_string(), link)))?;
-            if service.def.oauth2.as_ref().is_some_and(|d| d.use_api_domain) {
-                if let (Some(domain), Some(base)) = (o.api_domain(), endpoint.base_url.as_deref()) {
-                    endpoint.base_url = Some(with_origin(base, &domain));
-                    base_ports.extend(port_of(endpoint.base_url.as_deref()));
-                }
+            if service.def.oauth2.as_ref().is_some_and(|d| d.use_api_domain)
+                && let (Some(domain), Some(base)) = (o.api_domain(), endpoint.base_url.as_deref())
+            {
+                endpoint.base_url = Some(with_origin(base, &domain));
+                base_ports.extend(port_of(endpoint.base_url.as_deref()));
             }
             Some(o)
         } else {

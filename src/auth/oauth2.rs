@@ -343,10 +343,10 @@ struct LeaseGuard<'a> {
 
 impl Drop for LeaseGuard<'_> {
     fn drop(&mut self) {
-        if self.held {
-            if let Ok(mut v) = self.vault.try_borrow_mut() {
-                let _ = v.release_refresh_lease(self.link);
-            }
+        if self.held
+            && let Ok(mut v) = self.vault.try_borrow_mut()
+        {
+            let _ = v.release_refresh_lease(self.link);
         }
     }
 }

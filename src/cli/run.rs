@@ -8,7 +8,7 @@ use clap::Args;
 use crate::home::Home;
 use crate::runs::{NewRun, RunEnd, RunLog, RunStatus, RunStore, now_ms};
 use crate::script::{self, RunOptions, ScriptSource};
-use crate::store::SqliteRuns;
+use crate::store::{RunLease, SqliteRuns};
 use crate::{Error, Result};
 
 /// Arguments of `run`.
@@ -94,6 +94,9 @@ pub fn run(home: &Home, a: RunArgs, verbose: bool) -> Result<()> {
         input: crate::runs::redact(&given),
         started_ms: now_ms(),
     })?;
+    // Held while the script runs: a process killed meanwhile leaves a record that the next
+    // `runs list` marks interrupted.
+    let lease = RunLease::take(home, &id)?;
     let log = RunLog::new(&id, "cli");
     let opts = RunOptions {
         script: source,
@@ -118,10 +121,14 @@ pub fn run(home: &Home, a: RunArgs, verbose: bool) -> Result<()> {
     if let Err(e) = store.end(&id, &end) {
         eprintln!("linkrun: the run ran, but its record stays `running`: {e}");
     }
+    drop(lease);
     // Retention, after one run in PRUNE_EVERY: `[runs] keep` and `max_age_days`.
     if getrandom::u32().is_ok_and(|r| r % PRUNE_EVERY == 0) {
         prune(home, &store);
     }
+    // Closed, not leaked: the last connection to close checkpoints the WAL (a few fsyncs), and a
+    // WAL left behind would make every later open rebuild its index by reading all of it.
+    drop(store);
     if let Some(out) = outcome? {
         outln!("{out}");
     }

@@ -124,12 +124,15 @@ pub fn prune(home: &Home, store: &SqliteRuns) -> Result<u64> {
     Ok(store.prune(Some(keep), Some(now_ms().saturating_sub(age_ms)))?)
 }
 
-/// The run records, if any were ever written.
+/// The run records, if any were ever written, with the runs of processes that are gone marked
+/// `interrupted`.
 fn open(home: &Home) -> Result<Option<SqliteRuns>> {
     if !SqliteRuns::path(home).exists() {
         return Ok(None);
     }
-    Ok(Some(SqliteRuns::open(home)?))
+    let store = SqliteRuns::open(home)?;
+    store.settle_interrupted(home)?;
+    Ok(Some(store))
 }
 
 fn show(r: &Run) -> Result<()> {

@@ -138,14 +138,14 @@ impl PaginationDef {
 
     /// Checks the keys against the style (when one is set) and their values.
     pub fn check_keys(&self) -> Result<(), String> {
-        if let Some(style) = self.style {
-            if let Some((key, styles)) = self.keys().into_iter().find(|(_, s)| !s.contains(&style)) {
-                let owners: Vec<String> = styles.iter().map(|s| format!("`{s}`")).collect();
-                return Err(format!(
-                    "`{key}` is not a key of style `{style}` (it belongs to {}): remove it, or change `style`",
-                    owners.join(", ")
-                ));
-            }
+        if let Some(style) = self.style
+            && let Some((key, styles)) = self.keys().into_iter().find(|(_, s)| !s.contains(&style))
+        {
+            let owners: Vec<String> = styles.iter().map(|s| format!("`{s}`")).collect();
+            return Err(format!(
+                "`{key}` is not a key of style `{style}` (it belongs to {}): remove it, or change `style`",
+                owners.join(", ")
+            ));
         }
         if let Some(n) = self.page_size.filter(|n| !(1..=MAX_PAGE_SIZE).contains(n)) {
             return Err(format!(

@@ -265,5 +265,5 @@ pub fn fmt_secs(d: Duration) -> String {
 
 /// A size as people write it: `10 MiB`, `500 bytes`.
 pub fn fmt_bytes(n: usize) -> String {
-    if n % (1024 * 1024) == 0 { format!("{} MiB", n / (1024 * 1024)) } else { format!("{n} bytes") }
+    if n.is_multiple_of(1024 * 1024) { format!("{} MiB", n / (1024 * 1024)) } else { format!("{n} bytes") }
 }

@@ -565,10 +565,8 @@ fn render(v: &Dynamic, json: bool) -> Option<String> {
     if v.is_unit() && !json {
         return None;
     }
-    if !json {
-        if let Some(s) = v.read_lock::<rhai::ImmutableString>() {
-            return Some(s.to_string());
-        }
+    if !json && let Some(s) = v.read_lock::<rhai::ImmutableString>() {
+        return Some(s.to_string());
     }
     Some(builtins::to_json(v))
 }

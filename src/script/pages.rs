@@ -602,10 +602,10 @@ impl Ctx {
             Some(Parameters::Map(p)) => p.get(name).map(crate::invoke::value_text),
             _ => None,
         };
-        if paging.style == crate::http::pagination::PageStyle::ZohoPageToken {
-            if let Some(n) = given(&paging.page_param).and_then(|p| p.trim().parse::<u64>().ok()) {
-                paging.first_page = n.max(1);
-            }
+        if paging.style == crate::http::pagination::PageStyle::ZohoPageToken
+            && let Some(n) = given(&paging.page_param).and_then(|p| p.trim().parse::<u64>().ok())
+        {
+            paging.first_page = n.max(1);
         }
         let mut set: Vec<(String, String)> = Vec::new();
         for (k, v) in paging.first() {

@@ -381,10 +381,10 @@ impl Call<'_> {
         if optional && v.is_unit() {
             return Ok(JsonMap::new());
         }
-        if v.is_map() {
-            if let Ok(Value::Object(m)) = builtins::to_json_value(v) {
-                return Ok(m);
-            }
+        if v.is_map()
+            && let Ok(Value::Object(m)) = builtins::to_json_value(v)
+        {
+            return Ok(m);
         }
         Err(self.fail(format!("`{}` of {} must be a map, not {}", self.arg_name(i), self.task.full_name(), shown(v))))
     }

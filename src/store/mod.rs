@@ -5,11 +5,15 @@
 //! concurrent processes on one home write at once; every call is one short transaction. No
 //! SQLite type leaves this module, so a PostgreSQL back end can implement the same trait.
 
+mod lease;
+
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::home::Home;
+pub use lease::RunLease;
+
 use crate::runs::{NewRun, RequestTrace, Run, RunEnd, RunFilter, RunStatus, RunStore, StoreError};
 
 /// The runs migrations, in order.
@@ -75,6 +79,29 @@ impl SqliteRuns {
             tx.commit().map_err(fail)?;
         }
         Ok(())
+    }
+
+    /// Marks `interrupted` every `running` run whose lease nobody holds (its process is gone,
+    /// killed or crashed); returns how many. Called before runs are listed or shown.
+    pub fn settle_interrupted(&self, home: &Home) -> Result<u64, StoreError> {
+        let mut st =
+            self.db.prepare_cached("SELECT id FROM runs WHERE status = 'running'").map_err(|e| self.fail(e))?;
+        let running: Vec<String> =
+            st.query_map([], |r| r.get(0)).and_then(|rows| rows.collect()).map_err(|e| self.fail(e))?;
+        let mut n = 0;
+        for id in running.iter().filter(|id| !RunLease::is_held(home, id)) {
+            n += self
+                .db
+                .execute(
+                    "UPDATE runs SET status = 'interrupted', ended_at = ?2, \
+                     error = 'its process ended before the run did (killed, or the machine stopped)' \
+                     WHERE id = ?1 AND status = 'running'",
+                    params![id, crate::runs::now_ms()],
+                )
+                .map_err(|e| self.fail(e))? as u64;
+            RunLease::remove(home, id);
+        }
+        Ok(n)
     }
 
     fn fail(&self, e: rusqlite::Error) -> StoreError {

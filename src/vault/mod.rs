@@ -471,10 +471,10 @@ impl Vault {
                             return Err(VaultError::WrongKey { path, source_name: source.to_string() });
                         }
                         // Another process may adopt it at the same moment.
-                        if let Err(e) = std::fs::rename(&pending, kf) {
-                            if !(e.kind() == std::io::ErrorKind::NotFound && kf.is_file()) {
-                                return Err(VaultError::KeyFile { path: kf.clone(), detail: e.to_string() });
-                            }
+                        if let Err(e) = std::fs::rename(&pending, kf)
+                            && !(e.kind() == std::io::ErrorKind::NotFound && kf.is_file())
+                        {
+                            return Err(VaultError::KeyFile { path: kf.clone(), detail: e.to_string() });
                         }
                         k
                     }
@@ -1105,7 +1105,7 @@ fn hex(b: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()

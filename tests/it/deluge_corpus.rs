@@ -93,10 +93,10 @@ fn check(f: &Fixture, got: &Outcome, spec: &Value, vars: &[(String, String)]) ->
         bad.push(format!("exit {} (want {want_code}): {}", got.code, got.stderr.join("\n")));
         return bad;
     }
-    if let Some(want) = spec.get("result") {
-        if got.result != *want {
-            bad.push(format!("result {} (want {want})", got.result));
-        }
+    if let Some(want) = spec.get("result")
+        && got.result != *want
+    {
+        bad.push(format!("result {} (want {want})", got.result));
     }
     if let Some(want) = spec["info"].as_array() {
         let want: Vec<&str> = want.iter().map(|l| l.as_str().expect("info line")).collect();

@@ -140,3 +140,34 @@ fn runs_prune_keeps_what_linkrun_toml_says() {
     std::fs::write(env.home_path().join("linkrun.toml"), "[runs]\nkeep_days = 2\n").unwrap();
     assert!(env.run(&["runs", "prune"]).fails(2).contains("keep_days"), "an unknown key is refused");
 }
+
+#[test]
+fn runs_a_run_killed_with_sigkill_is_marked_interrupted_and_a_live_one_stays_running() {
+    let env = Env::new();
+    let forever = env.write("forever.rhai", "loop { }");
+    let running = |n: usize| {
+        let started = std::time::Instant::now();
+        while started.elapsed() < std::time::Duration::from_secs(20) {
+            if runs(&env, &["--status", "running"]).len() == n {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("{n} run(s) never showed as running");
+    };
+    let mut killed = env.spawn(&["run", forever.to_str().unwrap()]);
+    running(1);
+    let mut live = env.spawn(&["run", forever.to_str().unwrap()]);
+    running(2);
+    killed.kill().unwrap(); // SIGKILL: nothing of linkrun runs after it
+    killed.wait().unwrap();
+    let all = runs(&env, &[]);
+    let states: Vec<&str> = all.iter().map(|r| r["status"].as_str().unwrap()).collect();
+    assert_eq!(states, ["running", "interrupted"], "{all:?}");
+    assert!(all[1]["error"].as_str().unwrap().contains("its process ended before the run did"), "{all:?}");
+    assert!(all[1]["duration_ms"].as_i64().is_some(), "{all:?}");
+    live.kill().unwrap();
+    live.wait().unwrap();
+    assert_eq!(runs(&env, &["--status", "interrupted"]).len(), 2);
+    assert!(std::fs::read_dir(env.home_path().join("run-leases")).unwrap().next().is_none(), "no lease is left");
+}

@@ -378,7 +378,7 @@ impl Faults {
         let Some(n) = self.knobs().expire_tokens_every.filter(|n| *n > 0) else { return false };
         let mut c = self.token_counter.lock().unwrap_or_else(|e| e.into_inner());
         *c += 1;
-        *c % n == 0
+        (*c).is_multiple_of(n)
     }
 }
 
@@ -390,7 +390,7 @@ fn every_nth(counter: &Mutex<u64>, rate: f64) -> bool {
     let mut c = counter.lock().unwrap_or_else(|e| e.into_inner());
     *c += 1;
     let every = (1.0 / rate.clamp(0.0001, 1.0)).round().max(1.0) as u64;
-    *c % every == 0
+    (*c).is_multiple_of(every)
 }
 
 impl Faults {

@@ -237,10 +237,10 @@ pub fn wait_for_port(child: &mut std::process::Child, stderr_path: &Path, what: 
         let mut tx = Some(tx);
         for line in std::io::BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
-            if let Some(port) = line.trim().strip_prefix("PORT ").and_then(|p| p.parse().ok()) {
-                if let Some(tx) = tx.take() {
-                    let _ = tx.send(port);
-                }
+            if let Some(port) = line.trim().strip_prefix("PORT ").and_then(|p| p.parse().ok())
+                && let Some(tx) = tx.take()
+            {
+                let _ = tx.send(port);
             }
         }
     });

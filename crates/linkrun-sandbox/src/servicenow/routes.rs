@@ -281,10 +281,10 @@ pub(super) fn insert(
         Some(s) if get_rec(conn, def.name, &s)?.is_none() => s,
         _ => new_sys_id(),
     };
-    if let Some(prefix) = def.number {
-        if str_of(&rec, "number").is_empty() {
-            rec.insert("number".into(), Value::String(next_number(conn, prefix)?));
-        }
+    if let Some(prefix) = def.number
+        && str_of(&rec, "number").is_empty()
+    {
+        rec.insert("number".into(), Value::String(next_number(conn, prefix)?));
     }
     let defaults: &[(&str, &str)] = match def.name {
         "sn_customerservice_case" => &[("state", "1"), ("priority", "4")],

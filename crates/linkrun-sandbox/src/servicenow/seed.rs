@@ -284,10 +284,10 @@ pub(super) fn seed_records(now: i64) -> Vec<(&'static str, Map<String, Value>, i
             ("country", country.into()),
         ]);
         let id = push(&mut out, &mut rng, "customer_contact", rec);
-        if let Some((_, acc, _)) = out.get_mut(acc_idx) {
-            if str_of(acc, "primary_contact").is_empty() {
-                acc.insert("primary_contact".into(), Value::String(id.clone()));
-            }
+        if let Some((_, acc, _)) = out.get_mut(acc_idx)
+            && str_of(acc, "primary_contact").is_empty()
+        {
+            acc.insert("primary_contact".into(), Value::String(id.clone()));
         }
         contacts.push((id, account));
     }

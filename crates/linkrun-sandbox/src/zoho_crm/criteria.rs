@@ -316,10 +316,10 @@ pub(super) fn equals(field: &str, v: &Value, want: &str) -> bool {
 
 /// Date-times as instants, integers and decimals as numbers, anything else as case-insensitive text.
 pub(super) fn compare(field: &str, a: &str, b: &str) -> Option<Ordering> {
-    if field.ends_with("_Time") || (a.len() >= 19 && b.len() >= 19) {
-        if let (Some(x), Some(y)) = (parse_time(a), parse_time(b)) {
-            return Some(x.cmp(&y));
-        }
+    if (field.ends_with("_Time") || (a.len() >= 19 && b.len() >= 19))
+        && let (Some(x), Some(y)) = (parse_time(a), parse_time(b))
+    {
+        return Some(x.cmp(&y));
     }
     if let (Ok(x), Ok(y)) = (a.trim().parse::<i128>(), b.trim().parse::<i128>()) {
         return Some(x.cmp(&y));

@@ -28,7 +28,7 @@ impl PageToken {
     }
 
     pub(super) fn decode(token: &str) -> Option<PageToken> {
-        if token.len() % 2 != 0 || !token.is_ascii() {
+        if !token.len().is_multiple_of(2) || !token.is_ascii() {
             return None;
         }
         let bytes: Option<Vec<u8>> =

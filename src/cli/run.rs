@@ -8,7 +8,7 @@ use clap::Args;
 use crate::home::Home;
 use crate::runs::{NewRun, RunEnd, RunLog, RunStatus, RunStore, now_ms};
 use crate::script::{self, RunOptions, ScriptSource};
-use crate::store::{RunLease, SqliteRuns};
+use crate::store::SpooledRuns;
 use crate::{Error, Result};
 
 /// Arguments of `run`.
@@ -43,7 +43,7 @@ pub struct RunArgs {
 const PRUNE_EVERY: u32 = 32;
 
 /// Deletes the run records `[runs]` of `linkrun.toml` no longer keeps (a failure is only told).
-fn prune(home: &Home, store: &SqliteRuns) {
+fn prune(home: &Home, store: &SpooledRuns) {
     if let Err(e) = super::runs::prune(home, store) {
         eprintln!("linkrun: cannot delete old run records: {e}");
     }
@@ -79,7 +79,7 @@ pub fn run(home: &Home, a: RunArgs, verbose: bool) -> Result<()> {
     }
     let input = a.input.as_deref().map(script::read_input).transpose()?;
     // The run is recorded as `running` before it starts (trigger `cli`), and how it ended after.
-    let store = SqliteRuns::open(home)?;
+    let store = SpooledRuns::new(home);
     let given = serde_json::json!({
         "args": args.iter().cloned().collect::<serde_json::Map<String, serde_json::Value>>(),
         "input": input.clone().unwrap_or_default(),
@@ -94,9 +94,6 @@ pub fn run(home: &Home, a: RunArgs, verbose: bool) -> Result<()> {
         input: crate::runs::redact(&given),
         started_ms: now_ms(),
     })?;
-    // Held while the script runs: a process killed meanwhile leaves a record that the next
-    // `runs list` marks interrupted.
-    let lease = RunLease::take(home, &id)?;
     let log = RunLog::new(&id, "cli");
     let opts = RunOptions {
         script: source,
@@ -121,14 +118,10 @@ pub fn run(home: &Home, a: RunArgs, verbose: bool) -> Result<()> {
     if let Err(e) = store.end(&id, &end) {
         eprintln!("linkrun: the run ran, but its record stays `running`: {e}");
     }
-    drop(lease);
     // Retention, after one run in PRUNE_EVERY: `[runs] keep` and `max_age_days`.
     if getrandom::u32().is_ok_and(|r| r % PRUNE_EVERY == 0) {
         prune(home, &store);
     }
-    // Closed, not leaked: the last connection to close checkpoints the WAL (a few fsyncs), and a
-    // WAL left behind would make every later open rebuild its index by reading all of it.
-    drop(store);
     if let Some(out) = outcome? {
         outln!("{out}");
     }

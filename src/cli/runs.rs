@@ -1,10 +1,12 @@
-//! `linkrun runs list|show`: the record of every run (see [`crate::runs`]).
+//! `linkrun runs list|show|prune`: the record of every run (see [`crate::runs`]). Every read
+//! goes through [`SpooledRuns`], which first imports what `linkrun run` processes spooled and
+//! marks the runs of processes that are gone `interrupted`.
 
 use clap::Subcommand;
 
 use crate::home::Home;
 use crate::runs::{Run, RunFilter, RunStatus, RunStore, now_ms, parse_since};
-use crate::store::SqliteRuns;
+use crate::store::SpooledRuns;
 use crate::{Error, Result};
 
 /// The most runs `runs list --limit` shows.
@@ -67,8 +69,7 @@ pub fn run(home: &Home, cmd: RunsCmd) -> Result<()> {
             if limit == 0 || limit > MAX_LIMIT {
                 return Err(Error::Usage(format!("`--limit {limit}` is out of range: give 1 to {MAX_LIMIT}")));
             }
-            let runs = open(home)?.map(|s| s.list(&RunFilter { trigger, status, since_ms, limit })).transpose()?;
-            let runs = runs.unwrap_or_default();
+            let runs = SpooledRuns::new(home).list(&RunFilter { trigger, status, since_ms, limit })?;
             if json {
                 return super::print_json(&serde_json::Value::Array(runs.iter().map(|r| r.to_json(false)).collect()));
             }
@@ -92,10 +93,7 @@ pub fn run(home: &Home, cmd: RunsCmd) -> Result<()> {
             Ok(())
         }
         RunsCmd::Prune { json } => {
-            let deleted = match open(home)? {
-                Some(s) => prune(home, &s)?,
-                None => 0,
-            };
+            let deleted = prune(home, &SpooledRuns::new(home))?;
             if json {
                 return super::print_json(&serde_json::json!({ "deleted": deleted }));
             }
@@ -103,7 +101,7 @@ pub fn run(home: &Home, cmd: RunsCmd) -> Result<()> {
             Ok(())
         }
         RunsCmd::Show { id, json } => {
-            let run = open(home)?.map(|s| s.get(&id)).transpose()?.flatten().ok_or_else(|| {
+            let run = SpooledRuns::new(home).get(&id)?.ok_or_else(|| {
                 Error::Usage(format!("there is no run `{id}`: see the recorded runs with `linkrun runs list`"))
             })?;
             if json {
@@ -115,24 +113,13 @@ pub fn run(home: &Home, cmd: RunsCmd) -> Result<()> {
 }
 
 /// Deletes the ended runs beyond `[runs] keep` or older than `max_age_days`; how many went.
-pub fn prune(home: &Home, store: &SqliteRuns) -> Result<u64> {
+pub fn prune(home: &Home, store: &SpooledRuns) -> Result<u64> {
     use crate::config::{Config, RunsConfig};
     let config = Config::load(home)?;
     let keep = config.runs.keep.unwrap_or(RunsConfig::DEFAULT_KEEP);
     let days = config.runs.max_age_days.unwrap_or(RunsConfig::DEFAULT_MAX_AGE_DAYS);
     let age_ms = i64::try_from(days).unwrap_or(i64::MAX).saturating_mul(86_400_000);
     Ok(store.prune(Some(keep), Some(now_ms().saturating_sub(age_ms)))?)
-}
-
-/// The run records, if any were ever written, with the runs of processes that are gone marked
-/// `interrupted`.
-fn open(home: &Home) -> Result<Option<SqliteRuns>> {
-    if !SqliteRuns::path(home).exists() {
-        return Ok(None);
-    }
-    let store = SqliteRuns::open(home)?;
-    store.settle_interrupted(home)?;
-    Ok(Some(store))
 }
 
 fn show(r: &Run) -> Result<()> {

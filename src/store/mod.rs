@@ -1,6 +1,8 @@
 //! Storage back ends. [`SqliteRuns`] keeps the run records ([`crate::runs::RunStore`]) in
 //! `runs.db` in linkrun's home: a SQLite file of its own beside the vault, so recording a run
-//! needs no master key and its writes never queue behind the vault's, with its own migrations
+//! needs no master key and its writes never queue behind the vault's; [`SpooledRuns`] is how a
+//! short-lived process records its run without opening it (files imported by the next reader,
+//! see its module). `runs.db` has its own migrations
 //! (`src/store/migrations/runs_*.sql`, `PRAGMA user_version`). WAL mode and a busy timeout let
 //! concurrent processes on one home write at once; every call is one short transaction. No
 //! SQLite type leaves this module, so a PostgreSQL back end can implement the same trait.
@@ -12,7 +14,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::home::Home;
-pub use lease::RunLease;
+pub use lease::SpooledRuns;
 
 use crate::runs::{NewRun, RequestTrace, Run, RunEnd, RunFilter, RunStatus, RunStore, StoreError};
 
@@ -81,27 +83,38 @@ impl SqliteRuns {
         Ok(())
     }
 
-    /// Marks `interrupted` every `running` run whose lease nobody holds (its process is gone,
-    /// killed or crashed); returns how many. Called before runs are listed or shown.
-    pub fn settle_interrupted(&self, home: &Home) -> Result<u64, StoreError> {
-        let mut st =
-            self.db.prepare_cached("SELECT id FROM runs WHERE status = 'running'").map_err(|e| self.fail(e))?;
-        let running: Vec<String> =
-            st.query_map([], |r| r.get(0)).and_then(|rows| rows.collect()).map_err(|e| self.fail(e))?;
-        let mut n = 0;
-        for id in running.iter().filter(|id| !RunLease::is_held(home, id)) {
-            n += self
-                .db
-                .execute(
-                    "UPDATE runs SET status = 'interrupted', ended_at = ?2, \
-                     error = 'its process ended before the run did (killed, or the machine stopped)' \
-                     WHERE id = ?1 AND status = 'running'",
-                    params![id, crate::runs::now_ms()],
-                )
-                .map_err(|e| self.fail(e))? as u64;
-            RunLease::remove(home, id);
-        }
-        Ok(n)
+    /// Writes `run` whole: with `replace`, over any row of its id; else only over a row still
+    /// `running` (an import of the spool never undoes a final state).
+    pub fn put(&self, run: &Run, replace: bool) -> Result<(), StoreError> {
+        let sql = if replace {
+            format!("INSERT OR REPLACE INTO runs ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)")
+        } else {
+            format!(
+                "INSERT INTO runs ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+                 ON CONFLICT (id) DO UPDATE SET status = excluded.status, ended_at = excluded.ended_at, \
+                 error = excluded.error WHERE runs.status = 'running'"
+            )
+        };
+        let status: &'static str = run.status.into();
+        self.db
+            .execute(
+                &sql,
+                params![
+                    run.id,
+                    run.trigger,
+                    run.script,
+                    status,
+                    run.started_ms,
+                    run.ended_ms,
+                    run.input.to_string(),
+                    run.result.as_ref().map(|v| v.to_string()),
+                    run.error,
+                    serde_json::to_string(&run.info).unwrap_or_else(|_| "[]".into()),
+                    serde_json::to_string(&run.requests).unwrap_or_else(|_| "[]".into()),
+                ],
+            )
+            .map_err(|e| self.fail(e))?;
+        Ok(())
     }
 
     fn fail(&self, e: rusqlite::Error) -> StoreError {

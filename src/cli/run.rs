@@ -39,8 +39,12 @@ pub struct RunArgs {
     pub timeout: f64,
 }
 
-/// One run in this many prunes the run records afterwards.
+/// One run in this many looks at the spool afterwards.
 const PRUNE_EVERY: u32 = 32;
+
+/// Spooled records past which that run imports them into runs.db and prunes it: a spool nobody
+/// reads (runs started by cron, say) stays small, and the import's cost falls on few runs.
+const SPOOL_LIMIT: usize = 256;
 
 /// Deletes the run records `[runs]` of `linkrun.toml` no longer keeps (a failure is only told).
 fn prune(home: &Home, store: &SpooledRuns) {
@@ -118,8 +122,8 @@ pub fn run(home: &Home, a: RunArgs, verbose: bool) -> Result<()> {
     if let Err(e) = store.end(&id, &end) {
         eprintln!("linkrun: the run ran, but its record stays `running`: {e}");
     }
-    // Retention, after one run in PRUNE_EVERY: `[runs] keep` and `max_age_days`.
-    if getrandom::u32().is_ok_and(|r| r % PRUNE_EVERY == 0) {
+    // Retention, now and then: `[runs] keep` and `max_age_days`.
+    if getrandom::u32().is_ok_and(|r| r % PRUNE_EVERY == 0) && store.spooled() >= SPOOL_LIMIT {
         prune(home, &store);
     }
     if let Some(out) = outcome? {

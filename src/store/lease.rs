@@ -98,6 +98,11 @@ impl SpooledRuns {
         SpooledRuns { home: home.clone(), held: Mutex::new(HashMap::new()) }
     }
 
+    /// How many files the spool holds (0 when it cannot be read).
+    pub fn spooled(&self) -> usize {
+        std::fs::read_dir(dir(&self.home)).map(|rd| rd.count()).unwrap_or(0)
+    }
+
     /// Imports the spool into `runs.db` and returns the database, or `None` when nothing was
     /// ever recorded.
     fn import(&self) -> Result<Option<SqliteRuns>, StoreError> {

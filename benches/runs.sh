@@ -11,16 +11,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RUNS=${RUNS:-15}
 ROWS=${ROWS:-1000000}
 TIMER="python3 $ROOT/benches/support/timer.py"
-die() { echo "bench: $*" >&2; exit 1; }
-step() { echo "bench: $*" >&2; }
-for tool in cargo python3; do
-    command -v "$tool" >/dev/null || die "\`$tool\` is not installed; it is needed to run this benchmark"
-done
-step "building linkrun (cargo build --release)"
-(cd "$ROOT" && cargo build --release --bin linkrun >&2) || die "cargo build --release failed"
-TARGET_DIR=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-BIN="$TARGET_DIR/release/linkrun"
+# shellcheck source=support/build.sh
+. "$ROOT/benches/support/build.sh"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/linkrun-runs-bench.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 : >"$TMP/empty.rhai"

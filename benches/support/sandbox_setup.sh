@@ -3,16 +3,8 @@
 # a free loopback port and authorises connection `crm_a` (Org A) with a self-client code.
 # Expects ROOT and NAME (the temp dir's prefix); sets BIN, TMP, BASE, PID, LINKRUN_HOME,
 # LINKRUN_SANDBOX_URL, and the functions die and step. The temp dir and the sandbox go at exit.
-die() { echo "bench: $*" >&2; exit 1; }
-step() { echo "bench: $*" >&2; }
-for tool in cargo python3 curl; do
-    command -v "$tool" >/dev/null || die "\`$tool\` is not installed; it is needed to run this benchmark"
-done
-step "building linkrun (cargo build --release)"
-(cd "$ROOT" && cargo build --release --bin linkrun >&2) || die "cargo build --release failed"
-TARGET_DIR=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-BIN="$TARGET_DIR/release/linkrun"
+# shellcheck source=build.sh
+. "$ROOT/benches/support/build.sh"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/$NAME.XXXXXX")
 PID=""
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$TMP"; }

@@ -60,8 +60,8 @@ impl Spooled {
 /// `runs.db` first (see the module doc).
 pub struct SpooledRuns {
     home: Home,
-    /// The leases this process holds, by run id.
-    held: Mutex<HashMap<String, File>>,
+    /// The leases this process holds, by run id, with what their file says.
+    held: Mutex<HashMap<String, (File, Spooled)>>,
 }
 
 fn dir(home: &Home) -> PathBuf {
@@ -189,16 +189,16 @@ impl RunStore for SpooledRuns {
             requests: Vec::new(),
         };
         file.write_all(&serde_json::to_vec(&s).unwrap_or_default()).map_err(fail)?;
-        self.held.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), file);
+        self.held.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), (file, s));
         Ok(id)
     }
 
     fn end(&self, id: &str, end: &RunEnd) -> Result<(), StoreError> {
         let path = dir(&self.home).join(id);
-        let begun: Spooled = std::fs::read(&path)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or_else(|| StoreError(format!("the lease of run `{id}` in `{}` is gone", path.display())))?;
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let Some((file, begun)) = held.remove(id) else {
+            return Err(StoreError(format!("run `{id}` was not begun by this process, so it cannot end here")));
+        };
         let s = Spooled {
             status: end.status,
             ended_ms: Some(end.ended_ms),
@@ -213,7 +213,7 @@ impl RunStore for SpooledRuns {
             .map_err(|e| io_fail("write the run record", &done, &e))?;
         // Remove the lease, then let its lock go.
         let _ = std::fs::remove_file(&path);
-        self.held.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+        drop(file);
         Ok(())
     }
 

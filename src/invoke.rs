@@ -647,6 +647,7 @@ impl Invoker {
             }
         }
         .await;
+        crate::telemetry::request(link, result.as_ref().ok().map(|r| r.status));
         if let (Some(log), Some((method, url))) = (&self.opts.trace, traced) {
             let (status, attempts, bytes) = match &result {
                 Ok(r) => (Some(r.status), r.attempts.made, r.body.len() as u64),
@@ -655,6 +656,7 @@ impl Invoker {
             };
             log.push(crate::runs::RequestTrace {
                 method,
+                connection: link.map(str::to_string),
                 url,
                 status,
                 attempts,

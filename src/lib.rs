@@ -20,7 +20,10 @@
 //! | [`invoke`]        | Deluge `invokeurl` semantics on top: a script's request map to a request, the answer back |
 //! | [`script`]        | the Rhai engine, its limits, the script API, the Deluge vocabulary and tasks (`script::deluge*`, `script::zoho_tasks`), and running Deluge files (`script::deluge`) |
 //! | [`runs`]          | run records: status, times, redacted input, result, `info` lines, request trace; the [`runs::RunStore`] trait |
-//! | [`store`]         | storage back ends behind the traits: run records in SQLite (`runs.db`) |
+//! | [`store`]         | storage back ends behind the traits: run records, the serve queue, delivery ids, schedule marks in SQLite (`runs.db`) |
+//! | [`telemetry`]     | process-wide request and token-refresh counters that serve's `/metrics` reports |
+//! | [`trigger`]       | trigger files (webhook, schedule): the model and its validation |
+//! | [`serve`]         | `linkrun serve`: the HTTP side, webhook auth, the worker pool, schedules, alerts, metrics |
 //! | [`cli`]           | the command-line interface, one file per command group |
 //!
 //! Outside this crate, in the same workspace:
@@ -50,6 +53,8 @@ pub mod runs;
 pub mod script;
 pub mod service;
 pub mod store;
+pub mod telemetry;
+pub mod trigger;
 pub mod vault;
 
 pub use error::{Error, Result};

@@ -59,6 +59,9 @@ impl RunStatus {
 pub struct RequestTrace {
     /// `GET`, `POST`, ...
     pub method: String,
+    /// The connection it went through (none: a plain request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection: Option<String>,
     /// The URL with its secret query values redacted, as in `--verbose` traces.
     pub url: String,
     /// The final answer's status (none when no answer came).
@@ -111,6 +114,7 @@ pub struct RunLog {
     pub requests: RequestLog,
     info: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     result: std::sync::Arc<std::sync::Mutex<Option<Value>>>,
+    response: std::sync::Arc<std::sync::Mutex<Option<Value>>>,
 }
 
 impl RunLog {
@@ -134,6 +138,16 @@ impl RunLog {
     /// Keeps the script's result.
     pub fn set_result(&self, v: Value) {
         *self.result.lock().unwrap_or_else(|e| e.into_inner()) = Some(v);
+    }
+
+    /// Keeps the answer `respond(...)` asked for (`{status, headers, body}`).
+    pub fn set_response(&self, v: Value) {
+        *self.response.lock().unwrap_or_else(|e| e.into_inner()) = Some(v);
+    }
+
+    /// The answer `respond(...)` asked for, if it was called.
+    pub fn take_response(&self) -> Option<Value> {
+        self.response.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 
     /// The `info` lines and the result kept so far.
@@ -198,6 +212,9 @@ pub struct Run {
     pub info: Vec<String>,
     /// The request trace.
     pub requests: Vec<RequestTrace>,
+    /// The run this one retries (`runs retry`), or the first run of a delivery this one repeats
+    /// (status `duplicate`).
+    pub parent: Option<String>,
 }
 
 impl Run {
@@ -218,6 +235,10 @@ impl Run {
             "duration_ms": self.duration_ms(),
             "error": self.error,
         });
+        if let Some(p) = &self.parent {
+            let key = if self.status == RunStatus::Duplicate { "duplicate_of" } else { "retry_of" };
+            v[key] = Value::String(p.clone());
+        }
         if full {
             v["input"] = self.input.clone();
             v["result"] = self.result.clone().unwrap_or(Value::Null);
@@ -262,6 +283,68 @@ pub trait RunStore {
     fn prune(&self, keep: Option<u64>, before_ms: Option<i64>) -> Result<u64, StoreError>;
 }
 
+/// A run a server accepts: recorded, with its whole input sealed, before it is answered.
+#[derive(Debug, Clone)]
+pub struct Accept<'a> {
+    /// Its id, made by the caller ([`crate::store::new_id`]) so the sealed input can be bound
+    /// to it.
+    pub id: &'a str,
+    /// The run.
+    pub run: &'a NewRun,
+    /// `queued` (async webhooks, schedules waiting for a worker) or `running` (started now).
+    pub status: RunStatus,
+    /// The process that runs it ([`crate::vault::lease::this_process`]).
+    pub owner: &'a str,
+    /// Its whole input, sealed (see [`crate::store::InputKey`]); none when nothing is kept.
+    pub sealed_input: Option<&'a [u8]>,
+    /// A delivery id and the earliest time a first delivery still counts (ms): a repeat
+    /// within it is recorded as `duplicate` of the first run and not run.
+    pub dedupe: Option<(&'a str, i64)>,
+    /// The run it retries (`runs retry`).
+    pub retry_of: Option<&'a str>,
+}
+
+/// What [`RunQueue::accept`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Accepted {
+    /// Recorded under this id: run it.
+    New(String),
+    /// A repeated delivery, recorded under the first id as `duplicate`: the first run is given.
+    Duplicate {
+        /// The duplicate's own record.
+        id: String,
+        /// The first run of that delivery.
+        first: Box<Run>,
+    },
+}
+
+/// The server's side of the store: accepted runs, their sealed inputs, delivery ids and schedule
+/// marks. Every method is one short transaction.
+pub trait RunQueue: RunStore {
+    /// Records an accepted run (and its delivery id) in one transaction.
+    fn accept(&self, a: &Accept<'_>) -> Result<Accepted, StoreError>;
+    /// Marks a queued run `running` (started now, by `owner`); `false` when it was not queued.
+    fn start(&self, id: &str, owner: &str, started_ms: i64) -> Result<bool, StoreError>;
+    /// Records how a run ended and, for a sync webhook, the answer it gave.
+    fn finish(&self, id: &str, end: &RunEnd, response: Option<&Value>) -> Result<(), StoreError>;
+    /// The runs still `queued`, oldest first (at most `limit`).
+    fn queued(&self, limit: usize) -> Result<Vec<Run>, StoreError>;
+    /// Marks `interrupted` every `running` run whose owner `alive` says is gone; returns them.
+    fn recover(&self, alive: &dyn Fn(&str) -> bool, ended_ms: i64) -> Result<Vec<String>, StoreError>;
+    /// A run's sealed input, if kept.
+    fn sealed_input(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The answer a sync webhook's run gave, if kept.
+    fn response(&self, id: &str) -> Result<Option<Value>, StoreError>;
+    /// The run a run retries.
+    fn retry_of(&self, id: &str) -> Result<Option<String>, StoreError>;
+    /// When a schedule last fired (ms), if ever.
+    fn fired_at(&self, trigger: &str) -> Result<Option<i64>, StoreError>;
+    /// Records that a schedule fired at `at_ms`.
+    fn set_fired_at(&self, trigger: &str, at_ms: i64) -> Result<(), StoreError>;
+    /// Forgets delivery ids seen before `before_ms`; returns how many.
+    fn forget_deliveries(&self, before_ms: i64) -> Result<u64, StoreError>;
+}
+
 /// RFC 3339 UTC with milliseconds (`2026-12-02T10:15:30.123Z`).
 pub fn rfc3339(ms: i64) -> String {
     chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
@@ -282,16 +365,23 @@ pub fn parse_since(text: &str, now_ms: i64) -> Result<i64, String> {
     }
     let wrong =
         || format!("`--since {text}` is neither an RFC 3339 time (2026-12-01T09:00:00Z) nor a span (90s, 15m, 2h, 7d)");
-    let (n, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).ok_or_else(wrong)?);
-    let n: i64 = n.parse().map_err(|_| wrong())?;
+    parse_span_ms(t).map(|back| now_ms - back).ok_or_else(wrong)
+}
+
+/// A span of time written as a whole number and a unit: `90s`, `15m`, `2h`, `7d`, in
+/// milliseconds (none for anything else, zero included only as `0s`, `0m`, ...).
+pub fn parse_span_ms(text: &str) -> Option<i64> {
+    let t = text.trim();
+    let (n, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit())?);
+    let n: i64 = n.parse().ok()?;
     let unit_ms = match unit {
         "s" => 1_000,
         "m" => 60_000,
         "h" => 3_600_000,
         "d" => 86_400_000,
-        _ => return Err(wrong()),
+        _ => return None,
     };
-    n.checked_mul(unit_ms).map(|back| now_ms - back).ok_or_else(wrong)
+    n.checked_mul(unit_ms)
 }
 
 /// Key names whose values a run record never keeps: any key containing one of these (case

@@ -296,6 +296,7 @@ impl OAuth2 {
         };
         match result {
             Ok(tok) => {
+                crate::telemetry::token_refresh(&self.link);
                 let meta = meta_from(&tok, grant.unwrap_or(GrantType::AuthorizationCode), Some(&previous));
                 let access = tok.access();
                 let new_refresh = tok.refresh();

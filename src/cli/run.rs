@@ -109,6 +109,8 @@ pub fn run(home: &Home, a: RunArgs, verbose: bool) -> Result<()> {
         verbose,
         exit_after: true,
         log: Some(log.clone()),
+        request: None,
+        quiet: false,
     };
     let outcome = script::run(home, &opts);
     let (info, result) = log.take();

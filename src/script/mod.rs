@@ -113,6 +113,11 @@ pub struct RunOptions {
     /// Where the run's requests, `info` lines and result are kept for its record (none: not
     /// recorded).
     pub log: Option<crate::runs::RunLog>,
+    /// The webhook request that started the run: the script sees it as `request` (and a Deluge
+    /// function as its `crmAPIRequest` argument, as a Zoho function called as a REST API does).
+    pub request: Option<serde_json::Value>,
+    /// Unattended (serve): `info` and `print` go into the run record only, not to the terminal.
+    pub quiet: bool,
 }
 
 /// Why a run stopped early in a way the script cannot catch.
@@ -459,17 +464,24 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
         let input = input.clone();
         engine.register_fn("input", move || input.clone());
     }
+    let quiet = opts.quiet;
     if let Some(log) = opts.log.clone() {
+        register_respond(&mut engine, &log);
         // `info` (and Deluge's `info x;`) also goes into the run record.
         engine.register_fn("info", move |v: Dynamic| {
             let line = builtins::display(&v);
-            eprintln!("{line}");
+            if !quiet {
+                eprintln!("{line}");
+            }
             log.info(&line);
         });
     }
     let json = opts.json;
+    let print_log = opts.log.clone().filter(|_| quiet);
     engine.on_print(move |s| {
-        if json {
+        if let Some(log) = &print_log {
+            log.info(s);
+        } else if json {
             eprintln!("{s}");
         } else {
             use std::io::Write as _;
@@ -498,6 +510,10 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
     let mut scope = Scope::new();
     scope.push("args", args);
     scope.push("input", input);
+    if let Some(request) = &opts.request {
+        let value = json_to_script(request).map_err(|what| ScriptError::InputTooLarge { what: what.to_string() })?;
+        scope.push("request", value);
+    }
     if let Some(log) = &opts.log {
         let mut run = Map::new();
         run.insert("id".into(), log.id.clone().into());
@@ -664,6 +680,43 @@ pub fn allowed_exit_code(n: rhai::INT) -> bool {
 /// Registers `exit(n)` (and `exit()`, `exit(0)`), replacing Rhai's own, which ends the script
 /// with a result: it stops the script from any depth, no `try` catches it, nothing is printed,
 /// and linkrun exits with n. A code a script may not use stops the script with an error.
+/// `respond(status)`, `respond(status, body)`, `respond(status, body, headers)` and
+/// `respond(#{ status, headers, body })`: the answer a sync webhook gives (the last call wins).
+/// The value is also the call's result, so `respond(...)` can end a script.
+fn register_respond(engine: &mut Engine, log: &crate::runs::RunLog) {
+    fn keep(log: &crate::runs::RunLog, status: rhai::INT, body: Dynamic, headers: Map) -> Result<Map, Box<EvalAltResult>> {
+        if !(100..=599).contains(&status) {
+            return Err(format!("respond: status {status} is not an HTTP status (100 to 599)").into());
+        }
+        let mut m = Map::new();
+        m.insert("status".into(), Dynamic::from_int(status));
+        m.insert("headers".into(), headers.into());
+        m.insert("body".into(), body);
+        let json = serde_json::from_str(&builtins::to_json(&Dynamic::from_map(m.clone())))
+            .unwrap_or(serde_json::Value::Null);
+        log.set_response(json);
+        Ok(m)
+    }
+    let l = log.clone();
+    engine.register_fn("respond", move |status: rhai::INT| keep(&l, status, Dynamic::from(""), Map::new()));
+    let l = log.clone();
+    engine.register_fn("respond", move |status: rhai::INT, body: Dynamic| keep(&l, status, body, Map::new()));
+    let l = log.clone();
+    engine.register_fn("respond", move |status: rhai::INT, body: Dynamic, headers: Map| keep(&l, status, body, headers));
+    let l = log.clone();
+    engine.register_fn("respond", move |m: Map| -> Result<Map, Box<EvalAltResult>> {
+        let status = match m.get("status") {
+            None => 200,
+            Some(s) => s.as_int().map_err(|_| "respond: `status` must be a number such as 200")?,
+        };
+        let headers = match m.get("headers") {
+            None => Map::new(),
+            Some(h) => h.clone().try_cast::<Map>().ok_or("respond: `headers` must be a map of names to values")?,
+        };
+        keep(&l, status, m.get("body").cloned().unwrap_or_else(|| Dynamic::from("")), headers)
+    });
+}
+
 fn register_exit(engine: &mut Engine, state: Rc<RunState>, name: &str) {
     let (st, shown) = (state.clone(), name.to_string());
     engine.register_fn("exit", move |ctx: NativeCallContext| -> Result<(), Box<EvalAltResult>> {

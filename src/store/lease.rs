@@ -52,6 +52,7 @@ impl Spooled {
             error: self.error,
             info: self.info,
             requests: self.requests,
+            parent: None,
         }
     }
 }

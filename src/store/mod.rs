@@ -16,10 +16,12 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::home::Home;
 pub use lease::SpooledRuns;
 
-use crate::runs::{NewRun, RequestTrace, Run, RunEnd, RunFilter, RunStatus, RunStore, StoreError};
+use crate::runs::{
+    Accept, Accepted, NewRun, RequestTrace, Run, RunEnd, RunFilter, RunQueue, RunStatus, RunStore, StoreError,
+};
 
 /// The runs migrations, in order.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/runs_0001.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("migrations/runs_0001.sql"), include_str!("migrations/runs_0002.sql")];
 
 /// How many rows one pruning transaction deletes, so writers wait at most that long.
 const PRUNE_BATCH: u64 = 5_000;
@@ -87,10 +89,10 @@ impl SqliteRuns {
     /// `running` (an import of the spool never undoes a final state).
     pub fn put(&self, run: &Run, replace: bool) -> Result<(), StoreError> {
         let sql = if replace {
-            format!("INSERT OR REPLACE INTO runs ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)")
+            format!("INSERT OR REPLACE INTO runs ({WRITTEN}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)")
         } else {
             format!(
-                "INSERT INTO runs ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+                "INSERT INTO runs ({WRITTEN}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
                  ON CONFLICT (id) DO UPDATE SET status = excluded.status, ended_at = excluded.ended_at, \
                  error = excluded.error WHERE runs.status = 'running'"
             )
@@ -120,6 +122,12 @@ impl SqliteRuns {
     fn fail(&self, e: rusqlite::Error) -> StoreError {
         failed(&self.path, &e)
     }
+
+    /// A write transaction taken at once (no upgrade from a read lock, which could deadlock).
+    fn tx(&self) -> Result<rusqlite::Transaction<'_>, StoreError> {
+        rusqlite::Transaction::new_unchecked(&self.db, rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.fail(e))
+    }
 }
 
 fn failed(path: &Path, e: &rusqlite::Error) -> StoreError {
@@ -129,13 +137,18 @@ fn failed(path: &Path, e: &rusqlite::Error) -> StoreError {
     ))
 }
 
-/// A new time-ordered id: the start in milliseconds and 32 random bits, in hex.
-fn new_id(started_ms: i64) -> String {
+/// A new time-ordered run id: the start in milliseconds and 32 random bits, in hex.
+pub fn new_id(started_ms: i64) -> String {
     let random = getrandom::u32().unwrap_or_else(|_| std::process::id());
     format!("{:012x}{random:08x}", started_ms.max(0))
 }
 
-const COLUMNS: &str = "id, trigger, script, status, started_at, ended_at, input, result, error, info, requests";
+/// The columns [`SqliteRuns::put`] writes.
+const WRITTEN: &str = "id, trigger, script, status, started_at, ended_at, input, result, error, info, requests";
+
+/// The columns a [`Run`] is read from.
+const COLUMNS: &str =
+    "id, trigger, script, status, started_at, ended_at, input, result, error, info, requests, coalesce(retry_of, duplicate_of)";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Run> {
     let json = |i: usize| -> rusqlite::Result<Option<serde_json::Value>> {
@@ -154,6 +167,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Run> {
         error: r.get(8)?,
         info: json(9)?.and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default(),
         requests: json(10)?.and_then(|v| serde_json::from_value::<Vec<RequestTrace>>(v).ok()).unwrap_or_default(),
+        parent: r.get(11)?,
     })
 }
 
@@ -228,19 +242,244 @@ impl RunStore for SqliteRuns {
         let Some(cutoff) = cutoff else { return Ok(0) };
         let mut total = 0;
         loop {
-            let n = self
-                .db
-                .execute(
-                    "DELETE FROM runs WHERE rowid IN (SELECT rowid FROM runs WHERE started_at < ?1 \
-                     AND status NOT IN ('queued', 'running') LIMIT ?2)",
-                    params![cutoff, PRUNE_BATCH as i64],
-                )
+            let tx = self.tx()?;
+            let batch = "SELECT rowid FROM runs WHERE started_at < ?1 AND status NOT IN ('queued', 'running') \
+                         ORDER BY rowid LIMIT ?2";
+            tx.execute(
+                &format!("DELETE FROM run_inputs WHERE run_id IN (SELECT id FROM runs WHERE rowid IN ({batch}))"),
+                params![cutoff, PRUNE_BATCH as i64],
+            )
+            .map_err(|e| self.fail(e))?;
+            let n = tx
+                .execute(&format!("DELETE FROM runs WHERE rowid IN ({batch})"), params![cutoff, PRUNE_BATCH as i64])
                 .map_err(|e| self.fail(e))? as u64;
+            tx.commit().map_err(|e| self.fail(e))?;
             total += n;
             if n < PRUNE_BATCH {
                 return Ok(total);
             }
         }
+    }
+}
+
+impl RunQueue for SqliteRuns {
+    fn accept(&self, a: &Accept<'_>) -> Result<Accepted, StoreError> {
+        let id = a.id.to_string();
+        let status: &'static str = a.status.into();
+        let tx = self.tx()?;
+        let fail = |e| failed(&self.path, &e);
+        if let Some((key, since)) = a.dedupe {
+            let seen: Option<String> = tx
+                .query_row(
+                    "SELECT run_id FROM deliveries WHERE trigger = ?1 AND key = ?2 AND seen_at >= ?3",
+                    params![a.run.trigger, key, since],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(fail)?;
+            let first = match seen {
+                Some(first_id) => tx
+                    .query_row(&format!("SELECT {COLUMNS} FROM runs WHERE id = ?1"), params![first_id], row)
+                    .optional()
+                    .map_err(fail)?,
+                None => None,
+            };
+            if let Some(first) = first {
+                tx.execute(
+                    "INSERT INTO runs (id, trigger, script, status, started_at, ended_at, input, owner, duplicate_of) \
+                     VALUES (?1, ?2, ?3, 'duplicate', ?4, ?4, ?5, ?6, ?7)",
+                    params![id, a.run.trigger, a.run.script, a.run.started_ms, a.run.input.to_string(), a.owner, first.id],
+                )
+                .map_err(fail)?;
+                tx.commit().map_err(fail)?;
+                return Ok(Accepted::Duplicate { id, first: Box::new(first) });
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO deliveries (trigger, key, run_id, seen_at) VALUES (?1, ?2, ?3, ?4)",
+                params![a.run.trigger, key, id, a.run.started_ms],
+            )
+            .map_err(fail)?;
+        }
+        tx.execute(
+            "INSERT INTO runs (id, trigger, script, status, started_at, input, owner, retry_of) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![id, a.run.trigger, a.run.script, status, a.run.started_ms, a.run.input.to_string(), a.owner, a.retry_of],
+        )
+        .map_err(fail)?;
+        if let Some(sealed) = a.sealed_input {
+            let (nonce, ct) = sealed.split_at(sealed.len().min(crate::vault::crypto::NONCE_LEN));
+            tx.execute("INSERT INTO run_inputs (run_id, nonce, ciphertext) VALUES (?1, ?2, ?3)", params![id, nonce, ct])
+                .map_err(fail)?;
+        }
+        tx.commit().map_err(fail)?;
+        Ok(Accepted::New(id))
+    }
+
+    fn start(&self, id: &str, owner: &str, started_ms: i64) -> Result<bool, StoreError> {
+        let n = self
+            .db
+            .execute(
+                "UPDATE runs SET status = 'running', owner = ?2, started_at = ?3 WHERE id = ?1 AND status = 'queued'",
+                params![id, owner, started_ms],
+            )
+            .map_err(|e| self.fail(e))?;
+        Ok(n == 1)
+    }
+
+    fn finish(&self, id: &str, end: &RunEnd, response: Option<&serde_json::Value>) -> Result<(), StoreError> {
+        let status: &'static str = end.status.into();
+        let requests = serde_json::to_string(&end.requests).unwrap_or_else(|_| "[]".into());
+        let info = serde_json::to_string(&end.info).unwrap_or_else(|_| "[]".into());
+        self.db
+            .execute(
+                "UPDATE runs SET status = ?2, ended_at = ?3, result = ?4, error = ?5, info = ?6, requests = ?7, \
+                 response = ?8 WHERE id = ?1",
+                params![
+                    id,
+                    status,
+                    end.ended_ms,
+                    end.result.as_ref().map(|v| v.to_string()),
+                    end.error,
+                    info,
+                    requests,
+                    response.map(|v| v.to_string()),
+                ],
+            )
+            .map_err(|e| self.fail(e))?;
+        Ok(())
+    }
+
+    fn queued(&self, limit: usize) -> Result<Vec<Run>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM runs WHERE status = 'queued' ORDER BY started_at, id LIMIT ?1");
+        let mut st = self.db.prepare_cached(&sql).map_err(|e| self.fail(e))?;
+        let rows = st.query_map(params![i64::try_from(limit).unwrap_or(i64::MAX)], row).map_err(|e| self.fail(e))?;
+        rows.collect::<rusqlite::Result<Vec<Run>>>().map_err(|e| self.fail(e))
+    }
+
+    fn recover(&self, alive: &dyn Fn(&str) -> bool, ended_ms: i64) -> Result<Vec<String>, StoreError> {
+        let tx = self.tx()?;
+        let fail = |e| failed(&self.path, &e);
+        let running: Vec<(String, Option<String>)> = tx
+            .prepare("SELECT id, owner FROM runs WHERE status = 'running'")
+            .map_err(fail)?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(fail)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(fail)?;
+        let mut gone = Vec::new();
+        for (id, owner) in running {
+            // A run without an owner was begun by `linkrun run` through the spool's import: its
+            // lease says whether it runs, not this table.
+            let Some(owner) = owner else { continue };
+            if !alive(&owner) {
+                tx.execute(
+                    "UPDATE runs SET status = 'interrupted', ended_at = ?2, error = ?3 WHERE id = ?1 AND status = 'running'",
+                    params![id, ended_ms, INTERRUPTED],
+                )
+                .map_err(fail)?;
+                gone.push(id);
+            }
+        }
+        tx.commit().map_err(fail)?;
+        Ok(gone)
+    }
+
+    fn sealed_input(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.db
+            .query_row("SELECT nonce, ciphertext FROM run_inputs WHERE run_id = ?1", params![id], |r| {
+                let mut n: Vec<u8> = r.get(0)?;
+                let ct: Vec<u8> = r.get(1)?;
+                n.extend_from_slice(&ct);
+                Ok(n)
+            })
+            .optional()
+            .map_err(|e| self.fail(e))
+    }
+
+    fn response(&self, id: &str) -> Result<Option<serde_json::Value>, StoreError> {
+        let text: Option<Option<String>> = self
+            .db
+            .query_row("SELECT response FROM runs WHERE id = ?1", params![id], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.fail(e))?;
+        Ok(text.flatten().and_then(|t| serde_json::from_str(&t).ok()))
+    }
+
+    fn retry_of(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let v: Option<Option<String>> = self
+            .db
+            .query_row("SELECT retry_of FROM runs WHERE id = ?1", params![id], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.fail(e))?;
+        Ok(v.flatten())
+    }
+
+    fn fired_at(&self, trigger: &str) -> Result<Option<i64>, StoreError> {
+        self.db
+            .query_row("SELECT fired_at FROM schedule_marks WHERE trigger = ?1", params![trigger], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.fail(e))
+    }
+
+    fn set_fired_at(&self, trigger: &str, at_ms: i64) -> Result<(), StoreError> {
+        self.db
+            .execute(
+                "INSERT INTO schedule_marks (trigger, fired_at) VALUES (?1, ?2) \
+                 ON CONFLICT (trigger) DO UPDATE SET fired_at = max(fired_at, ?2)",
+                params![trigger, at_ms],
+            )
+            .map_err(|e| self.fail(e))?;
+        Ok(())
+    }
+
+    fn forget_deliveries(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let n = self
+            .db
+            .execute("DELETE FROM deliveries WHERE seen_at < ?1", params![before_ms])
+            .map_err(|e| self.fail(e))?;
+        Ok(n as u64)
+    }
+}
+
+/// The error of a run whose server ended before it did.
+pub const INTERRUPTED: &str =
+    "linkrun serve ended before the run did (killed, or stopped past its grace period); replay it with `linkrun runs retry ID`";
+
+/// The key that seals the whole inputs of runs (webhook requests, args) in `runs.db`: 32 random
+/// bytes made on first use and kept sealed in the vault (owner `runs`), so `vault rekey` covers
+/// it and a copied `runs.db` alone reveals no input.
+pub struct InputKey(crate::vault::crypto::MasterKey);
+
+impl InputKey {
+    /// The home's input key, made on first use.
+    pub fn load(vault: &mut crate::vault::Vault) -> Result<InputKey, crate::vault::VaultError> {
+        use secrecy::ExposeSecret as _;
+        let text = vault.secret_get_or_set("runs", "input_key", || {
+            let bytes = crate::vault::crypto::random_bytes::<32>()?;
+            Ok(crate::vault::crypto::MasterKey::from_bytes(bytes).to_base64().to_string().into())
+        })?;
+        Ok(InputKey(crate::vault::crypto::MasterKey::from_base64(text.expose_secret(), "the runs input key")?))
+    }
+
+    fn aad(id: &str) -> Vec<u8> {
+        format!("linkrun/run-input/v1\u{0}{id}").into_bytes()
+    }
+
+    /// `plain` sealed for run `id` ([`new_id`]): the nonce, then the ciphertext.
+    pub fn seal(&self, id: &str, plain: &[u8]) -> Result<Vec<u8>, crate::vault::VaultError> {
+        let (n, mut ct) = self.0.seal(plain, &InputKey::aad(id))?;
+        let mut out = n.to_vec();
+        out.append(&mut ct);
+        Ok(out)
+    }
+
+    /// Opens what [`InputKey::seal`] made for run `id`.
+    pub fn open(&self, id: &str, sealed: &[u8]) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+        if sealed.len() < crate::vault::crypto::NONCE_LEN {
+            return None;
+        }
+        let (n, ct) = sealed.split_at(crate::vault::crypto::NONCE_LEN);
+        self.0.open(n, ct, &InputKey::aad(id))
     }
 }
 

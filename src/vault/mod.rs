@@ -279,7 +279,7 @@ fn crash_point(name: &str) {
 /// The tables a linkrun vault may hold (every migration's); any other table means the file is
 /// not a vault and is refused rather than adopted.
 const VAULT_TABLES: &[&str] =
-    &["meta", "connections", "sealed", "oauth_tokens", "script_state", "default_connections", "connection_limits"];
+    &["meta", "connections", "sealed", "oauth_tokens", "script_state", "default_connections", "connection_limits", "sealed_secrets"];
 
 /// The key in use and the key check it matched, so that a rekey committed by another process is
 /// noticed before anything is sealed with a key the vault no longer has.
@@ -962,6 +962,74 @@ impl Vault {
         Ok(out)
     }
 
+    /// A sealed secret of `owner` (`trigger:NAME`, `runs`), if stored.
+    pub fn secret_get(&self, owner: &str, field: &str) -> Result<Option<SecretString>, VaultError> {
+        let row: Option<(Vec<u8>, Vec<u8>)> = self
+            .db
+            .prepare_cached("SELECT nonce, ciphertext FROM sealed_secrets WHERE owner = ?1 AND field = ?2")?
+            .query_row(params![owner, field], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let Some((nonce, ct)) = row else { return Ok(None) };
+        let ad = aad(&self.vault_id, owner, field);
+        let mut plain = self.keys.borrow().key.open(&nonce, &ct, &ad);
+        if plain.is_none() {
+            let before = self.keys.borrow().check.clone();
+            self.current_key(&self.db)?;
+            if self.keys.borrow().check != before {
+                plain = self.keys.borrow().key.open(&nonce, &ct, &ad);
+            }
+        }
+        let unreadable = || VaultError::Unreadable { link_name: owner.to_string(), field: Field::parse(field) };
+        let plain = plain.ok_or_else(unreadable)?;
+        let text = String::from_utf8(plain.to_vec()).map_err(|_| unreadable())?;
+        Ok(Some(SecretString::from(text)))
+    }
+
+    /// Seals and stores a secret of `owner`, replacing the one it had.
+    pub fn secret_set(&mut self, owner: &str, field: &str, value: &SecretString) -> Result<(), VaultError> {
+        let tx = self.write_tx()?;
+        let (n, ct) =
+            self.keys.borrow().key.seal(value.expose_secret().as_bytes(), &aad(&self.vault_id, owner, field))?;
+        tx.execute(
+            "INSERT OR REPLACE INTO sealed_secrets (owner, field, nonce, ciphertext, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![owner, field, n.as_slice(), ct, now()],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Stores `value` unless `owner` has the field already; returns the one stored (the first
+    /// writer's, when two processes race).
+    pub fn secret_get_or_set(
+        &mut self,
+        owner: &str,
+        field: &str,
+        value: impl FnOnce() -> Result<SecretString, VaultError>,
+    ) -> Result<SecretString, VaultError> {
+        if let Some(v) = self.secret_get(owner, field)? {
+            return Ok(v);
+        }
+        let tx = self.write_tx()?;
+        let exists: bool = tx
+            .prepare_cached("SELECT 1 FROM sealed_secrets WHERE owner = ?1 AND field = ?2")?
+            .exists(params![owner, field])?;
+        if !exists {
+            let v = value()?;
+            let (n, ct) = self.keys.borrow().key.seal(v.expose_secret().as_bytes(), &aad(&self.vault_id, owner, field))?;
+            tx.execute(
+                "INSERT INTO sealed_secrets (owner, field, nonce, ciphertext, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![owner, field, n.as_slice(), ct, now()],
+            )?;
+        }
+        tx.commit()?;
+        self.secret_get(owner, field)?.ok_or_else(|| VaultError::Unreadable { link_name: owner.to_string(), field: Field::parse(field) })
+    }
+
+    /// Deletes every secret of `owner`; returns how many there were.
+    pub fn secrets_delete(&mut self, owner: &str) -> Result<usize, VaultError> {
+        Ok(self.db.execute("DELETE FROM sealed_secrets WHERE owner = ?1", [owner])?)
+    }
+
     /// `vault status`.
     pub fn status(&self) -> Result<VaultStatus, VaultError> {
         let connections: i64 = self.db.query_row("SELECT count(*) FROM connections", [], |r| r.get(0))?;
@@ -1018,6 +1086,24 @@ impl Vault {
             if i == rows.len() / 2 {
                 crash_point("rekey_mid_transaction");
             }
+        }
+        let others: Vec<(String, String, Vec<u8>, Vec<u8>)> = tx
+            .prepare("SELECT owner, field, nonce, ciphertext FROM sealed_secrets")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<Result<_, _>>()?;
+        for (owner, field, nonce, ct) in &others {
+            let ad = aad(&self.vault_id, owner, field);
+            let plain = self
+                .keys
+                .borrow()
+                .key
+                .open(nonce, ct, &ad)
+                .ok_or_else(|| VaultError::Unreadable { link_name: owner.clone(), field: Field::parse(field) })?;
+            let (n2, c2) = new_key.seal(&plain, &ad)?;
+            tx.execute(
+                "UPDATE sealed_secrets SET nonce = ?3, ciphertext = ?4 WHERE owner = ?1 AND field = ?2",
+                params![owner, field, n2.as_slice(), c2],
+            )?;
         }
         meta_set(&tx, "key_check", &new_check)?;
         if let Some(kdf) = &kdf {

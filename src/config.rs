@@ -32,6 +32,32 @@ pub struct Config {
     /// `[runs]`: how long run records are kept.
     #[serde(default)]
     pub runs: RunsConfig,
+    /// `[serve]`: the server's security posture.
+    #[serde(default)]
+    pub serve: ServeConfig,
+    /// `[events]`: who hears of events that concern the whole installation.
+    #[serde(default)]
+    pub events: EventsConfig,
+}
+
+/// The `[serve]` table.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// Let scripts run by serve reach private, link-local and loopback addresses with requests
+    /// that go through no connection (default false: refused, against SSRF).
+    #[serde(default)]
+    pub allow_private_network: bool,
+}
+
+/// The `[events]` table: for each event, handlers — a URL (POSTed the event as JSON) or a
+/// script path (relative to the home; run with the event as `input`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsConfig {
+    /// A connection turned `needs_reauth` (once per change).
+    #[serde(default)]
+    pub connection_needs_reauth: Vec<String>,
 }
 
 /// The `[runs]` table: retention of the run records. Ended runs beyond the newest `keep` or

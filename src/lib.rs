@@ -51,6 +51,7 @@ pub mod invoke;
 pub mod link_name;
 pub mod runs;
 pub mod script;
+pub mod serve;
 pub mod service;
 pub mod store;
 pub mod telemetry;

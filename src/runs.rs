@@ -302,6 +302,9 @@ pub struct Accept<'a> {
     pub dedupe: Option<(&'a str, i64)>,
     /// The run it retries (`runs retry`).
     pub retry_of: Option<&'a str>,
+    /// A schedule's mark this run is for: recorded as the schedule's last firing in the same
+    /// transaction, so a crash never fires one mark twice.
+    pub mark: Option<i64>,
 }
 
 /// What [`RunQueue::accept`] did.
@@ -341,6 +344,8 @@ pub trait RunQueue: RunStore {
     fn fired_at(&self, trigger: &str) -> Result<Option<i64>, StoreError>;
     /// Records that a schedule fired at `at_ms`.
     fn set_fired_at(&self, trigger: &str, at_ms: i64) -> Result<(), StoreError>;
+    /// Forgets a schedule's (or an event's) mark.
+    fn clear_fired_at(&self, trigger: &str) -> Result<(), StoreError>;
     /// Forgets delivery ids seen before `before_ms`; returns how many.
     fn forget_deliveries(&self, before_ms: i64) -> Result<u64, StoreError>;
 }

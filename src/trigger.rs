@@ -378,7 +378,10 @@ impl Trigger {
 
 fn webhook(w: RawWebhook, fail: &dyn Fn(String) -> TriggerError) -> Result<Webhook, TriggerError> {
     if !w.path.starts_with("/hooks/") || w.path.len() <= "/hooks/".len() {
-        return Err(fail(format!("`path = \"{}\"` must be a full path under /hooks/, e.g. \"/hooks/new-lead\"", w.path)));
+        return Err(fail(format!(
+            "`path = \"{}\"` must be a full path under /hooks/, e.g. \"/hooks/new-lead\"",
+            w.path
+        )));
     }
     if !w.path.bytes().all(|b| b.is_ascii_alphanumeric() || b"/-_.~".contains(&b)) || w.path.contains("//") {
         return Err(fail(format!(
@@ -399,7 +402,10 @@ fn webhook(w: RawWebhook, fail: &dyn Fn(String) -> TriggerError) -> Result<Webho
     let hmac = match auth {
         AuthKind::HmacSha256 => {
             let header = w.header.clone().ok_or_else(|| {
-                fail("`auth = \"hmac_sha256\"` needs `header`, the signature header (e.g. \"X-Hub-Signature-256\")".into())
+                fail(
+                    "`auth = \"hmac_sha256\"` needs `header`, the signature header (e.g. \"X-Hub-Signature-256\")"
+                        .into(),
+                )
             })?;
             if w.secret_env.is_none() {
                 return Err(fail(
@@ -527,9 +533,11 @@ fn schedule(s: RawSchedule, fail: &dyn Fn(String) -> TriggerError) -> Result<Sch
             When::Cron(Box::new(cron), c)
         }
         (None, Some(e)) => {
-            let ms = crate::runs::parse_span_ms(&e)
-                .filter(|ms| *ms >= 1_000)
-                .ok_or_else(|| fail(format!("`every = \"{e}\"` is not a span of 1s or more: give e.g. \"30s\", \"15m\", \"2h\", \"1d\"")))?;
+            let ms = crate::runs::parse_span_ms(&e).filter(|ms| *ms >= 1_000).ok_or_else(|| {
+                fail(format!(
+                    "`every = \"{e}\"` is not a span of 1s or more: give e.g. \"30s\", \"15m\", \"2h\", \"1d\""
+                ))
+            })?;
             When::Every(ms, e)
         }
         (Some(_), Some(_)) => return Err(fail("give `cron` or `every`, not both".into())),
@@ -630,8 +638,12 @@ mod tests {
         let t = parse("name = \"lead\"\nscript = \"../s/a.rhai\"\n[webhook]\npath = \"/hooks/lead\"\n").unwrap();
         assert_eq!(t.script, PathBuf::from("/t/../s/a.rhai"));
         let w = t.webhook().unwrap();
-        assert_eq!((w.mode, w.auth, w.methods.clone(), w.max_body), (Mode::Sync, AuthKind::Key, vec!["POST".into()], DEFAULT_MAX_BODY));
-        let installed = t.installed_text("name = \"lead\"\nscript = \"../s/a.rhai\"\n[webhook]\npath = \"/hooks/lead\"\n");
+        assert_eq!(
+            (w.mode, w.auth, w.methods.clone(), w.max_body),
+            (Mode::Sync, AuthKind::Key, vec!["POST".into()], DEFAULT_MAX_BODY)
+        );
+        let installed =
+            t.installed_text("name = \"lead\"\nscript = \"../s/a.rhai\"\n[webhook]\npath = \"/hooks/lead\"\n");
         assert!(installed.contains("script = \"/t/../s/a.rhai\""), "{installed}");
     }
 
@@ -641,10 +653,22 @@ mod tests {
             ("name = \"cli\"\nscript = \"a\"\n[webhook]\npath = \"/hooks/a\"\n", "reserved"),
             ("name = \"Bad\"\nscript = \"a\"\n[webhook]\npath = \"/hooks/a\"\n", "not a valid trigger name"),
             ("name = \"a\"\nscript = \"a\"\n[webhook]\npath = \"/other\"\n", "under /hooks/"),
-            ("name = \"a\"\nscript = \"a\"\n[webhook]\npath = \"/hooks/a\"\nauth = \"none\"\n", "allow_unauthenticated"),
-            ("name = \"a\"\nscript = \"a\"\n[webhook]\npath = \"/hooks/a\"\nauth = \"hmac_sha256\"\n", "needs `header`"),
-            ("name = \"a\"\nscript = \"a\"\n[webhook]\npath = \"/hooks/a\"\nkey_in_query = true\nauth = \"basic\"\n", "key_in_query"),
-            ("name = \"a\"\nscript = \"a\"\n[webhook]\npath = \"/hooks/a\"\ndedupe = \"body:id\"\n", "starts with `$.`"),
+            (
+                "name = \"a\"\nscript = \"a\"\n[webhook]\npath = \"/hooks/a\"\nauth = \"none\"\n",
+                "allow_unauthenticated",
+            ),
+            (
+                "name = \"a\"\nscript = \"a\"\n[webhook]\npath = \"/hooks/a\"\nauth = \"hmac_sha256\"\n",
+                "needs `header`",
+            ),
+            (
+                "name = \"a\"\nscript = \"a\"\n[webhook]\npath = \"/hooks/a\"\nkey_in_query = true\nauth = \"basic\"\n",
+                "key_in_query",
+            ),
+            (
+                "name = \"a\"\nscript = \"a\"\n[webhook]\npath = \"/hooks/a\"\ndedupe = \"body:id\"\n",
+                "starts with `$.`",
+            ),
             ("name = \"a\"\nscript = \"a\"\n[schedule]\ncron = \"* * *\"\n", "has 3 fields"),
             ("name = \"a\"\nscript = \"a\"\n[schedule]\ncron = \"99 * * * *\"\n", "not a cron expression"),
             ("name = \"a\"\nscript = \"a\"\n[schedule]\nevery = \"10\"\n", "not a span"),
@@ -665,7 +689,9 @@ mod tests {
         assert_eq!(s.next_after(0), Some(900_000));
         assert_eq!(s.next_after(900_000), Some(1_800_000));
         // 09:00 in Berlin on 2026-12-02 (UTC+1) is 08:00 UTC.
-        let cron = parse("name = \"a\"\nscript = \"a\"\n[schedule]\ncron = \"0 9 * * *\"\ntimezone = \"Europe/Berlin\"\n").unwrap();
+        let cron =
+            parse("name = \"a\"\nscript = \"a\"\n[schedule]\ncron = \"0 9 * * *\"\ntimezone = \"Europe/Berlin\"\n")
+                .unwrap();
         let Kind::Schedule(s) = &cron.kind else { panic!() };
         let midnight_utc = chrono::DateTime::parse_from_rfc3339("2026-12-02T00:00:00Z").unwrap().timestamp_millis();
         let next = s.next_after(midnight_utc).unwrap();

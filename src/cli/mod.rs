@@ -18,8 +18,10 @@ pub mod port;
 pub mod run;
 pub mod runs;
 pub mod sandbox;
+pub mod serve;
 pub mod service;
 pub mod state;
+pub mod trigger;
 pub mod vault;
 
 use std::io::IsTerminal;
@@ -68,6 +70,11 @@ pub enum Command {
     /// The record of every run: status, times, input, result, `info` lines, requests.
     #[command(subcommand)]
     Runs(runs::RunsCmd),
+    /// Take webhooks and run schedules: the triggers' scripts run unattended, each run recorded.
+    Serve(serve::ServeArgs),
+    /// Add, list, show, delete and rotate the triggers serve runs (webhooks, schedules).
+    #[command(subcommand)]
+    Trigger(trigger::TriggerCmd),
     /// Serve local emulators of Zoho Accounts (OAuth), CRM, Desk, Campaigns and ServiceNow (OAuth
     /// and Table API) on 127.0.0.1.
     ///
@@ -166,6 +173,8 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Vault(c) => vault::run(&home, c),
         Command::State(c) => state::run(&home, c),
         Command::Runs(c) => runs::run(&home, c),
+        Command::Serve(a) => serve::run(&home, a),
+        Command::Trigger(c) => trigger::run(&home, c),
         Command::Sandbox(a) => sandbox::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Completions { shell } => completions(shell),

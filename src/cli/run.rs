@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::home::Home;
-use crate::runs::{NewRun, RunEnd, RunLog, RunStatus, RunStore, now_ms};
+use crate::runs::{NewRun, RunEnd, RunLog, RunStore, now_ms};
 use crate::script::{self, RunOptions, ScriptSource};
 use crate::store::SpooledRuns;
 use crate::{Error, Result};
@@ -115,11 +115,7 @@ pub fn run(home: &Home, a: RunArgs, verbose: bool) -> Result<()> {
     let outcome = script::run(home, &opts);
     let (info, result) = log.take();
     let (requests, _more) = log.requests.take();
-    let (status, error) = match &outcome {
-        Ok(_) | Err(Error::Exit(0)) => (RunStatus::Ok, None),
-        Err(e @ Error::Script(script::ScriptError::TimeLimit { .. })) => (RunStatus::TimedOut, Some(e.to_string())),
-        Err(e) => (RunStatus::Failed, Some(e.to_string())),
-    };
+    let (status, error) = script::outcome_status(&outcome);
     let end = RunEnd { status, result, error, info, requests, ended_ms: now_ms() };
     if let Err(e) = store.end(&id, &end) {
         eprintln!("linkrun: the run ran, but its record stays `running`: {e}");

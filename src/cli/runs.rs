@@ -41,6 +41,15 @@ pub enum RunsCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Run a failed, timed-out or interrupted run again with the input it was given, as a new
+    /// run of the same trigger linked to the first (`retry_of`).
+    Retry {
+        /// The run's id.
+        id: String,
+        /// Print JSON: `{"run_id", "retry_of", "status", "result", "error"}`.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show one run: its record, input (redacted), result, `info` lines and requests.
     Show {
         /// The run's id (as `runs list` shows it).
@@ -54,6 +63,7 @@ pub enum RunsCmd {
 /// Runs a runs command.
 pub fn run(home: &Home, cmd: RunsCmd) -> Result<()> {
     match cmd {
+        RunsCmd::Retry { id, json } => retry(home, &id, json),
         RunsCmd::List { trigger, status, since, limit, json } => {
             let status = status
                 .map(|s| {
@@ -150,4 +160,30 @@ fn show(r: &Run) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `runs retry ID`.
+fn retry(home: &Home, id: &str, json: bool) -> Result<()> {
+    let (new, end) = crate::serve::replay(home, id)?;
+    if json {
+        super::print_json(&serde_json::json!({
+            "run_id": new, "retry_of": id, "status": end.status, "result": end.result, "error": end.error,
+        }))?;
+    } else {
+        eprintln!("run {new} (retry of {id}): {}", end.status);
+        if let Some(e) = &end.error {
+            eprintln!("error: {e}");
+        }
+        if let Some(r) = &end.result {
+            match r {
+                serde_json::Value::String(s) => outln!("{s}"),
+                serde_json::Value::Null => {}
+                other => outln!("{other}"),
+            }
+        }
+    }
+    match end.status {
+        RunStatus::Ok => Ok(()),
+        _ => Err(Error::Exit(1)),
+    }
 }

@@ -671,6 +671,17 @@ fn json_to_script(v: &serde_json::Value) -> std::result::Result<Dynamic, DataErr
     Ok(d)
 }
 
+/// The status a run's record gets from how the script ended, and the error message: `exit(0)`
+/// is `ok`, the wall-clock limit `timed_out`, any other error `failed`.
+pub fn outcome_status(outcome: &Result<Option<String>>) -> (crate::runs::RunStatus, Option<String>) {
+    use crate::runs::RunStatus;
+    match outcome {
+        Ok(_) | Err(Error::Exit(0)) => (RunStatus::Ok, None),
+        Err(e @ Error::Script(ScriptError::TimeLimit { .. })) => (RunStatus::TimedOut, Some(e.to_string())),
+        Err(e) => (RunStatus::Failed, Some(e.to_string())),
+    }
+}
+
 /// The exit codes a script may give `exit`: 0, 1, and 5 to 125 (2 to 4 are linkrun's own usage,
 /// vault and connection errors; shells give codes past 125 their own meanings).
 pub fn allowed_exit_code(n: rhai::INT) -> bool {
@@ -684,7 +695,12 @@ pub fn allowed_exit_code(n: rhai::INT) -> bool {
 /// `respond(#{ status, headers, body })`: the answer a sync webhook gives (the last call wins).
 /// The value is also the call's result, so `respond(...)` can end a script.
 fn register_respond(engine: &mut Engine, log: &crate::runs::RunLog) {
-    fn keep(log: &crate::runs::RunLog, status: rhai::INT, body: Dynamic, headers: Map) -> Result<Map, Box<EvalAltResult>> {
+    fn keep(
+        log: &crate::runs::RunLog,
+        status: rhai::INT,
+        body: Dynamic,
+        headers: Map,
+    ) -> Result<Map, Box<EvalAltResult>> {
         if !(100..=599).contains(&status) {
             return Err(format!("respond: status {status} is not an HTTP status (100 to 599)").into());
         }
@@ -692,8 +708,8 @@ fn register_respond(engine: &mut Engine, log: &crate::runs::RunLog) {
         m.insert("status".into(), Dynamic::from_int(status));
         m.insert("headers".into(), headers.into());
         m.insert("body".into(), body);
-        let json = serde_json::from_str(&builtins::to_json(&Dynamic::from_map(m.clone())))
-            .unwrap_or(serde_json::Value::Null);
+        let json =
+            serde_json::from_str(&builtins::to_json(&Dynamic::from_map(m.clone()))).unwrap_or(serde_json::Value::Null);
         log.set_response(json);
         Ok(m)
     }
@@ -702,7 +718,8 @@ fn register_respond(engine: &mut Engine, log: &crate::runs::RunLog) {
     let l = log.clone();
     engine.register_fn("respond", move |status: rhai::INT, body: Dynamic| keep(&l, status, body, Map::new()));
     let l = log.clone();
-    engine.register_fn("respond", move |status: rhai::INT, body: Dynamic, headers: Map| keep(&l, status, body, headers));
+    engine
+        .register_fn("respond", move |status: rhai::INT, body: Dynamic, headers: Map| keep(&l, status, body, headers));
     let l = log.clone();
     engine.register_fn("respond", move |m: Map| -> Result<Map, Box<EvalAltResult>> {
         let status = match m.get("status") {

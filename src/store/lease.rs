@@ -162,6 +162,8 @@ impl SpooledRuns {
             db.put(&s.into_run(), false)?;
             let _ = std::fs::remove_file(p);
         }
+        // Runs of a `linkrun serve` that was killed: interrupted (its next start does the same).
+        crate::runs::RunQueue::recover(&db, &crate::vault::lease::owner_alive, crate::runs::now_ms())?;
         Ok(Some(db))
     }
 }

@@ -147,8 +147,7 @@ pub fn new_id(started_ms: i64) -> String {
 const WRITTEN: &str = "id, trigger, script, status, started_at, ended_at, input, result, error, info, requests";
 
 /// The columns a [`Run`] is read from.
-const COLUMNS: &str =
-    "id, trigger, script, status, started_at, ended_at, input, result, error, info, requests, coalesce(retry_of, duplicate_of)";
+const COLUMNS: &str = "id, trigger, script, status, started_at, ended_at, input, result, error, info, requests, coalesce(retry_of, duplicate_of)";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Run> {
     let json = |i: usize| -> rusqlite::Result<Option<serde_json::Value>> {
@@ -288,7 +287,15 @@ impl RunQueue for SqliteRuns {
                 tx.execute(
                     "INSERT INTO runs (id, trigger, script, status, started_at, ended_at, input, owner, duplicate_of) \
                      VALUES (?1, ?2, ?3, 'duplicate', ?4, ?4, ?5, ?6, ?7)",
-                    params![id, a.run.trigger, a.run.script, a.run.started_ms, a.run.input.to_string(), a.owner, first.id],
+                    params![
+                        id,
+                        a.run.trigger,
+                        a.run.script,
+                        a.run.started_ms,
+                        a.run.input.to_string(),
+                        a.owner,
+                        first.id
+                    ],
                 )
                 .map_err(fail)?;
                 tx.commit().map_err(fail)?;
@@ -303,13 +310,33 @@ impl RunQueue for SqliteRuns {
         tx.execute(
             "INSERT INTO runs (id, trigger, script, status, started_at, input, owner, retry_of) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![id, a.run.trigger, a.run.script, status, a.run.started_ms, a.run.input.to_string(), a.owner, a.retry_of],
+            params![
+                id,
+                a.run.trigger,
+                a.run.script,
+                status,
+                a.run.started_ms,
+                a.run.input.to_string(),
+                a.owner,
+                a.retry_of
+            ],
         )
         .map_err(fail)?;
+        if let Some(mark) = a.mark {
+            tx.execute(
+                "INSERT INTO schedule_marks (trigger, fired_at) VALUES (?1, ?2) \
+                 ON CONFLICT (trigger) DO UPDATE SET fired_at = max(fired_at, ?2)",
+                params![a.run.trigger, mark],
+            )
+            .map_err(fail)?;
+        }
         if let Some(sealed) = a.sealed_input {
             let (nonce, ct) = sealed.split_at(sealed.len().min(crate::vault::crypto::NONCE_LEN));
-            tx.execute("INSERT INTO run_inputs (run_id, nonce, ciphertext) VALUES (?1, ?2, ?3)", params![id, nonce, ct])
-                .map_err(fail)?;
+            tx.execute(
+                "INSERT INTO run_inputs (run_id, nonce, ciphertext) VALUES (?1, ?2, ?3)",
+                params![id, nonce, ct],
+            )
+            .map_err(fail)?;
         }
         tx.commit().map_err(fail)?;
         Ok(Accepted::New(id))
@@ -432,6 +459,11 @@ impl RunQueue for SqliteRuns {
         Ok(())
     }
 
+    fn clear_fired_at(&self, trigger: &str) -> Result<(), StoreError> {
+        self.db.execute("DELETE FROM schedule_marks WHERE trigger = ?1", params![trigger]).map_err(|e| self.fail(e))?;
+        Ok(())
+    }
+
     fn forget_deliveries(&self, before_ms: i64) -> Result<u64, StoreError> {
         let n = self
             .db
@@ -442,8 +474,7 @@ impl RunQueue for SqliteRuns {
 }
 
 /// The error of a run whose server ended before it did.
-pub const INTERRUPTED: &str =
-    "linkrun serve ended before the run did (killed, or stopped past its grace period); replay it with `linkrun runs retry ID`";
+pub const INTERRUPTED: &str = "linkrun serve ended before the run did (killed, or stopped past its grace period); replay it with `linkrun runs retry ID`";
 
 /// The key that seals the whole inputs of runs (webhook requests, args) in `runs.db`: 32 random
 /// bytes made on first use and kept sealed in the vault (owner `runs`), so `vault rekey` covers

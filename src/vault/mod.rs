@@ -278,8 +278,16 @@ fn crash_point(name: &str) {
 
 /// The tables a linkrun vault may hold (every migration's); any other table means the file is
 /// not a vault and is refused rather than adopted.
-const VAULT_TABLES: &[&str] =
-    &["meta", "connections", "sealed", "oauth_tokens", "script_state", "default_connections", "connection_limits", "sealed_secrets"];
+const VAULT_TABLES: &[&str] = &[
+    "meta",
+    "connections",
+    "sealed",
+    "oauth_tokens",
+    "script_state",
+    "default_connections",
+    "connection_limits",
+    "sealed_secrets",
+];
 
 /// The key in use and the key check it matched, so that a rekey committed by another process is
 /// noticed before anything is sealed with a key the vault no longer has.
@@ -1015,14 +1023,21 @@ impl Vault {
             .exists(params![owner, field])?;
         if !exists {
             let v = value()?;
-            let (n, ct) = self.keys.borrow().key.seal(v.expose_secret().as_bytes(), &aad(&self.vault_id, owner, field))?;
+            let (n, ct) =
+                self.keys.borrow().key.seal(v.expose_secret().as_bytes(), &aad(&self.vault_id, owner, field))?;
             tx.execute(
                 "INSERT INTO sealed_secrets (owner, field, nonce, ciphertext, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![owner, field, n.as_slice(), ct, now()],
             )?;
         }
         tx.commit()?;
-        self.secret_get(owner, field)?.ok_or_else(|| VaultError::Unreadable { link_name: owner.to_string(), field: Field::parse(field) })
+        self.secret_get(owner, field)?
+            .ok_or_else(|| VaultError::Unreadable { link_name: owner.to_string(), field: Field::parse(field) })
+    }
+
+    /// Deletes one secret of `owner`; `false` if there was none.
+    pub fn secret_delete(&mut self, owner: &str, field: &str) -> Result<bool, VaultError> {
+        Ok(self.db.execute("DELETE FROM sealed_secrets WHERE owner = ?1 AND field = ?2", params![owner, field])? > 0)
     }
 
     /// Deletes every secret of `owner`; returns how many there were.

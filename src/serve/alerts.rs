@@ -107,7 +107,7 @@ fn post(shared: &Arc<Shared>, url: url::Url, event: Value, secret: Option<String
             if let Some(sig) = &signature {
                 req = req.header(SIGNATURE_HEADER, sig);
             }
-            match rt.block_on(req.send()) {
+            match rt.block_on(async move { req.send().await }) {
                 Ok(r) if r.status().is_success() => {
                     shared.log.note("alert", &format!("{what}: sent to {shown}"));
                     return;

@@ -60,7 +60,9 @@ fn tick(shared: &Arc<Shared>, t: &Arc<Trigger>, s: &Schedule) -> Option<std::tim
         return None;
     }
     let now = crate::clock::now_ms();
-    let last = match shared.store().fired_at(&t.name) {
+    // Bound first: a guard in the `match` would live through its arms.
+    let fired = shared.store().fired_at(&t.name);
+    let last = match fired {
         Ok(Some(l)) => l,
         Ok(None) => {
             let _ = shared.store().set_fired_at(&t.name, now);

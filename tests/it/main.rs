@@ -35,6 +35,7 @@ mod sandbox_data;
 mod sandbox_deluge;
 mod sandbox_limits;
 mod script;
+mod serve;
 mod servicenow;
 mod vault;
 mod visitor;

@@ -13,6 +13,7 @@
 //! | `GET`/`DELETE /_sandbox/requests` | reads or starts again the API request counts ([`RequestSnapshot`]) |
 //! | `GET /_sandbox/oauth/stats` | Zoho Accounts' counters (token requests by grant, refreshes, throttled refreshes, ...) |
 //! | `POST /_sandbox/oauth/expire` | expires every live Zoho access token now, of every organisation (refresh tokens stay; the next call refreshes); answers `{"expired": N}` |
+//! | `POST /_sandbox/oauth/revoke_all` | revokes every Zoho refresh token and its access tokens, as a user removing the app from "Connected Apps" does: the next refresh fails and the connection needs re-authorisation; answers `{"revoked": N}` |
 //! | `POST /_sandbox/oauth/ttl?secs=N` | the life of Zoho access tokens issued from now on |
 //! | `POST /_sandbox/oauth/advance?secs=N` | moves Zoho Accounts' clock forward (token expiry and the 10-minute refresh window) |
 //! | `/_sandbox/servicenow/_sandbox/oauth/...` | the same four for the ServiceNow instance's OAuth |

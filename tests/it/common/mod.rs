@@ -6,6 +6,7 @@
 pub mod oauth1;
 pub mod oidc;
 pub mod sandbox;
+pub mod serve;
 pub mod server;
 
 use std::cell::RefCell;

@@ -392,7 +392,8 @@ fn install_deps() -> PathBuf {
 
 // ---- a minimal HTTP/1.1 client (one request per connection) ----
 
-fn http(method: &str, url: &str, headers: &[(String, String)], body: &[u8]) -> Result<Reply, String> {
+/// One HTTP/1.1 request (one connection), the answer read whole.
+pub fn http(method: &str, url: &str, headers: &[(String, String)], body: &[u8]) -> Result<Reply, String> {
     let u = url::Url::parse(url).map_err(|e| format!("bad URL: {e}"))?;
     if u.scheme() != "http" {
         return Err(format!("only http:// URLs are supported, not {url}"));

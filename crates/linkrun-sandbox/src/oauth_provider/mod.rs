@@ -367,6 +367,7 @@ impl Provider {
         Router::new()
             .route("/_sandbox/oauth/stats", get(control_stats))
             .route("/_sandbox/oauth/expire", post(control_expire))
+            .route("/_sandbox/oauth/revoke_all", post(control_revoke_all))
             .route("/_sandbox/oauth/ttl", post(control_ttl))
             .route("/_sandbox/oauth/advance", post(control_advance))
             .with_state(self.clone())

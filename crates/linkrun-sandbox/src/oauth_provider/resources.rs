@@ -38,6 +38,13 @@ pub(super) async fn control_expire(AxState(p): AxState<Provider>) -> Response {
     }
 }
 
+pub(super) async fn control_revoke_all(AxState(p): AxState<Provider>) -> Response {
+    match p.lock().revoke_all() {
+        Ok(n) => Json(json!({ "revoked": n })).into_response(),
+        Err(e) => storage_failure(&e.to_string()),
+    }
+}
+
 pub(super) async fn control_ttl(AxState(p): AxState<Provider>, RawQuery(q): RawQuery) -> Response {
     match secs_param(q.as_deref()) {
         Some(secs) => {

@@ -383,6 +383,19 @@ impl ProviderState {
         Ok(Issued { access_token: token, refresh_token: shown_refresh, expires_in: ttl, scopes, client_id })
     }
 
+    /// Revokes every refresh token with its access tokens, as a user who removes the app from
+    /// "Connected Apps" does: the next refresh is `invalid_code`. Returns how many there were.
+    pub(super) fn revoke_all(&mut self) -> Result<usize, TokenError> {
+        let all: Vec<String> = self.refresh.keys().cloned().collect();
+        for t in &all {
+            self.revoke(t, None)?;
+        }
+        for a in self.access.values_mut() {
+            a.expires_ms = 0;
+        }
+        Ok(all.len())
+    }
+
     /// Revokes a refresh token (with its access tokens) or an access token. With `client_id`, only
     /// a token of that client. Returns whether something was revoked.
     pub(super) fn revoke(&mut self, token: &str, client_id: Option<&str>) -> Result<bool, TokenError> {

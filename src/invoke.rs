@@ -266,11 +266,20 @@ pub struct InvokerOptions {
     pub budgets: Budgets,
     /// Where each request sent is traced for the run record (none: not traced).
     pub trace: Option<crate::runs::RequestLog>,
+    /// Requests through no connection may reach public addresses only (serve's scripts, unless
+    /// `[serve] allow_private_network`).
+    pub public_only: bool,
 }
 
 impl Default for InvokerOptions {
     fn default() -> Self {
-        InvokerOptions { verbose: false, max_response: DEFAULT_MAX_RESPONSE, budgets: Budgets::default(), trace: None }
+        InvokerOptions {
+            verbose: false,
+            max_response: DEFAULT_MAX_RESPONSE,
+            budgets: Budgets::default(),
+            trace: None,
+            public_only: false,
+        }
     }
 }
 
@@ -579,6 +588,7 @@ impl Invoker {
                     redact,
                     verbose: self.opts.verbose,
                     answered: Some(&answered),
+                    public_only: self.opts.public_only && live.is_none(),
                     ..SendOptions::default()
                 };
                 // The budget's turn is held while the attempt is on the wire, not while it waits

@@ -111,6 +111,7 @@ pub fn run(home: &Home, a: RunArgs, verbose: bool) -> Result<()> {
         log: Some(log.clone()),
         request: None,
         quiet: false,
+        public_only: false,
     };
     let outcome = script::run(home, &opts);
     let (info, result) = log.take();

@@ -27,6 +27,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Clients {
     plain: Arc<OnceLock<Client>>,
     tls: Arc<OnceLock<Client>>,
+    public: Arc<OnceLock<Client>>,
 }
 
 impl std::fmt::Debug for Clients {
@@ -34,6 +35,7 @@ impl std::fmt::Debug for Clients {
         f.debug_struct("Clients")
             .field("plain", &self.plain.get().is_some())
             .field("tls", &self.tls.get().is_some())
+            .field("public", &self.public.get().is_some())
             .finish()
     }
 }
@@ -102,7 +104,37 @@ fn builder() -> Result<reqwest::ClientBuilder, ClientError> {
     Ok(b)
 }
 
+/// A resolver that keeps only public addresses (see [`crate::http::rules::is_public`]).
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let all = tokio::net::lookup_host((host.as_str(), 0)).await?;
+            let public: Vec<std::net::SocketAddr> = all.filter(|a| crate::http::rules::is_public(a.ip())).collect();
+            if public.is_empty() {
+                let e = std::io::Error::other(format!("`{host}` resolves only to private addresses"));
+                return Err(Box::new(e) as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
 impl Clients {
+    /// The client of requests that may reach public addresses only (HTTP and HTTPS).
+    pub fn for_url_public(&self, _url: &Url) -> Result<&Client, ClientError> {
+        if let Some(c) = self.public.get() {
+            return Ok(c);
+        }
+        let c = builder()?
+            .dns_resolver(Arc::new(PublicOnly))
+            .build()
+            .map_err(|source| ClientError::Build { what: "HTTPS", source })?;
+        Ok(self.public.get_or_init(|| c))
+    }
+
     /// The client for this URL's scheme, built on first use.
     pub fn for_url(&self, url: &Url) -> Result<&Client, ClientError> {
         if url.scheme() == "https" {

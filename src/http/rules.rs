@@ -235,3 +235,67 @@ mod tests {
         assert_eq!(t.as_str(), "https://desk.zoho.eu/api/v1x/y");
     }
 }
+
+/// Whether `ip` is a public address: not loopback, private (10/8, 172.16/12, 192.168/16, fc00::/7),
+/// link-local (169.254/16 — cloud metadata at 169.254.169.254 — and fe80::/10), shared
+/// (100.64/10), unspecified, broadcast, multicast or documentation-only.
+pub fn is_public(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v) => {
+            let o = v.octets();
+            !(v.is_loopback()
+                || v.is_private()
+                || v.is_link_local()
+                || v.is_unspecified()
+                || v.is_broadcast()
+                || v.is_multicast()
+                || v.is_documentation()
+                || o[0] == 0
+                || (o[0] == 100 && (64..128).contains(&o[1]))
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0))
+        }
+        IpAddr::V6(v) => {
+            if let Some(v4) = v.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let seg = v.segments();
+            !(v.is_loopback()
+                || v.is_unspecified()
+                || v.is_multicast()
+                || (seg[0] & 0xfe00) == 0xfc00
+                || (seg[0] & 0xffc0) == 0xfe80)
+        }
+    }
+}
+
+/// Refuses a URL whose host is, or resolves to, a non-public address ([`is_public`]).
+pub async fn check_public(url: &Url, link: Option<&str>) -> Result<(), crate::http::InvokeError> {
+    use crate::http::{ErrorKind, InvokeError};
+    let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_string();
+    let refused = |what: String| {
+        InvokeError::new(
+            ErrorKind::HostRefused,
+            format!(
+                "refusing `{}`: {what}, and scripts run by linkrun serve may reach private, link-local and loopback addresses only through a connection (against SSRF); set `[serve] allow_private_network = true` in linkrun.toml to allow it",
+                redact_url(url, &[])
+            ),
+            link,
+        )
+    };
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return if is_public(ip) { Ok(()) } else { Err(refused(format!("{ip} is not a public address"))) };
+    }
+    let port = url.port_or_known_default().unwrap_or(80);
+    match tokio::net::lookup_host((host.as_str(), port)).await {
+        Ok(addrs) => {
+            let addrs: Vec<_> = addrs.collect();
+            match addrs.iter().find(|a| !is_public(a.ip())) {
+                Some(a) => Err(refused(format!("`{host}` resolves to {}, not a public address", a.ip()))),
+                None => Ok(()),
+            }
+        }
+        // Unresolvable: the send itself reports it.
+        Err(_) => Ok(()),
+    }
+}

@@ -41,6 +41,11 @@ pub struct SendOptions<'a> {
     pub redact: &'a [String],
     /// Trace each hop on stderr (method, redacted URL, status, time).
     pub verbose: bool,
+    /// Refuse private, link-local and loopback addresses on every hop (serve's scripts, for
+    /// requests through no connection: SSRF); names are resolved by a resolver that drops such
+    /// addresses, so a name that changes its answer between the check and the connect gains
+    /// nothing.
+    pub public_only: bool,
     /// Set when the status line of an answer came back, so that a caller's own timeout can tell
     /// a request that got no answer (retryable) from one cut off while its body was read.
     pub answered: Option<&'a AtomicBool>,
@@ -56,6 +61,7 @@ impl Default for SendOptions<'_> {
             link: None,
             redact: &[],
             verbose: false,
+            public_only: false,
             answered: None,
         }
     }
@@ -152,8 +158,13 @@ async fn follow(
         let started = Instant::now();
         // Redacting is only needed for a trace or an error message: do it lazily.
         let shown = || redact_url(&wire.url, opts.redact);
-        let client =
-            clients.for_url(&wire.url).map_err(|e| InvokeError::new(ErrorKind::Network, e.to_string(), link))?;
+        let client = if opts.public_only {
+            crate::http::rules::check_public(&wire.url, link).await?;
+            clients.for_url_public(&wire.url)
+        } else {
+            clients.for_url(&wire.url)
+        }
+        .map_err(|e| InvokeError::new(ErrorKind::Network, e.to_string(), link))?;
         let mut resp = wire.request(client).send().await.map_err(|e| InvokeError {
             // Nothing of an answer came back: a connect error or a timeout is retryable.
             unanswered: e.is_connect() || e.is_timeout(),

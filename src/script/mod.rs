@@ -118,6 +118,8 @@ pub struct RunOptions {
     pub request: Option<serde_json::Value>,
     /// Unattended (serve): `info` and `print` go into the run record only, not to the terminal.
     pub quiet: bool,
+    /// Requests through no connection may reach public addresses only (serve, against SSRF).
+    pub public_only: bool,
 }
 
 /// Why a run stopped early in a way the script cannot catch.
@@ -437,6 +439,7 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
             InvokerOptions {
                 verbose: opts.verbose,
                 trace: opts.log.as_ref().map(|l| l.requests.clone()),
+                public_only: opts.public_only,
                 ..Default::default()
             },
         ),

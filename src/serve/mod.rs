@@ -626,7 +626,8 @@ pub fn replay(home: &Home, id: &str) -> Result<(String, crate::runs::RunEnd)> {
         mark: None,
     })?;
     store.start(&new, &owner, now)?;
-    let (end, response) = worker::execute(home, &new, &run.trigger, &script, timeout_s, input, false);
+    let public_only = run.trigger != crate::trigger::CLI_TRIGGER && !Config::load(home)?.serve.allow_private_network;
+    let (end, response) = worker::execute(home, &new, &run.trigger, &script, timeout_s, input, false, public_only);
     store.finish(&new, &end, response.as_ref())?;
     Ok((new, end))
 }

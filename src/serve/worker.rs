@@ -117,7 +117,16 @@ fn run(shared: &Arc<Shared>, job: Job) {
         shared.gone(&job.name);
         return;
     }
-    let (end, response) = execute(&shared.home, &job.id, &job.name, &job.script, job.timeout_s, job.input, true);
+    let (end, response) = execute(
+        &shared.home,
+        &job.id,
+        &job.name,
+        &job.script,
+        job.timeout_s,
+        job.input,
+        true,
+        !shared.config.serve.allow_private_network,
+    );
     let (status, result, ended) = (end.status, end.result.clone(), end.ended_ms);
     if let Err(e) = shared.store().finish(&job.id, &end, response.as_ref()) {
         shared.log.note("store", &format!("run {} ended {status} but its record could not be written: {e}", job.id));
@@ -142,6 +151,7 @@ fn run(shared: &Arc<Shared>, job: Job) {
 
 /// Runs a script for run `id` (recorded as `name`) and returns how it ended and the answer it
 /// asked for with `respond(...)`. `quiet`: `info` and `print` go only into the record.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn execute(
     home: &crate::home::Home,
     id: &str,
@@ -150,6 +160,7 @@ pub(crate) fn execute(
     timeout_s: f64,
     input: JobInput,
     quiet: bool,
+    public_only: bool,
 ) -> (RunEnd, Option<Value>) {
     let log = RunLog::new(id, name);
     let JobInput { args, input, request } = input;
@@ -171,6 +182,7 @@ pub(crate) fn execute(
         log: Some(log.clone()),
         request,
         quiet,
+        public_only,
     };
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| script::run(home, &opts)))
         .unwrap_or_else(|_| Err(Error::Usage("the script's run ended in an internal error".into())));

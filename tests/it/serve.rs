@@ -508,3 +508,55 @@ fn trigger_files_are_checked_listed_shown_and_deleted() {
     env.run(&["trigger", "delete", "a", "--yes"]).ok();
     assert!(env.run(&["trigger", "show", "a"]).fails(2).contains("no trigger `a`"));
 }
+
+#[test]
+fn scripts_run_by_serve_reach_private_addresses_only_through_a_connection() {
+    let env = Env::new();
+    let server = Server::start();
+    env.add_service(
+        "local.toml",
+        &crate::common::service_toml(
+            "local_api",
+            "api_key",
+            Some("header"),
+            &server.url(),
+            "[[params]]\nkey = \"X-Api-Key\"\nlabel = \"key\"\nsecret = true\n",
+        ),
+    );
+    let secret = env.secret("local-api-key-7788");
+    env.run(&["connection", "create", "local", "--service", "local_api", "--param", &format!("X-Api-Key={secret}")])
+        .ok();
+    env.write(
+        "probe.rhai",
+        &format!(
+            r#"
+let out = [];
+for u in ["http://169.254.169.254/latest/meta-data/", "{0}/plain", "http://10.1.2.3/", "http://localhost:9/"] {{
+    try {{ invoke_url(#{{ url: u, timeout: 2 }}); out.push("sent " + u); }} catch (e) {{ out.push(e.kind); }}
+}}
+let r = invoke_url(#{{ url: "/through", connection: "local" }});
+out.push(type_of(r));
+out
+"#,
+            server.url()
+        ),
+    );
+    let key =
+        add_trigger(&env, "p.toml", "name = \"probe\"\nscript = \"probe.rhai\"\n[webhook]\npath = \"/hooks/probe\"\n");
+    let serve = Serve::start(&env, &[]);
+    let r = serve.post("/hooks/probe", &key, "{}");
+    let got = body(&r);
+    assert_eq!(got, json!(["host_refused", "host_refused", "host_refused", "host_refused", "map"]), "{}", r.body);
+    serve.stop();
+    let paths: Vec<String> = server.requests().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(paths, ["/through"], "only the request through the connection was sent");
+    let id = header(&r, "x-linkrun-run").unwrap().to_string();
+    let shown = env.run(&["runs", "show", &id, "--json"]).ok().to_string();
+    assert!(!shown.contains(&secret));
+    // `[serve] allow_private_network = true` lifts it; `linkrun run` by hand never had it.
+    std::fs::write(env.home_path().join("linkrun.toml"), "[serve]\nallow_private_network = true\n").unwrap();
+    let serve = Serve::start(&env, &[]);
+    let got = body(&serve.post("/hooks/probe", &key, "{}"));
+    assert_eq!(got[1], json!(format!("sent {}/plain", server.url())));
+    serve.stop();
+}

@@ -144,6 +144,11 @@ pub enum ConnectionCmd {
         /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,
+        /// Do not revoke an OAuth 2.0 connection's tokens at the provider first (by default they
+        /// are: Zoho keeps at most 20 refresh tokens per client, and forgotten live ones push the
+        /// oldest out).
+        #[arg(long)]
+        keep_remote: bool,
     },
 }
 
@@ -155,7 +160,7 @@ pub fn run(home: &Home, cmd: ConnectionCmd) -> Result<()> {
         }
         ConnectionCmd::List { json } => list(home, json),
         ConnectionCmd::Show { link, json } => show(home, &check_link(&link)?, json),
-        ConnectionCmd::Delete { link, yes } => delete(home, &check_link(&link)?, yes),
+        ConnectionCmd::Delete { link, yes, keep_remote } => delete(home, &check_link(&link)?, yes, keep_remote),
         ConnectionCmd::Limits { link, args } => super::connection_limits::run(home, &check_link(&link)?, args),
         ConnectionCmd::Default { service, link, clear, json } => default(home, &service, link.as_deref(), clear, json),
         ConnectionCmd::Authorize { link, grant, code, redirect_uri, no_browser, verifier, port, timeout, json } => {
@@ -780,7 +785,7 @@ fn revoke(home: &Home, link: &LinkName, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn delete(home: &Home, link: &LinkName, yes: bool) -> Result<()> {
+fn delete(home: &Home, link: &LinkName, yes: bool, keep_remote: bool) -> Result<()> {
     if !Vault::exists(home) {
         return Err(unknown_connection(link));
     }
@@ -799,6 +804,21 @@ fn delete(home: &Home, link: &LinkName, yes: bool) -> Result<()> {
         if !matches!(line.trim(), "y" | "Y" | "yes") {
             eprintln!("kept connection `{link}`");
             return Ok(());
+        }
+    }
+    // Revoked at the provider first, so no live refresh token is left behind there.
+    if !keep_remote
+        && let Some(rec) = vault.get(link)?
+        && vault.token_meta(link)?.is_some()
+        && let Ok(catalog) = Catalog::load(home)
+        && let Ok(service) = catalog.get(&rec.service)
+        && service.auth() == AuthKind::Oauth2
+    {
+        let r = crate::auth::oauth2_flow::revoke(&mut vault, service, &rec)?;
+        match (&r.warning, r.at_provider) {
+            (Some(w), _) => eprintln!("{w}"),
+            (None, true) => eprintln!("revoked the tokens of `{link}` at the provider"),
+            (None, false) => {}
         }
     }
     let was_default: Vec<String> =

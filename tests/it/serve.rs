@@ -560,3 +560,17 @@ out
     assert_eq!(got[1], json!(format!("sent {}/plain", server.url())));
     serve.stop();
 }
+
+#[test]
+fn deleting_an_oauth_connection_revokes_its_tokens_at_the_provider_first() {
+    let f = crate::common::sandbox::Fixture::new();
+    f.connect("crm", "zoho_crm");
+    f.connect("kept", "zoho_crm");
+    let revocations = || f.http("GET", "/_sandbox/oauth/stats", "").1["revocations"].as_u64().unwrap();
+    let before = revocations();
+    let out = f.env.run(&["connection", "delete", "crm", "--yes"]);
+    assert!(out.stderr.contains("revoked the tokens of `crm` at the provider"), "{}", out.stderr);
+    assert_eq!(revocations(), before + 1);
+    f.env.run(&["connection", "delete", "kept", "--yes", "--keep-remote"]).ok();
+    assert_eq!(revocations(), before + 1, "--keep-remote tells the provider nothing");
+}

@@ -574,3 +574,108 @@ fn deleting_an_oauth_connection_revokes_its_tokens_at_the_provider_first() {
     f.env.run(&["connection", "delete", "kept", "--yes", "--keep-remote"]).ok();
     assert_eq!(revocations(), before + 1, "--keep-remote tells the provider nothing");
 }
+
+/// A shipped trigger file of the repository.
+fn shipped(name: &str) -> String {
+    format!("{}/triggers/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn wait_until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(std::time::Instant::now() < until, "{what} never happened");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_lead_created_in_org_a_reaches_org_b_through_the_workflow_webhook() {
+    let f = crate::common::sandbox::Fixture::new();
+    f.connect_org("crm_a", "zoho_crm", 0);
+    f.connect_org("crm_b", "zoho_crm", 1);
+    let out = f.env.run(&["trigger", "add", &shipped("lead_to_org_b.toml"), "--json"]);
+    let key = serde_json::from_str::<Value>(out.ok()).unwrap()["key"].as_str().unwrap().to_string();
+    let serve = Serve::start(&f.env, &["--no-local-triggers"]);
+    // The workflow rule: Leads, on create and edit, webhook with the key in the URL (Zoho's
+    // webhooks carry it as a URL parameter).
+    let rule: linkrun_sandbox::events::CrmRule = serde_json::from_value(json!({
+        "org": "us", "module": "Leads", "url": format!("{}/hooks/zoho/lead?key={key}", serve.base),
+        "custom_params": {"source_org": "us"},
+    }))
+    .unwrap();
+    f.sandbox.events.add_crm(rule);
+    let email = "ada.webhook@example.com";
+    f.env
+        .script(
+            &format!(
+                r#"invoke_url(#{{ url: "/crm/v7/Leads", type: "POST", connection: "crm_a",
+                    body: #{{ data: [#{{ Last_Name: "Lovelace", First_Name: "Ada", Email: "{email}", Company: "Engines" }}] }} }})"#
+            ),
+            &[],
+        )
+        .ok();
+    let copy = wait_until("the lead in Org B", || f.sandbox.crm.find_by_email("in", "Leads", email));
+    assert_eq!((copy["Last_Name"].as_str(), copy["Company"].as_str()), (Some("Lovelace"), Some("Engines")));
+    // An edit in Org A updates the copy, never a second lead.
+    f.env
+        .script(
+            &format!(
+                r#"let id = invoke_url(#{{ url: "/crm/v7/Leads/search", parameters: #{{ email: "{email}" }}, connection: "crm_a" }}).data[0].id;
+                   invoke_url(#{{ url: "/crm/v7/Leads/" + id, type: "PUT", connection: "crm_a", body: #{{ data: [#{{ Company: "Analytical Engines" }}] }} }})"#
+            ),
+            &[],
+        )
+        .ok();
+    wait_until("the edit in Org B", || {
+        f.sandbox.crm.find_by_email("in", "Leads", email).filter(|c| c["Company"] == "Analytical Engines")
+    });
+    let log = serve.stop();
+    let copies = f.sandbox.crm.records("in", "Leads").into_iter().filter(|l| l["Email"] == email).count();
+    assert_eq!(copies, 1);
+    assert!(!log.contains(&key), "the key (sent in the query) is not logged");
+    let ok = runs(&f.env, &["--trigger", "lead_to_org_b", "--status", "ok"]);
+    assert_eq!(ok.len(), 2, "{ok:?}");
+}
+
+#[test]
+fn a_ringing_call_pops_the_servicenow_contact_and_answering_opens_a_case_with_the_recording() {
+    let f = crate::common::sandbox::Fixture::new();
+    f.connect_servicenow("sn");
+    let out = f.env.run(&["trigger", "add", &shipped("call_events.toml"), "--json"]);
+    let key = serde_json::from_str::<Value>(out.ok()).unwrap()["key"].as_str().unwrap().to_string();
+    let serve = Serve::start(&f.env, &["--no-local-triggers"]);
+    let target: linkrun_sandbox::events::CallTarget = serde_json::from_value(json!({
+        "url": format!("{}/hooks/phone/events", serve.base), "headers": {"X-Linkrun-Key": key},
+    }))
+    .unwrap();
+    f.sandbox.events.set_calls(target);
+    let contact = f
+        .sandbox
+        .servicenow
+        .records("customer_contact")
+        .into_iter()
+        .find(|c| c["phone"].as_str().is_some_and(|p| p.chars().filter(char::is_ascii_digit).count() >= 10))
+        .unwrap();
+    let (status, call) =
+        f.http_json("POST", "/_sandbox/calls", &json!({"from": format!("+1 {}", contact["phone"].as_str().unwrap())}));
+    assert_eq!(status, 200, "{call}");
+    let events = call["events"].as_array().unwrap();
+    let ringing: Value = serde_json::from_str(events[0]["answer"].as_str().unwrap()).unwrap();
+    assert_eq!(ringing["contact"]["sys_id"], contact["sys_id"], "the screen pop names the caller");
+    assert_eq!(events[1]["status"], 200);
+    let answered: Value = serde_json::from_str(events[1]["answer"].as_str().unwrap()).unwrap();
+    let case_id = answered["case"]["sys_id"].as_str().unwrap().to_string();
+    let case = f
+        .sandbox
+        .servicenow
+        .records("sn_customerservice_case")
+        .into_iter()
+        .find(|c| c["sys_id"] == case_id.as_str())
+        .unwrap();
+    assert_eq!(case["u_call_recording_url"], call["recording_url"]);
+    assert_eq!(case["contact_type"], "phone");
+    serve.stop();
+}

@@ -17,6 +17,7 @@
 //! | [`storage`]        | not a product: the `--data` SQLite file the others share, its tables and its checks |
 //! | [`seed_rng`]       | not a product: the deterministic generator of every emulator's seed data |
 
+pub mod events;
 pub mod faults;
 pub mod oauth_provider;
 pub mod request_stats;

@@ -13,6 +13,11 @@
 //! | `GET`/`DELETE /_sandbox/requests` | reads or starts again the API request counts ([`RequestSnapshot`]) |
 //! | `GET /_sandbox/oauth/stats` | Zoho Accounts' counters (token requests by grant, refreshes, throttled refreshes, ...) |
 //! | `POST /_sandbox/oauth/expire` | expires every live Zoho access token now, of every organisation (refresh tokens stay; the next call refreshes); answers `{"expired": N}` |
+//! | `POST /_sandbox/events/crm` | a CRM workflow rule with a webhook action: `{"org", "module", "events": ["create","edit"], "url", "body": "form_data"|"json", "module_params", "custom_params", "headers"}` (see `events.rs`) |
+//! | `POST /_sandbox/events/servicenow` | a ServiceNow outbound REST message on table changes: `{"table", "events": ["insert","update"], "url", "username", "password"}` |
+//! | `POST /_sandbox/events/calls` | where call events go: `{"url", "headers"}` |
+//! | `POST /_sandbox/calls` | a call `{"from", "to", "talk_s"}`: sends `ringing`, `answered`, `ended` and answers with what each got back |
+//! | `GET /_sandbox/events` | the rules and the last 1,000 deliveries |
 //! | `POST /_sandbox/oauth/revoke_all` | revokes every Zoho refresh token and its access tokens, as a user removing the app from "Connected Apps" does: the next refresh fails and the connection needs re-authorisation; answers `{"revoked": N}` |
 //! | `POST /_sandbox/oauth/ttl?secs=N` | the life of Zoho access tokens issued from now on |
 //! | `POST /_sandbox/oauth/advance?secs=N` | moves Zoho Accounts' clock forward (token expiry and the 10-minute refresh window) |
@@ -106,6 +111,8 @@ pub struct Sandbox {
     pub sn: SnInstance,
     /// The API request counts (`/_sandbox/requests`).
     pub requests: RequestStats,
+    /// The events sent: CRM workflow webhooks, ServiceNow outbound messages, calls.
+    pub events: crate::events::Events,
 }
 
 fn org(name: &str, label: &str, n: u32) -> Org {
@@ -169,7 +176,9 @@ impl Sandbox {
         let faults = Faults::new(opts.knobs.clone());
         provider.use_knobs(faults.clone());
         sn_provider.use_knobs(faults.clone());
+        let events = crate::events::Events::new(crm.clone());
         Ok(Sandbox {
+            events,
             provider,
             crm,
             desk,
@@ -208,6 +217,7 @@ impl Sandbox {
             .merge(self.sn_provider.oauth_router())
             .merge(self.servicenow.router(self.sn_provider.clone(), self.faults.clone()))
             .nest("/_sandbox/servicenow", self.sn_provider.control_router())
+            .merge(self.events.router())
             .route(
                 "/_sandbox/knobs",
                 get(move || {
@@ -230,6 +240,8 @@ impl Sandbox {
                     async move { Json(s) }
                 }),
             )
+            // Inside the burst layer: a write the burst refused sends no event.
+            .layer(axum::middleware::from_fn_with_state(self.events.clone(), crate::events::layer))
             .layer(axum::middleware::from_fn_with_state(self.faults.clone(), super::faults::burst_layer))
             // Outermost, so that a burst's answers are counted too.
             .layer(axum::middleware::from_fn_with_state(self.requests.clone(), super::request_stats::count_layer))

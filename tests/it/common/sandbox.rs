@@ -165,6 +165,14 @@ impl Fixture {
         (status, serde_json::from_str(body).unwrap_or_else(|_| Value::String(body.to_string())))
     }
 
+    /// `METHOD PATH` on the sandbox with a JSON body: the status and the body parsed as JSON.
+    pub fn http_json(&self, method: &str, path: &str, body: &Value) -> (u16, Value) {
+        let h = vec![("Content-Type".to_string(), "application/json".to_string())];
+        let r = super::oidc::http(method, &format!("{}{path}", self.base), &h, body.to_string().as_bytes())
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        (r.status, serde_json::from_str(&r.body).unwrap_or(Value::String(r.body)))
+    }
+
     /// Runs a Rhai script and parses its `--json` result.
     pub fn json(&self, script: &str) -> Value {
         let out = self.env.script(script, &["--json"]);

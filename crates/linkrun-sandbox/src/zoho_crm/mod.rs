@@ -279,6 +279,18 @@ impl Crm {
             .unwrap_or_default()
     }
 
+    /// The record `id` of `module`, in whichever organisation holds it: (org, record).
+    pub fn find_by_id(&self, module: &str, id: &str) -> Option<(String, Value)> {
+        let module = canonical_module(module)?;
+        let db = self.db();
+        db.conn
+            .query_row("SELECT org, data FROM records WHERE module = ?1 AND id = ?2", params![module, id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .ok()
+            .and_then(|(org, d)| Some((org, serde_json::from_str(&d).ok()?)))
+    }
+
     /// The record of `module` in `org` whose `Email` is `email` (case-insensitive).
     pub fn find_by_email(&self, org: &str, module: &str, email: &str) -> Option<Value> {
         let module = canonical_module(module)?;

@@ -18,6 +18,10 @@ const VISITOR: &str = include_str!("../../scripts/visitor_to_crm.rhai");
 const VISITOR_DG: &str = include_str!("../../scripts/visitor_to_crm.dg");
 const SN_TO_CRM: &str = include_str!("../../scripts/servicenow_contacts_to_crm.rhai");
 const CALL_TO_CASE: &str = include_str!("../../scripts/call_to_case.rhai");
+const LEAD_TO_ORG_B: &str = include_str!("../../scripts/lead_to_org_b.rhai");
+const ALERT_LOG: &str = include_str!("../../scripts/alert_log.rhai");
+const LEAD_TRIGGER: &str = include_str!("../../triggers/lead_to_org_b.toml");
+const CALL_TRIGGER: &str = include_str!("../../triggers/call_events.toml");
 
 /// Arguments of `demo`.
 #[derive(Debug, Args)]
@@ -86,6 +90,142 @@ impl Demo {
         std::fs::write(&path, text)
             .map_err(|source| Error::Io { what: format!("cannot write the script `{}`", path.display()), source })?;
         Ok(path.display().to_string())
+    }
+}
+
+/// A `linkrun serve` child of the demo, stopped when dropped.
+struct ServeChild(std::process::Child);
+
+impl Drop for ServeChild {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Demo {
+    /// Step 6: triggers installed, `linkrun serve` started (the same binary, as a child, with
+    /// the demo's home), the sandbox's CRM workflow webhook and phone events pointed at it; a
+    /// lead created in Org A, then a call. Returns what happened, with the times.
+    fn events(&mut self, sandbox: &Sandbox) -> Result<Value> {
+        self.say("6. linkrun serve: the same integrations, started by events instead of by hand");
+        self.script("lead_to_org_b.rhai", LEAD_TO_ORG_B)?;
+        self.script("alert_log.rhai", ALERT_LOG)?;
+        let dir = self.home.join("demo-triggers");
+        std::fs::create_dir_all(&dir)
+            .map_err(|source| Error::Io { what: format!("cannot create `{}`", dir.display()), source })?;
+        let mut keys = Vec::new();
+        for (name, text) in [("lead_to_org_b", LEAD_TRIGGER), ("call_events", CALL_TRIGGER)] {
+            let file = dir.join(format!("{name}.toml"));
+            std::fs::write(&file, text)
+                .map_err(|source| Error::Io { what: format!("cannot write `{}`", file.display()), source })?;
+            let added = self.step(
+                &format!("trigger add {name}"),
+                &["trigger", "add", &file.display().to_string(), "--json", "--replace"],
+            )?;
+            keys.push(added.and_then(|v| v["key"].as_str().map(str::to_string)).unwrap_or_default());
+        }
+        let mut cmd = Command::new(&self.exe);
+        cmd.args(["serve", "--bind", "127.0.0.1:0", "--no-local-triggers"])
+            .env("LINKRUN_HOME", &self.home)
+            .env("LINKRUN_SANDBOX_URL", &self.base)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        let mut child =
+            ServeChild(cmd.spawn().map_err(|source| Error::Io { what: "cannot start linkrun serve".into(), source })?);
+        let stderr = child.0.stderr.take();
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            use std::io::BufRead as _;
+            let Some(err) = stderr else { return };
+            let mut tx = Some(tx);
+            for line in std::io::BufReader::new(err).lines().map_while(std::result::Result::ok) {
+                if let Some(addr) = line.split("listening: ").nth(1).and_then(|r| r.split_whitespace().next())
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(addr.to_string());
+                }
+            }
+        });
+        let serve = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .map_err(|_| Error::Other("linkrun serve did not start for the demo".into()))?;
+        self.say(&format!(
+            "   serve at {serve}: webhooks /hooks/zoho/lead (async, key in the URL) and /hooks/phone/events (sync)"
+        ));
+        let lead_key = keys.first().cloned().unwrap_or_default();
+        let call_key = keys.get(1).cloned().unwrap_or_default();
+        let rule = serde_json::from_value(json!({
+            "org": "us", "module": "Leads", "url": format!("{serve}/hooks/zoho/lead?key={lead_key}"),
+        }))
+        .map_err(|e| Error::Other(e.to_string()))?;
+        sandbox.events.add_crm(rule);
+        let target = serde_json::from_value(json!({
+            "url": format!("{serve}/hooks/phone/events"), "headers": {"X-Linkrun-Key": call_key},
+        }))
+        .map_err(|e| Error::Other(e.to_string()))?;
+        sandbox.events.set_calls(target);
+
+        // A lead created in Org A: the workflow webhook fires, serve upserts it into Org B.
+        let email = "grace.events@example.com";
+        let create = self.script(
+            "create_lead.rhai",
+            &format!(
+                "invoke_url(#{{ url: \"/crm/v7/Leads\", type: \"POST\", connection: \"crm_a\", body: #{{ data: [#{{ Last_Name: \"Hopper\", First_Name: \"Grace\", Email: \"{email}\", Company: \"Navy\" }}] }} }})"
+            ),
+        )?;
+        let started = std::time::Instant::now();
+        self.step("create a lead in Org A", &["run", &create, "--json"])?;
+        let mut reached = None;
+        while started.elapsed() < std::time::Duration::from_secs(20) {
+            if sandbox.crm.find_by_email("in", "Leads", email).is_some() {
+                reached = Some(started.elapsed().as_millis() as u64);
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        match reached {
+            Some(ms) => self.say(&format!(
+                "   lead {email} created in Org A reached Org B through the workflow webhook in {ms} ms"
+            )),
+            None => {
+                self.ok = false;
+                self.say(&format!("  ! lead {email} did not reach Org B"));
+            }
+        }
+        // A call: ringing pops the contact, answering opens a case with the recording.
+        let phone = sandbox
+            .servicenow
+            .records("customer_contact")
+            .into_iter()
+            .find_map(|c| {
+                c["phone"].as_str().filter(|p| p.chars().filter(char::is_ascii_digit).count() >= 10).map(str::to_string)
+            })
+            .unwrap_or_default();
+        let runtime = crate::http::runtime()?;
+        let call = runtime
+            .block_on(sandbox.events.call(&format!("+1 {phone}"), "+1 555 0100", 42, &self.base))
+            .map_err(Error::Other)?;
+        let pop: Value =
+            call["events"][0]["answer"].as_str().and_then(|a| serde_json::from_str(a).ok()).unwrap_or_default();
+        let case: Value =
+            call["events"][1]["answer"].as_str().and_then(|a| serde_json::from_str(a).ok()).unwrap_or_default();
+        let pop_ms = call["events"][0]["ms"].as_f64().unwrap_or_default();
+        if pop["contact"]["sys_id"].is_string() && case["case"]["number"].is_string() {
+            self.say(&format!(
+                "   call from +1 {phone}: ringing popped {} in {pop_ms:.0} ms; answered opened case {} with the recording",
+                pop["contact"]["name"].as_str().unwrap_or("?"),
+                case["case"]["number"].as_str().unwrap_or("?")
+            ));
+        } else {
+            self.ok = false;
+            self.say(&format!("  ! the call was not handled: {call}"));
+        }
+        drop(child);
+        let runs = self.step("runs list", &["runs", "list", "--json", "--limit", "20"])?.unwrap_or_default();
+        Ok(
+            json!({"lead_ms": reached, "lead_email": email, "call": call, "screen_pop": pop, "case": case, "runs": runs}),
+        )
     }
 }
 
@@ -364,7 +504,10 @@ pub fn run(a: DemoArgs) -> Result<()> {
         .unwrap_or_default();
     d.say(&format!("   {}", c2["message"].as_str().unwrap_or("?")));
 
-    // 6. What the sandbox holds now.
+    // 6. Event-driven: `linkrun serve` takes the sandbox's events.
+    let events = d.events(&sandbox)?;
+
+    // 7. What the sandbox holds now.
     let opened: Vec<String> =
         [&c1, &c2].iter().filter_map(|c| c["case"]["sys_id"].as_str().map(str::to_string)).collect();
     let call_cases: Vec<Value> = sandbox
@@ -388,7 +531,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         "call_cases": call_cases,
     });
     d.say(&format!(
-        "6. sandbox now: Org A {} leads and {} contacts, Org B {} leads, {} ticket(s), {} list member(s); ServiceNow {} contacts, {} case(s) opened from calls",
+        "7. sandbox now: Org A {} leads and {} contacts, Org B {} leads, {} ticket(s), {} list member(s); ServiceNow {} contacts, {} case(s) opened from calls",
         state["org_a_leads"],
         state["org_a_contacts"],
         state["org_b_leads"],
@@ -409,6 +552,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
                 {"script": "call_to_case.rhai", "runs": [c1, c2]},
                 {"script": "visitor_to_crm.dg", "runs": [v3]},
             ],
+            "events": events,
             "steps": d.steps,
             "sandbox_state": state,
         });

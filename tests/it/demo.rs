@@ -71,8 +71,15 @@ fn the_demo_runs_both_use_cases_and_leaves_the_expected_state() {
         (&first_visit["lead_id"], &first_visit["contact_id"])
     );
     let state = &v["sandbox_state"];
-    assert_eq!(state["org_a_leads"], 302, "300 seeded + 2 visitors (the third visit is a returning one)");
-    assert_eq!(state["org_b_leads"], 120 + first["inserted"].as_u64().unwrap());
+    assert_eq!(
+        state["org_a_leads"], 303,
+        "300 seeded + 2 visitors (the third visit is a returning one) + 1 for the events"
+    );
+    assert_eq!(
+        state["org_b_leads"],
+        120 + first["inserted"].as_u64().unwrap() + 1,
+        "+1: the events' lead, copied by the webhook"
+    );
     assert_eq!(state["org_a_tickets"], 3);
     assert_eq!(state["org_a_list_members"], 1);
 
@@ -107,6 +114,15 @@ fn the_demo_runs_both_use_cases_and_leaves_the_expected_state() {
     let with_contact: Vec<_> = cases.iter().filter(|c| c["contact"].as_str().is_some_and(|s| !s.is_empty())).collect();
     assert_eq!(with_contact.len(), 1, "{cases:?}");
     assert_eq!(with_contact[0]["contact"], known["contact"]["sys_id"]);
+    // Serve: the lead reached Org B through the workflow webhook; the call popped the contact
+    // and opened a case with the recording.
+    let events = &v["events"];
+    assert!(events["lead_ms"].as_u64().is_some_and(|ms| ms < 5_000), "{events}");
+    assert!(events["screen_pop"]["contact"]["sys_id"].is_string(), "{events}");
+    assert!(events["case"]["case"]["number"].as_str().is_some_and(|n| n.starts_with("CS")), "{events}");
+    let triggers: Vec<&str> =
+        events["runs"].as_array().unwrap().iter().map(|r| r["trigger"].as_str().unwrap()).collect();
+    assert!(triggers.contains(&"lead_to_org_b") && triggers.contains(&"call_events"), "{triggers:?}");
 }
 
 #[test]
@@ -126,7 +142,10 @@ fn the_demo_text_tells_each_step() {
         "5. ServiceNow (instance `sandbox`)",
         "inserted 0, updated 0; CRM to ServiceNow: read 0, created 0, updated 0",
         "no contact matches +44 20 7946 0000",
-        "6. sandbox now: Org A 302 leads",
+        "6. linkrun serve: the same integrations, started by events instead of by hand",
+        "created in Org A reached Org B through the workflow webhook in",
+        "answered opened case CS",
+        "7. sandbox now: Org A 303 leads",
         "(incremental: the second run asks Org A only for leads modified after the newest Modified_Time the first run copied",
         "(incremental: each direction reads only what changed after its checkpoint",
     ] {

@@ -195,47 +195,6 @@ pub fn dc_portable_target(url: &Url, own_base: &str, other_bases: &[String]) -> 
     None
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_url_for_another_data_center_goes_to_the_own_base_with_its_path_and_query() {
-        let others = vec!["https://www.zohoapis.com".to_string(), "https://www.zohoapis.in".to_string()];
-        let u = Url::parse("https://WWW.zohoapis.com/crm/v7/Leads?fields=Email&page=2").unwrap();
-        let (t, from) = dc_portable_target(&u, "https://www.zohoapis.eu", &others).unwrap();
-        assert_eq!(
-            (t.as_str(), from.as_str()),
-            ("https://www.zohoapis.eu/crm/v7/Leads?fields=Email&page=2", "https://www.zohoapis.com")
-        );
-        let (t, _) = dc_portable_target(&u, "http://127.0.0.1:8780", &others).unwrap();
-        assert_eq!(t.as_str(), "http://127.0.0.1:8780/crm/v7/Leads?fields=Email&page=2");
-        // Another subdomain, another port or plain HTTP is not the data center's API host.
-        for other in [
-            "https://sandbox.zohoapis.com/crm/v7/Leads",
-            "https://www.zohoapis.com:8443/x",
-            "http://www.zohoapis.com/x",
-            "https://evil.example/crm",
-        ] {
-            assert!(
-                dc_portable_target(&Url::parse(other).unwrap(), "https://www.zohoapis.eu", &others).is_none(),
-                "{other}"
-            );
-        }
-    }
-
-    #[test]
-    fn the_base_path_of_the_other_data_center_becomes_the_own_one() {
-        let others = vec!["https://desk.zoho.com/api/v1".to_string()];
-        let u = Url::parse("https://desk.zoho.com/api/v1/tickets/12?include=contacts").unwrap();
-        let (t, _) = dc_portable_target(&u, "http://127.0.0.1:9/api/v1", &others).unwrap();
-        assert_eq!(t.as_str(), "http://127.0.0.1:9/api/v1/tickets/12?include=contacts");
-        let u = Url::parse("https://desk.zoho.com/api/v1x/y").unwrap();
-        let (t, _) = dc_portable_target(&u, "https://desk.zoho.eu/api/v1", &others).unwrap();
-        assert_eq!(t.as_str(), "https://desk.zoho.eu/api/v1x/y");
-    }
-}
-
 /// Whether `ip` is a public address: not loopback, private (10/8, 172.16/12, 192.168/16, fc00::/7),
 /// link-local (169.254/16 — cloud metadata at 169.254.169.254 — and fe80::/10), shared
 /// (100.64/10), unspecified, broadcast, multicast or documentation-only.
@@ -297,5 +256,68 @@ pub async fn check_public(url: &Url, link: Option<&str>) -> Result<(), crate::ht
         }
         // Unresolvable: the send itself reports it.
         Err(_) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_for_another_data_center_goes_to_the_own_base_with_its_path_and_query() {
+        let others = vec!["https://www.zohoapis.com".to_string(), "https://www.zohoapis.in".to_string()];
+        let u = Url::parse("https://WWW.zohoapis.com/crm/v7/Leads?fields=Email&page=2").unwrap();
+        let (t, from) = dc_portable_target(&u, "https://www.zohoapis.eu", &others).unwrap();
+        assert_eq!(
+            (t.as_str(), from.as_str()),
+            ("https://www.zohoapis.eu/crm/v7/Leads?fields=Email&page=2", "https://www.zohoapis.com")
+        );
+        let (t, _) = dc_portable_target(&u, "http://127.0.0.1:8780", &others).unwrap();
+        assert_eq!(t.as_str(), "http://127.0.0.1:8780/crm/v7/Leads?fields=Email&page=2");
+        // Another subdomain, another port or plain HTTP is not the data center's API host.
+        for other in [
+            "https://sandbox.zohoapis.com/crm/v7/Leads",
+            "https://www.zohoapis.com:8443/x",
+            "http://www.zohoapis.com/x",
+            "https://evil.example/crm",
+        ] {
+            assert!(
+                dc_portable_target(&Url::parse(other).unwrap(), "https://www.zohoapis.eu", &others).is_none(),
+                "{other}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_base_path_of_the_other_data_center_becomes_the_own_one() {
+        let others = vec!["https://desk.zoho.com/api/v1".to_string()];
+        let u = Url::parse("https://desk.zoho.com/api/v1/tickets/12?include=contacts").unwrap();
+        let (t, _) = dc_portable_target(&u, "http://127.0.0.1:9/api/v1", &others).unwrap();
+        assert_eq!(t.as_str(), "http://127.0.0.1:9/api/v1/tickets/12?include=contacts");
+        let u = Url::parse("https://desk.zoho.com/api/v1x/y").unwrap();
+        let (t, _) = dc_portable_target(&u, "https://desk.zoho.eu/api/v1", &others).unwrap();
+        assert_eq!(t.as_str(), "https://desk.zoho.eu/api/v1x/y");
+    }
+
+    #[test]
+    fn only_public_addresses_are_public() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(!is_public(private.parse().unwrap()), "{private}");
+        }
+        for public in ["8.8.8.8", "203.0.114.1", "2606:4700::1111", "::ffff:1.1.1.1"] {
+            assert!(is_public(public.parse().unwrap()), "{public}");
+        }
     }
 }

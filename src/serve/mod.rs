@@ -445,6 +445,13 @@ pub fn serve(
     }
     let pool = worker::Pool::start(shared.clone(), rx, opts.workers)?;
     worker::requeue(&shared)?;
+    // A run the last server left running failed: its trigger's `on_failure` hears of it.
+    for id in &interrupted {
+        let run = crate::runs::RunStore::get(&*shared.store(), id).ok().flatten();
+        if let Some(t) = run.and_then(|r| shared.triggers.get(&r.trigger).cloned()) {
+            alerts::run_failed(&shared, &t, id);
+        }
+    }
 
     let runtime = crate::http::server_runtime(std::thread::available_parallelism().map_or(2, |n| n.get()))?;
     let result = runtime.block_on(async {

@@ -55,6 +55,9 @@ impl KdfParams {
 pub enum KeySource {
     /// `LINKRUN_MASTER_KEY`.
     EnvKey,
+    /// `LINKRUN_MASTER_KEY_FILE`: a key file outside the home (a mounted secret, systemd's
+    /// credentials folder), read only, never created or rewritten.
+    ExternalFile(PathBuf),
     /// `LINKRUN_PASSPHRASE`.
     Passphrase,
     /// The key file.
@@ -65,6 +68,7 @@ impl fmt::Display for KeySource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             KeySource::EnvKey => f.write_str("LINKRUN_MASTER_KEY"),
+            KeySource::ExternalFile(p) => write!(f, "LINKRUN_MASTER_KEY_FILE {}", p.display()),
             KeySource::Passphrase => f.write_str("LINKRUN_PASSPHRASE"),
             KeySource::KeyFile(p) => write!(f, "key file {}", p.display()),
         }
@@ -76,6 +80,8 @@ impl KeySource {
     pub fn detect(key_file: &Path) -> KeySource {
         if std::env::var_os("LINKRUN_MASTER_KEY").is_some_and(|v| !v.is_empty()) {
             KeySource::EnvKey
+        } else if let Some(p) = std::env::var_os("LINKRUN_MASTER_KEY_FILE").filter(|v| !v.is_empty()) {
+            KeySource::ExternalFile(PathBuf::from(p))
         } else if std::env::var_os("LINKRUN_PASSPHRASE").is_some_and(|v| !v.is_empty()) {
             KeySource::Passphrase
         } else {
@@ -137,6 +143,7 @@ impl MasterKey {
                 MasterKey::from_passphrase(v.as_bytes(), kdf)
             }
             KeySource::KeyFile(path) => read_key_file(path),
+            KeySource::ExternalFile(path) => read_key_file(path),
         }
     }
 

@@ -931,3 +931,24 @@ fn state_kept_by_file_name_before_is_adopted_by_the_script() {
     assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
     assert_eq!(list[0]["script"], std::fs::canonicalize(a).expect("canonical").display().to_string().as_str());
 }
+
+#[test]
+fn a_key_file_outside_the_home_is_used_and_never_written() {
+    let env = Env::new();
+    let outside = env.work.path().join("secrets/master.key");
+    std::fs::create_dir_all(outside.parent().unwrap()).unwrap();
+    use base64::Engine as _;
+    std::fs::write(&outside, base64::engine::general_purpose::STANDARD.encode([7u8; 32])).unwrap();
+    env.set_env("LINKRUN_MASTER_KEY_FILE", outside.to_str().unwrap());
+    let status: serde_json::Value = serde_json::from_str(env.run(&["vault", "status", "--json"]).ok()).unwrap();
+    assert_eq!(status["key_source"], format!("LINKRUN_MASTER_KEY_FILE {}", outside.display()));
+    assert!(!env.home_path().join("master.key").exists(), "no key file is made in the home");
+    // The same vault opens with the same key given another way, and not with another.
+    env.unset_env("LINKRUN_MASTER_KEY_FILE");
+    env.set_env("LINKRUN_MASTER_KEY", &base64::engine::general_purpose::STANDARD.encode([7u8; 32]));
+    env.run(&["vault", "status"]).ok();
+    env.unset_env("LINKRUN_MASTER_KEY");
+    env.set_env("LINKRUN_MASTER_KEY_FILE", "/nonexistent/key");
+    let e = env.run(&["vault", "status"]).fails(3);
+    assert!(e.contains("/nonexistent/key"), "{e}");
+}

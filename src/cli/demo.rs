@@ -22,6 +22,7 @@ const LEAD_TO_ORG_B: &str = include_str!("../../scripts/lead_to_org_b.rhai");
 const ALERT_LOG: &str = include_str!("../../scripts/alert_log.rhai");
 const LEAD_TRIGGER: &str = include_str!("../../triggers/lead_to_org_b.toml");
 const CALL_TRIGGER: &str = include_str!("../../triggers/call_events.toml");
+const SYNC_TRIGGER: &str = include_str!("../../triggers/servicenow_sync.toml");
 
 /// Arguments of `demo`.
 #[derive(Debug, Args)]
@@ -115,7 +116,11 @@ impl Demo {
         std::fs::create_dir_all(&dir)
             .map_err(|source| Error::Io { what: format!("cannot create `{}`", dir.display()), source })?;
         let mut keys = Vec::new();
-        for (name, text) in [("lead_to_org_b", LEAD_TRIGGER), ("call_events", CALL_TRIGGER)] {
+        // The shipped schedule runs every 15 minutes; the demo's copy every 2 seconds, to be seen.
+        let sync_trigger = SYNC_TRIGGER.replace("every = \"15m\"", "every = \"2s\"");
+        for (name, text) in
+            [("lead_to_org_b", LEAD_TRIGGER), ("call_events", CALL_TRIGGER), ("servicenow_sync", sync_trigger.as_str())]
+        {
             let file = dir.join(format!("{name}.toml"));
             std::fs::write(&file, text)
                 .map_err(|source| Error::Io { what: format!("cannot write `{}`", file.display()), source })?;
@@ -151,7 +156,7 @@ impl Demo {
             .recv_timeout(std::time::Duration::from_secs(30))
             .map_err(|_| Error::Other("linkrun serve did not start for the demo".into()))?;
         self.say(&format!(
-            "   serve at {serve}: webhooks /hooks/zoho/lead (async, key in the URL) and /hooks/phone/events (sync)"
+            "   serve at {serve}: webhooks /hooks/zoho/lead (async, key in the URL) and /hooks/phone/events (sync), schedule servicenow_sync"
         ));
         let lead_key = keys.first().cloned().unwrap_or_default();
         let call_key = keys.get(1).cloned().unwrap_or_default();
@@ -221,10 +226,42 @@ impl Demo {
             self.ok = false;
             self.say(&format!("  ! the call was not handled: {call}"));
         }
+        // The schedule: the ServiceNow sync runs by itself.
+        let mut scheduled = None;
+        let waited = std::time::Instant::now();
+        while waited.elapsed() < std::time::Duration::from_secs(30) {
+            let (_, out, _) = self.linkrun(&[
+                "runs",
+                "list",
+                "--trigger",
+                "servicenow_sync",
+                "--status",
+                "ok",
+                "--json",
+                "--limit",
+                "1",
+            ])?;
+            if let Some(r) = serde_json::from_str::<Value>(&out).ok().and_then(|v| v.get(0).cloned()) {
+                scheduled = Some(r);
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        match &scheduled {
+            Some(r) => self.say(&format!(
+                "   schedule servicenow_sync (every 2 s here, 15 min as shipped): run {} ok in {} ms",
+                r["id"].as_str().unwrap_or("?"),
+                r["duration_ms"]
+            )),
+            None => {
+                self.ok = false;
+                self.say("  ! the scheduled ServiceNow sync did not run");
+            }
+        }
         drop(child);
         let runs = self.step("runs list", &["runs", "list", "--json", "--limit", "20"])?.unwrap_or_default();
         Ok(
-            json!({"lead_ms": reached, "lead_email": email, "call": call, "screen_pop": pop, "case": case, "runs": runs}),
+            json!({"lead_ms": reached, "lead_email": email, "call": call, "screen_pop": pop, "case": case, "scheduled": scheduled, "runs": runs}),
         )
     }
 }

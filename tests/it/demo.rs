@@ -123,6 +123,7 @@ fn the_demo_runs_both_use_cases_and_leaves_the_expected_state() {
     let triggers: Vec<&str> =
         events["runs"].as_array().unwrap().iter().map(|r| r["trigger"].as_str().unwrap()).collect();
     assert!(triggers.contains(&"lead_to_org_b") && triggers.contains(&"call_events"), "{triggers:?}");
+    assert_eq!(events["scheduled"]["status"], "ok", "the schedule ran the ServiceNow sync: {events}");
 }
 
 #[test]
@@ -145,6 +146,7 @@ fn the_demo_text_tells_each_step() {
         "6. linkrun serve: the same integrations, started by events instead of by hand",
         "created in Org A reached Org B through the workflow webhook in",
         "answered opened case CS",
+        "schedule servicenow_sync (every 2 s here, 15 min as shipped): run ",
         "7. sandbox now: Org A 303 leads",
         "(incremental: the second run asks Org A only for leads modified after the newest Modified_Time the first run copied",
         "(incremental: each direction reads only what changed after its checkpoint",

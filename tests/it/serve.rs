@@ -679,3 +679,42 @@ fn a_ringing_call_pops_the_servicenow_contact_and_answering_opens_a_case_with_th
     assert_eq!(case["contact_type"], "phone");
     serve.stop();
 }
+
+#[test]
+fn sigterm_lets_running_scripts_finish_within_the_grace_period_and_records_the_rest() {
+    let env = Env::new();
+    env.write("short.rhai", "sleep(0.5); \"done\"");
+    env.write("long.rhai", "sleep(20.0); \"never\"");
+    let skey = add_trigger(
+        &env,
+        "s.toml",
+        "name = \"short\"\nscript = \"short.rhai\"\n[webhook]\npath = \"/hooks/short\"\nmode = \"async\"\n",
+    );
+    let lkey = add_trigger(
+        &env,
+        "l.toml",
+        "name = \"long\"\nscript = \"long.rhai\"\n[webhook]\npath = \"/hooks/long\"\nmode = \"async\"\n",
+    );
+    let serve = Serve::start(&env, &["--grace", "2", "--json-logs"]);
+    let short = body(&serve.post("/hooks/short", &skey, "{}"))["run_id"].as_str().unwrap().to_string();
+    let long = body(&serve.post("/hooks/long", &lkey, "{}"))["run_id"].as_str().unwrap().to_string();
+    serve.wait_log("\"event\":\"listening\"");
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let started = std::time::Instant::now();
+    let log = serve.stop();
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "stopped within the grace period");
+    let status = |id: &str| -> String {
+        serde_json::from_str::<Value>(env.run(&["runs", "show", id, "--json"]).ok()).unwrap()["status"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(status(&short), "ok", "a script that ends within the grace period finishes");
+    assert_eq!(status(&long), "interrupted", "one still going is recorded as interrupted:\n{log}");
+    // JSON log lines: one object per line.
+    for line in log.lines() {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v["ts"].is_string() && v["event"].is_string(), "{line}");
+    }
+    assert!(log.contains(&format!("\"run_id\":\"{short}\"")), "{log}");
+}

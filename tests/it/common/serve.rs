@@ -30,7 +30,13 @@ impl Serve {
                 let mut tx = Some(tx);
                 for line in std::io::BufReader::new(stderr).lines() {
                     let Ok(line) = line else { break };
-                    if let Some(rest) = line.split("listening: ").nth(1)
+                    // `TIME listening: URL ...`, or with --json-logs `{"event":"listening","message":"URL ..."}`.
+                    let json = serde_json::from_str::<serde_json::Value>(&line).ok();
+                    let rest = match &json {
+                        Some(v) if v["event"] == "listening" => v["message"].as_str().map(str::to_string),
+                        _ => line.split("listening: ").nth(1).map(str::to_string),
+                    };
+                    if let Some(rest) = rest
                         && let Some(tx) = tx.take()
                     {
                         let _ = tx.send(rest.split_whitespace().next().unwrap_or_default().to_string());

@@ -321,10 +321,15 @@ impl fmt::Debug for Invoker {
 impl Invoker {
     /// A new invoker for the given home.
     pub fn new(home: Home, opts: InvokerOptions) -> Invoker {
+        Invoker::with_clients(home, opts, Clients::default())
+    }
+
+    /// An invoker that sends through `clients` (shared pools, as a serve worker keeps them).
+    pub fn with_clients(home: Home, opts: InvokerOptions, clients: Clients) -> Invoker {
         Invoker {
             home,
             opts,
-            clients: Clients::default(),
+            clients,
             vault: RefCell::new(None),
             catalog: RefCell::new(None),
             live: RefCell::new(HashMap::new()),

@@ -112,6 +112,7 @@ pub fn run(home: &Home, a: RunArgs, verbose: bool) -> Result<()> {
         request: None,
         quiet: false,
         public_only: false,
+        reuse: None,
     };
     let outcome = script::run(home, &opts);
     let (info, result) = log.take();

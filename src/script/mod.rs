@@ -120,6 +120,31 @@ pub struct RunOptions {
     pub quiet: bool,
     /// Requests through no connection may reach public addresses only (serve, against SSRF).
     pub public_only: bool,
+    /// What a long-lived thread keeps between its runs (a serve worker); none: made for this
+    /// run.
+    pub reuse: Option<Rc<Reuse>>,
+}
+
+/// What a thread that runs one script after another (a serve worker) keeps between runs: its
+/// async runtime and the HTTP clients, whose pools keep connections to the APIs open. The
+/// vault, the catalog and each connection's credentials are still read afresh for every run, so
+/// a connection added, changed or deleted meanwhile is seen at the next run.
+pub struct Reuse {
+    runtime: Rc<tokio::runtime::Runtime>,
+    clients: crate::http::Clients,
+}
+
+impl std::fmt::Debug for Reuse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reuse").finish_non_exhaustive()
+    }
+}
+
+impl Reuse {
+    /// A runtime and clients for this thread.
+    pub fn new() -> Result<Reuse> {
+        Ok(Reuse { runtime: Rc::new(crate::http::runtime()?), clients: crate::http::Clients::default() })
+    }
 }
 
 /// Why a run stopped early in a way the script cannot catch.
@@ -137,7 +162,7 @@ pub(crate) enum Stop {
 /// State shared by the script's native functions.
 pub(crate) struct RunState {
     pub(crate) invoker: Invoker,
-    pub(crate) runtime: tokio::runtime::Runtime,
+    pub(crate) runtime: Rc<tokio::runtime::Runtime>,
     pub(crate) deadline: Instant,
     /// How long `invoke_url` polls a request before sleeping on the network.
     pub(crate) spin: Duration,
@@ -432,9 +457,12 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
     };
     let zone = org_zone(home)?;
     let started = Instant::now();
-    let runtime = crate::http::runtime()?;
+    let (runtime, clients) = match &opts.reuse {
+        Some(r) => (r.runtime.clone(), r.clients.clone()),
+        None => (Rc::new(crate::http::runtime()?), crate::http::Clients::default()),
+    };
     let state = Rc::new(RunState {
-        invoker: Invoker::new(
+        invoker: Invoker::with_clients(
             home.clone(),
             InvokerOptions {
                 verbose: opts.verbose,
@@ -442,6 +470,7 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
                 public_only: opts.public_only,
                 ..Default::default()
             },
+            clients,
         ),
         runtime,
         deadline: started + opts.timeout,

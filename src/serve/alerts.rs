@@ -174,15 +174,47 @@ pub(crate) fn check_connections(shared: &Arc<Shared>) {
     }
 }
 
-/// Looks at the connections every few seconds.
+/// Retention, on a connection of its own (its batches never hold the server's): the runs
+/// `[runs]` no longer keeps, and delivery ids older than the longest `dedupe_window`.
+fn housekeeping(shared: &Shared) {
+    use crate::config::RunsConfig;
+    let Ok(store) = crate::store::SqliteRuns::open(&shared.home) else { return };
+    let keep = shared.config.runs.keep.unwrap_or(RunsConfig::DEFAULT_KEEP);
+    let days = shared.config.runs.max_age_days.unwrap_or(RunsConfig::DEFAULT_MAX_AGE_DAYS);
+    let now = crate::clock::now_ms();
+    let age_ms = i64::try_from(days).unwrap_or(i64::MAX).saturating_mul(86_400_000);
+    match store.prune(Some(keep), Some(now.saturating_sub(age_ms))) {
+        Ok(0) => {}
+        Ok(n) => shared.log.note("retention", &format!("deleted {n} old run record(s)")),
+        Err(e) => shared.log.note("retention", &e.to_string()),
+    }
+    let window = shared
+        .triggers
+        .values()
+        .filter_map(|t| t.webhook().map(|w| w.dedupe_window_ms))
+        .max()
+        .unwrap_or(crate::trigger::DEFAULT_DEDUPE_WINDOW_MS);
+    let _ = store.forget_deliveries(now.saturating_sub(window));
+}
+
+/// Looks at the connections every few seconds, and keeps the store's retention every 5 minutes.
 pub(crate) fn watch_connections(
     shared: Arc<Shared>,
     mut quit: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let mut tick: u64 = 0;
         loop {
             let s = shared.clone();
-            let _ = tokio::task::spawn_blocking(move || check_connections(&s)).await;
+            let keep = tick.is_multiple_of(60);
+            tick += 1;
+            let _ = tokio::task::spawn_blocking(move || {
+                check_connections(&s);
+                if keep {
+                    housekeeping(&s);
+                }
+            })
+            .await;
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(5)) => {}
                 _ = quit.changed() => return,

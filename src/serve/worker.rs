@@ -13,6 +13,11 @@ use crate::runs::{RunEnd, RunLog, RunQueue, RunStatus};
 use crate::script::{self, RunOptions, ScriptSource};
 use crate::{Error, Result};
 
+thread_local! {
+    /// Each worker's runtime and HTTP clients, kept from one run to the next.
+    static REUSE: Option<std::rc::Rc<script::Reuse>> = script::Reuse::new().ok().map(std::rc::Rc::new);
+}
+
 /// The running pool.
 pub(crate) struct Pool {
     threads: Vec<std::thread::JoinHandle<()>>,
@@ -183,6 +188,7 @@ pub(crate) fn execute(
         request,
         quiet,
         public_only,
+        reuse: REUSE.with(|r| r.clone()),
     };
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| script::run(home, &opts)))
         .unwrap_or_else(|_| Err(Error::Usage("the script's run ended in an internal error".into())));

@@ -25,14 +25,10 @@ LEADS=${LEADS:-20}
 for tool in wrk; do command -v "$tool" >/dev/null || die "\`$tool\` is not installed (apt-get install wrk)"; done
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 [ -x "$NGINX" ] || die "nginx is not installed (apt-get install nginx-light)"
-step "building the baseline (cargo bench --no-run --bench serve_baseline)"
-BASELINE=$(cd "$ROOT" && cargo bench --no-run --bench serve_baseline --message-format json 2>/dev/null |
-    python3 -c 'import json,sys
-for l in sys.stdin:
-    m = json.loads(l)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "serve_baseline" and m.get("executable"):
-        print(m["executable"])')
-[ -x "$BASELINE" ] || die "the baseline did not build"
+step "building the baseline (cargo build --release -p serve-baseline)"
+(cd "$ROOT" && cargo build --release -p serve-baseline >&2) || die "the baseline did not build"
+BASELINE="$TARGET_DIR/release/serve-baseline"
+[ -x "$BASELINE" ] || die "no baseline at $BASELINE"
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/linkrun-serve-bench.XXXXXX")
 PIDS=()
@@ -146,7 +142,9 @@ step "figure 1: wrk -t2 -c$CONNS -d${DURATION}s, linkrun serve and the baseline 
 R=()
 for round in 1 2; do
     R+=("$(measure "serve$round" "$SERVE_URL")")
+    step "  linkrun serve, round $round: ${R[-1]} (runs/s, p50 ms, p99 ms)"
     R+=("$(measure "base$round" "$BASE_URL")")
+    step "  baseline, round $round: ${R[-1]}"
 done
 SERVE_HWM=$(hwm_kib "$SERVE_PID")
 RUNS_OK=$("$BIN" runs list --trigger bench --status ok --json --limit 100000 | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
@@ -208,7 +206,8 @@ def ms(label):
     v, u = float(m.group(1)), m.group(2)
     return v / 1000 if u == "us" else v * 1000 if u == "s" else v
 if re.search(r"Non-2xx", t): sys.exit(t)
-print(f"{float(re.search(r'Requests/sec:\s+([\d.]+)', t).group(1)):.0f} {ms('50%'):.1f} {ms('99%'):.1f}")
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
+print(f"{rps:.0f} {ms('50%'):.1f} {ms('99%'):.1f}")
 PY
 )
 POP_HWM=$(hwm_kib "$SERVE_PID")

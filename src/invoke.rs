@@ -255,6 +255,41 @@ fn append_query(url: &mut Url, m: &serde_json::Map<String, serde_json::Value>) {
     }
 }
 
+/// What a thread that runs script after script (a serve worker) keeps between runs: the open
+/// vault, and the catalog of services, parsed again only when a file of the installed or local
+/// services changes (a connection's own record and credentials are read afresh for every run).
+#[derive(Default)]
+pub struct HandleCache {
+    vault: RefCell<Option<Rc<RefCell<Vault>>>>,
+    catalog: RefCell<Option<(CatalogStamp, Rc<Catalog>)>>,
+}
+
+impl fmt::Debug for HandleCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HandleCache").finish_non_exhaustive()
+    }
+}
+
+/// The service files a catalog was loaded from: (path, modified, length) of each, sorted.
+type CatalogStamp = Vec<(std::path::PathBuf, Option<SystemTime>, u64)>;
+
+fn catalog_stamp(home: &Home) -> CatalogStamp {
+    let mut out = Vec::new();
+    for dir in [home.services_dir(), std::path::PathBuf::from("connections")] {
+        let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "toml")
+                && let Ok(m) = e.metadata()
+            {
+                out.push((p, m.modified().ok(), m.len()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 /// Options of an invoker.
 #[derive(Debug, Clone)]
 pub struct InvokerOptions {
@@ -269,6 +304,8 @@ pub struct InvokerOptions {
     /// Requests through no connection may reach public addresses only (serve's scripts, unless
     /// `[serve] allow_private_network`).
     pub public_only: bool,
+    /// Handles kept between runs (none: opened for this invoker).
+    pub cache: Option<Rc<HandleCache>>,
 }
 
 impl Default for InvokerOptions {
@@ -279,6 +316,7 @@ impl Default for InvokerOptions {
             budgets: Budgets::default(),
             trace: None,
             public_only: false,
+            cache: None,
         }
     }
 }
@@ -439,8 +477,15 @@ impl Invoker {
         if let Some(v) = self.vault.borrow().as_ref() {
             return Ok(v.clone());
         }
+        if let Some(v) = self.opts.cache.as_ref().and_then(|c| c.vault.borrow().clone()) {
+            *self.vault.borrow_mut() = Some(v.clone());
+            return Ok(v);
+        }
         let v = Rc::new(RefCell::new(Vault::open(&self.home).map_err(|e| Failure::Fatal(e.into()))?));
         *self.vault.borrow_mut() = Some(v.clone());
+        if let Some(c) = &self.opts.cache {
+            *c.vault.borrow_mut() = Some(v.clone());
+        }
         Ok(v)
     }
 
@@ -448,8 +493,19 @@ impl Invoker {
         if let Some(c) = self.catalog.borrow().as_ref() {
             return Ok(c.clone());
         }
+        let stamp = self.opts.cache.as_ref().map(|_| catalog_stamp(&self.home));
+        if let (Some(cache), Some(stamp)) = (&self.opts.cache, &stamp)
+            && let Some((seen, c)) = cache.catalog.borrow().as_ref()
+            && seen == stamp
+        {
+            *self.catalog.borrow_mut() = Some(c.clone());
+            return Ok(c.clone());
+        }
         let c = Rc::new(Catalog::load(&self.home).map_err(Failure::Fatal)?);
         *self.catalog.borrow_mut() = Some(c.clone());
+        if let (Some(cache), Some(stamp)) = (&self.opts.cache, stamp) {
+            *cache.catalog.borrow_mut() = Some((stamp, c.clone()));
+        }
         Ok(c)
     }
 

@@ -126,12 +126,18 @@ pub struct RunOptions {
 }
 
 /// What a thread that runs one script after another (a serve worker) keeps between runs: its
-/// async runtime and the HTTP clients, whose pools keep connections to the APIs open. The
-/// vault, the catalog and each connection's credentials are still read afresh for every run, so
-/// a connection added, changed or deleted meanwhile is seen at the next run.
+/// async runtime, the HTTP clients (whose pools keep connections to the APIs open), the open
+/// vault, the catalog (parsed again when a service file changes) and the engine. Each
+/// connection's record and credentials are read afresh for every run, so a connection added,
+/// changed or deleted meanwhile is seen at the next run. Only for runs with a log (serve's).
 pub struct Reuse {
     runtime: Rc<tokio::runtime::Runtime>,
     clients: crate::http::Clients,
+    handles: Rc<crate::invoke::HandleCache>,
+    /// The engine with the whole vocabulary, built once for the org's zone: each run registers
+    /// its own functions (`args`, `input`, `info`, `respond`, `invoke_url`, the tasks, `state_*`,
+    /// `sleep`, `exit`) over the previous run's, so none of one run's state reaches the next.
+    engine: RefCell<Option<(zone::Zone, Engine)>>,
 }
 
 impl std::fmt::Debug for Reuse {
@@ -143,7 +149,12 @@ impl std::fmt::Debug for Reuse {
 impl Reuse {
     /// A runtime and clients for this thread.
     pub fn new() -> Result<Reuse> {
-        Ok(Reuse { runtime: Rc::new(crate::http::runtime()?), clients: crate::http::Clients::default() })
+        Ok(Reuse {
+            runtime: Rc::new(crate::http::runtime()?),
+            clients: crate::http::Clients::default(),
+            handles: Rc::default(),
+            engine: RefCell::new(None),
+        })
     }
 }
 
@@ -468,6 +479,7 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
                 verbose: opts.verbose,
                 trace: opts.log.as_ref().map(|l| l.requests.clone()),
                 public_only: opts.public_only,
+                cache: opts.reuse.as_ref().map(|r| r.handles.clone()),
                 ..Default::default()
             },
             clients,
@@ -480,7 +492,11 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
         positions: positions.clone(),
     });
 
-    let mut engine = engine_in(zone);
+    let reused = opts.reuse.as_ref().filter(|_| opts.log.is_some());
+    let mut engine = match reused.and_then(|r| r.engine.borrow_mut().take()).filter(|(z, _)| *z == zone) {
+        Some((_, e)) => e,
+        None => engine_in(zone),
+    };
     {
         let all = args.clone();
         engine.register_fn("args", move || all.clone());
@@ -578,6 +594,11 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
         state.invoker.forget_secrets();
         std::mem::forget(engine);
         std::mem::forget(state);
+    } else if let Some(r) = reused {
+        // The engine's run functions still hold this run's state until the next run replaces
+        // them: its credentials go now.
+        state.invoker.forget_secrets();
+        *r.engine.borrow_mut() = Some((zone, engine));
     }
     match (result, stop) {
         (_, Some(Stop::Fatal(e))) => Err(e),

@@ -718,3 +718,23 @@ fn sigterm_lets_running_scripts_finish_within_the_grace_period_and_records_the_r
     }
     assert!(log.contains(&format!("\"run_id\":\"{short}\"")), "{log}");
 }
+
+#[test]
+fn one_worker_running_run_after_run_keeps_nothing_of_one_run_in_the_next() {
+    let env = Env::new();
+    env.write("a.rhai", r#"let seen = state_get("seen"); state_set("seen", arg("who", "none")); #{ who: arg("who", "none"), seen: seen, run: run.id, body: input }"#);
+    env.write("b.rhai", r#"#{ seen: state_get("seen"), who: arg("who", "none") }"#);
+    let ka = add_trigger(&env, "a.toml", "name = \"a\"\nscript = \"a.rhai\"\n[webhook]\npath = \"/hooks/a\"\n");
+    let kb = add_trigger(&env, "b.toml", "name = \"b\"\nscript = \"b.rhai\"\n[webhook]\npath = \"/hooks/b\"\n");
+    let serve = Serve::start(&env, &["--workers", "1"]);
+    let first = body(&serve.post("/hooks/a?who=alice", &ka, r#"{"n": 1}"#));
+    let second = body(&serve.post("/hooks/a", &ka, ""));
+    let other = body(&serve.post("/hooks/b", &kb, "{}"));
+    serve.stop();
+    assert_eq!((first["who"].as_str(), first["seen"].is_null()), (Some("alice"), true), "{first}");
+    assert_eq!(second["who"], "none", "the first run's args are gone: {second}");
+    assert_eq!(second["seen"], "alice", "state is the script's own, kept on purpose");
+    assert_eq!(second["body"], "", "the first run's input is gone");
+    assert_ne!(second["run"], first["run"]);
+    assert_eq!(other, json!({"seen": null, "who": "none"}), "another script has its own state");
+}

@@ -367,9 +367,10 @@ pub(crate) async fn handler(State(shared): State<Arc<Shared>>, req: Request) -> 
         let shared = shared.clone();
         let t = t.clone();
         let window = w.dedupe_window_ms;
-        tokio::task::spawn_blocking(move || accept(&shared, &t, input, dedupe.as_deref(), window))
-            .await
-            .unwrap_or_else(|_| Err("the store failed".into()))
+        let sync = w.mode == Mode::Sync;
+        // One short transaction: done on this thread (block_in_place lets the runtime move its
+        // other tasks) rather than handed to another thread and back.
+        tokio::task::block_in_place(move || accept(&shared, &t, input, dedupe.as_deref(), window, sync))
     };
     let (id, input) = match accepted {
         Ok(AcceptedRun::New(id, input)) => (id, input),
@@ -435,13 +436,16 @@ enum AcceptedRun {
     Duplicate { id: String, first: Box<crate::runs::Run>, response: Option<Value> },
 }
 
-/// Records the run, `queued`, with its input sealed and its delivery id, in one transaction.
+/// Records the run with its input sealed and its delivery id, in one transaction: `queued` for
+/// async mode (a restart runs it), `running` for sync mode (its sender waits on this connection:
+/// a restart marks it interrupted, and the sender, having had no answer, sends it again).
 fn accept(
     shared: &Shared,
     t: &Trigger,
     input: JobInput,
     dedupe: Option<&str>,
     window: i64,
+    sync: bool,
 ) -> Result<AcceptedRun, String> {
     let now = crate::clock::now_ms();
     let id = crate::store::new_id(now);
@@ -460,7 +464,7 @@ fn accept(
     let a = Accept {
         id: &id,
         run: &run,
-        status: RunStatus::Queued,
+        status: if sync { RunStatus::Running } else { RunStatus::Queued },
         owner: &shared.owner,
         sealed_input: Some(&sealed),
         dedupe: dedupe.map(|k| (k, now - window)),

@@ -116,8 +116,9 @@ fn run(shared: &Arc<Shared>, job: Job) {
         .and_then(|t| shared.serial.get(t.name.as_str()))
         .map(|m| m.lock().unwrap_or_else(|e| e.into_inner()));
     let started = crate::clock::now_ms();
-    // Every run is recorded `queued` when accepted; a worker takes it by marking it `running`.
-    if !matches!(shared.store().start(&job.id, &shared.owner, started), Ok(true)) {
+    // A run is recorded `queued` when accepted (a sync webhook's `running` already); a worker
+    // takes a queued one by marking it `running`, in one transaction, so no run is taken twice.
+    if job.reply.is_none() && !matches!(shared.store().start(&job.id, &shared.owner, started), Ok(true)) {
         // Not `queued` any more (another server took it, or it was already recorded).
         shared.gone(&job.name);
         return;

@@ -301,26 +301,28 @@ impl RunQueue for SqliteRuns {
                 tx.commit().map_err(fail)?;
                 return Ok(Accepted::Duplicate { id, first: Box::new(first) });
             }
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT OR REPLACE INTO deliveries (trigger, key, run_id, seen_at) VALUES (?1, ?2, ?3, ?4)",
-                params![a.run.trigger, key, id, a.run.started_ms],
             )
+            .map_err(fail)?
+            .execute(params![a.run.trigger, key, id, a.run.started_ms])
             .map_err(fail)?;
         }
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO runs (id, trigger, script, status, started_at, input, owner, retry_of) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
-                id,
-                a.run.trigger,
-                a.run.script,
-                status,
-                a.run.started_ms,
-                a.run.input.to_string(),
-                a.owner,
-                a.retry_of
-            ],
         )
+        .map_err(fail)?
+        .execute(params![
+            id,
+            a.run.trigger,
+            a.run.script,
+            status,
+            a.run.started_ms,
+            a.run.input.to_string(),
+            a.owner,
+            a.retry_of
+        ])
         .map_err(fail)?;
         if let Some(mark) = a.mark {
             tx.execute(
@@ -332,11 +334,10 @@ impl RunQueue for SqliteRuns {
         }
         if let Some(sealed) = a.sealed_input {
             let (nonce, ct) = sealed.split_at(sealed.len().min(crate::vault::crypto::NONCE_LEN));
-            tx.execute(
-                "INSERT INTO run_inputs (run_id, nonce, ciphertext) VALUES (?1, ?2, ?3)",
-                params![id, nonce, ct],
-            )
-            .map_err(fail)?;
+            tx.prepare_cached("INSERT INTO run_inputs (run_id, nonce, ciphertext) VALUES (?1, ?2, ?3)")
+                .map_err(fail)?
+                .execute(params![id, nonce, ct])
+                .map_err(fail)?;
         }
         tx.commit().map_err(fail)?;
         Ok(Accepted::New(id))
@@ -345,10 +346,10 @@ impl RunQueue for SqliteRuns {
     fn start(&self, id: &str, owner: &str, started_ms: i64) -> Result<bool, StoreError> {
         let n = self
             .db
-            .execute(
+            .prepare_cached(
                 "UPDATE runs SET status = 'running', owner = ?2, started_at = ?3 WHERE id = ?1 AND status = 'queued'",
-                params![id, owner, started_ms],
             )
+            .and_then(|mut st| st.execute(params![id, owner, started_ms]))
             .map_err(|e| self.fail(e))?;
         Ok(n == 1)
     }
@@ -358,10 +359,12 @@ impl RunQueue for SqliteRuns {
         let requests = serde_json::to_string(&end.requests).unwrap_or_else(|_| "[]".into());
         let info = serde_json::to_string(&end.info).unwrap_or_else(|_| "[]".into());
         self.db
-            .execute(
+            .prepare_cached(
                 "UPDATE runs SET status = ?2, ended_at = ?3, result = ?4, error = ?5, info = ?6, requests = ?7, \
                  response = ?8 WHERE id = ?1",
-                params![
+            )
+            .and_then(|mut st| {
+                st.execute(params![
                     id,
                     status,
                     end.ended_ms,
@@ -370,8 +373,8 @@ impl RunQueue for SqliteRuns {
                     info,
                     requests,
                     response.map(|v| v.to_string()),
-                ],
-            )
+                ])
+            })
             .map_err(|e| self.fail(e))?;
         Ok(())
     }
@@ -399,8 +402,9 @@ impl RunQueue for SqliteRuns {
             // lease says whether it runs, not this table.
             let Some(owner) = owner else { continue };
             if !alive(&owner) {
-                tx.execute(
+                tx.prepare_cached(
                     "UPDATE runs SET status = 'interrupted', ended_at = ?2, error = ?3 WHERE id = ?1 AND status = 'running'",
+                ).map_err(fail)?.execute(
                     params![id, ended_ms, INTERRUPTED],
                 )
                 .map_err(fail)?;

@@ -122,21 +122,25 @@ for u in "$SERVE_URL" "$BASE_URL"; do
     [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "X-Linkrun-Key: $KEY" "$u/hooks/bench")" = 200 ] ||
         die "$u/hooks/bench does not answer 200"
 done
-measure() { # name url -> "rps p50_ms p99_ms"
-    wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency -s post.lua "$2/hooks/bench" >"$TMP/wrk.$1.txt" 2>&1
-    python3 - "$TMP/wrk.$1.txt" <<'PY'
+# wrk's report -> "requests/s p50_ms p99_ms"; any non-2xx answer is a failure.
+wrk_figures() {
+    python3 - "$1" <<'PY'
 import re, sys
 t = open(sys.argv[1]).read()
 def ms(label):
     m = re.search(r"^\s*%s\s+([\d.]+)(us|ms|s)\s*$" % re.escape(label), t, re.M)
     v, u = float(m.group(1)), m.group(2)
     return v / 1000 if u == "us" else v * 1000 if u == "s" else v
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
 errors = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
 if errors:
     sys.exit("non-2xx answers: %s\n%s" % (errors.group(1), t))
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
 print(f"{rps:.0f} {ms('50%'):.2f} {ms('99%'):.2f}")
 PY
+}
+measure() { # name url -> "rps p50_ms p99_ms"
+    wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency -s post.lua "$2/hooks/bench" >"$TMP/wrk.$1.txt" 2>&1
+    wrk_figures "$TMP/wrk.$1.txt"
 }
 step "figure 1: wrk -t2 -c$CONNS -d${DURATION}s, linkrun serve and the baseline interleaved twice"
 R=()
@@ -198,18 +202,7 @@ EOF
 grep -q '"sys_id"' "$TMP/pop.json" || die "the screen pop found no contact for $PHONE: $(cat "$TMP/pop.json")"
 step "figure 2: 20 calls ringing at once for ${DURATION}s, 100 ms per sandbox answer"
 wrk -t2 -c20 -d"${DURATION}s" --latency -s ring.lua "$SERVE_URL/hooks/phone/events" >"$TMP/wrk.ring.txt" 2>&1
-POP=$(python3 - "$TMP/wrk.ring.txt" <<'PY'
-import re, sys
-t = open(sys.argv[1]).read()
-def ms(label):
-    m = re.search(r"^\s*%s\s+([\d.]+)(us|ms|s)\s*$" % re.escape(label), t, re.M)
-    v, u = float(m.group(1)), m.group(2)
-    return v / 1000 if u == "us" else v * 1000 if u == "s" else v
-if re.search(r"Non-2xx", t): sys.exit(t)
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
-print(f"{rps:.0f} {ms('50%'):.1f} {ms('99%'):.1f}")
-PY
-)
+POP=$(wrk_figures "$TMP/wrk.ring.txt")
 POP_HWM=$(hwm_kib "$SERVE_PID")
 
 step "figure 3: $LEADS leads created in Org A, each timed until it is in Org B"

@@ -183,24 +183,7 @@ impl RunStore for SqliteRuns {
     }
 
     fn end(&self, id: &str, end: &RunEnd) -> Result<(), StoreError> {
-        let status: &'static str = end.status.into();
-        let requests = serde_json::to_string(&end.requests).unwrap_or_else(|_| "[]".into());
-        let info = serde_json::to_string(&end.info).unwrap_or_else(|_| "[]".into());
-        self.db
-            .execute(
-                "UPDATE runs SET status = ?2, ended_at = ?3, result = ?4, error = ?5, info = ?6, requests = ?7 WHERE id = ?1",
-                params![
-                    id,
-                    status,
-                    end.ended_ms,
-                    end.result.as_ref().map(|v| v.to_string()),
-                    end.error,
-                    info,
-                    requests
-                ],
-            )
-            .map_err(|e| self.fail(e))?;
-        Ok(())
+        RunQueue::finish(self, id, end, None)
     }
 
     fn list(&self, f: &RunFilter) -> Result<Vec<Run>, StoreError> {

@@ -1081,44 +1081,29 @@ impl Vault {
         // One write transaction from the first read to the commit: a writer in another process
         // (a token refresh) waits for it, then notices the new key check and seals under the new key.
         let tx = self.write_tx()?;
-        let rows: Vec<(String, String, Vec<u8>, Vec<u8>)> = tx
-            .prepare("SELECT link_name, field, nonce, ciphertext FROM sealed")?
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-            .collect::<Result<_, _>>()?;
-        for (i, (link, field, nonce, ct)) in rows.iter().enumerate() {
-            let ad = aad(&self.vault_id, link, field);
-            let plain = self
-                .keys
-                .borrow()
-                .key
-                .open(nonce, ct, &ad)
-                .ok_or_else(|| VaultError::Unreadable { link_name: link.clone(), field: Field::parse(field) })?;
-            let (n2, c2) = new_key.seal(&plain, &ad)?;
-            tx.execute(
-                "UPDATE sealed SET nonce = ?3, ciphertext = ?4 WHERE link_name = ?1 AND field = ?2",
-                params![link, field, n2.as_slice(), c2],
-            )?;
-            if i == rows.len() / 2 {
-                crash_point("rekey_mid_transaction");
+        // Connection fields, then the secrets of no connection (triggers, the runs key): the
+        // owner column is `link_name` in one table, `owner` in the other.
+        for (table, owner_col) in [("sealed", "link_name"), ("sealed_secrets", "owner")] {
+            let rows: Vec<(String, String, Vec<u8>, Vec<u8>)> = tx
+                .prepare(&format!("SELECT {owner_col}, field, nonce, ciphertext FROM {table}"))?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<Result<_, _>>()?;
+            for (i, (owner, field, nonce, ct)) in rows.iter().enumerate() {
+                let ad = aad(&self.vault_id, owner, field);
+                let plain =
+                    self.keys.borrow().key.open(nonce, ct, &ad).ok_or_else(|| VaultError::Unreadable {
+                        link_name: owner.clone(),
+                        field: Field::parse(field),
+                    })?;
+                let (n2, c2) = new_key.seal(&plain, &ad)?;
+                tx.execute(
+                    &format!("UPDATE {table} SET nonce = ?3, ciphertext = ?4 WHERE {owner_col} = ?1 AND field = ?2"),
+                    params![owner, field, n2.as_slice(), c2],
+                )?;
+                if table == "sealed" && i == rows.len() / 2 {
+                    crash_point("rekey_mid_transaction");
+                }
             }
-        }
-        let others: Vec<(String, String, Vec<u8>, Vec<u8>)> = tx
-            .prepare("SELECT owner, field, nonce, ciphertext FROM sealed_secrets")?
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-            .collect::<Result<_, _>>()?;
-        for (owner, field, nonce, ct) in &others {
-            let ad = aad(&self.vault_id, owner, field);
-            let plain = self
-                .keys
-                .borrow()
-                .key
-                .open(nonce, ct, &ad)
-                .ok_or_else(|| VaultError::Unreadable { link_name: owner.clone(), field: Field::parse(field) })?;
-            let (n2, c2) = new_key.seal(&plain, &ad)?;
-            tx.execute(
-                "UPDATE sealed_secrets SET nonce = ?3, ciphertext = ?4 WHERE owner = ?1 AND field = ?2",
-                params![owner, field, n2.as_slice(), c2],
-            )?;
         }
         meta_set(&tx, "key_check", &new_check)?;
         if let Some(kdf) = &kdf {

@@ -738,3 +738,24 @@ fn one_worker_running_run_after_run_keeps_nothing_of_one_run_in_the_next() {
     assert_ne!(second["run"], first["run"]);
     assert_eq!(other, json!({"seen": null, "who": "none"}), "another script has its own state");
 }
+
+#[test]
+fn a_rekey_reseals_trigger_secrets_and_the_runs_key() {
+    let env = Env::new();
+    env.write("echo.rhai", ECHO);
+    let key = add_trigger(&env, "e.toml", &webhook("echo", "/hooks/echo", "mode = \"async\"\n"));
+    let serve = Serve::start(&env, &[]);
+    let r = body(&serve.post("/hooks/echo", &key, r#"{"n": 1}"#));
+    serve.wait_log("trigger=echo status=ok");
+    serve.stop();
+    env.run(&["vault", "rekey", "--new-key-file"]).ok();
+    // After the rekey the webhook key still opens, and so does the runs key that seals the
+    // second run's input.
+    let serve = Serve::start(&env, &[]);
+    let again = serve.post("/hooks/echo", &key, r#"{"n": 2}"#);
+    assert_eq!(again.status, 202, "{}", again.body);
+    serve.wait_log("trigger=echo status=ok");
+    serve.stop();
+    assert_eq!(runs(&env, &["--trigger", "echo", "--status", "ok"]).len(), 2);
+    assert!(r["run_id"].is_string());
+}

@@ -482,7 +482,18 @@ pub fn serve(
         };
         let app = router(shared.clone());
         let server = axum::serve(listener, app).with_graceful_shutdown(shutdown);
-        let served = server.await;
+        // Graceful shutdown waits for open requests, a sync webhook's among them: past the grace
+        // period (and a second for the answers in flight) they are dropped, so that a script that
+        // never ends cannot hold serve up.
+        let mut stopping = quit_rx.clone();
+        let grace = opts.grace + Duration::from_secs(1);
+        let served = tokio::select! {
+            r = std::future::IntoFuture::into_future(server) => r,
+            _ = async move {
+                let _ = stopping.wait_for(|v| *v).await;
+                tokio::time::sleep(grace).await;
+            } => Ok(()),
+        };
         for h in schedules {
             h.abort();
         }

@@ -695,14 +695,28 @@ fn sigterm_lets_running_scripts_finish_within_the_grace_period_and_records_the_r
         "l.toml",
         "name = \"long\"\nscript = \"long.rhai\"\n[webhook]\npath = \"/hooks/long\"\nmode = \"async\"\n",
     );
+    let ykey =
+        add_trigger(&env, "y.toml", "name = \"waits\"\nscript = \"long.rhai\"\n[webhook]\npath = \"/hooks/waits\"\n");
     let serve = Serve::start(&env, &["--grace", "2", "--json-logs"]);
     let short = body(&serve.post("/hooks/short", &skey, "{}"))["run_id"].as_str().unwrap().to_string();
     let long = body(&serve.post("/hooks/long", &lkey, "{}"))["run_id"].as_str().unwrap().to_string();
+    // A sync request whose script outlives the grace period does not hold serve up.
+    let waiting = {
+        let (base, k) = (serve.base.clone(), ykey.clone());
+        std::thread::spawn(move || {
+            let h = vec![("X-Linkrun-Key".to_string(), k)];
+            crate::common::oidc::http("POST", &format!("{base}/hooks/waits"), &h, b"{}").map(|r| r.status)
+        })
+    };
     serve.wait_log("\"event\":\"listening\"");
     std::thread::sleep(std::time::Duration::from_millis(100));
     let started = std::time::Instant::now();
     let log = serve.stop();
     assert!(started.elapsed() < std::time::Duration::from_secs(10), "stopped within the grace period");
+    assert!(!matches!(waiting.join().unwrap(), Ok(200)), "the waiting request got no answer of the script");
+    let waits = runs(&env, &["--trigger", "waits"]);
+    assert_eq!(waits.len(), 1);
+    assert_eq!(waits[0]["status"], "interrupted", "{waits:?}");
     let status = |id: &str| -> String {
         serde_json::from_str::<Value>(env.run(&["runs", "show", id, "--json"]).ok()).unwrap()["status"]
             .as_str()

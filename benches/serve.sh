@@ -204,6 +204,15 @@ step "figure 2: 20 calls ringing at once for ${DURATION}s, 100 ms per sandbox an
 wrk -t2 -c20 -d"${DURATION}s" --latency -s ring.lua "$SERVE_URL/hooks/phone/events" >"$TMP/wrk.ring.txt" 2>&1
 POP=$(wrk_figures "$TMP/wrk.ring.txt")
 POP_HWM=$(hwm_kib "$SERVE_PID")
+# The provider alone: the same lookup the script sends, 20 at once, straight to the sandbox.
+SN_TOKEN=$(curl -sf -X POST "$SB/oauth_token.do" --data-urlencode grant_type=password \
+    --data-urlencode "client_id=$SN_ID" --data-urlencode "client_secret=$SN_SECRET" \
+    --data-urlencode "username=$SN_USER" --data-urlencode "password=$SN_PASS" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+printf 'wrk.headers["Authorization"] = "Bearer %s"\nwrk.headers["Accept"] = "application/json"\n' "$SN_TOKEN" >sn.lua
+SN_PATH="/api/now/table/customer_contact?sysparm_query=phoneLIKE0165%5EORmobile_phoneLIKE0165&sysparm_fields=sys_id,first_name,last_name,email,account,phone,mobile_phone&sysparm_limit=200"
+wrk -t2 -c20 -d"${DURATION}s" --latency -s sn.lua "$SB$SN_PATH" >"$TMP/wrk.sn.txt" 2>&1
+PROVIDER=$(wrk_figures "$TMP/wrk.sn.txt")
 
 step "figure 3: $LEADS leads created in Org A, each timed until it is in Org B"
 curl -sf -X POST "$SB/_sandbox/events/crm" -H 'content-type: application/json' \
@@ -225,11 +234,12 @@ EOF
 for n in $(seq "$LEADS"); do "$BIN" run lead_timer.rhai --arg n="$n" >>"$TMP/leads.txt" 2>/dev/null || die "lead_timer.rhai failed"; done
 stop_serve
 
-python3 - "$CONNS" "$DURATION" "$SERVE_HWM" "$POP_HWM" "$RUNS_OK" "$TMP/leads.txt" "${R[@]}" "$POP" <<'PY'
+python3 - "$CONNS" "$DURATION" "$SERVE_HWM" "$POP_HWM" "$RUNS_OK" "$TMP/leads.txt" "${R[@]}" "$POP" "$PROVIDER" <<'PY'
 import statistics, sys
 conns, dur, hwm1, hwm2, runs_ok, leads_file = sys.argv[1:7]
 r = [tuple(map(float, x.split())) for x in sys.argv[7:11]]
 pop = tuple(map(float, sys.argv[11].split()))
+provider = tuple(map(float, sys.argv[12].split()))
 leads = [float(x) for x in open(leads_file).read().split()]
 serve = [r[0], r[2]]
 base = [r[1], r[3]]
@@ -243,6 +253,7 @@ for name, rows in (("linkrun serve", serve), ("axum + reqwest baseline", base)):
         print(f"| {name} | {x[0]:.0f} | {x[1]:.2f} | {x[2]:.2f} |")
 print(f"throughput {rps_ratio:.2f}x the baseline (target >= 0.5x); p99 {p99_ratio:.2f}x (target <= 3x); {runs_ok} runs recorded ok")
 print(f"figure 2: screen pop, 20 calls ringing at once, 100 ms per sandbox answer: {pop[0]:.0f} answers/s, p50 {pop[1]:.1f} ms, p99 {pop[2]:.1f} ms (target <= 125 ms)")
+print(f"          the provider alone (the same lookup, 20 at once, straight to the sandbox): p50 {provider[1]:.1f} ms, p99 {provider[2]:.1f} ms; serve adds {pop[1] - provider[1]:.1f} ms at p50, {pop[2] - provider[2]:.1f} ms at p99")
 print(f"figure 3: Org A create -> lead in Org B: median {statistics.median(leads):.0f} ms, max {max(leads):.0f} ms over {len(leads)} leads (target: median < 1000 ms; the sandbox adds 100 ms to each of the create, the webhook's upsert and each search)")
 print(f"figure 4: serve's peak RSS: {int(hwm1)/1024:.1f} MiB under figure 1, {int(hwm2)/1024:.1f} MiB under figure 2 with 32 workers (target < 64 MiB)")
 PY

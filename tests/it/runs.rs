@@ -144,7 +144,8 @@ fn runs_prune_keeps_what_linkrun_toml_says() {
 #[test]
 fn runs_a_run_killed_with_sigkill_is_marked_interrupted_and_a_live_one_stays_running() {
     let env = Env::new();
-    let forever = env.write("forever.rhai", "loop { }");
+    // Sleeps rather than spins: a run that never ends, without starving the tests beside it.
+    let forever = env.write("forever.rhai", "loop { sleep(0.05); }");
     let running = |n: usize| {
         let started = std::time::Instant::now();
         while started.elapsed() < std::time::Duration::from_secs(20) {

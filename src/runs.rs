@@ -321,11 +321,33 @@ pub enum Accepted {
     },
 }
 
+/// One write of a group committed together ([`RunQueue::batch`]): its result is set in it.
+#[derive(Debug)]
+pub enum BatchOp<'a> {
+    /// [`RunQueue::accept`].
+    Accept(Accept<'a>, Option<Result<Accepted, StoreError>>),
+    /// [`RunQueue::finish`].
+    Finish {
+        /// The run.
+        id: &'a str,
+        /// How it ended.
+        end: &'a RunEnd,
+        /// A sync webhook's answer.
+        response: Option<&'a Value>,
+        /// The result.
+        out: Option<Result<(), StoreError>>,
+    },
+}
+
 /// The server's side of the store: accepted runs, their sealed inputs, delivery ids and schedule
 /// marks. Every method is one short transaction.
 pub trait RunQueue: RunStore {
     /// Records an accepted run (and its delivery id) in one transaction.
     fn accept(&self, a: &Accept<'_>) -> Result<Accepted, StoreError>;
+    /// Applies accepts and ends together, in one transaction (the server's group commit of
+    /// concurrent runs): each op's own result is set in it; `Err` when the whole could not be
+    /// committed (then no op took effect).
+    fn batch(&self, ops: &mut [BatchOp<'_>]) -> Result<(), StoreError>;
     /// Marks a queued run `running` (started now, by `owner`); `false` when it was not queued.
     fn start(&self, id: &str, owner: &str, started_ms: i64) -> Result<bool, StoreError>;
     /// Records how a run ended and, for a sync webhook, the answer it gave.

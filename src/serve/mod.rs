@@ -15,6 +15,7 @@
 
 mod alerts;
 mod metrics;
+mod recorder;
 mod schedule;
 mod webhook;
 mod worker;
@@ -171,6 +172,8 @@ pub(crate) struct Shared {
     pub home: Home,
     pub config: Config,
     pub store: Mutex<SqliteRuns>,
+    /// The group-committing writer of accepted and ended runs.
+    pub recorder: recorder::Recorder,
     pub key: InputKey,
     pub owner: String,
     pub triggers: HashMap<String, Arc<Trigger>>,
@@ -427,6 +430,8 @@ pub fn serve(
         home: home.clone(),
         config,
         store: Mutex::new(store),
+        recorder: recorder::Recorder::start(SqliteRuns::open(home)?)
+            .map_err(|source| Error::Io { what: "cannot start the run records' writer".into(), source })?,
         key,
         owner,
         triggers: triggers.iter().map(|t| (t.name.to_string(), t.clone())).collect(),

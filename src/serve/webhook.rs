@@ -16,7 +16,7 @@ use secrecy::ExposeSecret as _;
 use serde_json::{Value, json};
 
 use super::{HookSecrets, Job, JobInput, Shared};
-use crate::runs::{Accept, Accepted, NewRun, RunQueue, RunStatus};
+use crate::runs::{Accepted, NewRun, RunQueue, RunStatus};
 use crate::trigger::{AuthKind, Dedupe, Mode, Trigger, Webhook};
 
 /// A refusal: the HTTP answer itself, made once per refused request (so not boxed).
@@ -363,15 +363,7 @@ pub(crate) async fn handler(State(shared): State<Arc<Shared>>, req: Request) -> 
     }
     let input = JobInput { args, input: request["body"].clone(), request: Some(request) };
     let (job_tx, job_rx) = tokio::sync::oneshot::channel();
-    let accepted = {
-        let shared = shared.clone();
-        let t = t.clone();
-        let window = w.dedupe_window_ms;
-        let sync = w.mode == Mode::Sync;
-        // One short transaction: done on this thread (block_in_place lets the runtime move its
-        // other tasks) rather than handed to another thread and back.
-        tokio::task::block_in_place(move || accept(&shared, &t, input, dedupe.as_deref(), window, sync))
-    };
+    let accepted = accept(&shared, t, input, dedupe.as_deref(), w.dedupe_window_ms, w.mode == Mode::Sync).await;
     let (id, input) = match accepted {
         Ok(AcceptedRun::New(id, input)) => (id, input),
         Ok(AcceptedRun::Duplicate { id, first, response }) => {
@@ -436,10 +428,11 @@ enum AcceptedRun {
     Duplicate { id: String, first: Box<crate::runs::Run>, response: Option<Value> },
 }
 
-/// Records the run with its input sealed and its delivery id, in one transaction: `queued` for
-/// async mode (a restart runs it), `running` for sync mode (its sender waits on this connection:
-/// a restart marks it interrupted, and the sender, having had no answer, sends it again).
-fn accept(
+/// Records the run with its input sealed and its delivery id, in one transaction (shared with
+/// the other runs being recorded at that moment: see `recorder`): `queued` for async mode (a
+/// restart runs it), `running` for sync mode (its sender waits on this connection: a restart
+/// marks it interrupted, and the sender, having had no answer, sends it again).
+async fn accept(
     shared: &Shared,
     t: &Trigger,
     input: JobInput,
@@ -460,21 +453,19 @@ fn accept(
         input: redacted,
         started_ms: now,
     };
-    let store = shared.store();
-    let a = Accept {
-        id: &id,
-        run: &run,
+    let a = super::recorder::OwnedAccept {
+        id,
+        run,
         status: if sync { RunStatus::Running } else { RunStatus::Queued },
-        owner: &shared.owner,
-        sealed_input: Some(&sealed),
-        dedupe: dedupe.map(|k| (k, now - window)),
-        retry_of: None,
-        mark: None,
+        owner: shared.owner.clone(),
+        sealed: Some(sealed),
+        dedupe: dedupe.map(|k| (k.to_string(), now - window)),
     };
-    match store.accept(&a).map_err(|e| e.to_string())? {
+    match shared.recorder.accept(a).await? {
         Accepted::New(id) => Ok(AcceptedRun::New(id, input)),
         Accepted::Duplicate { id, first } => {
-            let response = store.response(&first.id).map_err(|e| e.to_string())?;
+            let response =
+                tokio::task::block_in_place(|| shared.store().response(&first.id)).map_err(|e| e.to_string())?;
             Ok(AcceptedRun::Duplicate { id, first, response })
         }
     }

@@ -134,7 +134,7 @@ fn run(shared: &Arc<Shared>, job: Job) {
         !shared.config.serve.allow_private_network,
     );
     let (status, result, ended) = (end.status, end.result.clone(), end.ended_ms);
-    if let Err(e) = shared.store().finish(&job.id, &end, response.as_ref()) {
+    if let Err(e) = shared.recorder.finish(&job.id, end, response.clone()) {
         shared.log.note("store", &format!("run {} ended {status} but its record could not be written: {e}", job.id));
     }
     shared.gone(&job.name);

@@ -17,7 +17,7 @@ use crate::home::Home;
 pub use lease::SpooledRuns;
 
 use crate::runs::{
-    Accept, Accepted, NewRun, RequestTrace, Run, RunEnd, RunFilter, RunQueue, RunStatus, RunStore, StoreError,
+    Accept, Accepted, BatchOp, NewRun, RequestTrace, Run, RunEnd, RunFilter, RunQueue, RunStatus, RunStore, StoreError,
 };
 
 /// The runs migrations, in order.
@@ -244,11 +244,11 @@ impl RunStore for SqliteRuns {
     }
 }
 
-impl RunQueue for SqliteRuns {
-    fn accept(&self, a: &Accept<'_>) -> Result<Accepted, StoreError> {
+impl SqliteRuns {
+    /// [`RunQueue::accept`] inside the caller's transaction.
+    fn accept_in(&self, tx: &Connection, a: &Accept<'_>) -> Result<Accepted, StoreError> {
         let id = a.id.to_string();
         let status: &'static str = a.status.into();
-        let tx = self.tx()?;
         let fail = |e| failed(&self.path, &e);
         if let Some((key, since)) = a.dedupe {
             let seen: Option<String> = tx
@@ -281,7 +281,6 @@ impl RunQueue for SqliteRuns {
                     ],
                 )
                 .map_err(fail)?;
-                tx.commit().map_err(fail)?;
                 return Ok(Accepted::Duplicate { id, first: Box::new(first) });
             }
             tx.prepare_cached(
@@ -322,8 +321,58 @@ impl RunQueue for SqliteRuns {
                 .execute(params![id, nonce, ct])
                 .map_err(fail)?;
         }
-        tx.commit().map_err(fail)?;
         Ok(Accepted::New(id))
+    }
+
+    /// [`RunQueue::finish`] on `conn` (a transaction, or the connection itself).
+    fn finish_in(
+        &self,
+        conn: &Connection,
+        id: &str,
+        end: &RunEnd,
+        response: Option<&serde_json::Value>,
+    ) -> Result<(), StoreError> {
+        let status: &'static str = end.status.into();
+        let requests = serde_json::to_string(&end.requests).unwrap_or_else(|_| "[]".into());
+        let info = serde_json::to_string(&end.info).unwrap_or_else(|_| "[]".into());
+        conn.prepare_cached(
+            "UPDATE runs SET status = ?2, ended_at = ?3, result = ?4, error = ?5, info = ?6, requests = ?7, \
+             response = ?8 WHERE id = ?1",
+        )
+        .and_then(|mut st| {
+            st.execute(params![
+                id,
+                status,
+                end.ended_ms,
+                end.result.as_ref().map(|v| v.to_string()),
+                end.error,
+                info,
+                requests,
+                response.map(|v| v.to_string()),
+            ])
+        })
+        .map_err(|e| self.fail(e))?;
+        Ok(())
+    }
+}
+
+impl RunQueue for SqliteRuns {
+    fn accept(&self, a: &Accept<'_>) -> Result<Accepted, StoreError> {
+        let tx = self.tx()?;
+        let r = self.accept_in(&tx, a)?;
+        tx.commit().map_err(|e| self.fail(e))?;
+        Ok(r)
+    }
+
+    fn batch(&self, ops: &mut [BatchOp<'_>]) -> Result<(), StoreError> {
+        let tx = self.tx()?;
+        for op in ops.iter_mut() {
+            match op {
+                BatchOp::Accept(a, out) => *out = Some(self.accept_in(&tx, a)),
+                BatchOp::Finish { id, end, response, out } => *out = Some(self.finish_in(&tx, id, end, *response)),
+            }
+        }
+        tx.commit().map_err(|e| self.fail(e))
     }
 
     fn start(&self, id: &str, owner: &str, started_ms: i64) -> Result<bool, StoreError> {
@@ -338,28 +387,7 @@ impl RunQueue for SqliteRuns {
     }
 
     fn finish(&self, id: &str, end: &RunEnd, response: Option<&serde_json::Value>) -> Result<(), StoreError> {
-        let status: &'static str = end.status.into();
-        let requests = serde_json::to_string(&end.requests).unwrap_or_else(|_| "[]".into());
-        let info = serde_json::to_string(&end.info).unwrap_or_else(|_| "[]".into());
-        self.db
-            .prepare_cached(
-                "UPDATE runs SET status = ?2, ended_at = ?3, result = ?4, error = ?5, info = ?6, requests = ?7, \
-                 response = ?8 WHERE id = ?1",
-            )
-            .and_then(|mut st| {
-                st.execute(params![
-                    id,
-                    status,
-                    end.ended_ms,
-                    end.result.as_ref().map(|v| v.to_string()),
-                    end.error,
-                    info,
-                    requests,
-                    response.map(|v| v.to_string()),
-                ])
-            })
-            .map_err(|e| self.fail(e))?;
-        Ok(())
+        self.finish_in(&self.db, id, end, response)
     }
 
     fn queued(&self, limit: usize) -> Result<Vec<Run>, StoreError> {

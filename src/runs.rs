@@ -360,8 +360,6 @@ pub trait RunQueue: RunStore {
     fn sealed_input(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// The answer a sync webhook's run gave, if kept.
     fn response(&self, id: &str) -> Result<Option<Value>, StoreError>;
-    /// The run a run retries.
-    fn retry_of(&self, id: &str) -> Result<Option<String>, StoreError>;
     /// When a schedule last fired (ms), if ever.
     fn fired_at(&self, trigger: &str) -> Result<Option<i64>, StoreError>;
     /// Records that a schedule fired at `at_ms`.

@@ -347,48 +347,6 @@ pub fn read_secret_env(var: &str) -> std::result::Result<SecretString, String> {
     }
 }
 
-/// A running server: its address, and the way to stop it.
-pub struct Running {
-    /// Where it listens.
-    pub addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    done: Option<std::thread::JoinHandle<Result<()>>>,
-}
-
-impl Running {
-    /// Stops it as SIGTERM would, and waits.
-    pub fn stop(mut self) -> Result<()> {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        match self.done.take().map(std::thread::JoinHandle::join) {
-            Some(Ok(r)) => r,
-            _ => Ok(()),
-        }
-    }
-}
-
-/// Starts serve on its own threads (for `linkrun demo`), returning once it listens.
-pub fn spawn(home: Home, opts: ServeOptions) -> Result<Running> {
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let done = std::thread::Builder::new()
-        .name("linkrun-serve".into())
-        .spawn(move || {
-            serve(&home, &opts, Some(addr_tx), async move {
-                let _ = stop_rx.await;
-            })
-        })
-        .map_err(|source| Error::Io { what: "cannot start the server thread".into(), source })?;
-    match addr_rx.recv() {
-        Ok(addr) => Ok(Running { addr, stop: Some(stop_tx), done: Some(done) }),
-        Err(_) => match done.join() {
-            Ok(Err(e)) => Err(e),
-            _ => Err(Error::Usage("the server ended before it listened".into())),
-        },
-    }
-}
-
 /// Runs serve until `stop` resolves or SIGINT/SIGTERM arrives.
 pub fn serve(
     home: &Home,

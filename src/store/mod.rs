@@ -447,15 +447,6 @@ impl RunQueue for SqliteRuns {
         Ok(text.flatten().and_then(|t| serde_json::from_str(&t).ok()))
     }
 
-    fn retry_of(&self, id: &str) -> Result<Option<String>, StoreError> {
-        let v: Option<Option<String>> = self
-            .db
-            .query_row("SELECT retry_of FROM runs WHERE id = ?1", params![id], |r| r.get(0))
-            .optional()
-            .map_err(|e| self.fail(e))?;
-        Ok(v.flatten())
-    }
-
     fn fired_at(&self, trigger: &str) -> Result<Option<i64>, StoreError> {
         self.db
             .query_row("SELECT fired_at FROM schedule_marks WHERE trigger = ?1", params![trigger], |r| r.get(0))

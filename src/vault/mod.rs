@@ -996,13 +996,19 @@ impl Vault {
     /// Seals and stores a secret of `owner`, replacing the one it had.
     pub fn secret_set(&mut self, owner: &str, field: &str, value: &SecretString) -> Result<(), VaultError> {
         let tx = self.write_tx()?;
+        self.store_secret(&tx, owner, field, value)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Seals `value` and writes it (over any value the field had) in the caller's transaction.
+    fn store_secret(&self, tx: &Connection, owner: &str, field: &str, value: &SecretString) -> Result<(), VaultError> {
         let (n, ct) =
             self.keys.borrow().key.seal(value.expose_secret().as_bytes(), &aad(&self.vault_id, owner, field))?;
         tx.execute(
             "INSERT OR REPLACE INTO sealed_secrets (owner, field, nonce, ciphertext, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![owner, field, n.as_slice(), ct, now()],
         )?;
-        tx.commit()?;
         Ok(())
     }
 
@@ -1022,13 +1028,7 @@ impl Vault {
             .prepare_cached("SELECT 1 FROM sealed_secrets WHERE owner = ?1 AND field = ?2")?
             .exists(params![owner, field])?;
         if !exists {
-            let v = value()?;
-            let (n, ct) =
-                self.keys.borrow().key.seal(v.expose_secret().as_bytes(), &aad(&self.vault_id, owner, field))?;
-            tx.execute(
-                "INSERT INTO sealed_secrets (owner, field, nonce, ciphertext, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![owner, field, n.as_slice(), ct, now()],
-            )?;
+            self.store_secret(&tx, owner, field, &value()?)?;
         }
         tx.commit()?;
         self.secret_get(owner, field)?

@@ -134,7 +134,7 @@ pub struct ServiceNow {
 }
 
 struct Inner {
-    db: Mutex<Connection>,
+    db: Mutex<Db>,
     users: Mutex<Vec<User>>,
     /// Row-level read ACLs: (table, the role that sees its rows).
     row_acls: Mutex<Vec<(String, String)>>,
@@ -154,7 +154,7 @@ impl ServiceNow {
         )?;
         Ok(ServiceNow {
             inner: Arc::new(Inner {
-                db: Mutex::new(conn),
+                db: Mutex::new(Db::new(conn)),
                 users: Mutex::new(Vec::new()),
                 row_acls: Mutex::new(Vec::new()),
                 base_url: Mutex::new(String::new()),
@@ -240,7 +240,7 @@ impl ServiceNow {
     /// sys_ids. Empty for an unknown table.
     pub fn records(&self, table: &str) -> Vec<Value> {
         let conn = self.db();
-        load(&conn, table).unwrap_or_default().into_iter().map(Value::Object).collect()
+        conn.table(table).map(|t| t.rows.iter().cloned().map(Value::Object).collect()).unwrap_or_default()
     }
 
     /// The number of records in `table`.
@@ -251,7 +251,7 @@ impl ServiceNow {
             .unwrap_or(0)
     }
 
-    fn db(&self) -> MutexGuard<'_, Connection> {
+    fn db(&self) -> MutexGuard<'_, Db> {
         self.inner.db.lock().unwrap_or_else(|e| e.into_inner())
     }
 

@@ -112,7 +112,7 @@ pub(super) fn rate_limited(faults: &Faults, retry_after: u64) -> Response {
 }
 
 pub(super) fn list(
-    conn: &Connection,
+    conn: &Db,
     def: &TableDef,
     p: &Params,
     base: String,
@@ -142,15 +142,17 @@ pub(super) fn list(
             .map(|(k, v)| Cond { field: k.clone(), op: Op::Eq, value: v.clone() })
             .collect();
     let mut lk = Lookup::new(conn);
-    let mut matched: Vec<Map<String, Value>> = load(conn, def.name)?
-        .into_iter()
+    let table = conn.table(def.name)?;
+    let mut matched: Vec<&Map<String, Value>> = table
+        .rows
+        .iter()
         .filter(|r| plain.iter().all(|c| c.matches(r, def, &mut lk)) && query.matches(r, def, &mut lk))
         .collect();
     if !query.order.is_empty() {
-        let mut keyed: Vec<(Vec<String>, Map<String, Value>)> = matched
+        let mut keyed: Vec<(Vec<String>, &Map<String, Value>)> = matched
             .into_iter()
             .map(|r| {
-                let k = query.order.iter().map(|(f, _)| value_of(&r, def, f, &mut lk).unwrap_or_default()).collect();
+                let k = query.order.iter().map(|(f, _)| value_of(r, def, f, &mut lk).unwrap_or_default()).collect();
                 (k, r)
             })
             .collect();
@@ -204,7 +206,7 @@ pub(super) fn list(
 }
 
 pub(super) fn get_one(
-    conn: &Connection,
+    conn: &Db,
     def: &TableDef,
     id: &str,
     p: &Params,
@@ -260,7 +262,7 @@ pub(super) fn derive(def: &TableDef, rec: &mut Map<String, Value>, conn: &Connec
 }
 
 pub(super) fn insert(
-    conn: &Connection,
+    conn: &Db,
     def: &TableDef,
     body: &[u8],
     caller: &Caller,
@@ -337,7 +339,7 @@ pub(super) fn stamp(
 }
 
 pub(super) fn update(
-    conn: &Connection,
+    conn: &Db,
     def: &TableDef,
     id: &str,
     body: &[u8],

@@ -1,7 +1,72 @@
 //! Storage: records of the `sn_records` table in and out, record numbers from `sn_sequences`,
 //! and the reference lookups behind dot-walked fields and display values.
+//!
+//! Reads go through [`Db::table`]: the parsed records of a table, kept until the connection's
+//! next write (SQLite's `total_changes` counter moves), so that a list or a lookup does not parse
+//! every stored record again: the emulator's own cost stays far below the latencies it
+//! emulates, even with tens of thousands of records.
+
+use std::cell::RefCell;
+use std::ops::{Deref, DerefMut};
 
 use super::*;
+
+/// The parsed records of one table, in storage order, and their index by `sys_id`.
+pub(super) struct Table {
+    pub(super) rows: Vec<Map<String, Value>>,
+    by_id: HashMap<String, usize>,
+}
+
+impl Table {
+    pub(super) fn get(&self, id: &str) -> Option<&Map<String, Value>> {
+        self.by_id.get(id).and_then(|i| self.rows.get(*i))
+    }
+}
+
+/// The record store's connection and its parsed tables.
+pub(super) struct Db {
+    conn: Connection,
+    /// table → (the connection's `total_changes` when parsed, the records).
+    tables: RefCell<HashMap<String, (u64, Arc<Table>)>>,
+}
+
+impl Db {
+    pub(super) fn new(conn: Connection) -> Db {
+        Db { conn, tables: RefCell::new(HashMap::new()) }
+    }
+
+    /// The records of `table` (parsed once per write to the store). Writes made inside a
+    /// transaction that is rolled back leave the counter moved, so they cost a re-read, never a
+    /// stale answer.
+    pub(super) fn table(&self, table: &str) -> rusqlite::Result<Arc<Table>> {
+        let stamp = self.conn.total_changes();
+        if let Some((at, t)) = self.tables.borrow().get(table)
+            && *at == stamp
+        {
+            return Ok(t.clone());
+        }
+        let mut st = self.conn.prepare_cached("SELECT data FROM sn_records WHERE tbl = ?1 ORDER BY rowid")?;
+        let rows = st.query_map([table], |r| r.get::<_, String>(0))?;
+        let rows = rows.map(|r| r.map(|d| parse_record(&d))).collect::<rusqlite::Result<Vec<_>>>()?;
+        let by_id = rows.iter().enumerate().map(|(i, r)| (str_of(r, "sys_id"), i)).collect();
+        let t = Arc::new(Table { rows, by_id });
+        self.tables.borrow_mut().insert(table.to_string(), (stamp, t.clone()));
+        Ok(t)
+    }
+}
+
+impl Deref for Db {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+impl DerefMut for Db {
+    fn deref_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+}
 
 pub(super) fn insert_row(
     conn: &Connection,
@@ -24,11 +89,6 @@ pub(super) fn parse_record(data: &str) -> Map<String, Value> {
     }
 }
 
-pub(super) fn load(conn: &Connection, table: &str) -> rusqlite::Result<Vec<Map<String, Value>>> {
-    let mut st = conn.prepare_cached("SELECT data FROM sn_records WHERE tbl = ?1 ORDER BY rowid")?;
-    let rows = st.query_map([table], |r| r.get::<_, String>(0))?;
-    rows.map(|r| r.map(|d| parse_record(&d))).collect()
-}
 
 pub(super) fn get_rec(conn: &Connection, table: &str, id: &str) -> rusqlite::Result<Option<Map<String, Value>>> {
     conn.query_row("SELECT data FROM sn_records WHERE tbl = ?1 AND sys_id = ?2", [table, id], |r| r.get::<_, String>(0))
@@ -69,21 +129,19 @@ pub(super) fn sn_string(v: &Value) -> String {
 
 /// Referenced records, loaded a table at a time when first needed.
 pub(super) struct Lookup<'a> {
-    pub(super) conn: &'a Connection,
-    pub(super) cache: HashMap<&'static str, HashMap<String, Map<String, Value>>>,
+    pub(super) db: &'a Db,
+    pub(super) cache: HashMap<&'static str, Option<Arc<Table>>>,
 }
 
 impl<'a> Lookup<'a> {
-    pub(super) fn new(conn: &'a Connection) -> Lookup<'a> {
-        Lookup { conn, cache: HashMap::new() }
+    pub(super) fn new(db: &'a Db) -> Lookup<'a> {
+        Lookup { db, cache: HashMap::new() }
     }
 
     pub(super) fn record(&mut self, table: &'static str, id: &str) -> Option<Map<String, Value>> {
-        let conn = self.conn;
-        let t = self.cache.entry(table).or_insert_with(|| {
-            load(conn, table).unwrap_or_default().into_iter().map(|r| (str_of(&r, "sys_id"), r)).collect()
-        });
-        t.get(id).cloned()
+        let db = self.db;
+        let t = self.cache.entry(table).or_insert_with(|| db.table(table).ok());
+        t.as_ref()?.get(id).cloned()
     }
 
     pub(super) fn display(&mut self, table: &'static str, id: &str) -> String {

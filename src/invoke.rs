@@ -256,12 +256,29 @@ fn append_query(url: &mut Url, m: &serde_json::Map<String, serde_json::Value>) {
 }
 
 /// What a thread that runs script after script (a serve worker) keeps between runs: the open
-/// vault, and the catalog of services, parsed again only when a file of the installed or local
-/// services changes (a connection's own record and credentials are read afresh for every run).
+/// vault; the catalog of services, parsed again only when a file of the installed or local
+/// services changes; and the connections its runs used (record, opened credentials, tokens,
+/// rate budget), kept while the vault and the catalog stay as they were. A run checks that once,
+/// at its first connection: any commit to the vault by another process or thread (a token
+/// refreshed elsewhere, `connection authorize`, `delete`, `limits`) or by this thread (its own
+/// refresh, a status turned `needs_reauth`), or a catalog parsed again, drops every kept
+/// connection, so a run never acts on a connection older than the vault it starts with.
 #[derive(Default)]
 pub struct HandleCache {
     vault: RefCell<Option<Rc<RefCell<Vault>>>>,
     catalog: RefCell<Option<(CatalogStamp, Rc<Catalog>)>>,
+    /// Bumped each time the catalog is parsed again.
+    catalog_generation: std::cell::Cell<u64>,
+    kept: RefCell<KeptConnections>,
+}
+
+/// Connections kept between runs and what they were loaded under.
+#[derive(Default)]
+struct KeptConnections {
+    /// (the vault's change stamp, the catalog's generation) when they were loaded.
+    stamp: Option<((i64, u64), u64)>,
+    live: HashMap<LinkName, Rc<Live>>,
+    budgets: HashMap<LinkName, Option<Arc<Budget>>>,
 }
 
 impl fmt::Debug for HandleCache {
@@ -339,6 +356,8 @@ pub struct Invoker {
     default_policy: Rc<RetryPolicy>,
     /// The rate budget of each connection (`None`: unlimited), resolved on first need.
     budgets: RefCell<HashMap<LinkName, Option<Arc<Budget>>>>,
+    /// Whether this run has checked the kept connections of `opts.cache` against the vault.
+    kept_checked: std::cell::Cell<bool>,
 }
 
 /// What data-center-portable URLs need to know about a connection: its data center, the base URLs
@@ -376,6 +395,7 @@ impl Invoker {
             policies: RefCell::new(HashMap::new()),
             default_policy: Rc::new(RetryPolicy::default()),
             budgets: RefCell::new(HashMap::new()),
+            kept_checked: std::cell::Cell::new(false),
         }
     }
 
@@ -505,8 +525,26 @@ impl Invoker {
         *self.catalog.borrow_mut() = Some(c.clone());
         if let (Some(cache), Some(stamp)) = (&self.opts.cache, stamp) {
             *cache.catalog.borrow_mut() = Some((stamp, c.clone()));
+            cache.catalog_generation.set(cache.catalog_generation.get() + 1);
         }
         Ok(c)
+    }
+
+    /// The connections kept from earlier runs, checked against the vault and the catalog once
+    /// per run (see [`HandleCache`]); `None` without a cache.
+    fn kept(&self) -> Result<Option<&HandleCache>, Failure> {
+        let Some(cache) = self.opts.cache.as_deref() else { return Ok(None) };
+        if !self.kept_checked.get() {
+            let vault = self.vault()?;
+            self.catalog()?;
+            let stamp = (vault.borrow().change_stamp().map_err(|e| Failure::Fatal(e.into()))?, cache.catalog_generation.get());
+            let mut kept = cache.kept.borrow_mut();
+            if kept.stamp != Some(stamp) {
+                *kept = KeptConnections { stamp: Some(stamp), ..Default::default() };
+            }
+            self.kept_checked.set(true);
+        }
+        Ok(Some(cache))
     }
 
     /// Resolves a link name to a usable connection (loaded once per run, then cached).
@@ -515,15 +553,24 @@ impl Invoker {
             return Ok(l.clone());
         }
         // No vault yet: no connection can exist, and a script must not create an empty vault.
-        if self.vault.borrow().is_none() && !Vault::exists(&self.home) {
+        let open = self.vault.borrow().is_some() || self.opts.cache.as_ref().is_some_and(|c| c.vault.borrow().is_some());
+        if !open && !Vault::exists(&self.home) {
             return Err(
                 InvokeError::from(crate::connection::ConnectionError::Unknown { link: link.to_string() }).into()
             );
+        }
+        let kept = self.kept()?;
+        if let Some(l) = kept.and_then(|c| c.kept.borrow().live.get(link).cloned()) {
+            self.live.borrow_mut().insert(link.clone(), l.clone());
+            return Ok(l);
         }
         let vault = self.vault()?;
         let catalog = self.catalog()?;
         let live = Rc::new(Live::load(&vault, &catalog, link)?);
         self.live.borrow_mut().insert(link.clone(), live.clone());
+        if let Some(c) = kept {
+            c.kept.borrow_mut().live.insert(link.clone(), live.clone());
+        }
         Ok(live)
     }
 
@@ -585,10 +632,18 @@ impl Invoker {
         if let Some(b) = self.budgets.borrow().get(&live.link_name) {
             return Ok(b.clone());
         }
+        let kept = self.kept()?;
+        if let Some(b) = kept.and_then(|c| c.kept.borrow().budgets.get(&live.link_name).cloned()) {
+            self.budgets.borrow_mut().insert(live.link_name.clone(), b.clone());
+            return Ok(b);
+        }
         let limits = self.limits(live)?;
         let key = format!("{}\u{0}{}", self.home.root().display(), live.link_name);
         let b = self.opts.budgets.get(&key, &limits);
         self.budgets.borrow_mut().insert(live.link_name.clone(), b.clone());
+        if let Some(c) = kept {
+            c.kept.borrow_mut().budgets.insert(live.link_name.clone(), b.clone());
+        }
         Ok(b)
     }
 

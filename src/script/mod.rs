@@ -596,7 +596,8 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
         std::mem::forget(state);
     } else if let Some(r) = reused {
         // The engine's run functions still hold this run's state until the next run replaces
-        // them: its credentials go now.
+        // them: the run's own handles go now (the worker's kept connections stay in `Reuse`,
+        // checked against the vault by the next run: see `invoke::HandleCache`).
         state.invoker.forget_secrets();
         *r.engine.borrow_mut() = Some((zone, engine));
     }

@@ -910,6 +910,14 @@ impl Vault {
         Ok(was)
     }
 
+    /// Changes whenever the vault has changed: (SQLite's `data_version`, which moves when
+    /// another connection commits, and the changes made through this one). Caches of what the
+    /// vault holds compare it to know they are still true.
+    pub fn change_stamp(&self) -> Result<(i64, u64), VaultError> {
+        let version: i64 = self.db.prepare_cached("PRAGMA data_version")?.query_row([], |r| r.get(0))?;
+        Ok((version, self.db.total_changes()))
+    }
+
     /// A connection's own rate budget (`linkrun connection limits`): the `[limits]` keys it sets,
     /// as JSON text; `None` when it sets none.
     pub fn connection_limits(&self, link: &LinkName) -> Result<Option<String>, VaultError> {

@@ -773,3 +773,44 @@ fn a_rekey_reseals_trigger_secrets_and_the_runs_key() {
     assert_eq!(runs(&env, &["--trigger", "echo", "--status", "ok"]).len(), 2);
     assert!(r["run_id"].is_string());
 }
+
+#[test]
+fn a_worker_sees_a_connection_changed_or_deleted_between_its_runs() {
+    // Workers keep the connections their runs used; a change to the vault by another process
+    // must reach the very next run.
+    let env = Env::new();
+    let server = Server::start();
+    env.add_service(
+        "local.toml",
+        &crate::common::service_toml(
+            "local_api",
+            "api_key",
+            Some("header"),
+            &server.url(),
+            "[[params]]\nkey = \"X-Api-Key\"\nlabel = \"key\"\nsecret = true\n",
+        ),
+    );
+    let create = |secret: &str| {
+        env.run(&["connection", "create", "local", "--service", "local_api", "--param", &format!("X-Api-Key={secret}")])
+            .ok();
+    };
+    let first = env.secret("first-key-5151");
+    create(&first);
+    env.write(
+        "call.rhai",
+        r#"let r = "sent"; try { invoke_url(#{ url: "/x", connection: "local" }); } catch (e) { r = e.kind; } r"#,
+    );
+    let key = add_trigger(&env, "c.toml", "name = \"call\"\nscript = \"call.rhai\"\n[webhook]\npath = \"/hooks/call\"\n");
+    let serve = Serve::start(&env, &["--workers", "1"]);
+    assert_eq!(body(&serve.post("/hooks/call", &key, "")), json!("sent"));
+    assert_eq!(body(&serve.post("/hooks/call", &key, "")), json!("sent"));
+    env.run(&["connection", "delete", "local", "--yes"]).ok();
+    assert_eq!(body(&serve.post("/hooks/call", &key, "")), json!("connection"), "a deleted connection is gone at once");
+    let second = env.secret("second-key-6262");
+    create(&second);
+    assert_eq!(body(&serve.post("/hooks/call", &key, "")), json!("sent"));
+    serve.stop();
+    let keys: Vec<String> =
+        server.requests().iter().map(|r| r.header("x-api-key").unwrap_or_default().to_string()).collect();
+    assert_eq!(keys, [first.clone(), first, second], "the run after the change sent the new key");
+}

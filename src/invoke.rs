@@ -537,7 +537,8 @@ impl Invoker {
         if !self.kept_checked.get() {
             let vault = self.vault()?;
             self.catalog()?;
-            let stamp = (vault.borrow().change_stamp().map_err(|e| Failure::Fatal(e.into()))?, cache.catalog_generation.get());
+            let stamp =
+                (vault.borrow().change_stamp().map_err(|e| Failure::Fatal(e.into()))?, cache.catalog_generation.get());
             let mut kept = cache.kept.borrow_mut();
             if kept.stamp != Some(stamp) {
                 *kept = KeptConnections { stamp: Some(stamp), ..Default::default() };
@@ -553,7 +554,8 @@ impl Invoker {
             return Ok(l.clone());
         }
         // No vault yet: no connection can exist, and a script must not create an empty vault.
-        let open = self.vault.borrow().is_some() || self.opts.cache.as_ref().is_some_and(|c| c.vault.borrow().is_some());
+        let open =
+            self.vault.borrow().is_some() || self.opts.cache.as_ref().is_some_and(|c| c.vault.borrow().is_some());
         if !open && !Vault::exists(&self.home) {
             return Err(
                 InvokeError::from(crate::connection::ConnectionError::Unknown { link: link.to_string() }).into()

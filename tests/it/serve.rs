@@ -791,8 +791,16 @@ fn a_worker_sees_a_connection_changed_or_deleted_between_its_runs() {
         ),
     );
     let create = |secret: &str| {
-        env.run(&["connection", "create", "local", "--service", "local_api", "--param", &format!("X-Api-Key={secret}")])
-            .ok();
+        env.run(&[
+            "connection",
+            "create",
+            "local",
+            "--service",
+            "local_api",
+            "--param",
+            &format!("X-Api-Key={secret}"),
+        ])
+        .ok();
     };
     let first = env.secret("first-key-5151");
     create(&first);
@@ -800,7 +808,8 @@ fn a_worker_sees_a_connection_changed_or_deleted_between_its_runs() {
         "call.rhai",
         r#"let r = "sent"; try { invoke_url(#{ url: "/x", connection: "local" }); } catch (e) { r = e.kind; } r"#,
     );
-    let key = add_trigger(&env, "c.toml", "name = \"call\"\nscript = \"call.rhai\"\n[webhook]\npath = \"/hooks/call\"\n");
+    let key =
+        add_trigger(&env, "c.toml", "name = \"call\"\nscript = \"call.rhai\"\n[webhook]\npath = \"/hooks/call\"\n");
     let serve = Serve::start(&env, &["--workers", "1"]);
     assert_eq!(body(&serve.post("/hooks/call", &key, "")), json!("sent"));
     assert_eq!(body(&serve.post("/hooks/call", &key, "")), json!("sent"));

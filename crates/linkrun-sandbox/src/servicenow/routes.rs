@@ -205,13 +205,7 @@ pub(super) fn list(
     Ok(resp)
 }
 
-pub(super) fn get_one(
-    conn: &Db,
-    def: &TableDef,
-    id: &str,
-    p: &Params,
-    base: String,
-) -> rusqlite::Result<Response> {
+pub(super) fn get_one(conn: &Db, def: &TableDef, id: &str, p: &Params, base: String) -> rusqlite::Result<Response> {
     let Some(rec) = get_rec(conn, def.name, id)? else { return Ok(not_found()) };
     let mut lk = Lookup::new(conn);
     let v = View::new(p, def, base).render(&rec, def, &mut lk);

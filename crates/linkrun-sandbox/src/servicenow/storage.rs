@@ -89,7 +89,6 @@ pub(super) fn parse_record(data: &str) -> Map<String, Value> {
     }
 }
 
-
 pub(super) fn get_rec(conn: &Connection, table: &str, id: &str) -> rusqlite::Result<Option<Map<String, Value>>> {
     conn.query_row("SELECT data FROM sn_records WHERE tbl = ?1 AND sys_id = ?2", [table, id], |r| r.get::<_, String>(0))
         .optional()

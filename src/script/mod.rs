@@ -135,9 +135,57 @@ pub struct Reuse {
     clients: crate::http::Clients,
     handles: Rc<crate::invoke::HandleCache>,
     /// The engine with the whole vocabulary, built once for the org's zone: each run registers
-    /// its own functions (`args`, `input`, `info`, `respond`, `invoke_url`, the tasks, `state_*`,
-    /// `sleep`, `exit`) over the previous run's, so none of one run's state reaches the next.
-    engine: RefCell<Option<(zone::Zone, Engine)>>,
+    /// its own functions (`args`, `input`, `info`, `respond`, `invoke_url`, `state_*`, `sleep`,
+    /// `exit`) over the previous run's, and the Zoho tasks reach the run through the slot, so
+    /// none of one run's state reaches the next.
+    engine: RefCell<Option<KeptEngine>>,
+    /// Each script file as last read, translated and compiled: used again while the file's
+    /// modification time and size stay the same (an edited script is read at its next run).
+    scripts: RefCell<std::collections::HashMap<PathBuf, KeptScript>>,
+    /// The org's zone, with the stamp of the `linkrun.toml` it was read from.
+    zone: RefCell<Option<(Option<FileStamp>, zone::Zone)>>,
+    /// How long `invoke_url` polls before sleeping on the network: none unless `LINKRUN_SPIN_US`
+    /// says so, since a worker shares the cores with the other workers and the HTTP side, and
+    /// polling only takes their time.
+    spin: Duration,
+}
+
+/// A reused engine: the zone it was built for and the slot its Zoho tasks read the run from.
+struct KeptEngine {
+    zone: zone::Zone,
+    engine: Engine,
+    slot: RunSlot,
+}
+
+/// A script as compiled for a run: valid while its file keeps `stamp` and the run's variables
+/// are the same (`request`, `run` are there for some runs only).
+struct KeptScript {
+    stamp: FileStamp,
+    deluge: Option<Rc<deluge::DelugeSource>>,
+    source: Rc<str>,
+    compiled: Option<(Vec<String>, Rc<rhai::AST>)>,
+}
+
+/// A file's modification time and size, to tell whether it changed since it was read.
+type FileStamp = (std::time::SystemTime, u64);
+
+/// `path`'s stamp; none when it cannot be read (or has no modification time).
+fn file_stamp(path: &std::path::Path) -> Option<FileStamp> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
+
+/// Where the engine's run functions find the run in progress (none between runs).
+pub(crate) type RunSlot = Rc<RefCell<Option<Rc<RunState>>>>;
+
+/// Empties the slot when the run ends, however it ends, so that the state (its invoker holds
+/// the run's credentials) goes with the run.
+struct SlotGuard(RunSlot);
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        self.0.borrow_mut().take();
+    }
 }
 
 impl std::fmt::Debug for Reuse {
@@ -154,8 +202,91 @@ impl Reuse {
             clients: crate::http::Clients::default(),
             handles: Rc::default(),
             engine: RefCell::new(None),
+            scripts: RefCell::default(),
+            zone: RefCell::new(None),
+            spin: spin_window(Duration::ZERO),
         })
     }
+
+    /// The org's zone, read again only when `linkrun.toml` changed.
+    fn zone(&self, home: &Home) -> Result<zone::Zone> {
+        let stamp = file_stamp(&crate::config::Config::path(home));
+        if let Some((s, z)) = self.zone.borrow().as_ref()
+            && *s == stamp
+        {
+            return Ok(*z);
+        }
+        let z = org_zone(home)?;
+        *self.zone.borrow_mut() = Some((stamp, z));
+        Ok(z)
+    }
+}
+
+/// Scripts a worker keeps compiled at most (past it, the cache starts again).
+const MAX_KEPT_SCRIPTS: usize = 256;
+
+impl Reuse {
+    /// The script at `path` (translated when it is Deluge), read again only when it changed.
+    fn source(&self, path: &std::path::Path, name: &str) -> Result<(Option<Rc<deluge::DelugeSource>>, Rc<str>)> {
+        let stamp = file_stamp(path);
+        if let Some(k) = self.scripts.borrow().get(path)
+            && Some(k.stamp) == stamp
+        {
+            return Ok((k.deluge.clone(), k.source.clone()));
+        }
+        let (deluge, source) = read_source(&ScriptSource::File(path.to_path_buf()), name)?;
+        let mut scripts = self.scripts.borrow_mut();
+        match stamp {
+            Some(stamp) => {
+                if scripts.len() >= MAX_KEPT_SCRIPTS {
+                    scripts.clear();
+                }
+                let k = KeptScript { stamp, deluge: deluge.clone(), source: source.clone(), compiled: None };
+                scripts.insert(path.to_path_buf(), k);
+            }
+            None => {
+                scripts.remove(path);
+            }
+        }
+        Ok((deluge, source))
+    }
+
+    /// The script at `path` as compiled for a scope of `names`, when it was.
+    fn compiled(&self, path: &std::path::Path, names: &[String]) -> Option<Rc<rhai::AST>> {
+        let scripts = self.scripts.borrow();
+        let (n, ast) = scripts.get(path)?.compiled.as_ref()?;
+        (n == names).then(|| ast.clone())
+    }
+
+    /// Keeps the compiled script read by the last [`Reuse::source`] of `path`.
+    fn keep_compiled(&self, path: &std::path::Path, names: Vec<String>, ast: Rc<rhai::AST>) {
+        if let Some(k) = self.scripts.borrow_mut().get_mut(path) {
+            k.compiled = Some((names, ast));
+        }
+    }
+}
+
+/// Reads the script (a file or standard input) and translates it when it is Deluge.
+fn read_source(script: &ScriptSource, name: &str) -> Result<(Option<Rc<deluge::DelugeSource>>, Rc<str>)> {
+    let text = match script {
+        ScriptSource::File(path) => crate::files::read_text_capped(path, MAX_SCRIPT_SIZE),
+        ScriptSource::Stdin => crate::files::read_stdin_capped(STDIN_NAME, MAX_SCRIPT_SIZE),
+    }
+    .map_err(|e| match e {
+        crate::files::ReadError::Io { path, reason } => ScriptError::Unreadable { path, reason },
+        source => ScriptError::NotAScript { source },
+    })?;
+    let deluge_source = match script {
+        ScriptSource::File(path) if deluge::is_deluge_path(path) => {
+            Some(Rc::new(deluge::DelugeSource::translate(name, &text)?))
+        }
+        _ => None,
+    };
+    let source: Rc<str> = match &deluge_source {
+        Some(d) => d.translation.rhai.as_str().into(),
+        None => text.into(),
+    };
+    Ok((deluge_source, source))
 }
 
 /// Why a run stopped early in a way the script cannot catch.
@@ -182,6 +313,8 @@ pub(crate) struct RunState {
     pub(crate) state_scope: state::StateScope,
     /// How positions read in messages.
     pub(crate) positions: Positions,
+    /// What the Zoho tasks keep during the run.
+    pub(crate) tasks: zoho_tasks::TaskState,
 }
 
 /// How positions read in messages: Rhai's own, or those of the Deluge file the script was
@@ -232,12 +365,8 @@ rhai::def_package! {
 pub const DEFAULT_SPIN: Duration = Duration::from_micros(200);
 
 /// The busy-poll window: `LINKRUN_SPIN_US` (microseconds, 0 turns it off), else [`DEFAULT_SPIN`].
-fn spin_window() -> Duration {
-    std::env::var("LINKRUN_SPIN_US")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .map(Duration::from_micros)
-        .unwrap_or(DEFAULT_SPIN)
+fn spin_window(default: Duration) -> Duration {
+    std::env::var("LINKRUN_SPIN_US").ok().and_then(|v| v.parse().ok()).map(Duration::from_micros).unwrap_or(default)
 }
 
 /// Builds the sandboxed engine with the limits of the module doc, its Deluge dates in the
@@ -431,22 +560,18 @@ fn internal_error(name: &str, panic: &EnginePanic) -> ScriptError {
 
 /// Runs a script; returns what goes on stdout (the result), or the error that ends the run.
 pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
-    let text = match &opts.script {
-        ScriptSource::File(path) => crate::files::read_text_capped(path, MAX_SCRIPT_SIZE),
-        ScriptSource::Stdin => crate::files::read_stdin_capped(STDIN_NAME, MAX_SCRIPT_SIZE),
-    }
-    .map_err(|e| match e {
-        crate::files::ReadError::Io { path, reason } => ScriptError::Unreadable { path, reason },
-        source => ScriptError::NotAScript { source },
-    })?;
     let name = opts.script.name();
-    let deluge_source = match &opts.script {
-        ScriptSource::File(path) if deluge::is_deluge_path(path) => {
-            Some(Rc::new(deluge::DelugeSource::translate(&name, &text)?))
-        }
+    // A serve worker's runs (the only ones with both a log and a `Reuse`) keep their engine,
+    // scripts and zone from one run to the next.
+    let reused = opts.reuse.as_ref().filter(|_| opts.log.is_some());
+    let kept_path = match (&opts.script, reused) {
+        (ScriptSource::File(path), Some(_)) => Some(path),
         _ => None,
     };
-    let source = deluge_source.as_ref().map_or(text, |d| d.translation.rhai.clone());
+    let (deluge_source, source) = match (kept_path, reused) {
+        (Some(path), Some(r)) => r.source(path, &name)?,
+        _ => read_source(&opts.script, &name)?,
+    };
     let positions = Positions(deluge_source.clone());
     let mut args = Map::new();
     for (k, v) in &opts.args {
@@ -466,7 +591,10 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
         (None, ScriptSource::File(path)) => state::StateScope::of(path),
         (None, ScriptSource::Stdin) => state::StateScope::none(&name),
     };
-    let zone = org_zone(home)?;
+    let zone = match reused {
+        Some(r) => r.zone(home)?,
+        None => org_zone(home)?,
+    };
     let started = Instant::now();
     let (runtime, clients) = match &opts.reuse {
         Some(r) => (r.runtime.clone(), r.clients.clone()),
@@ -486,17 +614,25 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
         ),
         runtime,
         deadline: started + opts.timeout,
-        spin: spin_window(),
+        spin: reused.map_or_else(|| spin_window(DEFAULT_SPIN), |r| r.spin),
+        tasks: zoho_tasks::TaskState::default(),
         stop: RefCell::new(None),
         state_scope,
         positions: positions.clone(),
     });
 
-    let reused = opts.reuse.as_ref().filter(|_| opts.log.is_some());
-    let mut engine = match reused.and_then(|r| r.engine.borrow_mut().take()).filter(|(z, _)| *z == zone) {
-        Some((_, e)) => e,
-        None => engine_in(zone),
-    };
+    let KeptEngine { zone, mut engine, slot } =
+        match reused.and_then(|r| r.engine.borrow_mut().take()).filter(|k| k.zone == zone) {
+            Some(k) => k,
+            None => {
+                let mut engine = engine_in(zone);
+                let slot = RunSlot::default();
+                zoho_tasks::register(&mut engine, &slot);
+                KeptEngine { zone, engine, slot }
+            }
+        };
+    *slot.borrow_mut() = Some(state.clone());
+    let _slot = SlotGuard(slot.clone());
     {
         let all = args.clone();
         engine.register_fn("args", move || all.clone());
@@ -548,7 +684,6 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
     }
     invoke::register(&mut engine, state.clone());
     pages::register(&mut engine, state.clone(), home.clone());
-    zoho_tasks::register(&mut engine, state.clone());
     state::register(&mut engine, state.clone());
     register_sleep(&mut engine, Some(state.clone()));
     register_exit(&mut engine, state.clone(), &name);
@@ -569,14 +704,34 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
         scope.push("run", run);
     }
     zoho::push(&mut scope);
-    let ast = engine_boundary(|| engine.compile_with_scope(&scope, &source))
-        .map_err(|m| internal_error(&name, &m))?
-        .map_err(|e| match e.err_type() {
-            rhai::ParseErrorType::VariableUndefined(var) => undefined_variable(&name, var, &positions.at(e.position())),
-            other => {
-                ScriptError::Syntax { name: name.clone(), at: positions.at(e.position()), message: other.to_string() }
+    let names: Vec<String> = scope.iter_raw().map(|(n, ..)| n.to_string()).collect();
+    let kept_ast = match (kept_path, reused) {
+        (Some(path), Some(r)) => r.compiled(path, &names),
+        _ => None,
+    };
+    let ast = match kept_ast {
+        Some(ast) => ast,
+        None => {
+            let ast = Rc::new(
+                engine_boundary(|| engine.compile_with_scope(&scope, &source))
+                    .map_err(|m| internal_error(&name, &m))?
+                    .map_err(|e| match e.err_type() {
+                        rhai::ParseErrorType::VariableUndefined(var) => {
+                            undefined_variable(&name, var, &positions.at(e.position()))
+                        }
+                        other => ScriptError::Syntax {
+                            name: name.clone(),
+                            at: positions.at(e.position()),
+                            message: other.to_string(),
+                        },
+                    })?,
+            );
+            if let (Some(path), Some(r)) = (kept_path, reused) {
+                r.keep_compiled(path, names, ast.clone());
             }
-        })?;
+            ast
+        }
+    };
     let result = engine_boundary(|| engine.eval_ast_with_scope::<Dynamic>(&mut scope, &ast));
     if let (Some(log), Ok(Ok(v))) = (&opts.log, &result) {
         log.set_result(serde_json::from_str(&builtins::to_json(v)).unwrap_or(serde_json::Value::Null));
@@ -599,7 +754,7 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
         // them: the run's own handles go now (the worker's kept connections stay in `Reuse`,
         // checked against the vault by the next run: see `invoke::HandleCache`).
         state.invoker.forget_secrets();
-        *r.engine.borrow_mut() = Some((zone, engine));
+        *r.engine.borrow_mut() = Some(KeptEngine { zone, engine, slot });
     }
     match (result, stop) {
         (_, Some(Stop::Fatal(e))) => Err(e),

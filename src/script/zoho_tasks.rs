@@ -195,7 +195,7 @@ const TASKS: &[Task] = &[
 /// What the tasks keep during a run: the field list of each (connection, module) a CRM list
 /// asked for without `fields`.
 #[derive(Default)]
-struct TaskState {
+pub(crate) struct TaskState {
     fields: RefCell<HashMap<(String, String), String>>,
 }
 
@@ -227,12 +227,16 @@ macro_rules! register_arity {
 
 /// Registers every task as a method of `zoho.crm` / `zoho.desk`, once per arity from the
 /// required arguments to all of them plus `connection`.
-pub(crate) fn register(engine: &mut Engine, state: Rc<RunState>) {
-    let tasks = Rc::new(TaskState::default());
+/// The tasks are registered once per engine and reach the run through `slot`, which holds the
+/// state of the run in progress (a serve worker's engine runs one script after another).
+pub(crate) fn register(engine: &mut Engine, slot: &super::RunSlot) {
     for task in TASKS {
-        let (st, ts) = (state.clone(), tasks.clone());
+        let slot = slot.clone();
         let f: Native = Rc::new(move |ctx: &NativeCallContext, args: Vec<Dynamic>| {
-            run_task(&st, &ts, task, args, ctx.call_position())
+            let Some(st) = slot.borrow().clone() else {
+                return Err(format!("`{}` was called outside a run", task.full_name()).into());
+            };
+            run_task(&st, task, args, ctx.call_position())
         });
         let most = task.required.len() + task.optional.len() + 1;
         for n in task.required.len()..=most {
@@ -262,7 +266,6 @@ fn bad(message: String) -> InvokeError {
 
 fn run_task(
     state: &RunState,
-    tasks: &TaskState,
     task: &Task,
     mut args: Vec<Dynamic>,
     pos: Position,
@@ -308,7 +311,7 @@ fn run_task(
             Err(Failure::Invoke(e)) => return Err(throw(&e, pos)),
         },
     };
-    let call = Call { state, tasks, task, link, pos };
+    let call = Call { state, tasks: &state.tasks, task, link, pos };
     let out = (task.run)(&call, &args)?;
     if let Err(what) = super::check_data_size(&out) {
         return Err(throw(

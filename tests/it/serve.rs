@@ -823,3 +823,34 @@ fn a_worker_sees_a_connection_changed_or_deleted_between_its_runs() {
         server.requests().iter().map(|r| r.header("x-api-key").unwrap_or_default().to_string()).collect();
     assert_eq!(keys, [first.clone(), first, second], "the run after the change sent the new key");
 }
+
+#[test]
+fn a_worker_runs_a_script_edited_between_its_runs_as_edited() {
+    // Workers keep each script compiled while its file is unchanged: an edit, even one that
+    // keeps the size, must reach the very next run, and so must an edit that breaks it.
+    let env = Env::new();
+    env.write("s.rhai", r#""one""#);
+    env.write("d.dg", "return \"alpha\";");
+    let ks = add_trigger(&env, "s.toml", "name = \"s\"\nscript = \"s.rhai\"\n[webhook]\npath = \"/hooks/s\"\n");
+    let kd = add_trigger(&env, "d.toml", "name = \"d\"\nscript = \"d.dg\"\n[webhook]\npath = \"/hooks/d\"\n");
+    let serve = Serve::start(&env, &["--workers", "1"]);
+    let first = body(&serve.post("/hooks/s", &ks, ""));
+    let deluge_first = body(&serve.post("/hooks/d", &kd, ""));
+    env.write("s.rhai", r#""two""#);
+    let same_size = body(&serve.post("/hooks/s", &ks, ""));
+    env.write("s.rhai", r#""three, longer""#);
+    let longer = body(&serve.post("/hooks/s", &ks, ""));
+    env.write("d.dg", "return \"omega\";");
+    let deluge_edited = body(&serve.post("/hooks/d", &kd, ""));
+    env.write("s.rhai", r#"let x = ;"#);
+    let broken = serve.post("/hooks/s", &ks, "");
+    serve.stop();
+    assert_eq!((first, same_size, longer), (json!("one"), json!("two"), json!("three, longer")));
+    assert_eq!((deluge_first, deluge_edited), (json!("alpha"), json!("omega")));
+    assert_eq!(broken.status, 500, "{}", broken.body);
+    let failed = runs(&env, &["--trigger", "s", "--status", "failed"]);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    let shown = env.run(&["runs", "show", failed[0]["id"].as_str().unwrap_or_default(), "--json"]);
+    let shown = shown.ok();
+    assert!(shown.contains("line 1"), "the syntax error is reported with its place: {shown}");
+}

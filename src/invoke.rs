@@ -257,7 +257,9 @@ fn append_query(url: &mut Url, m: &serde_json::Map<String, serde_json::Value>) {
 
 /// What a thread that runs script after script (a serve worker) keeps between runs: the open
 /// vault; the catalog of services, parsed again only when a file of the installed or local
-/// services changes; and the connections its runs used (record, opened credentials, tokens,
+/// services changes (the files are looked at, a directory listing and a `stat` each, at most
+/// once per [`CATALOG_RECHECK`], so a service file edited while serve runs is used within that
+/// time); and the connections its runs used (record, opened credentials, tokens,
 /// rate budget), kept while the vault and the catalog stay as they were. A run checks that once,
 /// at its first connection: any commit to the vault by another process or thread (a token
 /// refreshed elsewhere, `connection authorize`, `delete`, `limits`) or by this thread (its own
@@ -267,6 +269,8 @@ fn append_query(url: &mut Url, m: &serde_json::Map<String, serde_json::Value>) {
 pub struct HandleCache {
     vault: RefCell<Option<Rc<RefCell<Vault>>>>,
     catalog: RefCell<Option<(CatalogStamp, Rc<Catalog>)>>,
+    /// When the service files were last looked at.
+    catalog_seen: std::cell::Cell<Option<std::time::Instant>>,
     /// Bumped each time the catalog is parsed again.
     catalog_generation: std::cell::Cell<u64>,
     kept: RefCell<KeptConnections>,
@@ -286,6 +290,9 @@ impl fmt::Debug for HandleCache {
         f.debug_struct("HandleCache").finish_non_exhaustive()
     }
 }
+
+/// How long a kept catalog is used before its service files are looked at again.
+pub const CATALOG_RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The service files a catalog was loaded from: (path, modified, length) of each, sorted.
 type CatalogStamp = Vec<(std::path::PathBuf, Option<SystemTime>, u64)>;
@@ -513,7 +520,17 @@ impl Invoker {
         if let Some(c) = self.catalog.borrow().as_ref() {
             return Ok(c.clone());
         }
-        let stamp = self.opts.cache.as_ref().map(|_| catalog_stamp(&self.home));
+        if let Some(cache) = &self.opts.cache
+            && let Some((_, c)) = cache.catalog.borrow().as_ref()
+            && cache.catalog_seen.get().is_some_and(|at| at.elapsed() < CATALOG_RECHECK)
+        {
+            *self.catalog.borrow_mut() = Some(c.clone());
+            return Ok(c.clone());
+        }
+        let stamp = self.opts.cache.as_ref().map(|c| {
+            c.catalog_seen.set(Some(std::time::Instant::now()));
+            catalog_stamp(&self.home)
+        });
         if let (Some(cache), Some(stamp)) = (&self.opts.cache, &stamp)
             && let Some((seen, c)) = cache.catalog.borrow().as_ref()
             && seen == stamp

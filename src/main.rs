@@ -4,3 +4,6 @@ fn main() {
     let code = linkrun::cli::main();
     std::process::exit(code);
 }
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

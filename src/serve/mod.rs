@@ -120,7 +120,21 @@ pub(crate) struct Job {
     /// The trigger (none for event handlers and `on_failure` scripts, which raise no alert).
     pub trigger: Option<Arc<Trigger>>,
     /// A sync webhook waiting for the answer.
-    pub reply: Option<tokio::sync::oneshot::Sender<Outcome>>,
+    pub reply: Option<tokio::sync::oneshot::Sender<Reply>>,
+}
+
+/// What a webhook's request is told, once: by the run records' writer when its run is not going
+/// to run (a duplicate, a store failure) or is queued (async mode), else by the worker once the
+/// run's end has committed (sync mode).
+pub(crate) enum Reply {
+    /// A sync run ended (and its record is committed).
+    Ran(Outcome),
+    /// An async run is committed as `queued`.
+    Queued(String),
+    /// A repeated delivery: this run id was recorded as its duplicate.
+    Duplicate { id: String, first: Box<crate::runs::Run> },
+    /// The request could not be stored (the message is for the server's log).
+    NotStored(String),
 }
 
 /// How a run ended, for a waiting webhook.
@@ -229,22 +243,32 @@ impl Logger {
     /// A run ended.
     pub fn run(&self, trigger: &str, id: &str, status: RunStatus, ms: i64) {
         let now = crate::runs::rfc3339(crate::runs::now_ms());
-        if self.json {
-            let line = serde_json::json!({"ts": now, "event": "run", "trigger": trigger, "run_id": id, "status": status, "ms": ms});
-            eprintln!("{line}");
+        let line = if self.json {
+            serde_json::json!({"ts": now, "event": "run", "trigger": trigger, "run_id": id, "status": status, "ms": ms})
+                .to_string()
         } else {
-            eprintln!("{now} run {id} trigger={trigger} status={status} {ms} ms");
-        }
+            format!("{now} run {id} trigger={trigger} status={status} {ms} ms")
+        };
+        Self::write(line);
     }
 
     /// Anything else worth a line (start, refusals, alerts).
     pub fn note(&self, event: &str, message: &str) {
         let now = crate::runs::rfc3339(crate::runs::now_ms());
-        if self.json {
-            eprintln!("{}", serde_json::json!({"ts": now, "event": event, "message": message}));
+        let line = if self.json {
+            serde_json::json!({"ts": now, "event": event, "message": message}).to_string()
         } else {
-            eprintln!("{now} {event}: {message}");
-        }
+            format!("{now} {event}: {message}")
+        };
+        Self::write(line);
+    }
+
+    /// Writes a line in one `write` (standard error is unbuffered: `eprintln!` writes each
+    /// formatted piece on its own), so lines of concurrent runs never interleave either.
+    fn write(mut line: String) {
+        use std::io::Write as _;
+        line.push('\n');
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }
 }
 
@@ -464,6 +488,9 @@ pub fn serve(
         served.map_err(|source| Error::Io { what: "the server failed".into(), source })
     });
     let unfinished = pool.stop(opts.grace);
+    // The ends of the runs that finished are committed before anything is marked or the
+    // process exits.
+    shared.recorder.flush();
     if !unfinished.is_empty() {
         let ended = crate::clock::now_ms();
         let store = shared.store();

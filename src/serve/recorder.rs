@@ -2,6 +2,12 @@
 //! go to one thread that commits whatever is waiting in one transaction, so that under load many
 //! runs share a commit instead of paying one each. A write is answered only once its transaction
 //! has committed, so nothing is acknowledged that a crash could lose.
+//!
+//! The answer is a callback run on the writer's thread right after the commit ([`Done`]): an
+//! accepted webhook's job goes from there straight onto the workers' queue, and a sync run's HTTP
+//! answer straight to its waiting request, so neither the request's task nor the worker waits
+//! (and is woken) in between. Callbacks must be quick and must not block: they hand over, they do
+//! not work.
 
 use std::sync::mpsc::{Receiver, Sender};
 
@@ -23,10 +29,17 @@ pub(crate) struct OwnedAccept {
     pub dedupe: Option<(String, i64)>,
 }
 
+/// What runs once a write has committed (or failed), on the writer's thread.
+pub(crate) type Done<T> = Box<dyn FnOnce(Result<T, String>) + Send>;
+
 enum Msg {
-    Accept(OwnedAccept, tokio::sync::oneshot::Sender<Result<Accepted, String>>),
-    Finish(String, RunEnd, Option<Value>, std::sync::mpsc::Sender<Result<(), String>>),
+    Accept(OwnedAccept, Done<Accepted>),
+    Finish(String, RunEnd, Option<Value>, Done<()>),
+    /// Answered after every write sent before it has committed.
+    Flush(Done<()>),
 }
+
+const STOPPED: &str = "the run records' writer has stopped";
 
 /// The writer's handle.
 pub(crate) struct Recorder {
@@ -41,43 +54,59 @@ impl Recorder {
         Ok(Recorder { tx: std::sync::Mutex::new(Some(tx)) })
     }
 
-    fn send(&self, m: Msg) -> bool {
+    /// Sends `m`; when the writer has stopped, hands it back.
+    fn send(&self, m: Msg) -> Option<Msg> {
         let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
-        tx.as_ref().is_some_and(|t| t.send(m).is_ok())
-    }
-
-    /// Records an accepted run; resolves once committed.
-    pub async fn accept(&self, a: OwnedAccept) -> Result<Accepted, String> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        if !self.send(Msg::Accept(a, tx)) {
-            return Err("the run records' writer has stopped".into());
+        match tx.as_ref() {
+            Some(t) => t.send(m).err().map(|e| e.0),
+            None => Some(m),
         }
-        rx.await.unwrap_or_else(|_| Err("the run records' writer has stopped".into()))
     }
 
-    /// Records how a run ended; returns once committed.
-    pub fn finish(&self, id: &str, end: RunEnd, response: Option<Value>) -> Result<(), String> {
+    /// Records an accepted run; `done` runs once it has committed.
+    pub fn accept(&self, a: OwnedAccept, done: Done<Accepted>) {
+        if let Some(Msg::Accept(_, done)) = self.send(Msg::Accept(a, done)) {
+            done(Err(STOPPED.into()));
+        }
+    }
+
+    /// Records how a run ended; `done` runs once it has committed.
+    pub fn finish(&self, id: &str, end: RunEnd, response: Option<Value>, done: Done<()>) {
+        if let Some(Msg::Finish(.., done)) = self.send(Msg::Finish(id.to_string(), end, response, done)) {
+            done(Err(STOPPED.into()));
+        }
+    }
+
+    /// Returns once every write sent before has committed (at shutdown, so that no run's end is
+    /// still waiting in the queue when the process exits).
+    pub fn flush(&self) {
         let (tx, rx) = std::sync::mpsc::channel();
-        if !self.send(Msg::Finish(id.to_string(), end, response, tx)) {
-            return Err("the run records' writer has stopped".into());
+        let done: Done<()> = Box::new(move |r| {
+            let _ = tx.send(r);
+        });
+        if self.send(Msg::Flush(done)).is_none() {
+            let _ = rx.recv();
         }
-        rx.recv().unwrap_or_else(|_| Err("the run records' writer has stopped".into()))
+    }
+}
+
+fn drain(rx: &Receiver<Msg>, msgs: &mut Vec<Msg>) {
+    while msgs.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(m) => msgs.push(m),
+            Err(_) => break,
+        }
     }
 }
 
 fn write(store: SqliteRuns, rx: Receiver<Msg>) {
     while let Ok(first) = rx.recv() {
         let mut msgs = vec![first];
-        while msgs.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(m) => msgs.push(m),
-                Err(_) => break,
-            }
-        }
+        drain(&rx, &mut msgs);
         let mut ops: Vec<BatchOp<'_>> = msgs
             .iter()
-            .map(|m| match m {
-                Msg::Accept(a, _) => BatchOp::Accept(
+            .filter_map(|m| match m {
+                Msg::Accept(a, _) => Some(BatchOp::Accept(
                     Accept {
                         id: &a.id,
                         run: &a.run,
@@ -89,13 +118,14 @@ fn write(store: SqliteRuns, rx: Receiver<Msg>) {
                         mark: None,
                     },
                     None,
-                ),
+                )),
                 Msg::Finish(id, end, response, _) => {
-                    BatchOp::Finish { id, end, response: response.as_ref(), out: None }
+                    Some(BatchOp::Finish { id, end, response: response.as_ref(), out: None })
                 }
+                Msg::Flush(_) => None,
             })
             .collect();
-        let whole = store.batch(&mut ops).map_err(|e: StoreError| e.to_string());
+        let whole = if ops.is_empty() { Ok(()) } else { store.batch(&mut ops).map_err(|e: StoreError| e.to_string()) };
         let results: Vec<Result<Option<Accepted>, String>> = ops
             .into_iter()
             .map(|op| {
@@ -110,14 +140,13 @@ fn write(store: SqliteRuns, rx: Receiver<Msg>) {
                 }
             })
             .collect();
-        for (m, r) in msgs.into_iter().zip(results) {
+        let mut results = results.into_iter();
+        let mut next = || results.next().unwrap_or_else(|| Err("not written".into()));
+        for m in msgs {
             match m {
-                Msg::Accept(_, reply) => {
-                    let _ = reply.send(r.and_then(|a| a.ok_or_else(|| "not written".to_string())));
-                }
-                Msg::Finish(.., reply) => {
-                    let _ = reply.send(r.map(|_| ()));
-                }
+                Msg::Accept(_, done) => done(next().and_then(|a| a.ok_or_else(|| "not written".to_string()))),
+                Msg::Finish(.., done) => done(next().map(|_| ())),
+                Msg::Flush(done) => done(Ok(())),
             }
         }
     }

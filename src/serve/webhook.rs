@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret as _;
 use serde_json::{Value, json};
 
-use super::{HookSecrets, Job, JobInput, Shared};
+use super::{HookSecrets, Job, JobInput, Reply, Shared};
 use crate::runs::{Accepted, NewRun, RunQueue, RunStatus};
 use crate::trigger::{AuthKind, Dedupe, Mode, Trigger, Webhook};
 
@@ -362,15 +362,33 @@ pub(crate) async fn handler(State(shared): State<Arc<Shared>>, req: Request) -> 
         args.extend(p.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
     let input = JobInput { args, input: request["body"].clone(), request: Some(request) };
-    let (job_tx, job_rx) = tokio::sync::oneshot::channel();
-    let accepted = accept(&shared, t, input, dedupe.as_deref(), w.dedupe_window_ms, w.mode == Mode::Sync).await;
-    let (id, input) = match accepted {
-        Ok(AcceptedRun::New(id, input)) => (id, input),
-        Ok(AcceptedRun::Duplicate { id, first, response }) => {
-            shared.queue.release();
+    let (reply, answer_rx) = tokio::sync::oneshot::channel();
+    if let Err(m) = accept(&shared, t, input, dedupe.as_deref(), w.dedupe_window_ms, w.mode == Mode::Sync, reply) {
+        shared.queue.release();
+        shared.log.note("store", &m);
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "the request could not be stored: see the server's log");
+    }
+    match answer_rx.await {
+        Ok(Reply::Ran(o)) => answer(&o.id, o.status, o.result, o.response),
+        Ok(Reply::Queued(id)) => with_run_id(
+            (StatusCode::ACCEPTED, axum::Json(json!({"run_id": id, "status": "queued"}))).into_response(),
+            &id,
+        ),
+        Ok(Reply::Duplicate { id, first }) => {
             shared.metrics.run(&t.name, RunStatus::Duplicate, 0);
             shared.log.run(&t.name, &id, RunStatus::Duplicate, 0);
-            return match (w.mode, first.status.is_final()) {
+            let response = if w.mode == Mode::Sync && first.status.is_final() {
+                match tokio::task::block_in_place(|| shared.store().response(&first.id)) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        shared.log.note("store", &e.to_string());
+                        return error(StatusCode::INTERNAL_SERVER_ERROR, "the first run's answer could not be read");
+                    }
+                }
+            } else {
+                None
+            };
+            match (w.mode, first.status.is_final()) {
                 (Mode::Sync, true) => with_run_id(answer(&first.id, first.status, first.result, response), &first.id),
                 _ => with_run_id(
                     (
@@ -380,40 +398,13 @@ pub(crate) async fn handler(State(shared): State<Arc<Shared>>, req: Request) -> 
                         .into_response(),
                     &first.id,
                 ),
-            };
+            }
         }
-        Err(m) => {
-            shared.queue.release();
+        Ok(Reply::NotStored(m)) => {
             shared.log.note("store", &m);
-            return error(StatusCode::INTERNAL_SERVER_ERROR, "the request could not be stored: see the server's log");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "the request could not be stored: see the server's log")
         }
-    };
-    shared.going(&t.name);
-    let reply = match w.mode {
-        Mode::Sync => Some(job_tx),
-        Mode::Async => None,
-    };
-    shared.queue.push(
-        Job {
-            id: id.clone(),
-            name: t.name.to_string(),
-            script: t.script.clone(),
-            timeout_s: t.timeout_s,
-            input,
-            trigger: Some(t.clone()),
-            reply,
-        },
-        true,
-    );
-    match w.mode {
-        Mode::Async => with_run_id(
-            (StatusCode::ACCEPTED, axum::Json(json!({"run_id": id, "status": "queued"}))).into_response(),
-            &id,
-        ),
-        Mode::Sync => match job_rx.await {
-            Ok(o) => answer(&o.id, o.status, o.result, o.response),
-            Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "the run ended without an answer"),
-        },
+        Err(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "the run ended without an answer"),
     }
 }
 
@@ -423,23 +414,22 @@ fn busy(message: &str) -> Response {
     r
 }
 
-enum AcceptedRun {
-    New(String, JobInput),
-    Duplicate { id: String, first: Box<crate::runs::Run>, response: Option<Value> },
-}
-
 /// Records the run with its input sealed and its delivery id, in one transaction (shared with
 /// the other runs being recorded at that moment: see `recorder`): `queued` for async mode (a
 /// restart runs it), `running` for sync mode (its sender waits on this connection: a restart
-/// marks it interrupted, and the sender, having had no answer, sends it again).
-async fn accept(
-    shared: &Shared,
-    t: &Trigger,
+/// marks it interrupted, and the sender, having had no answer, sends it again). Once committed,
+/// the writer puts the job on the workers' queue itself and tells `reply` what became of it
+/// (a sync run's answer comes from its worker). `Err`: the input could not be sealed, nothing
+/// was recorded.
+fn accept(
+    shared: &Arc<Shared>,
+    t: &Arc<Trigger>,
     input: JobInput,
     dedupe: Option<&str>,
     window: i64,
     sync: bool,
-) -> Result<AcceptedRun, String> {
+    reply: tokio::sync::oneshot::Sender<Reply>,
+) -> Result<(), String> {
     let now = crate::clock::now_ms();
     let id = crate::store::new_id(now);
     let sealed = shared.seal(&id, &input).map_err(|e| e.to_string())?;
@@ -461,12 +451,40 @@ async fn accept(
         sealed: Some(sealed),
         dedupe: dedupe.map(|k| (k.to_string(), now - window)),
     };
-    match shared.recorder.accept(a).await? {
-        Accepted::New(id) => Ok(AcceptedRun::New(id, input)),
-        Accepted::Duplicate { id, first } => {
-            let response =
-                tokio::task::block_in_place(|| shared.store().response(&first.id)).map_err(|e| e.to_string())?;
-            Ok(AcceptedRun::Duplicate { id, first, response })
-        }
-    }
+    let (s, t) = (shared.clone(), t.clone());
+    shared.recorder.accept(
+        a,
+        Box::new(move |r| {
+            let told = match r {
+                Ok(Accepted::New(id)) => {
+                    s.going(&t.name);
+                    let job = |reply| Job {
+                        id: id.clone(),
+                        name: t.name.to_string(),
+                        script: t.script.clone(),
+                        timeout_s: t.timeout_s,
+                        input,
+                        trigger: Some(t.clone()),
+                        reply,
+                    };
+                    if sync {
+                        s.queue.push(job(Some(reply)), true);
+                        return;
+                    }
+                    s.queue.push(job(None), true);
+                    Reply::Queued(id)
+                }
+                Ok(Accepted::Duplicate { id, first }) => {
+                    s.queue.release();
+                    Reply::Duplicate { id, first }
+                }
+                Err(m) => {
+                    s.queue.release();
+                    Reply::NotStored(m)
+                }
+            };
+            let _ = reply.send(told);
+        }),
+    );
+    Ok(())
 }

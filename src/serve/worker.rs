@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{Job, JobInput, Outcome, Shared};
+use super::{Job, JobInput, Outcome, Reply, Shared};
 use crate::runs::{RunEnd, RunLog, RunQueue, RunStatus};
 use crate::script::{self, RunOptions, ScriptSource};
 use crate::{Error, Result};
@@ -83,7 +83,12 @@ impl Pool {
 fn turn_away(shared: &Shared, job: Job) {
     if let Some(reply) = job.reply {
         end(shared, &job.id, &job.name, RunStatus::Interrupted, None, Some("linkrun serve was stopping".into()), None);
-        let _ = reply.send(Outcome { id: job.id, status: RunStatus::Interrupted, result: None, response: None });
+        let _ = reply.send(Reply::Ran(Outcome {
+            id: job.id,
+            status: RunStatus::Interrupted,
+            result: None,
+            response: None,
+        }));
     }
 }
 
@@ -108,6 +113,9 @@ fn end(
 }
 
 /// Runs one job: the script, its record, its answer, its metrics, its alert.
+///
+/// The worker does not wait for the run's end to commit, unless it failed (its alert reads the
+/// record): the writer answers a sync webhook once it has, and the worker takes the next job.
 fn run(shared: &Arc<Shared>, job: Job) {
     // `overlap = "queue"`: this schedule's runs go one after another.
     let _serial = job
@@ -133,23 +141,46 @@ fn run(shared: &Arc<Shared>, job: Job) {
         true,
         !shared.config.serve.allow_private_network,
     );
-    let (status, result, ended) = (end.status, end.result.clone(), end.ended_ms);
-    if let Err(e) = shared.recorder.finish(&job.id, end, response.clone()) {
-        shared.log.note("store", &format!("run {} ended {status} but its record could not be written: {e}", job.id));
-    }
+    let (status, ended) = (end.status, end.ended_ms);
+    let failed = status != RunStatus::Ok;
+    let outcome = job.reply.map(|reply| {
+        (reply, Outcome { id: job.id.clone(), status, result: end.result.clone(), response: response.clone() })
+    });
+    let (committed, wait) = if failed {
+        let (tx, rx) = std::sync::mpsc::channel();
+        (Some(tx), Some(rx))
+    } else {
+        (None, None)
+    };
+    let done = {
+        let shared = shared.clone();
+        let id = job.id.clone();
+        Box::new(move |r: std::result::Result<(), String>| {
+            if let Err(e) = r {
+                shared.log.note("store", &format!("run {id} ended {status} but its record could not be written: {e}"));
+            }
+            if let Some((reply, o)) = outcome {
+                let _ = reply.send(Reply::Ran(o));
+            }
+            if let Some(c) = committed {
+                let _ = c.send(());
+            }
+        })
+    };
+    // Counted and logged before the answer goes out, so whoever got it finds the run in the
+    // metrics and the log.
     shared.gone(&job.name);
     let ms = ended - started;
     shared.metrics.run(&job.name, status, ms);
     shared.log.run(&job.name, &job.id, status, ms);
-    if let Some(reply) = job.reply {
-        let _ = reply.send(Outcome { id: job.id.clone(), status, result, response });
-    }
-    if status != RunStatus::Ok
-        && let Some(t) = &job.trigger
-    {
-        super::alerts::run_failed(shared, t, &job.id);
-    }
-    if status != RunStatus::Ok {
+    shared.recorder.finish(&job.id, end, response, done);
+    if failed {
+        if let Some(w) = wait {
+            let _ = w.recv();
+        }
+        if let Some(t) = &job.trigger {
+            super::alerts::run_failed(shared, t, &job.id);
+        }
         // A refresh that failed in this run may have turned a connection `needs_reauth`.
         super::alerts::check_connections(shared);
     }

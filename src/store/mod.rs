@@ -21,7 +21,11 @@ use crate::runs::{
 };
 
 /// The runs migrations, in order.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/runs_0001.sql"), include_str!("migrations/runs_0002.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/runs_0001.sql"),
+    include_str!("migrations/runs_0002.sql"),
+    include_str!("migrations/runs_0003.sql"),
+];
 
 /// How many rows one pruning transaction deletes, so writers wait at most that long.
 const PRUNE_BATCH: u64 = 5_000;

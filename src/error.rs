@@ -83,9 +83,13 @@ pub enum Error {
     /// stdout was closed by the reader (`| head`): exit quietly.
     #[error("stdout is closed")]
     StdoutClosed,
-    /// The emulators of `linkrun sandbox` and `linkrun demo` cannot be set up: exit 1.
+    /// The emulators of `linkrun sandbox` and `linkrun demo` cannot be set up, or a sync run
+    /// stopped (an API failure it cannot go past): exit 1.
     #[error("{0}")]
     Other(String),
+    /// A sync's connection cannot be used (unknown, not authorised, needs re-authorisation): exit 4.
+    #[error("{0}")]
+    SyncConnection(String),
 }
 
 impl Error {
@@ -94,7 +98,7 @@ impl Error {
         match self {
             Error::Usage(_) | Error::NoHome | Error::Service(_) | Error::Catalog(_) | Error::Config(_) => 2,
             Error::Vault(e) => e.exit_code(),
-            Error::Connection(_) => 4,
+            Error::Connection(_) | Error::SyncConnection(_) => 4,
             Error::ConnectionCmd(e) => e.exit_code(),
             Error::Flow(e) => e.exit_code(),
             Error::Io { .. } | Error::CreateDir { .. } => 1,

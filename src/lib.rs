@@ -54,6 +54,7 @@ pub mod script;
 pub mod serve;
 pub mod service;
 pub mod store;
+pub mod sync;
 pub mod telemetry;
 pub mod trigger;
 pub mod vault;

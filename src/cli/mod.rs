@@ -21,6 +21,7 @@ pub mod sandbox;
 pub mod serve;
 pub mod service;
 pub mod state;
+pub mod sync;
 pub mod trigger;
 pub mod vault;
 
@@ -75,6 +76,10 @@ pub enum Command {
     /// Add, list, show, delete and rotate the triggers serve runs (webhooks, schedules).
     #[command(subcommand)]
     Trigger(trigger::TriggerCmd),
+    /// Declared syncs between ServiceNow and Zoho CRM (or two CRM orgs): add, list, run (Sync
+    /// Now), status, reset.
+    #[command(subcommand)]
+    Sync(sync::SyncCmd),
     /// Serve local emulators of Zoho Accounts (OAuth), CRM, Desk, Campaigns and ServiceNow (OAuth
     /// and Table API) on 127.0.0.1.
     ///
@@ -175,6 +180,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Runs(c) => runs::run(&home, c),
         Command::Serve(a) => serve::run(&home, a),
         Command::Trigger(c) => trigger::run(&home, c),
+        Command::Sync(c) => sync::run(&home, c),
         Command::Sandbox(a) => sandbox::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Completions { shell } => completions(shell),
@@ -191,6 +197,22 @@ fn completions(shell: clap_complete::Shell) -> Result<()> {
         source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
     })?;
     write_out(format_args!("{}", text.trim_end()))
+}
+
+/// Asks `question` on the terminal (`[y/N]`); without one, fails with `refusal` (which names
+/// the flag to pass). `Ok(false)` when the answer is not yes.
+pub fn confirm(question: &str, refusal: String) -> Result<bool> {
+    use std::io::Write as _;
+    if !interactive() {
+        return Err(Error::Usage(refusal));
+    }
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|source| Error::Io { what: "cannot read the answer".into(), source })?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
 }
 
 /// Whether stdin is a terminal we may prompt on.

@@ -4,7 +4,6 @@
 //! password) are sealed in the vault and never printed again after `add` or `rotate` shows a
 //! new key once.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
@@ -300,22 +299,14 @@ fn show(home: &Home, name: &str, json: bool) -> Result<()> {
 
 fn delete(home: &Home, name: &str, yes: bool, json: bool) -> Result<()> {
     let t = installed(home, name)?;
-    if !yes {
-        if !super::interactive() {
-            return Err(Error::Usage(format!(
-                "deleting trigger `{name}` needs confirmation: pass --yes (there is no terminal to ask on)"
-            )));
-        }
-        eprint!("delete trigger `{name}` and its sealed secrets? [y/N] ");
-        let _ = std::io::stderr().flush();
-        let mut line = String::new();
-        std::io::stdin()
-            .read_line(&mut line)
-            .map_err(|source| Error::Io { what: "cannot read the answer".into(), source })?;
-        if !matches!(line.trim(), "y" | "Y" | "yes") {
-            eprintln!("kept trigger `{name}`");
-            return Ok(());
-        }
+    if !yes
+        && !super::confirm(
+            &format!("delete trigger `{name}` and its sealed secrets?"),
+            format!("deleting trigger `{name}` needs confirmation: pass --yes (there is no terminal to ask on)"),
+        )?
+    {
+        eprintln!("kept trigger `{name}`");
+        return Ok(());
     }
     if Vault::exists(home) {
         Vault::open(home)?.secrets_delete(&secret_owner(&t.name))?;

@@ -8,6 +8,7 @@
 //! SQLite type leaves this module, so a PostgreSQL back end can implement the same trait.
 
 mod lease;
+mod sync;
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +16,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::home::Home;
 pub use lease::SpooledRuns;
+pub use sync::SqliteSync;
 
 use crate::runs::{
     Accept, Accepted, BatchOp, NewRun, RequestTrace, Run, RunEnd, RunFilter, RunQueue, RunStatus, RunStore, StoreError,

@@ -287,6 +287,11 @@ const VAULT_TABLES: &[&str] = &[
     "default_connections",
     "connection_limits",
     "sealed_secrets",
+    "sync_links",
+    "sync_checkpoints",
+    "sync_failures",
+    "sync_intents",
+    "sync_runs",
 ];
 
 /// The key in use and the key check it matched, so that a rekey committed by another process is

@@ -13,6 +13,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_default_connections.sql"),
     include_str!("migrations/0005_connection_limits.sql"),
     include_str!("migrations/0006_sealed_secrets.sql"),
+    include_str!("migrations/0007_sync.sql"),
 ];
 
 /// The schema version this build writes.

@@ -37,6 +37,7 @@ mod sandbox_limits;
 mod script;
 mod serve;
 mod servicenow;
+mod sync;
 mod vault;
 mod visitor;
 mod zoho_tasks;

@@ -149,7 +149,7 @@ fn first_use_creates_a_private_home_key_file_and_vault() {
     assert_eq!(
         out.ok(),
         format!(
-            "vault:          {h}/vault.db\nkey source:     key file {h}/master.key\nschema version: 6\nconnections:    0\nsealed values:  0\n"
+            "vault:          {h}/vault.db\nkey source:     key file {h}/master.key\nschema version: 7\nconnections:    0\nsealed values:  0\n"
         )
     );
     assert_eq!(mode(&home), 0o700, "home folder");
@@ -178,7 +178,7 @@ fn status_counts_connections_and_sealed_values() {
     assert_eq!(
         env.run(&["vault", "status"]).ok(),
         format!(
-            "vault:          {h}/vault.db\nkey source:     key file {h}/master.key\nschema version: 6\nconnections:    2\n  connected     2\nsealed values:  5\n"
+            "vault:          {h}/vault.db\nkey source:     key file {h}/master.key\nschema version: 7\nconnections:    2\n  connected     2\nsealed values:  5\n"
         )
     );
     let doc = json(env.run(&["vault", "status", "--json"]).ok());
@@ -187,7 +187,7 @@ fn status_counts_connections_and_sealed_values() {
         serde_json::json!({
             "path": format!("{h}/vault.db"),
             "key_source": format!("key file {h}/master.key"),
-            "schema_version": 6,
+            "schema_version": 7,
             "connections": 2,
             "by_status": {"connected": 2},
             "sealed_values": 5,
@@ -330,10 +330,10 @@ fn a_damaged_vault_file_is_exit_3() {
 fn a_vault_from_a_newer_linkrun_is_refused() {
     let env = Env::new();
     env.run(&["vault", "status"]).ok();
-    rusqlite::Connection::open(vault_db(&env)).expect("open").pragma_update(None, "user_version", 7).expect("set");
+    rusqlite::Connection::open(vault_db(&env)).expect("open").pragma_update(None, "user_version", 8).expect("set");
     assert_eq!(
         env.run(&["vault", "status"]).fails(3),
-        "the vault has schema version 7 but this linkrun understands up to 6: upgrade linkrun"
+        "the vault has schema version 8 but this linkrun understands up to 7: upgrade linkrun"
     );
 }
 
@@ -346,7 +346,7 @@ fn a_version_1_vault_is_migrated_and_keeps_its_connections() {
     db.execute_batch("DROP TABLE script_state; DROP TABLE oauth_tokens; PRAGMA user_version = 1;").expect("downgrade");
     drop(db);
     let status = json(env.run(&["vault", "status", "--json"]).ok());
-    assert_eq!(status["schema_version"], 6);
+    assert_eq!(status["schema_version"], 7);
     assert_eq!(status["connections"], 1);
     let show = json(env.run(&["connection", "show", "old", "--json"]).ok());
     assert_eq!(show["status"], "connected");

@@ -1,0 +1,399 @@
+//! The engine: one loop for every pair of sides. A direction (from one side to the other) reads
+//! the source's change feed page by page from its checkpoint, and for each page:
+//!
+//! 1. maps each record into the target's terms and hashes the mapped fields ([`canonical`]);
+//! 2. looks its link up: a linked record whose hash is the link's was not changed since the pair
+//!    was last made equal — a change linkrun made itself comes back as exactly that — and is
+//!    left alone (no echo, no ping-pong);
+//! 3. a linked record that changed is written to its pair, unless (both ways) the pair changed
+//!    too since then: a conflict, settled by the sync's rule (the losing side's value is written
+//!    by the other direction, whose pass sees the same conflict);
+//! 4. an unlinked record is paired by match key with a record already on the target (both ways),
+//!    else created: CRM creates are upserts on the key, ServiceNow ones are recorded as intents
+//!    before the POST and found by key after a crash;
+//! 5. commits the page's links, failures and the source's checkpoint in one transaction, after
+//!    its writes, so a kill at any moment loses nothing (the page is read again: its records are
+//!    unchanged or matched) and duplicates nothing.
+//!
+//! Both APIs stamp changes to the second: a checkpoint's own second is read again, and the hashes
+//! make that re-read free of writes. A record that failed is kept with the API's message and
+//! read again by id on the next run.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::def::{Conflict, Field, Normalize, SyncDef, SyncType};
+use super::links::{Commit, Link, SideKey, SyncStore};
+use super::sides::{Rec, Side};
+
+/// The counts of one direction of one object.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct Counts {
+    /// Records read from the source (change feed and retried failures).
+    pub read: u64,
+    /// Records created on the target.
+    pub created: u64,
+    /// Records updated on the target (or paired with one that was already equal).
+    pub updated: u64,
+    /// Records read that needed nothing (unchanged since the last sync, or equal already).
+    pub unchanged: u64,
+    /// Records changed on both sides, settled by the conflict rule in this direction.
+    pub conflicts: u64,
+    /// Records that could not be written (kept, retried on the next run).
+    pub failed: u64,
+    /// API calls made by this direction, on both sides (token requests not included).
+    pub api_calls: u64,
+}
+
+/// How a run goes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunFlags {
+    /// Read everything, not only what changed since the checkpoints.
+    pub full: bool,
+    /// Decide, count, write nothing, move no checkpoint.
+    pub dry_run: bool,
+}
+
+/// The failures seen by a run: (direction, source id, message), the first few.
+pub type FailureList = Vec<(String, String, String)>;
+
+/// One direction's work.
+struct Pass<'s, 'a> {
+    def: &'s SyncDef,
+    store: &'s dyn SyncStore,
+    flags: RunFlags,
+    from_a: bool,
+    src: &'s mut Box<dyn Side + 'a>,
+    dst: &'s mut Box<dyn Side + 'a>,
+    counts: Counts,
+    failures: FailureList,
+}
+
+fn text(v: Option<&Value>) -> String {
+    match v {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
+fn normalized(n: Option<Normalize>, v: &str) -> String {
+    let v = v.trim();
+    match n {
+        None => v.to_string(),
+        Some(Normalize::Lower) => v.to_lowercase(),
+        Some(Normalize::Phone) => {
+            let digits: String = v.chars().filter(char::is_ascii_digit).collect();
+            if v.starts_with('+') { format!("+{digits}") } else { digits }
+        }
+        Some(Normalize::Date) => v.get(..10).unwrap_or(v).to_string(),
+    }
+}
+
+/// The value field `f` of a record of side A (`from_a`) or B gets on the other side: the source
+/// value, the default when empty, the value map applied (A→B, or reversed for B→A).
+fn carried(f: &Field, rec: &Rec, from_a: bool) -> String {
+    let raw = text(rec.fields.get(if from_a { &f.a } else { &f.b }));
+    let raw = if raw.trim().is_empty() { f.default.clone().unwrap_or_default() } else { raw };
+    let mapped = if from_a {
+        f.values.iter().find(|(a, _)| *a == raw).map(|(_, b)| b.clone())
+    } else {
+        f.values.iter().find(|(_, b)| *b == raw).map(|(a, _)| a.clone())
+    };
+    mapped.unwrap_or(raw)
+}
+
+/// The record's mapped fields in side B's terms, normalised: what both sides hold when equal.
+pub fn canonical(def: &SyncDef, rec: &Rec, is_a: bool) -> Vec<String> {
+    def.fields
+        .iter()
+        .map(|f| {
+            let v = if is_a {
+                carried(f, rec, true)
+            } else {
+                let raw = text(rec.fields.get(&f.b));
+                if raw.trim().is_empty() { f.default.clone().unwrap_or_default() } else { raw }
+            };
+            normalized(f.normalize, &v)
+        })
+        .collect()
+}
+
+/// A hash of the canonical fields.
+pub fn hash(fields: &[String]) -> String {
+    use sha2::Digest as _;
+    let text = serde_json::to_string(fields).unwrap_or_default();
+    let d = sha2::Sha256::digest(text.as_bytes());
+    d.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Seconds since the epoch of a change stamp (`2024-05-01 10:00:00` UTC, or RFC 3339).
+fn stamp_secs(s: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.timestamp())
+        .ok()
+        .or_else(|| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").ok().map(|t| t.and_utc().timestamp()))
+}
+
+impl Pass<'_, '_> {
+    fn key(&self) -> SideKey {
+        if self.from_a { "a" } else { "b" }
+    }
+
+    fn fail(&mut self, commit: &mut Commit, id: &str, message: String) {
+        self.counts.failed += 1;
+        if self.failures.len() < 20 {
+            self.failures.push((self.def.direction_name(self.from_a), id.to_string(), message.clone()));
+        }
+        commit.failed.push((self.key(), id.to_string(), message));
+    }
+
+    /// The fields written to the target for a source record.
+    fn payload(&self, rec: &Rec) -> Map<String, Value> {
+        let mut m = Map::new();
+        for f in &self.def.fields {
+            if let Some((ab, ba)) = f.only
+                && !(if self.from_a { ab } else { ba })
+            {
+                continue;
+            }
+            let name = if self.from_a { &f.b } else { &f.a };
+            m.insert(name.clone(), Value::String(carried(f, rec, self.from_a)));
+        }
+        m
+    }
+
+    fn link_of(&self, src_id: &str, dst_id: &str, h: String) -> Link {
+        if self.from_a {
+            Link { a_id: src_id.to_string(), b_id: dst_id.to_string(), hash: h }
+        } else {
+            Link { a_id: dst_id.to_string(), b_id: src_id.to_string(), hash: h }
+        }
+    }
+
+    /// The source wins a conflict with the target record `dst`.
+    fn source_wins(&self, src: &Rec, dst: &Rec) -> bool {
+        match self.def.conflict {
+            Conflict::Wins(a) => a == self.from_a,
+            Conflict::Newest => {
+                let (s, d) = (stamp_secs(&src.modified), stamp_secs(&dst.modified));
+                match (s, d) {
+                    (Some(s), Some(d)) if s != d => s > d,
+                    // A tie (or an unreadable stamp): side A wins.
+                    _ => self.from_a,
+                }
+            }
+        }
+    }
+
+    /// Processes one page of source records; `checkpoint`: the value to move the checkpoint to.
+    fn page(
+        &mut self,
+        records: Vec<Rec>,
+        checkpoint: Option<String>,
+        retried: &HashMap<String, String>,
+    ) -> Result<(), String> {
+        let def = self.def;
+        let (sync, object) = (def.name.as_str(), def.object.as_str());
+        self.counts.read += records.len() as u64;
+        let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
+        let links = if self.from_a {
+            self.store.links_by_a(sync, object, &ids)
+        } else {
+            self.store.links_by_b(sync, object, &ids)
+        }
+        .map_err(|e| e.to_string())?;
+        let link_of: HashMap<&str, &Link> =
+            links.iter().map(|l| (if self.from_a { l.a_id.as_str() } else { l.b_id.as_str() }, l)).collect();
+        let mut commit = Commit::default();
+        let both = def.sync_type == SyncType::BothWays;
+        let mut changed: Vec<(&Rec, String, &Link)> = Vec::new();
+        let mut unlinked: Vec<(&Rec, String)> = Vec::new();
+        for r in &records {
+            let h = hash(&canonical(def, r, self.from_a));
+            match link_of.get(r.id.as_str()) {
+                Some(l) if l.hash == h => {
+                    self.counts.unchanged += 1;
+                    if retried.contains_key(&r.id) {
+                        commit.fixed.push((self.key(), r.id.clone()));
+                    }
+                }
+                Some(l) => changed.push((r, h, l)),
+                None => unlinked.push((r, h)),
+            }
+        }
+        // Changed records: their pairs, read to see whether they changed too (both ways).
+        let batch = self.dst.batch();
+        let mut updates: Vec<(&Rec, String, String)> = Vec::new();
+        for chunk in changed.chunks(batch) {
+            let pairs: HashMap<String, Rec> = if both {
+                let dst_ids: Vec<String> =
+                    chunk.iter().map(|(_, _, l)| if self.from_a { l.b_id.clone() } else { l.a_id.clone() }).collect();
+                self.dst.get(&dst_ids)?.into_iter().map(|r| (r.id.clone(), r)).collect()
+            } else {
+                HashMap::new()
+            };
+            for (r, h, l) in chunk {
+                let dst_id = if self.from_a { &l.b_id } else { &l.a_id };
+                if let Some(d) = pairs.get(dst_id) {
+                    let dh = hash(&canonical(def, d, !self.from_a));
+                    if dh == *h {
+                        // Both sides already hold the same values.
+                        self.counts.unchanged += 1;
+                        commit.links.push(self.link_of(&r.id, dst_id, h.clone()));
+                        continue;
+                    }
+                    if dh != l.hash {
+                        if !self.source_wins(r, d) {
+                            // The other direction writes the winner over this record.
+                            continue;
+                        }
+                        self.counts.conflicts += 1;
+                    }
+                }
+                updates.push((r, dst_id.clone(), h.clone()));
+            }
+        }
+        // Unlinked records: paired by key with what the target has (both ways), else created.
+        let key_field = def.fields.iter().find(|f| f.key);
+        let mut creates: Vec<(&Rec, String)> = Vec::new();
+        if let (true, Some(k)) = (both, key_field) {
+            for chunk in unlinked.chunks(batch) {
+                let wanted: Vec<String> =
+                    chunk.iter().map(|(r, _)| carried(k, r, self.from_a)).filter(|v| !v.trim().is_empty()).collect();
+                let dst_field = if self.from_a { &k.b } else { &k.a };
+                let found = self.dst.find(dst_field, &wanted)?;
+                let mut by_key: HashMap<String, Rec> = HashMap::new();
+                for d in found {
+                    let kv = normalized(k.normalize, &text(d.fields.get(dst_field)));
+                    by_key.entry(kv).or_insert(d);
+                }
+                for (r, h) in chunk {
+                    let kv = normalized(k.normalize, &carried(k, r, self.from_a));
+                    match by_key.get(&kv).filter(|_| !kv.is_empty()) {
+                        Some(d) => {
+                            let dh = hash(&canonical(def, d, !self.from_a));
+                            if dh == *h {
+                                self.counts.unchanged += 1;
+                                commit.links.push(self.link_of(&r.id, &d.id, h.clone()));
+                            } else if self.source_wins(r, d) {
+                                updates.push((r, d.id.clone(), h.clone()));
+                            } else {
+                                // Linked with the target's values as the last equal state, so
+                                // the other direction writes them over this record.
+                                commit.links.push(self.link_of(&r.id, &d.id, hash(&canonical(def, d, !self.from_a))));
+                            }
+                        }
+                        None => creates.push((r, h.clone())),
+                    }
+                }
+            }
+        } else {
+            creates = unlinked;
+        }
+        if !self.flags.dry_run {
+            // Updates, a batch per call.
+            for chunk in updates.chunks(batch) {
+                let body: Vec<(String, Map<String, Value>)> =
+                    chunk.iter().map(|(r, d, _)| (d.clone(), self.payload(r))).collect();
+                match self.dst.update(&body) {
+                    Ok(results) => {
+                        for ((r, d, h), res) in chunk.iter().zip(results) {
+                            match res {
+                                Ok(_) => {
+                                    self.counts.updated += 1;
+                                    commit.links.push(self.link_of(&r.id, d, h.clone()));
+                                    commit.fixed.push((self.key(), r.id.clone()));
+                                }
+                                Err(m) => self.fail(&mut commit, &r.id, m),
+                            }
+                        }
+                    }
+                    Err(m) => chunk.iter().for_each(|(r, ..)| self.fail(&mut commit, &r.id, m.clone())),
+                }
+            }
+            // Creates: intents first, then the calls.
+            let key_name = key_field.map(|k| if self.from_a { k.b.clone() } else { k.a.clone() });
+            for chunk in creates.chunks(batch) {
+                let src_ids: Vec<String> = chunk.iter().map(|(r, _)| r.id.clone()).collect();
+                self.store.record_intents(sync, object, self.key(), &src_ids).map_err(|e| e.to_string())?;
+                let body: Vec<Map<String, Value>> = chunk.iter().map(|(r, _)| self.payload(r)).collect();
+                match self.dst.create(&body, key_name.as_deref()) {
+                    Ok(results) => {
+                        for ((r, h), res) in chunk.iter().zip(results) {
+                            commit.intents_done.push((self.key(), r.id.clone()));
+                            match res {
+                                Ok(id) => {
+                                    self.counts.created += 1;
+                                    commit.links.push(self.link_of(&r.id, &id, h.clone()));
+                                    commit.fixed.push((self.key(), r.id.clone()));
+                                }
+                                Err(m) => self.fail(&mut commit, &r.id, m),
+                            }
+                        }
+                    }
+                    Err(m) => chunk.iter().for_each(|(r, _)| self.fail(&mut commit, &r.id, m.clone())),
+                }
+            }
+            commit.checkpoint = checkpoint.map(|c| (self.key(), c));
+            self.store.commit(sync, object, &commit).map_err(|e| e.to_string())?;
+        } else {
+            self.counts.updated += updates.len() as u64;
+            self.counts.created += creates.len() as u64;
+        }
+        Ok(())
+    }
+
+    fn run(&mut self) -> Result<(), String> {
+        let def = self.def;
+        let (sync, object) = (def.name.as_str(), def.object.as_str());
+        let before = self.src.calls() + self.dst.calls();
+        // Records that failed last time, read again by id.
+        let retried: HashMap<String, String> =
+            self.store.failures(sync, object, self.key()).map_err(|e| e.to_string())?.into_iter().collect();
+        let ids: Vec<String> = retried.keys().cloned().collect();
+        for chunk in ids.chunks(self.src.batch()) {
+            let recs = self.src.get(chunk)?;
+            self.page(recs, None, &retried)?;
+        }
+        let since = if self.flags.full {
+            None
+        } else {
+            self.store.checkpoint(sync, object, self.key()).map_err(|e| e.to_string())?
+        };
+        let mut cursor = None;
+        loop {
+            let page = self.src.changed(since.as_deref(), &mut cursor)?;
+            let last = page.records.iter().map(|r| r.modified.clone()).rfind(|m| !m.is_empty());
+            let more = page.more;
+            self.page(page.records, last, &retried)?;
+            if !more {
+                break;
+            }
+        }
+        self.counts.api_calls = self.src.calls() + self.dst.calls() - before;
+        Ok(())
+    }
+}
+
+/// Runs a sync's directions; returns the counts per direction name, and the first failures.
+pub fn run<'a>(
+    def: &SyncDef,
+    store: &dyn SyncStore,
+    a: &mut Box<dyn Side + 'a>,
+    b: &mut Box<dyn Side + 'a>,
+    flags: RunFlags,
+) -> Result<(Vec<(String, Counts)>, FailureList), String> {
+    let mut out = Vec::new();
+    let mut failures = Vec::new();
+    for from_a in def.directions() {
+        let (src, dst) = if from_a { (&mut *a, &mut *b) } else { (&mut *b, &mut *a) };
+        let mut pass = Pass { def, store, flags, from_a, src, dst, counts: Counts::default(), failures: Vec::new() };
+        pass.run()?;
+        failures.extend(pass.failures);
+        out.push((def.direction_name(from_a), pass.counts));
+    }
+    Ok((out, failures))
+}

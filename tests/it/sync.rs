@@ -1,0 +1,157 @@
+//! The sync engine against the sandbox: the built-in `servicenow_contacts` both ways (each
+//! record created once on the other side, a second run writes nothing, a record changed on both
+//! sides settled by the conflict rule), the org-to-org leads one way, and clear refusals.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+
+use crate::common::sandbox::Fixture;
+
+fn start() -> Fixture {
+    let f = Fixture::new();
+    f.connect("crm_a", "zoho_crm");
+    f.connect_servicenow("sn");
+    f
+}
+
+fn sync_run(f: &Fixture, args: &[&str]) -> Value {
+    let mut all = vec!["sync", "run"];
+    all.extend_from_slice(args);
+    all.push("--json");
+    serde_json::from_str(f.env.run(&all).ok()).unwrap()
+}
+
+fn emails(records: &[Value], field: &str) -> BTreeSet<String> {
+    records.iter().filter_map(|r| r[field].as_str()).filter(|e| !e.is_empty()).map(str::to_lowercase).collect()
+}
+
+fn writes(counts: &Value) -> u64 {
+    counts["created"].as_u64().unwrap() + counts["updated"].as_u64().unwrap()
+}
+
+#[test]
+fn contacts_both_ways_reach_each_side_once_and_a_second_run_writes_nothing() {
+    let f = start();
+    let (sn_before, crm_before) =
+        (f.sandbox.servicenow.records("customer_contact"), f.sandbox.crm.records("us", "Contacts"));
+    let first = sync_run(&f, &["servicenow_contacts"]);
+    assert_eq!(first["sync"], "servicenow_contacts");
+    let c = &first["objects"]["contacts"];
+    let (to_crm, to_sn) = (&c["servicenow_to_crm"], &c["crm_to_servicenow"]);
+    assert_eq!(to_crm["read"].as_u64().unwrap() as usize, sn_before.len(), "{first}");
+    assert_eq!((to_crm["failed"].as_u64(), to_sn["failed"].as_u64()), (Some(0), Some(0)), "{first}");
+    // Every contact is now on both sides, once.
+    let (sn_after, crm_after) =
+        (f.sandbox.servicenow.records("customer_contact"), f.sandbox.crm.records("us", "Contacts"));
+    let all = &emails(&sn_before, "email") | &emails(&crm_before, "Email");
+    assert_eq!(emails(&sn_after, "email"), all);
+    assert_eq!(emails(&crm_after, "Email"), all);
+    assert_eq!(sn_after.len(), emails(&sn_after, "email").len(), "a duplicate in ServiceNow");
+    assert_eq!(crm_after.len(), emails(&crm_after, "Email").len(), "a duplicate in CRM");
+    assert_eq!(to_crm["created"].as_u64().unwrap() as usize, crm_after.len() - crm_before.len(), "{first}");
+    assert_eq!(to_sn["created"].as_u64().unwrap() as usize, sn_after.len() - sn_before.len(), "{first}");
+    // The records linkrun wrote come back in the other direction's read and are not written back.
+    assert!(to_sn["unchanged"].as_u64().unwrap() >= to_crm["created"].as_u64().unwrap(), "{first}");
+    let second = sync_run(&f, &["servicenow_contacts"]);
+    for (d, counts) in second["objects"]["contacts"].as_object().unwrap() {
+        assert_eq!(writes(counts), 0, "{d} wrote in a run with nothing changed: {second}");
+    }
+    // Both runs are in the run history and the sync's own.
+    let runs: Value = serde_json::from_str(f.env.run(&["runs", "list", "--json"]).ok()).unwrap();
+    let ok: Vec<&str> =
+        runs.as_array().unwrap().iter().filter(|r| r["status"] == "ok").filter_map(|r| r["id"].as_str()).collect();
+    assert!(ok.contains(&first["run_id"].as_str().unwrap()) && ok.contains(&second["run_id"].as_str().unwrap()));
+    let status: Value =
+        serde_json::from_str(f.env.run(&["sync", "status", "servicenow_contacts", "--json"]).ok()).unwrap();
+    assert_eq!(status["runs"].as_array().unwrap().len(), 2, "{status}");
+    assert_eq!(status["runs"][0]["run_id"], second["run_id"]);
+    assert_eq!(status["links"].as_u64().unwrap() as usize, all.len());
+    f.env.assert_no_secrets();
+}
+
+#[test]
+fn a_contact_changed_on_both_sides_is_settled_by_the_conflict_rule() {
+    let f = start();
+    sync_run(&f, &["servicenow_contacts"]);
+    let contact = f.sandbox.servicenow.records("customer_contact").into_iter().find(|c| c["email"] != "").unwrap();
+    let (email, sys_id) =
+        (contact["email"].as_str().unwrap().to_string(), contact["sys_id"].as_str().unwrap().to_string());
+    let crm_id = f.sandbox.crm.find_by_email("us", "Contacts", &email).unwrap()["id"].as_str().unwrap().to_string();
+    let edit_both = |crm_title: &str, sn_title: &str| {
+        f.sandbox.crm.modify_for_test("us", "Contacts", &crm_id, "Title", crm_title.into());
+        let patch = format!(
+            "invoke_url(#{{ url: \"/api/now/table/customer_contact/{sys_id}\", type: \"PATCH\", body: #{{ title: \"{sn_title}\" }}, connection: \"sn\" }}).result.title"
+        );
+        assert_eq!(f.env.script(&patch, &[]).ok().trim(), sn_title);
+    };
+    let sn_title = || {
+        f.sandbox.servicenow.records("customer_contact").into_iter().find(|c| c["sys_id"] == sys_id.as_str()).unwrap()
+            ["title"]
+            .clone()
+    };
+    edit_both("Title from CRM", "Title from ServiceNow");
+    let r = sync_run(&f, &["servicenow_contacts", "--set", "conflict=crm_wins"]);
+    let c = &r["objects"]["contacts"];
+    assert_eq!(c["crm_to_servicenow"]["conflicts"], 1, "{r}");
+    assert_eq!(c["crm_to_servicenow"]["updated"], 1, "{r}");
+    assert_eq!(writes(&c["servicenow_to_crm"]), 0, "{r}");
+    assert_eq!(sn_title(), json!("Title from CRM"));
+    assert_eq!(f.sandbox.crm.find_by_email("us", "Contacts", &email).unwrap()["Title"], "Title from CRM");
+    // The settings of `--set` last one run: the file's rule (servicenow_wins) applies again.
+    edit_both("Second from CRM", "Second from ServiceNow");
+    let r = sync_run(&f, &["servicenow_contacts"]);
+    assert_eq!(r["objects"]["contacts"]["servicenow_to_crm"]["conflicts"], 1, "{r}");
+    assert_eq!(f.sandbox.crm.find_by_email("us", "Contacts", &email).unwrap()["Title"], "Second from ServiceNow");
+    assert_eq!(sn_title(), json!("Second from ServiceNow"));
+    // And nothing moves afterwards.
+    let r = sync_run(&f, &["servicenow_contacts"]);
+    for (d, counts) in r["objects"]["contacts"].as_object().unwrap() {
+        assert_eq!(writes(counts), 0, "{d}: {r}");
+    }
+}
+
+#[test]
+fn org_a_leads_reach_org_b_one_way() {
+    let f = Fixture::new();
+    f.connect("crm_a", "zoho_crm");
+    f.connect_org("crm_b", "zoho_crm", 1);
+    let a = f.sandbox.crm.records("us", "Leads");
+    let r = sync_run(&f, &["zoho_org_leads"]);
+    let counts = &r["objects"]["leads"]["org_a_to_org_b"];
+    assert_eq!(counts["read"].as_u64().unwrap() as usize, a.len(), "{r}");
+    assert_eq!(counts["failed"], 0, "{r}");
+    let b = f.sandbox.crm.records("in", "Leads");
+    assert!(emails(&a, "Email").is_subset(&emails(&b, "Email")));
+    assert_eq!(r["objects"]["leads"].as_object().unwrap().len(), 1, "one way runs one direction: {r}");
+    // One page of reads per 200 leads and one upsert per 100: a one-way sync pairs by upsert.
+    let calls = counts["api_calls"].as_u64().unwrap() as usize;
+    assert!(calls <= a.len().div_ceil(200) + a.len().div_ceil(100) + 1, "{calls} calls: {r}");
+    let again = sync_run(&f, &["zoho_org_leads"]);
+    assert_eq!(writes(&again["objects"]["leads"]["org_a_to_org_b"]), 0, "{again}");
+}
+
+#[test]
+fn bad_syncs_and_settings_are_refused_with_what_to_do() {
+    let f = Fixture::new();
+    let e = f.env.run(&["sync", "run", "nope"]).fails(2);
+    assert!(e.contains("there is no sync `nope`") && e.contains("sync list"), "{e}");
+    let e = f.env.run(&["sync", "run", "servicenow_contacts", "--set", "conflict=me_wins"]).fails(2);
+    assert!(e.contains("servicenow_wins") && e.contains("newest_wins"), "{e}");
+    f.env.write("bad.toml", "name = \"bad\"\ntype = \"one_way\"\nsides = []\nfields = []\n");
+    let e = f.env.run(&["sync", "add", "bad.toml"]).fails(2);
+    assert!(e.contains("bad.toml") && e.contains("exactly two"), "{e}");
+    // A connection that does not exist stops the run with exit 4, naming it.
+    let e = f.env.run(&["sync", "run", "servicenow_contacts"]).fails(4);
+    assert!(e.contains("sn") || e.contains("crm_a"), "{e}");
+    // An installed copy keeps its settings; installing twice needs --replace.
+    f.env.run(&["sync", "add", "servicenow_contacts", "--set", "target=Leads", "--set", "crm=crm_b"]).ok();
+    let e = f.env.run(&["sync", "add", "servicenow_contacts"]).fails(2);
+    assert!(e.contains("--replace"), "{e}");
+    let list: Value = serde_json::from_str(f.env.run(&["sync", "list", "--json"]).ok()).unwrap();
+    let mine = list.as_array().unwrap().iter().find(|s| s["name"] == "servicenow_contacts").unwrap();
+    assert_eq!((mine["origin"].as_str(), mine["objects"][1].as_str()), (Some("installed"), Some("Leads")), "{list}");
+    assert_eq!(mine["connections"][1], "crm_b");
+    let e = f.env.run(&["sync", "reset", "servicenow_contacts"]).fails(2);
+    assert!(e.contains("--yes"), "{e}");
+}

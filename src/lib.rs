@@ -20,9 +20,10 @@
 //! | [`invoke`]        | Deluge `invokeurl` semantics on top: a script's request map to a request, the answer back |
 //! | [`script`]        | the Rhai engine, its limits, the script API, the Deluge vocabulary and tasks (`script::deluge*`, `script::zoho_tasks`), and running Deluge files (`script::deluge`) |
 //! | [`runs`]          | run records: status, times, redacted input, result, `info` lines, request trace; the [`runs::RunStore`] trait |
-//! | [`store`]         | storage back ends behind the traits: run records, the serve queue, delivery ids, schedule marks in SQLite (`runs.db`) |
+//! | [`store`]         | storage back ends behind the traits: run records, the serve queue, delivery ids, schedule marks in SQLite (`runs.db`); the sync tables of the vault's database |
 //! | [`telemetry`]     | process-wide request and token-refresh counters that serve's `/metrics` reports |
 //! | [`trigger`]       | trigger files (webhook, schedule): the model and its validation |
+//! | [`sync`]          | declared syncs: definitions, the link table and checkpoints, the ServiceNow and CRM sides, the engine |
 //! | [`serve`]         | `linkrun serve`: the HTTP side, webhook auth, the worker pool, schedules, alerts, metrics |
 //! | [`cli`]           | the command-line interface, one file per command group |
 //!

@@ -21,6 +21,15 @@ pub const MAX_TRIGGER_FILE_SIZE: u64 = 64 * 1024;
 /// The name `linkrun run` records its runs under; no trigger may take it.
 pub const CLI_TRIGGER: &str = "cli";
 
+/// What a sync trigger's runs record as their script: `sync:NAME` (as `linkrun sync run` does).
+/// A trigger's script path is absolute, so it never starts so.
+pub const SYNC_PREFIX: &str = "sync:";
+
+/// The sync a run's recorded script names (`sync:NAME`), if it is one.
+pub fn sync_of(script: &Path) -> Option<&str> {
+    script.to_str().and_then(|s| s.strip_prefix(SYNC_PREFIX))
+}
+
 /// The default cap on a webhook's request body.
 pub const DEFAULT_MAX_BODY: u64 = 1024 * 1024;
 
@@ -320,9 +329,8 @@ impl Trigger {
         let script = match (raw.script, raw.sync) {
             (Some(s), None) if !s.trim().is_empty() => dir.join(s),
             (None, Some(sync)) => {
-                return Err(fail(format!(
-                    "`sync = \"{sync}\"`: declared syncs come with the sync engine, which this linkrun does not have yet; run a script instead (`script = \"...\"`)"
-                )));
+                LinkName::parse(&sync).map_err(|rule| fail(format!("`sync = \"{sync}\"`: {rule}")))?;
+                PathBuf::from(format!("{SYNC_PREFIX}{sync}"))
             }
             (Some(_), Some(_)) => return Err(fail("give `script` or `sync`, not both".into())),
             _ => return Err(fail("a trigger needs `script = \"path/to/script.rhai\"` (relative to this file)".into())),
@@ -365,10 +373,17 @@ impl Trigger {
         }
     }
 
+    /// The sync a trigger runs instead of a script (`sync = "NAME"`).
+    pub fn sync(&self) -> Option<&str> {
+        sync_of(&self.script)
+    }
+
     /// The file's text with `script` and a script `on_failure` made absolute, for installing.
     pub fn installed_text(&self, text: &str) -> String {
         let Ok(mut table) = text.parse::<toml::Table>() else { return text.to_string() };
-        table.insert("script".into(), toml::Value::String(self.script.display().to_string()));
+        if self.sync().is_none() {
+            table.insert("script".into(), toml::Value::String(self.script.display().to_string()));
+        }
         if let Some(OnFailure::Script(p)) = &self.on_failure {
             table.insert("on_failure".into(), toml::Value::String(p.display().to_string()));
         }
@@ -674,7 +689,7 @@ mod tests {
             ("name = \"a\"\nscript = \"a\"\n[schedule]\nevery = \"10\"\n", "not a span"),
             ("name = \"a\"\nscript = \"a\"\n[schedule]\nevery = \"1m\"\ntimezone = \"Mars/Base\"\n", "IANA"),
             ("name = \"a\"\nscript = \"a\"\n", "needs a `[webhook]` or a `[schedule]`"),
-            ("name = \"a\"\nsync = \"contacts\"\n[schedule]\nevery = \"1m\"\n", "sync engine"),
+            ("name = \"a\"\nsync = \"Contacts\"\n[schedule]\nevery = \"1m\"\n", "`sync = \"Contacts\"`"),
             ("name = \"a\"\nscript = \"a\"\nbogus = 1\n[schedule]\nevery = \"1m\"\n", "unknown field"),
         ] {
             let e = parse(text).unwrap_err().to_string();

@@ -109,7 +109,10 @@ fn add(home: &Home, file: &Path, replace: bool, json: bool) -> Result<()> {
     let text = crate::files::read_text_capped(file, trigger::MAX_TRIGGER_FILE_SIZE)
         .map_err(|e| Error::Usage(format!("cannot read the trigger file: {e}; check the path")))?;
     let t = Trigger::parse(&text, file, Origin::Installed).map_err(usage)?;
-    if !t.script.is_file() {
+    if let Some(sync) = t.sync() {
+        crate::sync::def::find(home, sync, &[])
+            .map_err(|e| Error::Usage(format!("{}: `sync = \"{sync}\"`: {e}", file.display())))?;
+    } else if !t.script.is_file() {
         return Err(Error::Usage(format!(
             "{}: the script `{}` does not exist: fix `script` (a path relative to the trigger file)",
             file.display(),

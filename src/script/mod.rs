@@ -687,6 +687,7 @@ pub fn run(home: &Home, opts: &RunOptions) -> Result<Option<String>> {
     state::register(&mut engine, state.clone());
     register_sleep(&mut engine, Some(state.clone()));
     register_exit(&mut engine, state.clone(), &name);
+    register_sync(&mut engine, home, opts.log.as_ref().map(|l| l.requests.clone()));
 
     // Plain variables, not constants: the script may change them (`args.page = 2`), and Rhai
     // panics on some assignments into a constant.
@@ -941,6 +942,35 @@ fn register_respond(engine: &mut Engine, log: &crate::runs::RunLog) {
         };
         keep(&l, status, m.get("body").cloned().unwrap_or_else(|| Dynamic::from("")), headers)
     });
+}
+
+/// `sync_run(name)` and `sync_run(name, #{ full, dry_run, set: #{ KEY: VALUE } })`: runs a
+/// declared sync (see `syncs/README.md`) and returns `#{ sync, run_id, objects, failures }`;
+/// its requests go into this run's trace. A sync that cannot run or stops throws.
+fn register_sync(engine: &mut Engine, home: &Home, trace: Option<crate::runs::RequestLog>) {
+    fn call(
+        home: &Home,
+        name: &str,
+        options: &Map,
+        trace: Option<crate::runs::RequestLog>,
+    ) -> std::result::Result<Dynamic, Box<EvalAltResult>> {
+        let flag = |k: &str| options.get(k).and_then(|v| v.as_bool().ok()).unwrap_or(false);
+        let sets: Vec<(String, String)> = options
+            .get("set")
+            .and_then(|v| {
+                v.read_lock::<Map>().map(|m| m.iter().map(|(k, v)| (k.to_string(), builtins::display(v))).collect())
+            })
+            .unwrap_or_default();
+        let def = crate::sync::def::find(home, name, &sets).map_err(|e| e.to_string())?;
+        let id = crate::store::new_id(crate::runs::now_ms());
+        let flags = crate::sync::RunFlags { full: flag("full"), dry_run: flag("dry_run") };
+        let report = crate::sync::execute(home, &def, &id, trace, flags).map_err(|e| e.to_string())?;
+        json_to_script(&report.to_json()).map_err(|e| e.to_string().into())
+    }
+    let (h, t) = (home.clone(), trace.clone());
+    engine.register_fn("sync_run", move |name: ImmutableString| call(&h, &name, &Map::new(), t.clone()));
+    let h = home.clone();
+    engine.register_fn("sync_run", move |name: ImmutableString, options: Map| call(&h, &name, &options, trace.clone()));
 }
 
 fn register_exit(engine: &mut Engine, state: Rc<RunState>, name: &str) {

@@ -200,6 +200,14 @@ pub(crate) fn execute(
     public_only: bool,
 ) -> (RunEnd, Option<Value>) {
     let log = RunLog::new(id, name);
+    if let Some(sync) = crate::trigger::sync_of(script) {
+        // A sync trigger: the sync runs (its settings as installed), its counts the result.
+        let outcome = crate::sync::def::find(home, sync, &[])
+            .map_err(|e| Error::Usage(e.to_string()))
+            .and_then(|def| crate::sync::execute(home, &def, id, Some(log.requests.clone()), Default::default()));
+        let (requests, _) = log.requests.take();
+        return (crate::sync::run_end(&outcome, requests), None);
+    }
     let JobInput { args, input, request } = input;
     let mut args: Vec<(String, Value)> = args.into_iter().collect();
     if let Some(r) = &request

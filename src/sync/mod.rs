@@ -40,6 +40,17 @@ pub struct Report {
 }
 
 impl Report {
+    /// Records that failed, over every direction.
+    pub fn failed(&self) -> u64 {
+        self.objects
+            .as_object()
+            .into_iter()
+            .flatten()
+            .flat_map(|(_, dirs)| dirs.as_object().into_iter().flatten())
+            .map(|(_, c)| c["failed"].as_u64().unwrap_or(0))
+            .sum()
+    }
+
     /// The `sync run --json` document.
     pub fn to_json(&self) -> Value {
         let mut v = json!({"sync": self.sync, "run_id": self.run_id, "objects": self.objects});
@@ -54,86 +65,105 @@ impl Report {
     }
 }
 
-/// Runs a sync once in this process: recorded as a run of `trigger` in `runs.db` (with its
-/// request trace) and in the sync's history. `Err` only when the run could not start (bad
-/// connection, unreadable store); a failure during the run ends it `failed`, its counts kept.
+/// Runs a sync once in this process (`linkrun sync run`): recorded as a run of `trigger` in
+/// `runs.db` (with its request trace, script `sync:NAME`) and in the sync's history. `Err` when
+/// the run could not start or stopped (its record says so too).
 pub fn run(home: &Home, def: &SyncDef, trigger: &str, flags: RunFlags) -> Result<Report> {
     let runs = crate::store::SpooledRuns::new(home);
-    let started = crate::runs::now_ms();
     let id = runs.begin(&NewRun {
         trigger: trigger.to_string(),
-        script: format!("sync:{}", def.name),
+        script: format!("{}{}", crate::trigger::SYNC_PREFIX, def.name),
         input: json!({"sync": def.name.as_str(), "full": flags.full, "dry_run": flags.dry_run}),
-        started_ms: started,
+        started_ms: crate::runs::now_ms(),
     })?;
     let log = RunLog::new(&id, trigger);
-    let invoker =
-        Invoker::new(home.clone(), InvokerOptions { trace: Some(log.requests.clone()), ..Default::default() });
-    // The vault is opened (and migrated) before its sync tables are.
-    let outcome = invoker
-        .vault()
-        .map_err(|f| match f {
-            crate::auth::live::Failure::Fatal(e) => e,
-            crate::auth::live::Failure::Invoke(e) => Error::SyncConnection(e.message),
-        })
-        .and_then(|_| crate::store::SqliteSync::open(&home.vault_path()).map_err(Error::from))
-        .and_then(|store| {
-            let rt = crate::http::runtime()?;
-            let fields_a: Vec<String> = def.fields.iter().map(|f| f.a.clone()).collect();
-            let fields_b: Vec<String> = def.fields.iter().map(|f| f.b.clone()).collect();
-            let mut a = sides::open(&def.a, fields_a, &invoker, &rt, def.page_size).map_err(Error::Usage)?;
-            let mut b = sides::open(&def.b, fields_b, &invoker, &rt, def.page_size).map_err(Error::Usage)?;
-            if !flags.dry_run {
-                crate::sync::links::SyncStore::begin_run(&store, &id, def.name.as_str(), started)?;
-            }
-            let r = engine::run(def, &store, &mut a, &mut b, flags);
-            let fatal = a.take_fatal().or_else(|| b.take_fatal());
-            Ok((store, r, fatal))
-        });
-    let (status, error, objects, failures) = match &outcome {
-        Ok((_, Ok((counts, failures)), _)) => {
-            let dirs: serde_json::Map<String, Value> =
-                counts.iter().map(|(d, c)| (d.clone(), serde_json::to_value(c).unwrap_or_default())).collect();
-            let failed = counts.iter().any(|(_, c)| c.failed > 0);
-            let status = if failed { RunStatus::Failed } else { RunStatus::Ok };
-            let error = failed.then(|| {
-                let n: u64 = counts.iter().map(|(_, c)| c.failed).sum();
-                format!("{n} record(s) could not be written; they are retried on the next run (see `linkrun sync status {}`)", def.name)
-            });
-            (status, error, json!({ def.object.as_str(): dirs }), failures.clone())
-        }
-        Ok((_, Err(m), _)) => (RunStatus::Failed, Some(m.clone()), json!({}), Vec::new()),
-        Err(e) => (RunStatus::Failed, Some(e.to_string()), json!({}), Vec::new()),
-    };
+    let outcome = execute(home, def, &id, Some(log.requests.clone()), flags);
     let (requests, _) = log.requests.take();
-    let result = json!({"objects": objects});
-    let end = RunEnd {
-        status,
-        result: Some(result),
-        error: error.clone(),
-        info: Vec::new(),
-        requests,
-        ended_ms: crate::runs::now_ms(),
-    };
+    let end = run_end(&outcome, requests);
     if let Err(e) = runs.end(&id, &end) {
         eprintln!("linkrun: the sync ran, but its run record stays `running`: {e}");
     }
-    if let Ok((store, ..)) = &outcome
-        && !flags.dry_run
-    {
-        let stats = json!({"objects": objects, "failures": failures.iter().map(|(d, i, m)| json!({"direction": d, "id": i, "message": m})).collect::<Vec<_>>()});
-        let s: &'static str = status.into();
-        if let Err(e) = crate::sync::links::SyncStore::end_run(store, &id, s, &stats, end.ended_ms) {
+    outcome
+}
+
+/// How a run that ran a sync ended, for its record: `ok`, or `failed` when a record failed or
+/// the sync stopped; the result is `{"objects": ...}`.
+pub fn run_end(outcome: &Result<Report>, requests: Vec<crate::runs::RequestTrace>) -> RunEnd {
+    let (status, error, result) = match outcome {
+        Ok(r) if r.failures.is_empty() => (RunStatus::Ok, None, Some(json!({"objects": r.objects}))),
+        Ok(r) => (
+            RunStatus::Failed,
+            Some(format!(
+                "{} record(s) could not be written; they are retried on the next run (see `linkrun sync status {}`)",
+                r.failed(),
+                r.sync
+            )),
+            Some(json!({"objects": r.objects})),
+        ),
+        Err(e) => (RunStatus::Failed, Some(e.to_string()), None),
+    };
+    RunEnd { status, result, error, info: Vec::new(), requests, ended_ms: crate::runs::now_ms() }
+}
+
+/// Runs a sync, its requests traced into `trace`, its counts kept in the sync's history under
+/// `run_id` (unless a dry run). A record that failed does not make this an `Err` (see
+/// [`Report::failures`]); a sync that stopped does, with the connection's exit code when it was
+/// the connection's fault.
+pub fn execute(
+    home: &Home,
+    def: &SyncDef,
+    run_id: &str,
+    trace: Option<crate::runs::RequestLog>,
+    flags: RunFlags,
+) -> Result<Report> {
+    use links::SyncStore as _;
+    let started = crate::runs::now_ms();
+    let invoker = Invoker::new(home.clone(), InvokerOptions { trace, ..Default::default() });
+    // The vault is opened (and migrated) before its sync tables are.
+    invoker.vault().map_err(|f| match f {
+        crate::auth::live::Failure::Fatal(e) => e,
+        crate::auth::live::Failure::Invoke(e) => Error::SyncConnection(e.message),
+    })?;
+    let store = crate::store::SqliteSync::open(&home.vault_path())?;
+    let rt = crate::http::runtime()?;
+    let fields_a: Vec<String> = def.fields.iter().map(|f| f.a.clone()).collect();
+    let fields_b: Vec<String> = def.fields.iter().map(|f| f.b.clone()).collect();
+    let mut a = sides::open(&def.a, fields_a, &invoker, &rt, def.page_size).map_err(Error::Usage)?;
+    let mut b = sides::open(&def.b, fields_b, &invoker, &rt, def.page_size).map_err(Error::Usage)?;
+    if !flags.dry_run {
+        store.begin_run(run_id, def.name.as_str(), started)?;
+    }
+    let outcome = engine::run(def, &store, &mut a, &mut b, flags);
+    let fatal = a.take_fatal().or_else(|| b.take_fatal());
+    let (objects, failures, stopped) = match outcome {
+        Ok((counts, failures)) => {
+            let dirs: serde_json::Map<String, Value> =
+                counts.iter().map(|(d, c)| (d.clone(), serde_json::to_value(c).unwrap_or_default())).collect();
+            (json!({ def.object.as_str(): dirs }), failures, None)
+        }
+        Err(m) => (json!({}), Vec::new(), Some(m)),
+    };
+    if !flags.dry_run {
+        let status = if stopped.is_some() || !failures.is_empty() { "failed" } else { "ok" };
+        let listed: Vec<Value> =
+            failures.iter().map(|(d, i, m)| json!({"direction": d, "id": i, "message": m})).collect();
+        let stats = json!({"objects": objects, "failures": listed, "stopped": stopped});
+        if let Err(e) = store.end_run(run_id, status, &stats, crate::runs::now_ms()) {
             eprintln!("linkrun: the sync ran, but its history could not be written: {e}");
         }
     }
-    match outcome {
-        Err(e) => Err(e),
-        Ok((_, Err(_), Some(fatal))) => Err(fatal),
-        Ok((_, Err(m), None)) => Err(Error::Other(format!(
-            "sync `{}` stopped: {m} (run {id}); nothing past the last committed page is lost: run it again",
+    match (stopped, fatal) {
+        (Some(_), Some(fatal)) => Err(fatal),
+        (Some(m), None) => Err(Error::Other(format!(
+            "sync `{}` stopped: {m} (run {run_id}); nothing past the last committed page is lost: run it again",
             def.name
         ))),
-        Ok(_) => Ok(Report { sync: def.name.to_string(), run_id: id, objects, failures, dry_run: flags.dry_run }),
+        (None, _) => Ok(Report {
+            sync: def.name.to_string(),
+            run_id: run_id.to_string(),
+            objects,
+            failures,
+            dry_run: flags.dry_run,
+        }),
     }
 }

@@ -155,3 +155,40 @@ fn bad_syncs_and_settings_are_refused_with_what_to_do() {
     let e = f.env.run(&["sync", "reset", "servicenow_contacts"]).fails(2);
     assert!(e.contains("--yes"), "{e}");
 }
+
+#[test]
+fn a_webhook_trigger_and_a_script_run_a_sync() {
+    use crate::common::serve::{Serve, add_trigger};
+    let f = start();
+    // A script: sync_run with settings for that call, its counts as the result.
+    let one_way =
+        "sync_run(\"servicenow_contacts\", #{ set: #{ type: \"one_way\", direction: \"servicenow_to_crm\" } })";
+    let r: Value = serde_json::from_str(f.env.script(&format!("{one_way}.objects"), &["--json"]).ok()).unwrap();
+    assert_eq!(r["contacts"].as_object().unwrap().keys().collect::<Vec<_>>(), ["servicenow_to_crm"], "{r}");
+    assert!(r["contacts"]["servicenow_to_crm"]["created"].as_u64().unwrap() > 0, "{r}");
+    let e = f.env.script("sync_run(\"nope\")", &[]).fails(1);
+    assert!(e.contains("there is no sync `nope`"), "{e}");
+    // A webhook trigger naming the sync instead of a script: the answer is the run's counts.
+    let key = add_trigger(
+        &f.env,
+        "t.toml",
+        "name = \"sn_now\"\nsync = \"servicenow_contacts\"\n[webhook]\npath = \"/hooks/sn-now\"\n",
+    );
+    let bad = f.env.write("bad.toml", "name = \"bad\"\nsync = \"nope\"\n[webhook]\npath = \"/hooks/bad\"\n");
+    let e = f.env.run(&["trigger", "add", bad.to_str().unwrap()]).fails(2);
+    assert!(e.contains("there is no sync `nope`"), "{e}");
+    let serve = Serve::start(&f.env, &[]);
+    let reply = serve.send("POST", "/hooks/sn-now", &[("X-Linkrun-Key", &key)], "");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let got: Value = serde_json::from_str(&reply.body).unwrap();
+    let to_sn = &got["objects"]["contacts"]["crm_to_servicenow"];
+    assert!(to_sn["created"].as_u64().unwrap() > 0, "{got}");
+    serve.stop();
+    let runs = crate::common::serve::runs(&f.env, &["--trigger", "sn_now"]);
+    assert_eq!(runs.len(), 1);
+    let shown: Value =
+        serde_json::from_str(f.env.run(&["runs", "show", runs[0]["id"].as_str().unwrap(), "--json"]).ok()).unwrap();
+    assert_eq!((shown["status"].as_str(), shown["script"].as_str()), (Some("ok"), Some("sync:servicenow_contacts")));
+    assert!(!shown["requests"].as_array().unwrap().is_empty(), "the sync's requests are in the run's trace");
+    f.env.assert_no_secrets();
+}

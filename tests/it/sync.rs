@@ -192,3 +192,41 @@ fn a_webhook_trigger_and_a_script_run_a_sync() {
     assert!(!shown["requests"].as_array().unwrap().is_empty(), "the sync's requests are in the run's trace");
     f.env.assert_no_secrets();
 }
+
+#[test]
+fn records_refused_under_injected_failures_are_listed_then_written_by_the_next_run() {
+    let f = start();
+    // One request in ten fails with a 503 before it is taken: reads and updates are retried, a
+    // ServiceNow create (a POST, not safe to repeat) is not, so some creates fail.
+    f.sandbox.faults.set(linkrun_sandbox::faults::Knobs {
+        failure_rate: 0.1,
+        failure_status: 503,
+        ..Default::default()
+    });
+    let out = f.env.run(&["sync", "run", "servicenow_contacts", "--json"]);
+    let stderr = out.fails(1);
+    assert!(stderr.contains("retried on the next run"), "{stderr}");
+    // The counts come first; the `--json` error line of a failed command follows them.
+    let mut docs = serde_json::Deserializer::from_str(&out.stdout).into_iter::<Value>();
+    let first = docs.next().unwrap().unwrap();
+    assert_eq!(docs.next().unwrap().unwrap()["error"]["exit_code"], 1);
+    let failed = first["objects"]["contacts"]["crm_to_servicenow"]["failed"].as_u64().unwrap();
+    assert!(failed > 0, "{first}");
+    let status: Value =
+        serde_json::from_str(f.env.run(&["sync", "status", "servicenow_contacts", "--json"]).ok()).unwrap();
+    let listed = status["failed_records"].as_array().unwrap();
+    assert_eq!(listed.len() as u64, failed, "{status}");
+    assert!(listed.iter().all(|r| r["message"].as_str().unwrap().contains("503")), "{status}");
+    assert_eq!(status["runs"][0]["status"], "failed");
+    f.sandbox.faults.set(Default::default());
+    let second = sync_run(&f, &["servicenow_contacts"]);
+    let to_sn = &second["objects"]["contacts"]["crm_to_servicenow"];
+    assert_eq!((to_sn["failed"].as_u64(), to_sn["created"].as_u64()), (Some(0), Some(failed)), "{second}");
+    let sn = f.sandbox.servicenow.records("customer_contact");
+    let crm = f.sandbox.crm.records("us", "Contacts");
+    assert_eq!(emails(&sn, "email"), emails(&crm, "Email"));
+    assert_eq!(sn.len(), emails(&sn, "email").len(), "a duplicate in ServiceNow");
+    let status: Value =
+        serde_json::from_str(f.env.run(&["sync", "status", "servicenow_contacts", "--json"]).ok()).unwrap();
+    assert_eq!(status["failed_records"], json!([]), "{status}");
+}

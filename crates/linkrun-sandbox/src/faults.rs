@@ -298,6 +298,7 @@ pub enum Fault {
 /// Shared fault state. Cloning shares it.
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
+    gate: Arc<WriteGate>,
     knobs: Arc<Mutex<Knobs>>,
     windows: Arc<Mutex<HashMap<String, (Instant, u64)>>>,
     counter: Arc<Mutex<u64>>,
@@ -306,7 +307,66 @@ pub struct Faults {
     epoch: Arc<AtomicU64>,
 }
 
+/// The write gate of the crash tests: the k-th write after [`Faults::hold_write`] is done, and
+/// its answer held until [`Faults::release_writes`], so that a test can kill its client at that
+/// exact point (the write landed, the client never heard).
+#[derive(Default)]
+struct WriteGate {
+    /// Writes left before the held one (0: off).
+    left: Mutex<u64>,
+    held: std::sync::atomic::AtomicBool,
+    release: tokio::sync::Notify,
+}
+
+impl std::fmt::Debug for WriteGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteGate").finish_non_exhaustive()
+    }
+}
+
 impl Faults {
+    /// Holds the answer to the `k`-th write (a CRM or ServiceNow request other than GET) from now
+    /// on, once that write is done, until [`Faults::release_writes`].
+    pub fn hold_write(&self, k: u64) {
+        *self.gate.left.lock().unwrap_or_else(|e| e.into_inner()) = k;
+        self.gate.held.store(false, Ordering::SeqCst);
+    }
+
+    /// Whether a write's answer is being held.
+    pub fn write_held(&self) -> bool {
+        self.gate.held.load(Ordering::SeqCst)
+    }
+
+    /// Lets held answers go and disarms the gate.
+    pub fn release_writes(&self) {
+        *self.gate.left.lock().unwrap_or_else(|e| e.into_inner()) = 0;
+        self.gate.held.store(false, Ordering::SeqCst);
+        self.gate.release.notify_waiters();
+    }
+
+    /// Called by the products once a write is done: waits here when it is the held one.
+    pub async fn write_done(&self) {
+        let hold = {
+            let mut left = self.gate.left.lock().unwrap_or_else(|e| e.into_inner());
+            match *left {
+                0 => false,
+                1 => {
+                    *left = 0;
+                    true
+                }
+                _ => {
+                    *left -= 1;
+                    false
+                }
+            }
+        };
+        if hold {
+            let released = self.gate.release.notified();
+            self.gate.held.store(true, Ordering::SeqCst);
+            released.await;
+        }
+    }
+
     /// Faults with these knobs.
     pub fn new(knobs: Knobs) -> Faults {
         Faults { knobs: Arc::new(Mutex::new(knobs)), ..Default::default() }

@@ -67,22 +67,27 @@ async fn table_api(ctx: Ctx, caller: Caller, method: Method, uri: Uri, headers: 
             _ => {}
         }
     }
-    let base = ctx.sn.base_url(&headers);
-    let p = Params::parse(uri.query());
-    let conn = ctx.sn.db();
-    let result = match (&method, id) {
-        (&Method::GET, None) => list(&conn, def, &p, base, uri.path(), v1),
-        (&Method::GET, Some(id)) => get_one(&conn, def, id, &p, base),
-        (&Method::POST, None) => insert(&conn, def, &body, &caller, &p, base),
-        (&Method::PUT | &Method::PATCH, Some(id)) => update(&conn, def, id, &body, &caller, &p, base),
-        (&Method::DELETE, Some(id)) => delete(&conn, def, id),
-        _ => Ok(sn_error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "Method not Supported",
-            json!(format!("{method} method not supported for API")),
-        )),
+    let answer = {
+        let base = ctx.sn.base_url(&headers);
+        let p = Params::parse(uri.query());
+        let conn = ctx.sn.db();
+        let result = match (&method, id) {
+            (&Method::GET, None) => list(&conn, def, &p, base, uri.path(), v1),
+            (&Method::GET, Some(id)) => get_one(&conn, def, id, &p, base),
+            (&Method::POST, None) => insert(&conn, def, &body, &caller, &p, base),
+            (&Method::PUT | &Method::PATCH, Some(id)) => update(&conn, def, id, &body, &caller, &p, base),
+            (&Method::DELETE, Some(id)) => delete(&conn, def, id),
+            _ => Ok(sn_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Method not Supported",
+                json!(format!("{method} method not supported for API")),
+            )),
+        };
+        result.unwrap_or_else(|e| storage_error(&e))
     };
-    let answer = result.unwrap_or_else(|e| storage_error(&e));
+    if write {
+        ctx.faults.write_done().await;
+    }
     late.unwrap_or(answer)
 }
 

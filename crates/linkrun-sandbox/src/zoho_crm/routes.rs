@@ -143,6 +143,9 @@ pub(super) async fn handle(
         Route::AddNotes(id) => crm.add_notes(org, module, id, &body),
     };
     let answer = result.unwrap_or_else(|e| storage_error(&e));
+    if method != Method::GET {
+        ctx.faults.write_done().await;
+    }
     late.unwrap_or(answer)
 }
 

@@ -5,6 +5,8 @@
 
 use std::path::PathBuf;
 
+use std::io::IsTerminal as _;
+
 use clap::Subcommand;
 use serde_json::{Value, json};
 
@@ -90,7 +92,30 @@ pub fn run(home: &Home, cmd: SyncCmd) -> Result<()> {
         SyncCmd::List { json } => list(home, json),
         SyncCmd::Run { name, sets, full, dry_run, json } => {
             let def = def::find(home, &name, &parse_sets(&sets)?).map_err(|e| Error::Usage(e.to_string()))?;
-            let report = crate::sync::run(home, &def, crate::trigger::CLI_TRIGGER, RunFlags { full, dry_run })?;
+            // A progress bar on a terminal (records read, per direction); nothing otherwise.
+            let bar = (!json && std::io::stderr().is_terminal()).then(|| {
+                let b = indicatif::ProgressBar::new_spinner();
+                b.set_style(
+                    indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+                );
+                b.enable_steady_tick(std::time::Duration::from_millis(120));
+                b
+            });
+            let progress = |dir: &str, c: &crate::sync::Counts| {
+                if let Some(b) = &bar {
+                    b.set_message(format!(
+                        "{name}: {dir}: read {}, created {}, updated {}, failed {}",
+                        c.read, c.created, c.updated, c.failed
+                    ));
+                }
+            };
+            let outcome =
+                crate::sync::run(home, &def, crate::trigger::CLI_TRIGGER, RunFlags { full, dry_run }, &progress);
+            if let Some(b) = &bar {
+                b.finish_and_clear();
+            }
+            let report = outcome?;
             if json {
                 super::print_json(&report.to_json())?;
             } else {

@@ -964,7 +964,7 @@ fn register_sync(engine: &mut Engine, home: &Home, trace: Option<crate::runs::Re
         let def = crate::sync::def::find(home, name, &sets).map_err(|e| e.to_string())?;
         let id = crate::store::new_id(crate::runs::now_ms());
         let flags = crate::sync::RunFlags { full: flag("full"), dry_run: flag("dry_run") };
-        let report = crate::sync::execute(home, &def, &id, trace, flags).map_err(|e| e.to_string())?;
+        let report = crate::sync::execute(home, &def, &id, trace, flags, &|_, _| {}).map_err(|e| e.to_string())?;
         json_to_script(&report.to_json()).map_err(|e| e.to_string().into())
     }
     let (h, t) = (home.clone(), trace.clone());

@@ -202,9 +202,10 @@ pub(crate) fn execute(
     let log = RunLog::new(id, name);
     if let Some(sync) = crate::trigger::sync_of(script) {
         // A sync trigger: the sync runs (its settings as installed), its counts the result.
-        let outcome = crate::sync::def::find(home, sync, &[])
-            .map_err(|e| Error::Usage(e.to_string()))
-            .and_then(|def| crate::sync::execute(home, &def, id, Some(log.requests.clone()), Default::default()));
+        let outcome =
+            crate::sync::def::find(home, sync, &[]).map_err(|e| Error::Usage(e.to_string())).and_then(|def| {
+                crate::sync::execute(home, &def, id, Some(log.requests.clone()), Default::default(), &|_, _| {})
+            });
         let (requests, _) = log.requests.take();
         return (crate::sync::run_end(&outcome, requests), None);
     }

@@ -59,6 +59,9 @@ pub struct RunFlags {
 /// The failures seen by a run: (direction, source id, message), the first few.
 pub type FailureList = Vec<(String, String, String)>;
 
+/// Told after each page: the direction and its counts so far (a progress bar).
+pub type Progress<'p> = &'p dyn Fn(&str, &Counts);
+
 /// One direction's work.
 struct Pass<'s, 'a> {
     def: &'s SyncDef,
@@ -69,6 +72,7 @@ struct Pass<'s, 'a> {
     dst: &'s mut Box<dyn Side + 'a>,
     counts: Counts,
     failures: FailureList,
+    progress: Progress<'s>,
 }
 
 fn text(v: Option<&Value>) -> String {
@@ -369,6 +373,8 @@ impl Pass<'_, '_> {
             let last = page.records.iter().map(|r| r.modified.clone()).rfind(|m| !m.is_empty());
             let more = page.more;
             self.page(page.records, last, &retried)?;
+            self.counts.api_calls = self.src.calls() + self.dst.calls() - before;
+            (self.progress)(&self.def.direction_name(self.from_a), &self.counts);
             if !more {
                 break;
             }
@@ -385,12 +391,14 @@ pub fn run<'a>(
     a: &mut Box<dyn Side + 'a>,
     b: &mut Box<dyn Side + 'a>,
     flags: RunFlags,
+    progress: Progress<'_>,
 ) -> Result<(Vec<(String, Counts)>, FailureList), String> {
     let mut out = Vec::new();
     let mut failures = Vec::new();
     for from_a in def.directions() {
         let (src, dst) = if from_a { (&mut *a, &mut *b) } else { (&mut *b, &mut *a) };
-        let mut pass = Pass { def, store, flags, from_a, src, dst, counts: Counts::default(), failures: Vec::new() };
+        let mut pass =
+            Pass { def, store, flags, from_a, src, dst, counts: Counts::default(), failures: Vec::new(), progress };
         pass.run()?;
         failures.extend(pass.failures);
         out.push((def.direction_name(from_a), pass.counts));

@@ -68,7 +68,13 @@ impl Report {
 /// Runs a sync once in this process (`linkrun sync run`): recorded as a run of `trigger` in
 /// `runs.db` (with its request trace, script `sync:NAME`) and in the sync's history. `Err` when
 /// the run could not start or stopped (its record says so too).
-pub fn run(home: &Home, def: &SyncDef, trigger: &str, flags: RunFlags) -> Result<Report> {
+pub fn run(
+    home: &Home,
+    def: &SyncDef,
+    trigger: &str,
+    flags: RunFlags,
+    progress: engine::Progress<'_>,
+) -> Result<Report> {
     let runs = crate::store::SpooledRuns::new(home);
     let id = runs.begin(&NewRun {
         trigger: trigger.to_string(),
@@ -77,7 +83,7 @@ pub fn run(home: &Home, def: &SyncDef, trigger: &str, flags: RunFlags) -> Result
         started_ms: crate::runs::now_ms(),
     })?;
     let log = RunLog::new(&id, trigger);
-    let outcome = execute(home, def, &id, Some(log.requests.clone()), flags);
+    let outcome = execute(home, def, &id, Some(log.requests.clone()), flags, progress);
     let (requests, _) = log.requests.take();
     let end = run_end(&outcome, requests);
     if let Err(e) = runs.end(&id, &end) {
@@ -115,6 +121,7 @@ pub fn execute(
     run_id: &str,
     trace: Option<crate::runs::RequestLog>,
     flags: RunFlags,
+    progress: engine::Progress<'_>,
 ) -> Result<Report> {
     use links::SyncStore as _;
     let started = crate::runs::now_ms();
@@ -133,7 +140,7 @@ pub fn execute(
     if !flags.dry_run {
         store.begin_run(run_id, def.name.as_str(), started)?;
     }
-    let outcome = engine::run(def, &store, &mut a, &mut b, flags);
+    let outcome = engine::run(def, &store, &mut a, &mut b, flags, progress);
     let fatal = a.take_fatal().or_else(|| b.take_fatal());
     let (objects, failures, stopped) = match outcome {
         Ok((counts, failures)) => {

@@ -37,6 +37,10 @@ impl Pool {
             let t = std::thread::Builder::new()
                 .name(format!("linkrun-worker-{i}"))
                 .spawn(move || {
+                    // The commit of this worker's last run's end: waited for before the next run
+                    // starts (it is usually done by then), so a crash finds at most one ended run
+                    // per worker not yet recorded as ended.
+                    let mut last_end: Option<std::sync::mpsc::Receiver<()>> = None;
                     loop {
                         let job = match rx.lock().unwrap_or_else(|e| e.into_inner()).recv() {
                             Ok(j) => j,
@@ -49,8 +53,11 @@ impl Pool {
                         }
                         current.lock().unwrap_or_else(|e| e.into_inner()).push(job.id.clone());
                         let id = job.id.clone();
+                        if let Some(end) = last_end.take() {
+                            let _ = end.recv();
+                        }
                         shared.workers_busy.fetch_add(1, Ordering::SeqCst);
-                        run(&shared, job);
+                        last_end = run(&shared, job);
                         shared.workers_busy.fetch_sub(1, Ordering::SeqCst);
                         current.lock().unwrap_or_else(|e| e.into_inner()).retain(|x| *x != id);
                     }
@@ -116,7 +123,8 @@ fn end(
 ///
 /// The worker does not wait for the run's end to commit, unless it failed (its alert reads the
 /// record): the writer answers a sync webhook once it has, and the worker takes the next job.
-fn run(shared: &Arc<Shared>, job: Job) {
+/// Returns what tells when that commit is done.
+fn run(shared: &Arc<Shared>, job: Job) -> Option<std::sync::mpsc::Receiver<()>> {
     // `overlap = "queue"`: this schedule's runs go one after another.
     let _serial = job
         .trigger
@@ -129,7 +137,7 @@ fn run(shared: &Arc<Shared>, job: Job) {
     if job.reply.is_none() && !matches!(shared.store().start(&job.id, &shared.owner, started), Ok(true)) {
         // Not `queued` any more (another server took it, or it was already recorded).
         shared.gone(&job.name);
-        return;
+        return None;
     }
     let (end, response) = execute(
         &shared.home,
@@ -146,12 +154,7 @@ fn run(shared: &Arc<Shared>, job: Job) {
     let outcome = job.reply.map(|reply| {
         (reply, Outcome { id: job.id.clone(), status, result: end.result.clone(), response: response.clone() })
     });
-    let (committed, wait) = if failed {
-        let (tx, rx) = std::sync::mpsc::channel();
-        (Some(tx), Some(rx))
-    } else {
-        (None, None)
-    };
+    let (committed, wait) = std::sync::mpsc::channel();
     let done = {
         let shared = shared.clone();
         let id = job.id.clone();
@@ -162,9 +165,7 @@ fn run(shared: &Arc<Shared>, job: Job) {
             if let Some((reply, o)) = outcome {
                 let _ = reply.send(Reply::Ran(o));
             }
-            if let Some(c) = committed {
-                let _ = c.send(());
-            }
+            let _ = committed.send(());
         })
     };
     // Counted and logged before the answer goes out, so whoever got it finds the run in the
@@ -174,16 +175,16 @@ fn run(shared: &Arc<Shared>, job: Job) {
     shared.metrics.run(&job.name, status, ms);
     shared.log.run(&job.name, &job.id, status, ms);
     shared.recorder.finish(&job.id, end, response, done);
-    if failed {
-        if let Some(w) = wait {
-            let _ = w.recv();
-        }
-        if let Some(t) = &job.trigger {
-            super::alerts::run_failed(shared, t, &job.id);
-        }
-        // A refresh that failed in this run may have turned a connection `needs_reauth`.
-        super::alerts::check_connections(shared);
+    if !failed {
+        return Some(wait);
     }
+    let _ = wait.recv();
+    if let Some(t) = &job.trigger {
+        super::alerts::run_failed(shared, t, &job.id);
+    }
+    // A refresh that failed in this run may have turned a connection `needs_reauth`.
+    super::alerts::check_connections(shared);
+    None
 }
 
 /// Runs a script for run `id` (recorded as `name`) and returns how it ended and the answer it

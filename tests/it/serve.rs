@@ -236,7 +236,9 @@ fn async_runs_survive_kill_9_every_accepted_one_runs_once_or_is_interrupted() {
     let ok = all.iter().filter(|r| r["status"] == "ok").count();
     let interrupted = all.iter().filter(|r| r["status"] == "interrupted").count();
     assert_eq!(ok + interrupted, 200, "{all:?}");
-    assert!(interrupted <= 2, "at most one per worker was running: {interrupted}");
+    // Per worker: the run it was running, and the one before whose end was still being committed
+    // (a worker takes its next job while the writer commits the last one's end).
+    assert!(interrupted <= 4, "at most two per worker were open: {interrupted}");
     // Each run reported once at most; each ok run exactly once.
     let mut reported: Vec<String> = seen.requests().iter().map(|r| r.query.clone()).collect();
     let n = reported.len();

@@ -313,3 +313,70 @@ fn syncs_killed_at_twenty_seeded_writes_end_as_uninterrupted_ones() {
         .collect();
     kill_loop(&ks);
 }
+
+#[test]
+fn field_transforms_and_a_leads_target() {
+    let f = start();
+    f.env.write(
+        "syncs/sn_leads.toml",
+        r#"name = "sn_leads"
+type = "one_way"
+direction = "servicenow_to_crm"
+[[sides]]
+kind = "servicenow"
+connection = "sn"
+table = "customer_contact"
+query = "emailENDSWITH@transforms.test"
+[[sides]]
+kind = "crm"
+connection = "crm_a"
+module = "Contacts"
+[[fields]]
+servicenow = "email"
+crm = "Email"
+key = true
+normalize = "lower"
+[[fields]]
+servicenow = "last_name"
+crm = "Last_Name"
+default = "(none)"
+[[fields]]
+servicenow = "phone"
+crm = "Phone"
+normalize = "phone"
+[[fields]]
+servicenow = "title"
+crm = "Title"
+values = { "Tester" = "QA engineer" }
+"#,
+    );
+    let post = |email: &str, last: &str, phone: &str, title: &str| {
+        let s = format!(
+            "invoke_url(#{{ url: \"/api/now/table/customer_contact\", type: \"POST\", body: #{{ email: \"{email}\", last_name: \"{last}\", phone: \"{phone}\", title: \"{title}\" }}, connection: \"sn\" }}).result.sys_id"
+        );
+        f.env.script(&s, &[]).ok().trim().to_string()
+    };
+    let one = post("Ada@Transforms.test", "", "+1 (415) 555-0100", "Tester");
+    post("bob@transforms.test", "Stone", "415 555 0101", "Lead");
+    // --set target=Leads makes the CRM side Leads (the extension's "CRM tab").
+    let r = sync_run(&f, &["sn_leads", "--set", "target=Leads"]);
+    assert_eq!(r["objects"]["customer_contact"]["servicenow_to_crm"]["created"], 2, "{r}");
+    let ada = f.sandbox.crm.find_by_email("us", "Leads", "ada@transforms.test").expect("ada in Leads");
+    assert_eq!((ada["Last_Name"].as_str(), ada["Title"].as_str()), (Some("(none)"), Some("QA engineer")), "{ada}");
+    assert_eq!(ada["Phone"], "+1 (415) 555-0100");
+    assert!(f.sandbox.crm.find_by_email("us", "Contacts", "ada@transforms.test").is_none());
+    // The same number written another way is no change; another digit is.
+    let patch = |phone: &str| {
+        let s = format!(
+            "invoke_url(#{{ url: \"/api/now/table/customer_contact/{one}\", type: \"PATCH\", body: #{{ phone: \"{phone}\" }}, connection: \"sn\" }}).result.phone"
+        );
+        f.env.script(&s, &[]).ok();
+    };
+    patch("+14155550100");
+    let r = sync_run(&f, &["sn_leads", "--set", "target=Leads"]);
+    assert_eq!(writes(&r["objects"]["customer_contact"]["servicenow_to_crm"]), 0, "{r}");
+    patch("+14155550199");
+    let r = sync_run(&f, &["sn_leads", "--set", "target=Leads"]);
+    assert_eq!(r["objects"]["customer_contact"]["servicenow_to_crm"]["updated"], 1, "{r}");
+    assert_eq!(f.sandbox.crm.find_by_email("us", "Leads", "ada@transforms.test").unwrap()["Phone"], "+14155550199");
+}

@@ -142,19 +142,21 @@ pub(super) fn query_value(v: &str) -> String {
     v.to_string()
 }
 
-/// Compares two values: numerically when both are numbers, else as strings (dates written
-/// `YYYY-MM-DD HH:MM:SS` compare correctly so).
+/// Compares two values: numerically when both are numbers, else as strings ignoring case, as
+/// the instance compares text (dates written `YYYY-MM-DD HH:MM:SS` compare correctly so).
 pub(super) fn compare(a: &str, b: &str) -> Ordering {
     match (a.parse::<f64>(), b.parse::<f64>()) {
         (Ok(x), Ok(y)) => x.partial_cmp(&y).unwrap_or(Ordering::Equal),
-        _ => a.cmp(b),
+        _ => a.to_lowercase().cmp(&b.to_lowercase()),
     }
 }
 
 impl Cond {
     pub(super) fn matches(&self, rec: &Map<String, Value>, def: &TableDef, lk: &mut Lookup) -> bool {
         let Some(v) = value_of(rec, def, &self.field, lk) else { return true };
-        let want = self.value.as_str();
+        // Text comparisons ignore case, as on a real instance (`last_name=lee` finds `Lee`).
+        let (v, want) = (v.to_lowercase(), self.value.to_lowercase());
+        let want = want.as_str();
         let ordered = |ok: fn(Ordering) -> bool| !v.is_empty() && ok(compare(&v, want));
         match self.op {
             Op::Eq => v == want,

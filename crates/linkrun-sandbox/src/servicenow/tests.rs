@@ -359,7 +359,7 @@ async fn encoded_queries() {
         async move { t.query("customer_contact", q, "first_name").await }
     };
     assert_eq!(names("last_name=Lee").await, ["Ann", "Bob"]);
-    assert_eq!(names("last_name=lee").await, Vec::<String>::new(), "case-sensitive");
+    assert_eq!(names("last_name=lee").await, ["Ann", "Bob"], "text comparisons ignore case");
     assert_eq!(names("last_name!=Lee").await, ["Cid", "Dee"]);
     assert_eq!(names("emailLIKEacme").await, ["Ann", "Cid"]);
     assert_eq!(names("emailNOT LIKEacme").await, ["Bob", "Dee"]);

@@ -96,7 +96,10 @@ pub(super) fn find_equal(
         return Ok(None);
     }
     let mut args = vec![Sql::Text(org.into()), Sql::Text(module.into()), bound];
-    let mut sql = format!("SELECT id FROM records WHERE org = ?1 AND module = ?2 AND {expr} = ?3");
+    // The e-mail index, named: with `ORDER BY id LIMIT 1` the planner would otherwise walk the
+    // module by id and parse every record's JSON (an upsert of 10,000 records took minutes).
+    let indexed = if field == "Email" { " INDEXED BY records_email" } else { "" };
+    let mut sql = format!("SELECT id FROM records{indexed} WHERE org = ?1 AND module = ?2 AND {expr} = ?3");
     if let Some(x) = exclude {
         sql.push_str(" AND id <> ?4");
         args.push(Sql::Text(x.into()));

@@ -4,7 +4,7 @@ wait4: wall time and peak RSS of the linkrun process). Prints a table and exits 
 check fails (counts, call budget)."""
 import json, os, re, subprocess, sys, tempfile, time, urllib.request
 
-BIN, ROOT = sys.argv[1], sys.argv[2]
+BIN, ROOT = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 SIZES = [int(x) for x in os.environ.get("SIZES", "10000,50000").split(",")]
 ROUNDS = int(os.environ.get("ROUNDS", "1"))
 SEED = """

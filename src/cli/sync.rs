@@ -119,7 +119,8 @@ pub fn run(home: &Home, cmd: SyncCmd) -> Result<()> {
             if json {
                 super::print_json(&report.to_json())?;
             } else {
-                print_counts(&report.objects)?;
+                let order: Vec<String> = def.directions().into_iter().map(|d| def.direction_name(d)).collect();
+                print_counts(&report.objects, &order)?;
                 for (d, id, m) in &report.failures {
                     eprintln!("failed ({d}) {id}: {m}");
                 }
@@ -234,11 +235,14 @@ fn counts_line(dir: &str, c: &Value) -> String {
     )
 }
 
-fn print_counts(objects: &Value) -> Result<()> {
+/// The counts per object, the directions in the order they ran.
+fn print_counts(objects: &Value, order: &[String]) -> Result<()> {
     for (object, dirs) in objects.as_object().into_iter().flatten() {
         outln!("{object}");
-        for (d, c) in dirs.as_object().into_iter().flatten() {
-            outln!("  {}", counts_line(d, c));
+        for d in order {
+            if let Some(c) = dirs.get(d) {
+                outln!("  {}", counts_line(d, c));
+            }
         }
     }
     Ok(())

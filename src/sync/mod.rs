@@ -124,6 +124,7 @@ pub fn execute(
     progress: engine::Progress<'_>,
 ) -> Result<Report> {
     use links::SyncStore as _;
+    let _one_at_a_time = lock(home, def)?;
     let started = crate::runs::now_ms();
     let invoker = Invoker::new(home.clone(), InvokerOptions { trace, ..Default::default() });
     // The vault is opened (and migrated) before its sync tables are.
@@ -172,5 +173,29 @@ pub fn execute(
             failures,
             dry_run: flags.dry_run,
         }),
+    }
+}
+
+/// Takes the sync's lock (a file lock, released by the OS when the process ends, `kill -9`
+/// included): two runs of one sync at once would both see a record unlinked and create it twice.
+fn lock(home: &Home, def: &SyncDef) -> Result<std::fs::File> {
+    let dir = def::installed_dir(home).join(".running");
+    crate::home::create_private_dir(&dir)?;
+    let path = dir.join(format!("{}.lock", def.name));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| Error::Io { what: format!("cannot open `{}`", path.display()), source })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Other(format!(
+            "sync `{}` is running in another process: wait for it to end (`linkrun runs list --status running`), then run it again",
+            def.name
+        ))),
+        Err(std::fs::TryLockError::Error(source)) => {
+            Err(Error::Io { what: format!("cannot lock `{}`", path.display()), source })
+        }
     }
 }

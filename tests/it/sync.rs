@@ -380,3 +380,22 @@ values = { "Tester" = "QA engineer" }
     assert_eq!(r["objects"]["customer_contact"]["servicenow_to_crm"]["updated"], 1, "{r}");
     assert_eq!(f.sandbox.crm.find_by_email("us", "Leads", "ada@transforms.test").unwrap()["Phone"], "+14155550199");
 }
+
+#[test]
+fn a_second_run_of_a_sync_that_is_running_is_refused_and_a_killed_one_holds_nothing() {
+    let f = start();
+    f.sandbox.faults.hold_write(1);
+    let mut first = f.env.spawn(&["sync", "run", "servicenow_contacts"]);
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !f.sandbox.faults.write_held() {
+        assert!(std::time::Instant::now() < until && first.try_wait().unwrap().is_none(), "no write held");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let e = f.env.run(&["sync", "run", "servicenow_contacts"]).fails(1);
+    assert!(e.contains("running in another process"), "{e}");
+    // Killed while holding the lock: the OS lets it go, and the next run goes through.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    f.sandbox.faults.release_writes();
+    sync_run(&f, &["servicenow_contacts"]);
+}

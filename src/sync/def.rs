@@ -14,6 +14,8 @@ use crate::link_name::LinkName;
 /// The prebuilt definitions, by name.
 pub const BUILT_IN: &[(&str, &str)] = &[
     ("servicenow_contacts", include_str!("../../syncs/servicenow_contacts.toml")),
+    ("servicenow_vendors", include_str!("../../syncs/servicenow_vendors.toml")),
+    ("servicenow_products", include_str!("../../syncs/servicenow_products.toml")),
     ("zoho_org_leads", include_str!("../../syncs/zoho_org_leads.toml")),
 ];
 
@@ -104,6 +106,9 @@ pub enum Normalize {
     Phone,
     /// Only the date counts (`2024-05-01`, `2024-05-01 10:00:00`, `2024-05-01T10:00:00+05:30`).
     Date,
+    /// Only the number counts (`1299.00` = `1299`: ServiceNow sends decimals as text, CRM as
+    /// JSON numbers); text that is not a number is compared as it is.
+    Number,
 }
 
 /// One entry of the field map: the field's name on each side (keyed by side name), and how its
@@ -327,7 +332,8 @@ fn field(f: &FieldDef, an: &str, bn: &str) -> Result<Field, String> {
         Some("lower") => Some(Normalize::Lower),
         Some("phone") => Some(Normalize::Phone),
         Some("date") => Some(Normalize::Date),
-        Some(o) => return Err(format!("`normalize = \"{o}\"`: say `lower`, `phone` or `date`")),
+        Some("number") => Some(Normalize::Number),
+        Some(o) => return Err(format!("`normalize = \"{o}\"`: say `lower`, `phone`, `date` or `number`")),
     };
     let values = match f.names.get("values") {
         None => Vec::new(),

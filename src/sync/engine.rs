@@ -93,6 +93,10 @@ fn normalized(n: Option<Normalize>, v: &str) -> String {
             if v.starts_with('+') { format!("+{digits}") } else { digits }
         }
         Some(Normalize::Date) => v.get(..10).unwrap_or(v).to_string(),
+        Some(Normalize::Number) => match v.parse::<f64>() {
+            Ok(n) if n.is_finite() => format!("{n}"),
+            _ => v.to_string(),
+        },
     }
 }
 

@@ -399,3 +399,69 @@ fn a_second_run_of_a_sync_that_is_running_is_refused_and_a_killed_one_holds_noth
     f.sandbox.faults.release_writes();
     sync_run(&f, &["servicenow_contacts"]);
 }
+
+/// `name → record` of a sandbox side, by the given field.
+fn by_name(records: Vec<Value>, field: &str) -> std::collections::BTreeMap<String, Value> {
+    records.into_iter().map(|r| (r[field].as_str().unwrap_or_default().to_string(), r)).collect()
+}
+
+#[test]
+fn servicenow_vendors_and_products_reach_crm_once_with_their_numbers() {
+    let f = start();
+    let vendors: Vec<Value> =
+        f.sandbox.servicenow.records("core_company").into_iter().filter(|c| c["vendor"] == "true").collect();
+    assert!(!vendors.is_empty());
+    let r = sync_run(&f, &["servicenow_vendors"]);
+    let counts = &r["objects"]["vendors"]["servicenow_to_crm"];
+    assert_eq!(r["objects"]["vendors"].as_object().unwrap().len(), 1, "one way: {r}");
+    // The sync's encoded query (`vendor=true`) leaves the customer companies out.
+    assert_eq!(counts["read"].as_u64().unwrap() as usize, vendors.len(), "{r}");
+    assert_eq!(counts["created"].as_u64().unwrap() as usize, vendors.len(), "{r}");
+    assert_eq!(counts["failed"], 0, "{r}");
+    let crm = f.sandbox.crm.records("us", "Vendors");
+    assert_eq!(crm.len(), vendors.len(), "a duplicate or a customer among the CRM vendors");
+    let crm = by_name(crm, "Vendor_Name");
+    for v in &vendors {
+        let c = &crm[v["name"].as_str().unwrap()];
+        assert_eq!((&c["Website"], &c["City"], &c["Country"]), (&v["website"], &v["city"], &v["country"]));
+        assert!(!c["Phone"].as_str().unwrap_or_default().is_empty(), "{c}");
+    }
+
+    let models = f.sandbox.servicenow.records("cmdb_model");
+    let r = sync_run(&f, &["servicenow_products"]);
+    let counts = &r["objects"]["products"]["servicenow_to_crm"];
+    assert_eq!(counts["created"].as_u64().unwrap() as usize, models.len(), "{r}");
+    assert_eq!(counts["failed"], 0, "{r}");
+    let products = by_name(f.sandbox.crm.records("us", "Products"), "Product_Name");
+    assert_eq!(products.len(), models.len());
+    for m in &models {
+        let p = &products[m["name"].as_str().unwrap()];
+        // CRM keeps the price as a number: "1299.00" in ServiceNow is 1299 in CRM.
+        let cost: f64 = m["cost"].as_str().unwrap().parse().unwrap();
+        assert_eq!(p["Unit_Price"].as_f64(), Some(cost), "{p}");
+        assert_eq!((&p["Product_Code"], &p["Description"]), (&m["model_number"], &m["short_description"]));
+    }
+    // Nothing changed: no writes. Both ways, each price CRM holds reads back as a number (1299,
+    // not "1299.00"), which counts as the same value, so nothing is echoed back to ServiceNow.
+    for args in
+        [&["servicenow_vendors"][..], &["servicenow_products"], &["servicenow_products", "--set", "type=both_ways"]]
+    {
+        let again = sync_run(&f, args);
+        for (object, dirs) in again["objects"].as_object().unwrap() {
+            for (d, counts) in dirs.as_object().unwrap() {
+                assert_eq!(writes(counts), 0, "{object} {d}: {again}");
+            }
+        }
+    }
+    // A price changed in ServiceNow is one update in CRM.
+    let m = &models[0];
+    let sys_id = m["sys_id"].as_str().unwrap();
+    let patch = format!(
+        "invoke_url(#{{ url: \"/api/now/table/cmdb_model/{sys_id}\", type: \"PATCH\", body: #{{ cost: \"1234.50\" }}, connection: \"sn\" }}).result.cost"
+    );
+    assert_eq!(f.env.script(&patch, &[]).ok().trim(), "1234.50");
+    let r = sync_run(&f, &["servicenow_products"]);
+    assert_eq!(r["objects"]["products"]["servicenow_to_crm"]["updated"], 1, "{r}");
+    let products = by_name(f.sandbox.crm.records("us", "Products"), "Product_Name");
+    assert_eq!(products[m["name"].as_str().unwrap()]["Unit_Price"].as_f64(), Some(1234.5));
+}

@@ -16,7 +16,6 @@ use linkrun_sandbox::server::{Options, Sandbox};
 const ORG_SYNC: &str = include_str!("../../scripts/zoho_org_sync.rhai");
 const VISITOR: &str = include_str!("../../scripts/visitor_to_crm.rhai");
 const VISITOR_DG: &str = include_str!("../../scripts/visitor_to_crm.dg");
-const SN_TO_CRM: &str = include_str!("../../scripts/servicenow_contacts_to_crm.rhai");
 const CALL_TO_CASE: &str = include_str!("../../scripts/call_to_case.rhai");
 const LEAD_TO_ORG_B: &str = include_str!("../../scripts/lead_to_org_b.rhai");
 const ALERT_LOG: &str = include_str!("../../scripts/alert_log.rhai");
@@ -295,22 +294,22 @@ fn sync_line(v: &Value) -> String {
 
 fn sn_changes(v: &Value) -> u64 {
     let n = |x: &Value| x.as_u64().unwrap_or(0);
-    n(&v["sn_to_crm"]["inserted"])
-        + n(&v["sn_to_crm"]["updated"])
-        + n(&v["crm_to_sn"]["created"])
-        + n(&v["crm_to_sn"]["updated"])
+    ["servicenow_to_crm", "crm_to_servicenow"]
+        .iter()
+        .map(|d| n(&v["objects"]["contacts"][d]["created"]) + n(&v["objects"]["contacts"][d]["updated"]))
+        .sum()
 }
 
+/// One line of a `sync run --json` answer's counts for contacts.
 fn sn_line(v: &Value) -> String {
-    format!(
-        "ServiceNow to CRM: read {}, inserted {}, updated {}; CRM to ServiceNow: read {}, created {}, updated {}",
-        v["sn_to_crm"]["read"],
-        v["sn_to_crm"]["inserted"],
-        v["sn_to_crm"]["updated"],
-        v["crm_to_sn"]["read"],
-        v["crm_to_sn"]["created"],
-        v["crm_to_sn"]["updated"]
-    )
+    let c = &v["objects"]["contacts"];
+    let dir = |d: &str| {
+        format!(
+            "read {}, created {}, updated {}, conflicts {}, failed {}, {} API calls",
+            c[d]["read"], c[d]["created"], c[d]["updated"], c[d]["conflicts"], c[d]["failed"], c[d]["api_calls"]
+        )
+    };
+    format!("ServiceNow to CRM: {}; CRM to ServiceNow: {}", dir("servicenow_to_crm"), dir("crm_to_servicenow"))
 }
 
 /// Runs the demo.
@@ -473,28 +472,18 @@ pub fn run(a: DemoArgs) -> Result<()> {
     d.step("create sn", &args)?;
     d.step("authorize sn", &["connection", "authorize", "sn"])?;
     d.say("   sn: connected");
-    let sync_sn = d.script("servicenow_contacts_to_crm.rhai", SN_TO_CRM)?;
-    let sn_args = [
-        "run",
-        sync_sn.as_str(),
-        "--arg",
-        "object=contacts",
-        "--arg",
-        "direction=both",
-        "--arg",
-        "conflict=crm_wins",
-        "--json",
-    ];
+    let sn_args = ["sync", "run", "servicenow_contacts", "--set", "conflict=crm_wins", "--json"];
     d.say(
-        "   scripts/servicenow_contacts_to_crm.rhai: contacts both ways, CRM wins conflicts; every listing paged as its service says (invoke_pages and invoke_records: ServiceNow's Link rel=\"next\", CRM's page_token)",
+        "   sync servicenow_contacts (built in, syncs/servicenow_contacts.toml): contacts both ways, paired by e-mail, CRM wins conflicts (--set conflict=crm_wins)",
     );
-    let sn1 = d.step("servicenow_contacts_to_crm (first run)", &sn_args)?.unwrap_or_default();
+    let sn1 = d.step("sync run servicenow_contacts (first run)", &sn_args)?.unwrap_or_default();
     d.say(&format!("   first run:  {}", sn_line(&sn1)));
-    let sn2 = d.step("servicenow_contacts_to_crm (second run)", &sn_args)?.unwrap_or_default();
+    let sn2 = d.step("sync run servicenow_contacts (second run)", &sn_args)?.unwrap_or_default();
     d.say(&format!("   second run: {}", sn_line(&sn2)));
     d.say(&format!(
-        "   (incremental: each direction reads only what changed after its checkpoint, kept with state_set: ServiceNow contacts updated at or after the first run's newest sys_updated_on ({}: the {} it created from CRM, plus those updated in that same second), CRM contacts modified after its newest Modified_Time ({}); a record is written only when a mapped field differs)",
-        sn2["sn_to_crm"]["read"], sn1["crm_to_sn"]["created"], sn2["crm_to_sn"]["read"]
+        "   (incremental: each side is read from its checkpoint; the {} records the second run reads are the ones the first run wrote, plus those changed in that same second, and each is recognised by the hash kept in its link, so nothing is written back)",
+        sn2["objects"]["contacts"]["servicenow_to_crm"]["read"].as_u64().unwrap_or(0)
+            + sn2["objects"]["contacts"]["crm_to_servicenow"]["read"].as_u64().unwrap_or(0)
     ));
     if sn_changes(&sn2) != 0 {
         d.ok = false;
@@ -585,7 +574,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
             "scripts": [
                 {"script": "zoho_org_sync.rhai", "runs": [first, second]},
                 {"script": "visitor_to_crm.rhai", "runs": [v1, v2]},
-                {"script": "servicenow_contacts_to_crm.rhai", "runs": [sn1, sn2]},
+                {"sync": "servicenow_contacts", "runs": [sn1, sn2]},
                 {"script": "call_to_case.rhai", "runs": [c1, c2]},
                 {"script": "visitor_to_crm.dg", "runs": [v3]},
             ],

@@ -85,16 +85,17 @@ fn the_demo_runs_both_use_cases_and_leaves_the_expected_state() {
 
     // ServiceNow: contacts both ways, then calls.
     let sn = &v["scripts"][2];
-    assert_eq!(sn["script"], "servicenow_contacts_to_crm.rhai");
-    let first = &sn["runs"][0];
-    assert_eq!(first["sn_to_crm"]["read"], 300, "{first}");
-    assert_eq!(first["sn_to_crm"]["failed"], serde_json::json!([]));
-    let created_in_sn = first["crm_to_sn"]["created"].as_u64().unwrap();
+    assert_eq!(sn["sync"], "servicenow_contacts");
+    let first = &sn["runs"][0]["objects"]["contacts"];
+    assert_eq!(first["servicenow_to_crm"]["read"], 300, "{first}");
+    assert_eq!(first["servicenow_to_crm"]["failed"], 0, "{first}");
+    assert_eq!(first["crm_to_servicenow"]["failed"], 0, "{first}");
+    let created_in_sn = first["crm_to_servicenow"]["created"].as_u64().unwrap();
     assert!(created_in_sn > 0, "CRM-only contacts reach ServiceNow: {first}");
-    let second = &sn["runs"][1];
-    for (side, keys) in [("sn_to_crm", ["inserted", "updated"]), ("crm_to_sn", ["created", "updated"])] {
-        for k in keys {
-            assert_eq!(second[side][k], 0, "the second run changes nothing: {second}");
+    let second = &sn["runs"][1]["objects"]["contacts"];
+    for d in ["servicenow_to_crm", "crm_to_servicenow"] {
+        for k in ["created", "updated"] {
+            assert_eq!(second[d][k], 0, "the second run changes nothing: {second}");
         }
     }
     assert_eq!(state["servicenow_contacts"], 300 + created_in_sn);
@@ -141,7 +142,7 @@ fn the_demo_text_tells_each_step() {
         "scripts/visitor_to_crm.dg, the same integration in Deluge",
         "lead: already exists, contact: already exists, deal: success, ticket: success, list member: connection invalid",
         "5. ServiceNow (instance `sandbox`)",
-        "inserted 0, updated 0; CRM to ServiceNow: read 0, created 0, updated 0",
+        "sync servicenow_contacts (built in, syncs/servicenow_contacts.toml): contacts both ways",
         "no contact matches +44 20 7946 0000",
         "6. linkrun serve: the same integrations, started by events instead of by hand",
         "created in Org A reached Org B through the workflow webhook in",
@@ -149,7 +150,7 @@ fn the_demo_text_tells_each_step() {
         "schedule servicenow_sync (every 2 s here, 15 min as shipped): run ",
         "7. sandbox now: Org A 303 leads",
         "(incremental: the second run asks Org A only for leads modified after the newest Modified_Time the first run copied",
-        "(incremental: each direction reads only what changed after its checkpoint",
+        "(incremental: each side is read from its checkpoint;",
     ] {
         assert!(text.contains(line), "`{line}` in:\n{text}");
     }

@@ -256,7 +256,7 @@ fn status(home: &Home, name: &str, limit: usize, json: bool) -> Result<()> {
     let mut failed = Vec::new();
     for key in ["a", "b"] {
         let side = if key == "a" { def.a.name() } else { def.b.name() };
-        for (id, m) in store.failures(name, &def.object, key)? {
+        for (id, m) in store.failures(name, &def.links_key(), key)? {
             failed.push(json!({"side": side, "id": id, "message": m}));
         }
     }
@@ -271,6 +271,7 @@ fn status(home: &Home, name: &str, limit: usize, json: bool) -> Result<()> {
                 "started_at": crate::runs::rfc3339(r.started_ms),
                 "ended_at": r.ended_ms.map(crate::runs::rfc3339),
                 "objects": r.stats["objects"],
+                "recent": r.stats.get("recent").cloned().unwrap_or(Value::Null),
             })).collect::<Vec<_>>(),
         });
         return super::print_json(&v);
@@ -282,6 +283,24 @@ fn status(home: &Home, name: &str, limit: usize, json: bool) -> Result<()> {
             for (d, c) in dirs.as_object().into_iter().flatten() {
                 outln!("  {object}: {}", counts_line(d, c));
             }
+        }
+    }
+    // The last records written from side A by the latest run that wrote any (`[recent]`).
+    let recent =
+        runs.iter().find_map(|r| r.stats["recent"][def.object.as_str()].as_array().filter(|a| !a.is_empty()).cloned());
+    if let Some(rows) = recent {
+        let labels: Vec<&str> = def.recent.iter().map(|(l, _)| l.as_str()).collect();
+        outln!("last {} synced ({}):", def.object, labels.join(", "));
+        for row in rows.iter().rev() {
+            let cells: Vec<String> = labels
+                .iter()
+                .map(|l| match &row[*l] {
+                    Value::String(s) => s.clone(),
+                    Value::Null => String::new(),
+                    other => other.to_string(),
+                })
+                .collect();
+            outln!("  {} ({})", cells.join("  "), row["action"].as_str().unwrap_or(""));
         }
     }
     for f in &failed {

@@ -15,7 +15,10 @@ use crate::link_name::LinkName;
 pub const BUILT_IN: &[(&str, &str)] = &[
     ("servicenow_contacts", include_str!("../../syncs/servicenow_contacts.toml")),
     ("servicenow_vendors", include_str!("../../syncs/servicenow_vendors.toml")),
+    ("servicenow_purchase_orders", include_str!("../../syncs/servicenow_purchase_orders.toml")),
     ("servicenow_products", include_str!("../../syncs/servicenow_products.toml")),
+    ("servicenow_cases", include_str!("../../syncs/servicenow_cases.toml")),
+    ("servicenow_accounts", include_str!("../../syncs/servicenow_accounts.toml")),
     ("zoho_org_leads", include_str!("../../syncs/zoho_org_leads.toml")),
 ];
 
@@ -137,6 +140,10 @@ pub struct Field {
     pub values: Vec<(String, String)>,
     /// Only in this direction (`"<from>_to_<to>"`); both when none.
     pub only: Option<(bool, bool)>,
+    /// A reference (a ServiceNow reference's sys_id, a CRM lookup's id): the name of the sync
+    /// whose links translate it into the other side's id (`servicenow_vendors` for a purchase
+    /// order's vendor). Written to CRM as `{"id": ...}`.
+    pub lookup: Option<String>,
 }
 
 /// The file's shape.
@@ -158,6 +165,8 @@ struct File {
     page_size: Option<usize>,
     sides: Vec<SideDef>,
     fields: Vec<FieldDef>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    recent: BTreeMap<String, String>,
 }
 
 fn default_deletes() -> Deletes {
@@ -196,6 +205,9 @@ pub struct SyncDef {
     pub b: SideDef,
     /// The field map.
     pub fields: Vec<Field>,
+    /// `[recent]`: the columns (label, side A's field) kept of the last records written from
+    /// side A, for `sync status` and the console's dashboard (references by display value).
+    pub recent: Vec<(String, String)>,
     /// Where it was read from (`built in` for the prebuilt ones).
     pub origin: String,
     file: File,
@@ -275,6 +287,12 @@ impl SyncDef {
             return Err(bad(format!("`page_size = {page_size}`: give 1 to 10000")));
         }
         let object = file.object.clone().unwrap_or_else(|| a.object().to_ascii_lowercase());
+        for (label, field) in &file.recent {
+            if field.trim().is_empty() {
+                return Err(bad(format!("`[recent]` `{label}` names no field of side `{an}`")));
+            }
+        }
+        let recent = file.recent.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         Ok(SyncDef {
             name,
             object,
@@ -286,9 +304,17 @@ impl SyncDef {
             a,
             b,
             fields,
+            recent,
             origin: origin.to_string(),
             file,
         })
+    }
+
+    /// What the sync's links, checkpoints and failures are kept under: the object and the two
+    /// sides' tables or modules, so that pointing a side elsewhere (`--set target=Leads`) starts
+    /// a pairing of its own instead of taking another module's ids for this one's.
+    pub fn links_key(&self) -> String {
+        format!("{}:{}>{}", self.object, self.a.object(), self.b.object())
     }
 
     /// The definition as TOML (what `sync add` installs, its settings applied).
@@ -353,13 +379,22 @@ fn field(f: &FieldDef, an: &str, bn: &str) -> Result<Field, String> {
         Some(d) => return Err(format!("`only = \"{d}\"`: say `{an}_to_{bn}` or `{bn}_to_{an}`")),
     };
     for k in f.names.keys() {
-        if ![an, bn, "key", "normalize", "default", "values", "only"].contains(&k.as_str()) {
+        if ![an, bn, "key", "normalize", "default", "values", "only", "lookup"].contains(&k.as_str()) {
             return Err(format!(
-                "unknown key `{k}` (a field has `{an}`, `{bn}`, `key`, `normalize`, `default`, `values`, `only`)"
+                "unknown key `{k}` (a field has `{an}`, `{bn}`, `key`, `normalize`, `default`, `values`, `only`, `lookup`)"
             ));
         }
     }
-    Ok(Field { a, b, key, normalize, default: text("default")?, values, only })
+    let lookup = text("lookup")?;
+    if let Some(l) = &lookup {
+        LinkName::parse(l).map_err(|rule| format!("`lookup = \"{l}\"` names a sync: {rule}"))?;
+        if key || normalize.is_some() || !values.is_empty() {
+            return Err(format!(
+                "`lookup = \"{l}\"` carries a record id: it cannot also be a `key` or have `normalize` or `values`"
+            ));
+        }
+    }
+    Ok(Field { a, b, key, normalize, default: text("default")?, values, only, lookup })
 }
 
 /// `--set KEY=VALUE`: `type`, `direction`, `conflict`, `deletes`, `page_size`, `object`,

@@ -1,7 +1,8 @@
 //! The engine: one loop for every pair of sides. A direction (from one side to the other) reads
 //! the source's change feed page by page from its checkpoint, and for each page:
 //!
-//! 1. maps each record into the target's terms and hashes the mapped fields ([`canonical`]);
+//! 1. maps each record into the target's terms and hashes the mapped fields
+//!    ([`Mapper::canonical`]; a `lookup` field's id becomes its pair's, through another sync's links);
 //! 2. looks its link up: a linked record whose hash is the link's was not changed since the pair
 //!    was last made equal — a change linkrun made itself comes back as exactly that — and is
 //!    left alone (no echo, no ping-pong);
@@ -24,7 +25,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::def::{Conflict, Field, Normalize, SyncDef, SyncType};
+use super::def::{Conflict, Normalize, SyncDef, SyncType};
 use super::links::{Commit, Link, SideKey, SyncStore};
 use super::sides::{Rec, Side};
 
@@ -66,14 +67,20 @@ pub type Progress<'p> = &'p dyn Fn(&str, &Counts);
 struct Pass<'s, 'a> {
     def: &'s SyncDef,
     store: &'s dyn SyncStore,
+    map: &'s Mapper<'s>,
     flags: RunFlags,
     from_a: bool,
     src: &'s mut Box<dyn Side + 'a>,
     dst: &'s mut Box<dyn Side + 'a>,
     counts: Counts,
     failures: FailureList,
+    /// The last records written from side A (`[recent]` columns), oldest first.
+    recent: Vec<Value>,
     progress: Progress<'s>,
 }
+
+/// Records kept of the last written (`[recent]`).
+const RECENT: usize = 20;
 
 fn text(v: Option<&Value>) -> String {
     match v {
@@ -100,33 +107,144 @@ fn normalized(n: Option<Normalize>, v: &str) -> String {
     }
 }
 
-/// The value field `f` of a record of side A (`from_a`) or B gets on the other side: the source
-/// value, the default when empty, the value map applied (A→B, or reversed for B→A).
-fn carried(f: &Field, rec: &Rec, from_a: bool) -> String {
-    let raw = text(rec.fields.get(if from_a { &f.a } else { &f.b }));
-    let raw = if raw.trim().is_empty() { f.default.clone().unwrap_or_default() } else { raw };
-    let mapped = if from_a {
-        f.values.iter().find(|(a, _)| *a == raw).map(|(_, b)| b.clone())
-    } else {
-        f.values.iter().find(|(_, b)| *b == raw).map(|(a, _)| a.clone())
-    };
-    mapped.unwrap_or(raw)
+/// Where a lookup field's ids are translated (`lookup = "<sync>"`): the links of another sync
+/// between the same two sides, whose side A is this sync's side A (`same`) or its side B.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LookupLinks {
+    /// The other sync.
+    pub sync: String,
+    /// What its links are kept under (`SyncDef::links_key`).
+    pub object: String,
+    /// Whether its side A is this sync's side A.
+    pub same: bool,
 }
 
-/// The record's mapped fields in side B's terms, normalised: what both sides hold when equal.
-pub fn canonical(def: &SyncDef, rec: &Rec, is_a: bool) -> Vec<String> {
-    def.fields
-        .iter()
-        .map(|f| {
-            let v = if is_a {
-                carried(f, rec, true)
-            } else {
-                let raw = text(rec.fields.get(&f.b));
-                if raw.trim().is_empty() { f.default.clone().unwrap_or_default() } else { raw }
+/// The text a lookup whose id has no pair in its sync's links carries: it never equals a real
+/// value (so the record is not taken as unchanged), and its payload fails.
+const UNRESOLVED: &str = "\u{0}unresolved:";
+
+/// Maps records between the sides: the field map's values, defaults, value maps and lookups.
+pub struct Mapper<'s> {
+    def: &'s SyncDef,
+    store: &'s dyn SyncStore,
+    /// Per field of the map: the links its ids are translated through.
+    lookups: Vec<Option<LookupLinks>>,
+    /// (field, from A, id) → the pair's id, as looked up.
+    cache: std::cell::RefCell<HashMap<(usize, bool, String), Option<String>>>,
+}
+
+impl<'s> Mapper<'s> {
+    /// A mapper for `def`; `lookups`: per field, the links a `lookup` field translates through.
+    pub fn new(def: &'s SyncDef, store: &'s dyn SyncStore, lookups: Vec<Option<LookupLinks>>) -> Mapper<'s> {
+        Mapper { def, store, lookups, cache: Default::default() }
+    }
+
+    /// The id on the other side of `id` (of side A when `from_a`) in field `i`'s lookup sync.
+    fn translate(&self, i: usize, from_a: bool, id: &str) -> Result<Option<String>, String> {
+        let Some(Some(l)) = self.lookups.get(i) else { return Ok(Some(id.to_string())) };
+        let key = (i, from_a, id.to_string());
+        if let Some(hit) = self.cache.borrow().get(&key) {
+            return Ok(hit.clone());
+        }
+        let ids = [id.to_string()];
+        // The other sync's side holding `id`: its A when that is this one's source side.
+        let by_a = from_a == l.same;
+        let found = if by_a {
+            self.store.links_by_a(&l.sync, &l.object, &ids)
+        } else {
+            self.store.links_by_b(&l.sync, &l.object, &ids)
+        }
+        .map_err(|e| e.to_string())?;
+        let pair = found.into_iter().next().map(|k| if by_a { k.b_id } else { k.a_id });
+        self.cache.borrow_mut().insert(key, pair.clone());
+        Ok(pair)
+    }
+
+    /// The value field `i` of a record of side A (`from_a`) or B gets on the other side: the
+    /// source value, the default when empty, the value map applied (A→B, or reversed for B→A),
+    /// a lookup's id translated (or [`UNRESOLVED`] and the id when it has no pair yet).
+    fn carried(&self, i: usize, rec: &Rec, from_a: bool) -> String {
+        let f = &self.def.fields[i];
+        let raw = text(rec.fields.get(if from_a { &f.a } else { &f.b }));
+        let raw = if raw.trim().is_empty() { f.default.clone().unwrap_or_default() } else { raw };
+        if f.lookup.is_some() {
+            if raw.trim().is_empty() {
+                return String::new();
+            }
+            return match self.translate(i, from_a, raw.trim()) {
+                Ok(Some(id)) => id,
+                _ => format!("{UNRESOLVED}{raw}"),
             };
-            normalized(f.normalize, &v)
-        })
-        .collect()
+        }
+        let mapped = if from_a {
+            f.values.iter().find(|(a, _)| *a == raw).map(|(_, b)| b.clone())
+        } else {
+            f.values.iter().find(|(_, b)| *b == raw).map(|(a, _)| a.clone())
+        };
+        mapped.unwrap_or(raw)
+    }
+
+    /// The match key's value of a record, in the other side's terms.
+    fn key_value(&self, rec: &Rec, from_a: bool) -> Option<(usize, String)> {
+        let i = self.def.fields.iter().position(|f| f.key)?;
+        Some((i, self.carried(i, rec, from_a)))
+    }
+
+    /// The record's mapped fields in side B's terms, normalised: what both sides hold when equal.
+    pub fn canonical(&self, rec: &Rec, is_a: bool) -> Vec<String> {
+        self.def
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let v = if is_a {
+                    self.carried(i, rec, true)
+                } else {
+                    let raw = text(rec.fields.get(&f.b));
+                    if raw.trim().is_empty() { f.default.clone().unwrap_or_default() } else { raw }
+                };
+                normalized(f.normalize, &v)
+            })
+            .collect()
+    }
+
+    /// The fields written to the other side for a record of side A (`from_a`) or B; `Err` names
+    /// a lookup whose record is not synced yet.
+    fn payload(&self, rec: &Rec, from_a: bool) -> Result<Map<String, Value>, String> {
+        let to_crm = if from_a { self.def.b.kind } else { self.def.a.kind } == super::def::SideKind::Crm;
+        let mut m = Map::new();
+        for (i, f) in self.def.fields.iter().enumerate() {
+            if let Some((ab, ba)) = f.only
+                && !(if from_a { ab } else { ba })
+            {
+                continue;
+            }
+            let (from, name) = if from_a { (&f.a, &f.b) } else { (&f.b, &f.a) };
+            let v = self.carried(i, rec, from_a);
+            let value = match &f.lookup {
+                Some(sync) => match v.strip_prefix(UNRESOLVED) {
+                    Some(id) => {
+                        return Err(format!(
+                            "`{from}` refers to {id}, which sync `{sync}` has not paired yet: run `linkrun sync run {sync}` (this record is retried on the next run)"
+                        ));
+                    }
+                    None if v.is_empty() => {
+                        if to_crm {
+                            Value::Null
+                        } else {
+                            Value::String(v)
+                        }
+                    }
+                    // A CRM lookup is written as `{"id": ...}`; a ServiceNow reference as the sys_id.
+                    None if to_crm => serde_json::json!({ "id": v }),
+                    None => Value::String(v),
+                },
+                None => Value::String(v),
+            };
+            m.insert(name.clone(), value);
+        }
+        Ok(m)
+    }
 }
 
 /// A hash of the canonical fields.
@@ -158,19 +276,22 @@ impl Pass<'_, '_> {
         commit.failed.push((self.key(), id.to_string(), message));
     }
 
-    /// The fields written to the target for a source record.
-    fn payload(&self, rec: &Rec) -> Map<String, Value> {
-        let mut m = Map::new();
-        for f in &self.def.fields {
-            if let Some((ab, ba)) = f.only
-                && !(if self.from_a { ab } else { ba })
-            {
-                continue;
-            }
-            let name = if self.from_a { &f.b } else { &f.a };
-            m.insert(name.clone(), Value::String(carried(f, rec, self.from_a)));
+    /// Keeps a written record's `[recent]` columns (display values where the side read them).
+    fn note_recent(&mut self, rec: &Rec, action: &str, target_id: &str) {
+        if !self.from_a || self.def.recent.is_empty() {
+            return;
         }
-        m
+        let mut m = Map::new();
+        for (label, field) in &self.def.recent {
+            let v = rec.display.get(field).or(rec.fields.get(field)).cloned().unwrap_or(Value::Null);
+            m.insert(label.clone(), v);
+        }
+        m.insert("action".into(), Value::String(action.into()));
+        m.insert("id".into(), Value::String(target_id.into()));
+        if self.recent.len() == RECENT {
+            self.recent.remove(0);
+        }
+        self.recent.push(Value::Object(m));
     }
 
     fn link_of(&self, src_id: &str, dst_id: &str, h: String) -> Link {
@@ -204,7 +325,8 @@ impl Pass<'_, '_> {
         retried: &HashMap<String, String>,
     ) -> Result<(), String> {
         let def = self.def;
-        let (sync, object) = (def.name.as_str(), def.object.as_str());
+        let (sync, key) = (def.name.as_str(), def.links_key());
+        let object = key.as_str();
         self.counts.read += records.len() as u64;
         let ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
         let links = if self.from_a {
@@ -220,7 +342,7 @@ impl Pass<'_, '_> {
         let mut changed: Vec<(&Rec, String, &Link)> = Vec::new();
         let mut unlinked: Vec<(&Rec, String)> = Vec::new();
         for r in &records {
-            let h = hash(&canonical(def, r, self.from_a));
+            let h = hash(&self.map.canonical(r, self.from_a));
             match link_of.get(r.id.as_str()) {
                 Some(l) if l.hash == h => {
                     self.counts.unchanged += 1;
@@ -246,7 +368,7 @@ impl Pass<'_, '_> {
             for (r, h, l) in chunk {
                 let dst_id = if self.from_a { &l.b_id } else { &l.a_id };
                 if let Some(d) = pairs.get(dst_id) {
-                    let dh = hash(&canonical(def, d, !self.from_a));
+                    let dh = hash(&self.map.canonical(d, !self.from_a));
                     if dh == *h {
                         // Both sides already hold the same values.
                         self.counts.unchanged += 1;
@@ -268,9 +390,10 @@ impl Pass<'_, '_> {
         let key_field = def.fields.iter().find(|f| f.key);
         let mut creates: Vec<(&Rec, String)> = Vec::new();
         if let (true, Some(k)) = (both, key_field) {
+            let key_of = |r: &Rec| self.map.key_value(r, self.from_a).map(|(_, v)| v).unwrap_or_default();
             for chunk in unlinked.chunks(batch) {
                 let wanted: Vec<String> =
-                    chunk.iter().map(|(r, _)| carried(k, r, self.from_a)).filter(|v| !v.trim().is_empty()).collect();
+                    chunk.iter().map(|(r, _)| key_of(r)).filter(|v| !v.trim().is_empty()).collect();
                 let dst_field = if self.from_a { &k.b } else { &k.a };
                 let found = self.dst.find(dst_field, &wanted)?;
                 let mut by_key: HashMap<String, Rec> = HashMap::new();
@@ -279,10 +402,10 @@ impl Pass<'_, '_> {
                     by_key.entry(kv).or_insert(d);
                 }
                 for (r, h) in chunk {
-                    let kv = normalized(k.normalize, &carried(k, r, self.from_a));
+                    let kv = normalized(k.normalize, &key_of(r));
                     match by_key.get(&kv).filter(|_| !kv.is_empty()) {
                         Some(d) => {
-                            let dh = hash(&canonical(def, d, !self.from_a));
+                            let dh = hash(&self.map.canonical(d, !self.from_a));
                             if dh == *h {
                                 self.counts.unchanged += 1;
                                 commit.links.push(self.link_of(&r.id, &d.id, h.clone()));
@@ -291,7 +414,11 @@ impl Pass<'_, '_> {
                             } else {
                                 // Linked with the target's values as the last equal state, so
                                 // the other direction writes them over this record.
-                                commit.links.push(self.link_of(&r.id, &d.id, hash(&canonical(def, d, !self.from_a))));
+                                commit.links.push(self.link_of(
+                                    &r.id,
+                                    &d.id,
+                                    hash(&self.map.canonical(d, !self.from_a)),
+                                ));
                             }
                         }
                         None => creates.push((r, h.clone())),
@@ -302,16 +429,33 @@ impl Pass<'_, '_> {
             creates = unlinked;
         }
         if !self.flags.dry_run {
+            // What each write sends; a record whose payload cannot be made (a lookup not paired
+            // yet) fails alone.
+            let mut sends: Vec<(&Rec, String, String, Map<String, Value>)> = Vec::new();
+            for (r, d, h) in updates {
+                match self.map.payload(r, self.from_a) {
+                    Ok(p) => sends.push((r, d, h, p)),
+                    Err(m) => self.fail(&mut commit, &r.id, m),
+                }
+            }
+            let mut new: Vec<(&Rec, String, Map<String, Value>)> = Vec::new();
+            for (r, h) in creates {
+                match self.map.payload(r, self.from_a) {
+                    Ok(p) => new.push((r, h, p)),
+                    Err(m) => self.fail(&mut commit, &r.id, m),
+                }
+            }
             // Updates, a batch per call.
-            for chunk in updates.chunks(batch) {
+            for chunk in sends.chunks(batch) {
                 let body: Vec<(String, Map<String, Value>)> =
-                    chunk.iter().map(|(r, d, _)| (d.clone(), self.payload(r))).collect();
+                    chunk.iter().map(|(_, d, _, p)| (d.clone(), p.clone())).collect();
                 match self.dst.update(&body) {
                     Ok(results) => {
-                        for ((r, d, h), res) in chunk.iter().zip(results) {
+                        for ((r, d, h, _), res) in chunk.iter().zip(results) {
                             match res {
                                 Ok(_) => {
                                     self.counts.updated += 1;
+                                    self.note_recent(r, "updated", d);
                                     commit.links.push(self.link_of(&r.id, d, h.clone()));
                                     commit.fixed.push((self.key(), r.id.clone()));
                                 }
@@ -324,17 +468,18 @@ impl Pass<'_, '_> {
             }
             // Creates: intents first, then the calls.
             let key_name = key_field.map(|k| if self.from_a { k.b.clone() } else { k.a.clone() });
-            for chunk in creates.chunks(batch) {
-                let src_ids: Vec<String> = chunk.iter().map(|(r, _)| r.id.clone()).collect();
+            for chunk in new.chunks(batch) {
+                let src_ids: Vec<String> = chunk.iter().map(|(r, ..)| r.id.clone()).collect();
                 self.store.record_intents(sync, object, self.key(), &src_ids).map_err(|e| e.to_string())?;
-                let body: Vec<Map<String, Value>> = chunk.iter().map(|(r, _)| self.payload(r)).collect();
+                let body: Vec<Map<String, Value>> = chunk.iter().map(|(.., p)| p.clone()).collect();
                 match self.dst.create(&body, key_name.as_deref()) {
                     Ok(results) => {
-                        for ((r, h), res) in chunk.iter().zip(results) {
+                        for ((r, h, _), res) in chunk.iter().zip(results) {
                             commit.intents_done.push((self.key(), r.id.clone()));
                             match res {
                                 Ok(id) => {
                                     self.counts.created += 1;
+                                    self.note_recent(r, "created", &id);
                                     commit.links.push(self.link_of(&r.id, &id, h.clone()));
                                     commit.fixed.push((self.key(), r.id.clone()));
                                 }
@@ -342,7 +487,7 @@ impl Pass<'_, '_> {
                             }
                         }
                     }
-                    Err(m) => chunk.iter().for_each(|(r, _)| self.fail(&mut commit, &r.id, m.clone())),
+                    Err(m) => chunk.iter().for_each(|(r, ..)| self.fail(&mut commit, &r.id, m.clone())),
                 }
             }
             commit.checkpoint = checkpoint.map(|c| (self.key(), c));
@@ -356,7 +501,8 @@ impl Pass<'_, '_> {
 
     fn run(&mut self) -> Result<(), String> {
         let def = self.def;
-        let (sync, object) = (def.name.as_str(), def.object.as_str());
+        let (sync, key) = (def.name.as_str(), def.links_key());
+        let object = key.as_str();
         let before = self.src.calls() + self.dst.calls();
         // Records that failed last time, read again by id.
         let retried: HashMap<String, String> =
@@ -388,24 +534,50 @@ impl Pass<'_, '_> {
     }
 }
 
-/// Runs a sync's directions; returns the counts per direction name, and the first failures.
+/// What a run of the directions did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// The counts per direction name, in the order they ran.
+    pub counts: Vec<(String, Counts)>,
+    /// The first failures.
+    pub failures: FailureList,
+    /// The last records written from side A (`[recent]`), oldest first.
+    pub recent: Vec<Value>,
+}
+
+/// Runs a sync's directions (`lookups`: per field, where a `lookup` field's ids translate).
 pub fn run<'a>(
     def: &SyncDef,
     store: &dyn SyncStore,
+    lookups: Vec<Option<LookupLinks>>,
     a: &mut Box<dyn Side + 'a>,
     b: &mut Box<dyn Side + 'a>,
     flags: RunFlags,
     progress: Progress<'_>,
-) -> Result<(Vec<(String, Counts)>, FailureList), String> {
+) -> Result<Outcome, String> {
     let mut out = Vec::new();
     let mut failures = Vec::new();
+    let mut recent = Vec::new();
+    let map = Mapper::new(def, store, lookups);
     for from_a in def.directions() {
         let (src, dst) = if from_a { (&mut *a, &mut *b) } else { (&mut *b, &mut *a) };
-        let mut pass =
-            Pass { def, store, flags, from_a, src, dst, counts: Counts::default(), failures: Vec::new(), progress };
+        let mut pass = Pass {
+            def,
+            store,
+            map: &map,
+            flags,
+            from_a,
+            src,
+            dst,
+            counts: Counts::default(),
+            failures: Vec::new(),
+            recent: Vec::new(),
+            progress,
+        };
         pass.run()?;
         failures.extend(pass.failures);
+        recent.extend(pass.recent);
         out.push((def.direction_name(from_a), pass.counts));
     }
-    Ok((out, failures))
+    Ok(Outcome { counts: out, failures, recent })
 }

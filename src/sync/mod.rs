@@ -134,17 +134,25 @@ pub fn execute(
     })?;
     let store = crate::store::SqliteSync::open(&home.vault_path())?;
     let rt = crate::http::runtime()?;
-    let fields_a: Vec<String> = def.fields.iter().map(|f| f.a.clone()).collect();
-    let fields_b: Vec<String> = def.fields.iter().map(|f| f.b.clone()).collect();
-    let mut a = sides::open(&def.a, fields_a, &invoker, &rt, def.page_size).map_err(Error::Usage)?;
-    let mut b = sides::open(&def.b, fields_b, &invoker, &rt, def.page_size).map_err(Error::Usage)?;
+    let mut fields_a: Vec<String> = def.fields.iter().map(|f| f.a.clone()).collect();
+    for (_, f) in &def.recent {
+        fields_a.push(f.clone());
+    }
+    unique(&mut fields_a);
+    let mut fields_b: Vec<String> = def.fields.iter().map(|f| f.b.clone()).collect();
+    unique(&mut fields_b);
+    let display = !def.recent.is_empty();
+    let mut a = sides::open(&def.a, fields_a, display, &invoker, &rt, def.page_size).map_err(Error::Usage)?;
+    let mut b = sides::open(&def.b, fields_b, false, &invoker, &rt, def.page_size).map_err(Error::Usage)?;
     if !flags.dry_run {
         store.begin_run(run_id, def.name.as_str(), started)?;
     }
-    let outcome = engine::run(def, &store, &mut a, &mut b, flags, progress);
+    let outcome = engine::run(def, &store, lookups(home, def)?, &mut a, &mut b, flags, progress);
     let fatal = a.take_fatal().or_else(|| b.take_fatal());
+    let mut last = Vec::new();
     let (objects, failures, stopped) = match outcome {
-        Ok((counts, failures)) => {
+        Ok(engine::Outcome { counts, failures, recent }) => {
+            last = recent;
             let dirs: serde_json::Map<String, Value> =
                 counts.iter().map(|(d, c)| (d.clone(), serde_json::to_value(c).unwrap_or_default())).collect();
             (json!({ def.object.as_str(): dirs }), failures, None)
@@ -155,7 +163,10 @@ pub fn execute(
         let status = if stopped.is_some() || !failures.is_empty() { "failed" } else { "ok" };
         let listed: Vec<Value> =
             failures.iter().map(|(d, i, m)| json!({"direction": d, "id": i, "message": m})).collect();
-        let stats = json!({"objects": objects, "failures": listed, "stopped": stopped});
+        let mut stats = json!({"objects": objects, "failures": listed, "stopped": stopped});
+        if !def.recent.is_empty() {
+            stats["recent"] = json!({ def.object.as_str(): last });
+        }
         if let Err(e) = store.end_run(run_id, status, &stats, crate::runs::now_ms()) {
             eprintln!("linkrun: the sync ran, but its history could not be written: {e}");
         }
@@ -174,6 +185,34 @@ pub fn execute(
             dry_run: flags.dry_run,
         }),
     }
+}
+
+/// Drops repeated names, keeping the first of each (a field may be mapped twice).
+fn unique(names: &mut Vec<String>) {
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|n| seen.insert(n.clone()));
+}
+
+/// The links each `lookup` field translates its ids through: those of the sync it names, which
+/// must pair the same two sides (by side name, in either order).
+fn lookups(home: &Home, def: &SyncDef) -> Result<Vec<Option<engine::LookupLinks>>> {
+    let (an, bn) = (def.a.name(), def.b.name());
+    def.fields
+        .iter()
+        .map(|f| {
+            let Some(name) = &f.lookup else { return Ok(None) };
+            let at = |m: String| Error::Usage(format!("{}: the field `{}`: {m}", def.origin, f.a));
+            let other = def::find(home, name, &[]).map_err(|e| at(e.to_string()))?;
+            let (oa, ob) = (other.a.name(), other.b.name());
+            let same = oa == an && ob == bn;
+            if !(same || oa == bn && ob == an) {
+                return Err(at(format!(
+                    "`lookup = \"{name}\"` names a sync between `{oa}` and `{ob}`; this one is between `{an}` and `{bn}`"
+                )));
+            }
+            Ok(Some(engine::LookupLinks { sync: other.name.to_string(), object: other.links_key(), same }))
+        })
+        .collect()
 }
 
 /// Takes the sync's lock (a file lock, released by the OS when the process ends, `kill -9`

@@ -20,6 +20,8 @@ pub struct Rec {
     pub modified: String,
     /// The fields read (values as the API gives them; references as their value).
     pub fields: Map<String, Value>,
+    /// Display values (a reference's name, a choice's label), when the side reads them.
+    pub display: Map<String, Value>,
 }
 
 /// One page of a change feed.
@@ -141,6 +143,7 @@ impl Api<'_> {
 pub fn open<'a>(
     def: &SideDef,
     fields: Vec<String>,
+    display: bool,
     invoker: &'a Invoker,
     runtime: &'a tokio::runtime::Runtime,
     page_size: usize,
@@ -154,6 +157,7 @@ pub fn open<'a>(
             query: def.query.clone().filter(|q| !q.trim().is_empty()),
             fields,
             page_size,
+            display,
         }),
         SideKind::Crm => {
             Box::new(Crm { api, module: def.module.clone().unwrap_or_default(), fields, page_size: page_size.min(200) })
@@ -180,10 +184,15 @@ fn plain(v: &Value) -> Value {
 
 /// A record out of an API's JSON: its id and change stamp fields, and the mapped fields.
 fn record(r: &Value, id: &str, modified: &str, fields: &[String]) -> Rec {
+    let id = plain(&r[id]);
     Rec {
-        id: r[id].as_str().map(str::to_string).unwrap_or_else(|| r[id].to_string()),
-        modified: r[modified].as_str().unwrap_or_default().to_string(),
+        id: id.as_str().map(str::to_string).unwrap_or_else(|| id.to_string()),
+        modified: plain(&r[modified]).as_str().unwrap_or_default().to_string(),
         fields: fields.iter().map(|f| (f.clone(), plain(&r[f]))).collect(),
+        display: fields
+            .iter()
+            .filter_map(|f| r[f].get("display_value").or(r[f].get("name")).map(|d| (f.clone(), d.clone())))
+            .collect(),
     }
 }
 
@@ -195,6 +204,8 @@ struct ServiceNow<'a> {
     query: Option<String>,
     fields: Vec<String>,
     page_size: usize,
+    /// Read display values too (`sysparm_display_value=all`).
+    display: bool,
 }
 
 impl ServiceNow<'_> {
@@ -225,7 +236,10 @@ impl ServiceNow<'_> {
             ("sysparm_limit", limit.to_string()),
             ("sysparm_exclude_reference_link", "true".into()),
             ("sysparm_no_count", "true".into()),
-        ];
+        ]
+        .into_iter()
+        .chain(self.display.then(|| ("sysparm_display_value", "all".to_string())))
+        .collect();
         let (status, v) = self.api.send("GET", &self.path(), params, None, Vec::new())?;
         if status != 200 {
             return Err(message(status, &v));

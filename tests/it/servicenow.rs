@@ -1,8 +1,10 @@
-//! The ServiceNow use cases against the sandbox: every object into Zoho CRM, contacts into Leads,
-//! incremental second runs, and the two conflict rules.
+//! The ServiceNow use cases against the sandbox: every object into Zoho CRM through the built-in
+//! syncs, contacts into Leads, incremental second runs; and the hand-written example script's two
+//! conflict rules.
 
 use crate::common::Env;
 use crate::common::sandbox::Fixture;
+use crate::sync::sync_run;
 
 fn start() -> Fixture {
     let f = Fixture::new();
@@ -21,47 +23,71 @@ fn sync(env: &Env, args: &[&str]) -> serde_json::Value {
     serde_json::from_str(env.run(&all).ok()).unwrap()
 }
 
+/// Every object of the ServiceNow extension, through the built-in syncs in the order their
+/// references need (a case names its contact and account, a purchase order its vendor): each
+/// record reaches CRM once, and a second run reads only the checkpoint's own second and writes
+/// nothing.
 #[test]
 fn every_object_reaches_crm_once() {
     let f = start();
-    let (sandbox, env) = (&f.sandbox, &f.env);
-    for (object, table, module) in [
-        ("vendors", "core_company", "Vendors"),
-        ("purchase_orders", "proc_po", "Purchase_Orders"),
-        ("products", "cmdb_model", "Products"),
-        ("cases", "sn_customerservice_case", "Cases"),
+    let sandbox = &f.sandbox;
+    for (sync, object, table, module) in [
+        ("servicenow_accounts", "accounts", "customer_account", "Accounts"),
+        ("servicenow_vendors", "vendors", "core_company", "Vendors"),
+        ("servicenow_purchase_orders", "purchase_orders", "proc_po", "Purchase_Orders"),
+        ("servicenow_products", "products", "cmdb_model", "Products"),
+        ("servicenow_contacts", "contacts", "customer_contact", "Contacts"),
+        ("servicenow_cases", "cases", "sn_customerservice_case", "Cases"),
     ] {
-        let first = sync(env, &[&format!("object={object}")]);
-        let read = first["sn_to_crm"]["read"].as_u64().unwrap();
-        assert!(read > 0, "{object}: {first}");
-        assert_eq!(first["sn_to_crm"]["failed"], serde_json::json!([]), "{object}: {first}");
+        let crm_before = sandbox.crm.count("us", module);
         let expected = if object == "vendors" {
             sandbox.servicenow.records(table).iter().filter(|r| r["vendor"] == "true").count()
         } else {
             sandbox.servicenow.count(table)
         };
-        assert_eq!(read as usize, expected, "{object}");
-        assert_eq!(
-            sandbox.crm.count("us", module) as u64,
-            first["sn_to_crm"]["inserted"].as_u64().unwrap(),
-            "{object}"
-        );
-        let second = sync(env, &[&format!("object={object}")]);
-        // Only records of the checkpoint's own second are read again, and nothing is written.
-        assert!(second["sn_to_crm"]["read"].as_u64().unwrap() < read, "{object}: {second}");
-        assert_eq!(
-            (second["sn_to_crm"]["inserted"].as_u64(), second["sn_to_crm"]["updated"].as_u64()),
-            (Some(0), Some(0)),
-            "{object}: {second}"
-        );
+        let first = sync_run(&f, &[sync]);
+        let c = &first["objects"][object]["servicenow_to_crm"];
+        assert_eq!(c["failed"], 0, "{object}: {first}");
+        assert_eq!(c["read"].as_u64().unwrap() as usize, expected, "{object}: {first}");
+        assert_eq!(sandbox.crm.count("us", module), crm_before + c["created"].as_u64().unwrap() as usize, "{object}");
+        assert_eq!(c["created"].as_u64().unwrap() as usize, expected, "{object}: {first}");
+        let second = sync_run(&f, &[sync]);
+        let c2 = &second["objects"][object]["servicenow_to_crm"];
+        assert!(c2["read"].as_u64().unwrap() < c["read"].as_u64().unwrap(), "{object}: {second}");
+        for (d, counts) in second["objects"][object].as_object().unwrap() {
+            assert_eq!(
+                (counts["created"].as_u64(), counts["updated"].as_u64()),
+                (Some(0), Some(0)),
+                "{object} {d}: {second}"
+            );
+        }
     }
+    // The extension's "CRM tab": contacts into Leads instead.
     let leads_before = sandbox.crm.count("us", "Leads");
-    let into_leads = sync(env, &["object=contacts", "target=Leads"]);
-    assert_eq!(
-        sandbox.crm.count("us", "Leads"),
-        leads_before + into_leads["sn_to_crm"]["inserted"].as_u64().unwrap() as usize
+    let into_leads = sync_run(
+        &f,
+        &[
+            "servicenow_contacts",
+            "--set",
+            "target=Leads",
+            "--set",
+            "type=one_way",
+            "--set",
+            "direction=servicenow_to_crm",
+        ],
     );
-    assert!(into_leads["sn_to_crm"]["inserted"].as_u64().unwrap() > 0);
+    let created = into_leads["objects"]["contacts"]["servicenow_to_crm"]["created"].as_u64().unwrap() as usize;
+    assert_eq!(created, sandbox.servicenow.count("customer_contact"), "{into_leads}");
+    // Each contact is a lead now; one whose address a lead already had is that lead, updated
+    // (CRM's upsert matches on Email), not a second one.
+    let leads = sandbox.crm.records("us", "Leads");
+    let lead_emails: std::collections::BTreeSet<String> =
+        leads.iter().filter_map(|l| l["Email"].as_str()).map(str::to_lowercase).collect();
+    for c in sandbox.servicenow.records("customer_contact") {
+        let e = c["email"].as_str().unwrap_or_default().to_lowercase();
+        assert!(e.is_empty() || lead_emails.contains(&e), "{e} is not a lead");
+    }
+    assert!(leads.len() > leads_before && leads.len() <= leads_before + created);
 }
 
 #[test]

@@ -15,7 +15,8 @@ fn start() -> Fixture {
     f
 }
 
-fn sync_run(f: &Fixture, args: &[&str]) -> Value {
+/// `linkrun sync run ARGS --json`, which must succeed: its document.
+pub(crate) fn sync_run(f: &Fixture, args: &[&str]) -> Value {
     let mut all = vec!["sync", "run"];
     all.extend_from_slice(args);
     all.push("--json");
@@ -464,4 +465,140 @@ fn servicenow_vendors_and_products_reach_crm_once_with_their_numbers() {
     assert_eq!(r["objects"]["products"]["servicenow_to_crm"]["updated"], 1, "{r}");
     let products = by_name(f.sandbox.crm.records("us", "Products"), "Product_Name");
     assert_eq!(products[m["name"].as_str().unwrap()]["Unit_Price"].as_f64(), Some(1234.5));
+}
+
+fn run_any(f: &Fixture, args: &[&str]) -> (i32, Value) {
+    let mut all = vec!["sync", "run"];
+    all.extend_from_slice(args);
+    all.push("--json");
+    let out = f.env.run(&all);
+    // The counts come first (a failed command's `--json` error line follows them).
+    let first = serde_json::Deserializer::from_str(&out.stdout).into_iter::<Value>().next();
+    (out.code, first.and_then(Result::ok).unwrap_or(Value::Null))
+}
+
+#[test]
+fn purchase_orders_keep_their_vendor_and_the_dashboard_lists_the_last_ones() {
+    let f = start();
+    let pos = f.sandbox.servicenow.records("proc_po");
+    assert!(!pos.is_empty());
+    // Before the vendors are synced, no purchase order can name its CRM vendor: each fails alone,
+    // saying which sync to run, and nothing half-made reaches CRM.
+    let (code, r) = run_any(&f, &["servicenow_purchase_orders"]);
+    assert_eq!(code, 1, "{r}");
+    let counts = &r["objects"]["purchase_orders"]["servicenow_to_crm"];
+    assert_eq!(counts["failed"].as_u64().map(|n| n as usize), Some(pos.len()), "{r}");
+    let m = r["failures"][0]["message"].as_str().unwrap();
+    assert!(m.contains("servicenow_vendors") && m.contains("linkrun sync run servicenow_vendors"), "{m}");
+    assert_eq!(f.sandbox.crm.count("us", "Purchase_Orders"), 0);
+    sync_run(&f, &["servicenow_vendors"]);
+    // The failed ones are read again by id and go through, each with its vendor.
+    let r = sync_run(&f, &["servicenow_purchase_orders"]);
+    let counts = &r["objects"]["purchase_orders"]["servicenow_to_crm"];
+    assert_eq!((counts["created"].as_u64().unwrap() as usize, &counts["failed"]), (pos.len(), &json!(0)), "{r}");
+    let vendors = f.sandbox.servicenow.records("core_company");
+    let vendor_name = |sys_id: &str| vendors.iter().find(|v| v["sys_id"] == sys_id).unwrap()["name"].clone();
+    let crm_vendors = f.sandbox.crm.records("us", "Vendors");
+    let crm = by_name(f.sandbox.crm.records("us", "Purchase_Orders"), "Subject");
+    assert_eq!(crm.len(), pos.len(), "a duplicate purchase order in CRM");
+    let status = |s: &str| match s {
+        "requested" => "Created",
+        "approved" => "Approved",
+        "ordered" => "Ordered",
+        "received" => "Delivered",
+        _ => "Cancelled",
+    };
+    for po in &pos {
+        let c = &crm[po["number"].as_str().unwrap()];
+        let name = vendor_name(po["vendor"].as_str().unwrap());
+        let crm_vendor = crm_vendors.iter().find(|v| v["Vendor_Name"] == name).unwrap();
+        assert_eq!(c["Vendor_Name"], json!({"name": name, "id": crm_vendor["id"]}), "{c}");
+        assert_eq!((&c["PO_Number"], &c["Status"]), (&po["number"], &json!(status(po["status"].as_str().unwrap()))));
+    }
+    // The dashboard: the last purchase orders written, with their number, vendor (by name),
+    // total and status.
+    let st: Value =
+        serde_json::from_str(f.env.run(&["sync", "status", "servicenow_purchase_orders", "--json"]).ok()).unwrap();
+    let recent = st["runs"][0]["recent"]["purchase_orders"].as_array().unwrap();
+    assert_eq!(recent.len(), 20.min(pos.len()));
+    let last = recent.last().unwrap();
+    let po = pos.iter().find(|p| p["number"] == last["number"]).unwrap();
+    assert_eq!(
+        (&last["vendor"], &last["total"], &last["status"]),
+        (&vendor_name(po["vendor"].as_str().unwrap()), &po["total_cost"], &po["status"]),
+        "{last}"
+    );
+    let text = f.env.run(&["sync", "status", "servicenow_purchase_orders"]).ok().to_string();
+    assert!(text.contains("last purchase_orders synced (number, status, total, vendor):"), "{text}");
+    assert!(text.contains(last["number"].as_str().unwrap()), "{text}");
+    // A second run writes nothing.
+    let again = sync_run(&f, &["servicenow_purchase_orders"]);
+    assert_eq!(writes(&again["objects"]["purchase_orders"]["servicenow_to_crm"]), 0, "{again}");
+}
+
+#[test]
+fn cases_both_ways_keep_their_contact_and_account() {
+    let f = start();
+    for s in ["servicenow_accounts", "servicenow_contacts"] {
+        sync_run(&f, &[s]);
+    }
+    let cases = f.sandbox.servicenow.records("sn_customerservice_case");
+    let r = sync_run(&f, &["servicenow_cases"]);
+    let c = &r["objects"]["cases"];
+    assert_eq!(c["servicenow_to_crm"]["created"].as_u64().unwrap() as usize, cases.len(), "{r}");
+    assert_eq!(writes(&c["crm_to_servicenow"]), 0, "the cases CRM got are not echoed back: {r}");
+    let sn_contacts = f.sandbox.servicenow.records("customer_contact");
+    let sn_accounts = f.sandbox.servicenow.records("customer_account");
+    let crm_contacts = f.sandbox.crm.records("us", "Contacts");
+    let crm_accounts = f.sandbox.crm.records("us", "Accounts");
+    let crm_id_of_contact = |sys_id: &str| {
+        let email =
+            sn_contacts.iter().find(|x| x["sys_id"] == sys_id).unwrap()["email"].as_str().unwrap().to_lowercase();
+        crm_contacts.iter().find(|x| x["Email"].as_str().unwrap_or_default().to_lowercase() == email).unwrap()["id"]
+            .clone()
+    };
+    let crm_cases = by_name(f.sandbox.crm.records("us", "Cases"), "SN_Case_Number");
+    assert_eq!(crm_cases.len(), cases.len(), "a duplicate case in CRM");
+    let states = [("1", "New"), ("10", "Open"), ("18", "Awaiting Customer"), ("6", "Resolved"), ("3", "Closed")];
+    for sn in &cases {
+        let crm = &crm_cases[sn["number"].as_str().unwrap()];
+        assert_eq!(crm["Contact_Name"]["id"], crm_id_of_contact(sn["contact"].as_str().unwrap()), "{crm}");
+        let account = sn_accounts.iter().find(|a| a["sys_id"] == sn["account"]).unwrap();
+        let crm_account = crm_accounts.iter().find(|a| a["Account_Name"] == account["name"]).unwrap();
+        assert_eq!(crm["Account_Name"], json!({"name": account["name"], "id": crm_account["id"]}), "{crm}");
+        let state = states.iter().find(|(s, _)| *s == sn["state"]).unwrap().1;
+        assert_eq!((&crm["Subject"], &crm["Status"]), (&sn["short_description"], &json!(state)), "{crm}");
+    }
+    // A case closed in CRM is closed in ServiceNow; a case opened in CRM for a contact reaches
+    // ServiceNow with that contact's sys_id, and gets its ServiceNow number back in CRM.
+    let first = &cases[0];
+    let crm_id = crm_cases[first["number"].as_str().unwrap()]["id"].as_str().unwrap().to_string();
+    let contact = &sn_contacts.iter().find(|x| x["email"].as_str().is_some_and(|e| !e.is_empty())).unwrap();
+    let crm_contact = crm_id_of_contact(contact["sys_id"].as_str().unwrap());
+    let script = format!(
+        r#"invoke_url(#{{ url: "/crm/v7/Cases/{crm_id}", type: "PUT", body: #{{ data: [#{{ Status: "Closed" }}] }}, connection: "crm_a" }});
+        invoke_url(#{{ url: "/crm/v7/Cases", type: "POST", connection: "crm_a",
+            body: #{{ data: [#{{ Subject: "Headset crackles", Status: "New", Priority: "High", Case_Origin: "Phone",
+                Contact_Name: #{{ id: "{}" }} }}] }} }}).data[0].details.id"#,
+        crm_contact.as_str().unwrap()
+    );
+    let new_id = f.env.script(&script, &[]).ok().trim().to_string();
+    let r = sync_run(&f, &["servicenow_cases"]);
+    assert_eq!(r["objects"]["cases"]["crm_to_servicenow"]["created"], 1, "{r}");
+    let after = f.sandbox.servicenow.records("sn_customerservice_case");
+    assert_eq!(after.iter().find(|x| x["sys_id"] == first["sys_id"]).unwrap()["state"], "3");
+    let made = after.iter().find(|x| x["short_description"] == "Headset crackles").unwrap();
+    assert_eq!(
+        (&made["contact"], &made["priority"], &made["contact_type"]),
+        (&contact["sys_id"], &json!("2"), &json!("phone"))
+    );
+    // The next runs carry the new number back to CRM, then settle: no writes.
+    sync_run(&f, &["servicenow_cases"]);
+    let crm_new = f.sandbox.crm.records("us", "Cases").into_iter().find(|x| x["id"] == new_id.as_str()).unwrap();
+    assert_eq!(crm_new["SN_Case_Number"], made["number"], "{crm_new}");
+    let settled = sync_run(&f, &["servicenow_cases"]);
+    for (d, counts) in settled["objects"]["cases"].as_object().unwrap() {
+        assert_eq!(writes(counts), 0, "{d}: {settled}");
+    }
+    assert_eq!(f.sandbox.servicenow.count("sn_customerservice_case"), cases.len() + 1);
 }

@@ -296,7 +296,7 @@ impl Crm {
             Err(r) => return Ok(*r),
         };
         let dup_fields: Vec<String> = match top.get("duplicate_check_fields") {
-            None | Some(Value::Null) => duplicate_fields(module).iter().map(|s| s.to_string()).collect(),
+            None | Some(Value::Null) => upsert_fields(module).iter().map(|s| s.to_string()).collect(),
             Some(Value::Array(a)) if a.iter().all(|f| f.as_str().is_some_and(valid_api_name)) => {
                 a.iter().filter_map(|f| f.as_str().map(str::to_string)).collect()
             }
@@ -448,6 +448,36 @@ pub(super) fn clean_fields(
     Ok(out)
 }
 
+/// Resolves the lookup fields of an item (`Vendor_Name` of a purchase order, `Account_Name` of a
+/// contact, ...): each must be `{"id": ...}` (or the id itself) of a record of the looked-up
+/// module, and is stored as `{"name", "id"}` as CRM answers it; anything else is `INVALID_DATA`
+/// with `expected_data_type` `lookup`, as the real API answers a name where an id belongs.
+pub(super) fn resolve_lookups(
+    conn: &Connection,
+    ctx: &OrgCtx,
+    module: &str,
+    rec: &mut Map<String, Value>,
+    i: usize,
+) -> rusqlite::Result<Result<(), Value>> {
+    let fields: Vec<(String, &'static str)> =
+        rec.keys().filter_map(|k| lookup_module(module, k).map(|m| (k.clone(), m))).collect();
+    for (k, target) in fields {
+        let v = rec.get(&k).cloned().unwrap_or(Value::Null);
+        if v.is_null() {
+            continue;
+        }
+        let row = match related::lookup_id(&v) {
+            Some(id) => get_row(conn, &ctx.org, target, &id)?.map(|(_, _, data)| (id, data)),
+            None => None,
+        };
+        let Some((id, data)) = row else {
+            return Ok(Err(invalid_value(i, &k, ("expected_data_type", "lookup".into()))));
+        };
+        rec.insert(k, json!({"name": display_name(&parse_record(&data)), "id": id}));
+    }
+    Ok(Ok(()))
+}
+
 pub(super) fn missing_mandatory(module: &str, rec: &Map<String, Value>, i: usize) -> Option<Value> {
     mandatory_fields(module).iter().find(|f| is_empty_value(rec.get(**f))).map(|f| {
         item_error(
@@ -517,6 +547,9 @@ pub(super) fn insert_item(
         Ok(f) => f,
         Err(e) => return Ok(e),
     };
+    if let Err(e) = resolve_lookups(conn, ctx, module, &mut rec, i)? {
+        return Ok(e);
+    }
     if let Some((parent_id, se_module)) = parent {
         rec.insert("Parent_Id".into(), parent_id);
         rec.insert("$se_module".into(), se_module.into());
@@ -561,6 +594,9 @@ pub(super) fn update_item(
         Ok(f) => f,
         Err(e) => return Ok(e),
     };
+    if let Err(e) = resolve_lookups(conn, ctx, module, &mut fields, i)? {
+        return Ok(e);
+    }
     if module == "Notes" {
         // A note stays on its parent (UNCONFIRMED whether Zoho refuses or ignores a new one).
         fields.remove("Parent_Id");

@@ -136,6 +136,25 @@ pub(super) fn duplicate_fields(module: &str) -> &'static [&'static str] {
     }
 }
 
+/// The fields an upsert without `duplicate_check_fields` matches on: each module's system
+/// duplicate fields (Leads and Contacts `Email`, Accounts `Account_Name`, Deals `Deal_Name`,
+/// Campaigns `Campaign_Name`, Products `Product_Name`, Vendors `Vendor_Name`, Price_Books
+/// `Price_Book_Name`, Cases, Solutions, Quotes, Sales_Orders, Purchase_Orders and Invoices
+/// `Subject`), as zoho/crm-oas documents upsert.
+pub(super) fn upsert_fields(module: &str) -> &'static [&'static str] {
+    match module {
+        "Leads" | "Contacts" => &["Email"],
+        "Accounts" => &["Account_Name"],
+        "Deals" => &["Deal_Name"],
+        "Campaigns" => &["Campaign_Name"],
+        "Products" => &["Product_Name"],
+        "Vendors" => &["Vendor_Name"],
+        "Price_Books" => &["Price_Book_Name"],
+        "Cases" | "Solutions" | "Quotes" | "Sales_Orders" | "Purchase_Orders" | "Invoices" => &["Subject"],
+        _ => &[],
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Op {
     Read,

@@ -269,6 +269,20 @@ pub(super) fn too_many_records(limit: usize) -> Response {
     )
 }
 
+/// More records in one insert, update or upsert than the API takes: the error sits inside
+/// `data[]`, as Zoho answers it.
+pub(super) fn too_many_items(limit: usize) -> Response {
+    json_value(
+        StatusCode::BAD_REQUEST,
+        &json!({"data": [{
+            "code": "LIMIT_EXCEEDED",
+            "details": {"maximum_length": limit, "api_name": "data"},
+            "message": "count of records in your request exceeds the limit",
+            "status": "error",
+        }]}),
+    )
+}
+
 pub(super) fn invalid_query() -> Response {
     error(StatusCode::BAD_REQUEST, "INVALID_QUERY", "invalid query formed", json!({"reason": "invalid criteria"}))
 }
@@ -394,7 +408,7 @@ pub(super) fn data_items(body: &[u8], max: usize) -> Result<(Vec<Value>, Map<Str
         }
     };
     if items.len() > max {
-        return Err(Box::new(too_many_records(max)));
+        return Err(Box::new(too_many_items(max)));
     }
     Ok((items, top))
 }

@@ -327,10 +327,27 @@ async fn insert_get_update_delete() {
         .await;
     assert_eq!(r.status, 207);
     assert_eq!(r.body["data"][0]["details"]["api_name"], "Stage");
+    // A lookup takes the id of a record of its module, not a name or an unknown id, and reads
+    // back as `{name, id}`.
+    let v = t.post("/crm/v7/Vendors", &tok, &json!({"data": [{"Vendor_Name": "Acme Supply"}]})).await;
+    let vendor = v.body["data"][0]["details"]["id"].as_str().unwrap().to_string();
+    for bad in [json!("Acme Supply"), json!({"id": "1"}), json!({"name": "Acme Supply"})] {
+        let r =
+            t.post("/crm/v7/Purchase_Orders", &tok, &json!({"data": [{"Subject": "PO", "Vendor_Name": bad}]})).await;
+        assert_eq!(
+            (&r.body["data"][0]["code"], &r.body["data"][0]["details"]["expected_data_type"]),
+            (&json!("INVALID_DATA"), &json!("lookup")),
+            "{bad}: {}",
+            r.text
+        );
+    }
     let r = t
-        .post("/crm/v7/Purchase_Orders", &tok, &json!({"data": [{"Subject": "PO", "Vendor_Name": {"id": "1"}}]}))
+        .post("/crm/v7/Purchase_Orders", &tok, &json!({"data": [{"Subject": "PO", "Vendor_Name": {"id": vendor}}]}))
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
+    let po = r.body["data"][0]["details"]["id"].as_str().unwrap().to_string();
+    let r = t.get(&format!("/crm/v7/Purchase_Orders/{po}?fields=Vendor_Name"), &tok).await;
+    assert_eq!(r.body["data"][0]["Vendor_Name"], json!({"name": "Acme Supply", "id": vendor}), "{}", r.text);
     let r = t.post("/crm/v7/Tasks", &tok, &json!({"data": [{}]})).await;
     assert_eq!(r.status, 201);
 
@@ -338,8 +355,8 @@ async fn insert_get_update_delete() {
     let many: Vec<Value> = (0..101).map(|i| json!({"Last_Name": format!("L{i}")})).collect();
     let r = t.post("/crm/v7/Leads", &tok, &json!({ "data": many })).await;
     assert_eq!(
-        (r.status, &r.body["code"], &r.body["message"]),
-        (400, &json!("LIMIT_EXCEEDED"), &json!("Cannot process more than 100 records at a time."))
+        (r.status, &r.body["data"][0]["code"], &r.body["data"][0]["details"]),
+        (400, &json!("LIMIT_EXCEEDED"), &json!({"maximum_length": 100, "api_name": "data"}))
     );
     assert_eq!(t.post("/crm/v7/Leads", &tok, &json!({"rows": []})).await.body["code"], "MANDATORY_NOT_FOUND");
     let r = t.call(reqwest::Method::POST, "/crm/v7/Leads", &tok, None, &[]).await;
@@ -464,10 +481,20 @@ async fn upsert_inserts_then_updates() {
         .post("/crm/v7/Leads/upsert", &tok, &json!({"data": [{"Last_Name": "x"}], "duplicate_check_fields": "Phone"}))
         .await;
     assert_eq!(r.status, 400);
-    // Modules without system duplicate fields always insert.
+    // Every module has its system duplicate fields: Accounts match on Account_Name, Purchase
+    // orders on Subject; Tasks have none and always insert.
     let tok_all = t.token("c_in", ALL).await;
-    for _ in 0..2 {
+    for action in ["insert", "update"] {
         let r = t.post("/crm/v7/Accounts/upsert", &tok_all, &json!({"data": [{"Account_Name": "Zylker"}]})).await;
+        assert_eq!(
+            (&r.body["data"][0]["action"], &r.body["data"][0]["duplicate_field"]),
+            (&json!(action), &if action == "insert" { Value::Null } else { json!("Account_Name") }),
+            "{}",
+            r.text
+        );
+    }
+    for _ in 0..2 {
+        let r = t.post("/crm/v7/Tasks/upsert", &tok_all, &json!({"data": [{"Subject": "Call back"}]})).await;
         assert_eq!(r.body["data"][0]["action"], "insert");
     }
     let r = t
@@ -478,7 +505,7 @@ async fn upsert_inserts_then_updates() {
         )
         .await;
     assert_eq!(r.body["data"][0]["action"], "update");
-    assert_eq!(t.crm.count("in", "Accounts"), 2);
+    assert_eq!(t.crm.count("in", "Accounts"), 1);
     // CREATE does not allow a plain update.
     assert_eq!(t.put(&format!("/crm/v7/Leads/{id}"), &tok, &json!({"data": [{"Last_Name": "y"}]})).await.status, 401);
 }

@@ -223,8 +223,9 @@ fn list(home: &Home, json: bool) -> Result<()> {
 
 fn counts_line(dir: &str, c: &Value) -> String {
     let n = |k: &str| c[k].as_u64().unwrap_or(0);
+    let deleted = if n("deleted") > 0 { format!("  deleted {}", n("deleted")) } else { String::new() };
     format!(
-        "{dir:<28} read {:>6}  created {:>6}  updated {:>6}  unchanged {:>6}  conflicts {:>4}  failed {:>4}  api calls {:>5}",
+        "{dir:<28} read {:>6}  created {:>6}  updated {:>6}  unchanged {:>6}  conflicts {:>4}  failed {:>4}  api calls {:>5}{deleted}",
         n("read"),
         n("created"),
         n("updated"),

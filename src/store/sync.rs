@@ -216,7 +216,11 @@ impl SyncStore for SqliteSync {
 
     fn link_count(&self, sync: &str) -> Result<u64, StoreError> {
         self.db
-            .query_row("SELECT count(*) FROM sync_links WHERE sync = ?1", params![sync], |r| r.get::<_, i64>(0))
+            .query_row(
+                "SELECT count(*) FROM sync_links WHERE sync = ?1 AND hash <> ?2",
+                params![sync, crate::sync::links::UNLINKED],
+                |r| r.get::<_, i64>(0),
+            )
             .map(|n| n as u64)
             .map_err(|e| self.fail(e))
     }

@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::def::{Conflict, Normalize, SyncDef, SyncType};
+use super::def::{Conflict, Deletes, Normalize, SyncDef, SyncType};
 use super::links::{Commit, Link, SideKey, SyncStore};
 use super::sides::{Rec, Side};
 
@@ -44,6 +44,9 @@ pub struct Counts {
     pub conflicts: u64,
     /// Records that could not be written (kept, retried on the next run).
     pub failed: u64,
+    /// Records deleted on the source whose pair was deleted too (`deletes = "propagate"`) or
+    /// unpaired (`"unlink"`).
+    pub deleted: u64,
     /// API calls made by this direction, on both sides (token requests not included).
     pub api_calls: u64,
 }
@@ -344,6 +347,8 @@ impl Pass<'_, '_> {
         for r in &records {
             let h = hash(&self.map.canonical(r, self.from_a));
             match link_of.get(r.id.as_str()) {
+                // Unlinked after its pair was deleted: not synced any more.
+                Some(l) if l.hash == super::links::UNLINKED => self.counts.unchanged += 1,
                 Some(l) if l.hash == h => {
                     self.counts.unchanged += 1;
                     if retried.contains_key(&r.id) {
@@ -499,6 +504,73 @@ impl Pass<'_, '_> {
         Ok(())
     }
 
+    /// Carries the source's deletes over (`deletes = "propagate"` or `"unlink"`): the source's
+    /// delete feed from its own checkpoint; a linked record's pair is deleted (or left) and the
+    /// link forgotten. The checkpoint moves only when every delete went through, so one that
+    /// failed is tried again on the next run.
+    fn deletes(&mut self) -> Result<(), String> {
+        let def = self.def;
+        let (sync, key) = (def.name.as_str(), def.links_key());
+        let object = key.as_str();
+        let side: SideKey = if self.from_a { "a_deleted" } else { "b_deleted" };
+        let since = self.store.checkpoint(sync, object, side).map_err(|e| e.to_string())?;
+        let gone = self.src.deleted(since.as_deref())?;
+        let Some(last) = gone.iter().map(|(_, w)| w.clone()).rfind(|w| !w.is_empty()) else { return Ok(()) };
+        let ids: Vec<String> = gone.into_iter().map(|(id, _)| id).collect();
+        let mut all_went = true;
+        for chunk in ids.chunks(self.dst.batch()) {
+            let links = if self.from_a {
+                self.store.links_by_a(sync, object, chunk)
+            } else {
+                self.store.links_by_b(sync, object, chunk)
+            }
+            .map_err(|e| e.to_string())?;
+            if links.is_empty() {
+                continue;
+            }
+            if self.flags.dry_run {
+                self.counts.deleted += links.len() as u64;
+                continue;
+            }
+            let mut commit = Commit::default();
+            if def.deletes == Deletes::Unlink {
+                // The link stays as a tombstone, so the record that stayed is not synced (nor
+                // created again where it was deleted) when it changes later.
+                for l in links.iter().filter(|l| l.hash != super::links::UNLINKED) {
+                    self.counts.deleted += 1;
+                    commit.links.push(Link { hash: super::links::UNLINKED.to_string(), ..l.clone() });
+                }
+            } else {
+                let pairs: Vec<String> =
+                    links.iter().map(|l| if self.from_a { l.b_id.clone() } else { l.a_id.clone() }).collect();
+                let results = self.dst.delete(&pairs)?;
+                for (l, r) in links.iter().zip(results) {
+                    match r {
+                        Ok(_) => {
+                            self.counts.deleted += 1;
+                            commit.unlinked.push(l.a_id.clone());
+                        }
+                        Err(m) => {
+                            all_went = false;
+                            self.counts.failed += 1;
+                            let src_id = if self.from_a { &l.a_id } else { &l.b_id };
+                            if self.failures.len() < 20 {
+                                let d = def.direction_name(self.from_a);
+                                self.failures.push((d, src_id.clone(), format!("deleting its pair: {m}")));
+                            }
+                        }
+                    }
+                }
+            }
+            self.store.commit(sync, object, &commit).map_err(|e| e.to_string())?;
+        }
+        if all_went && !self.flags.dry_run {
+            let commit = Commit { checkpoint: Some((side, last)), ..Default::default() };
+            self.store.commit(sync, object, &commit).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
     fn run(&mut self) -> Result<(), String> {
         let def = self.def;
         let (sync, key) = (def.name.as_str(), def.links_key());
@@ -528,6 +600,9 @@ impl Pass<'_, '_> {
             if !more {
                 break;
             }
+        }
+        if def.deletes != Deletes::Ignore {
+            self.deletes()?;
         }
         self.counts.api_calls = self.src.calls() + self.dst.calls() - before;
         Ok(())

@@ -17,6 +17,11 @@ pub struct Link {
     pub hash: String,
 }
 
+/// The hash of a link left by `deletes = "unlink"`: the record that stayed is no longer synced
+/// (its changes are not carried, and it is not created again on the side it was deleted from).
+/// Not counted as a pair.
+pub const UNLINKED: &str = "unlinked";
+
 /// A side of a sync: `a` or `b` (a side's name may change, its place does not).
 pub type SideKey = &'static str;
 

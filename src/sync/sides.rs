@@ -51,6 +51,10 @@ pub trait Side {
     fn create(&mut self, recs: &[Map<String, Value>], key: Option<&str>) -> Result<Vec<WriteResult>, String>;
     /// Updates these records.
     fn update(&mut self, recs: &[(String, Map<String, Value>)]) -> Result<Vec<WriteResult>, String>;
+    /// The records deleted at or after `since` (all when none): (id, when), oldest first.
+    fn deleted(&mut self, since: Option<&str>) -> Result<Vec<(String, String)>, String>;
+    /// Deletes these records (at most [`Side::batch`]); one already gone counts as deleted.
+    fn delete(&mut self, ids: &[String]) -> Result<Vec<WriteResult>, String>;
     /// Records per write call (and per read by ids).
     fn batch(&self) -> usize;
     /// API calls made so far (every attempt a retry made counts).
@@ -67,7 +71,8 @@ struct Api<'a> {
     link: LinkName,
     calls: u64,
     /// POST is retried too (CRM: creates are upserts on the match key). A ServiceNow POST is
-    /// retried only after a 429, which says it was not taken.
+    /// retried only after a 429, which says it was not taken. Reads, updates and deletes set
+    /// the same state however often they are sent, and are retried.
     retry_post: bool,
     fatal: Option<crate::Error>,
 }
@@ -102,7 +107,7 @@ impl Api<'_> {
             timeout: None,
             retry: Some(RequestRetry::Over(crate::http::retry::RetryDef {
                 methods: Some(
-                    ["GET", "PUT", "PATCH"]
+                    ["GET", "PUT", "PATCH", "DELETE"]
                         .into_iter()
                         .chain(self.retry_post.then_some("POST"))
                         .map(str::to_string)
@@ -320,7 +325,54 @@ impl Side for ServiceNow<'_> {
         for (id, r) in recs {
             let path = format!("{}/{id}", self.path());
             let (status, v) = self.api.send("PATCH", &path, Vec::new(), Some(Value::Object(r.clone())), Vec::new())?;
-            out.push(Self::answer(status, &v));
+            out.push(match status {
+                404 => Err(gone(id)),
+                _ => Self::answer(status, &v),
+            });
+        }
+        Ok(out)
+    }
+
+    fn deleted(&mut self, since: Option<&str>) -> Result<Vec<(String, String)>, String> {
+        // The delete audit, oldest first, a page at a time.
+        let mut q = format!("tablename={}", sn_value(&self.table));
+        if let Some(s) = since {
+            q.push_str(&format!("^sys_created_on>={}", sn_value(s)));
+        }
+        q.push_str("^ORDERBYsys_created_on^ORDERBYsys_id");
+        let mut out = Vec::new();
+        loop {
+            let params = vec![
+                ("sysparm_query", q.clone()),
+                ("sysparm_fields", "documentkey,sys_created_on".to_string()),
+                ("sysparm_limit", self.page_size.to_string()),
+                ("sysparm_offset", out.len().to_string()),
+                ("sysparm_no_count", "true".into()),
+            ];
+            let (status, v) = self.api.send("GET", "/api/now/table/sys_audit_delete", params, None, Vec::new())?;
+            if status != 200 {
+                return Err(message(status, &v));
+            }
+            let rows = v["result"].as_array().cloned().unwrap_or_default();
+            let n = rows.len();
+            for r in rows {
+                out.push((text_of(&r["documentkey"]), text_of(&r["sys_created_on"])));
+            }
+            if n < self.page_size {
+                return Ok(out);
+            }
+        }
+    }
+
+    fn delete(&mut self, ids: &[String]) -> Result<Vec<WriteResult>, String> {
+        let mut out = Vec::new();
+        for id in ids {
+            let path = format!("{}/{id}", self.path());
+            let (status, v) = self.api.send("DELETE", &path, Vec::new(), None, Vec::new())?;
+            out.push(match status {
+                200..=299 | 404 => Ok(id.clone()),
+                _ => Err(message(status, &v)),
+            });
         }
         Ok(out)
     }
@@ -335,6 +387,22 @@ impl Side for ServiceNow<'_> {
 
     fn take_fatal(&mut self) -> Option<crate::Error> {
         self.api.fatal.take()
+    }
+}
+
+/// The message of an update whose target record no longer exists.
+fn gone(id: &str) -> String {
+    format!(
+        "its pair {id} no longer exists (deleted there): with `deletes = \"ignore\"` it is not carried over; set `deletes` to `propagate` or `unlink`"
+    )
+}
+
+/// A JSON value as plain text (a reference as its value).
+fn text_of(v: &Value) -> String {
+    match plain(v) {
+        Value::String(s) => s,
+        Value::Null => String::new(),
+        other => other.to_string(),
     }
 }
 
@@ -488,7 +556,73 @@ impl Side for Crm<'_> {
                 Value::Object(m)
             })
             .collect();
-        self.write("PUT", self.path(), data, Map::new())
+        let ids: Vec<&String> = recs.iter().map(|(id, _)| id).collect();
+        let results = self.write("PUT", self.path(), data, Map::new())?;
+        // An id CRM no longer knows (deleted there) is `INVALID_DATA` for the item.
+        Ok(results
+            .into_iter()
+            .zip(ids)
+            .map(|(r, id)| match r {
+                Err(m) if m.starts_with("INVALID_DATA") && m.contains("\"id\"") => Err(gone(id)),
+                other => other,
+            })
+            .collect())
+    }
+
+    fn deleted(&mut self, since: Option<&str>) -> Result<Vec<(String, String)>, String> {
+        // Newest first: pages until one older than `since`.
+        let since_secs = since.and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok()).map(|t| t.timestamp());
+        let mut out = Vec::new();
+        for page in 1.. {
+            let params = vec![("type", "all".to_string()), ("page", page.to_string()), ("per_page", "200".to_string())];
+            let path = format!("{}/deleted", self.path());
+            let (status, v) = self.api.send("GET", &path, params, None, Vec::new())?;
+            if status == 204 {
+                break;
+            }
+            if status != 200 {
+                return Err(message(status, &v));
+            }
+            let mut older = false;
+            for r in v["data"].as_array().into_iter().flatten() {
+                let when = text_of(&r["deleted_time"]);
+                let secs = chrono::DateTime::parse_from_rfc3339(&when).ok().map(|t| t.timestamp());
+                if let (Some(s), Some(w)) = (since_secs, secs)
+                    && w < s
+                {
+                    older = true;
+                    break;
+                }
+                out.push((text_of(&r["id"]), when));
+            }
+            if older || !v["info"]["more_records"].as_bool().unwrap_or(false) {
+                break;
+            }
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    fn delete(&mut self, ids: &[String]) -> Result<Vec<WriteResult>, String> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let params = vec![("ids", ids.join(","))];
+        let (status, v) = self.api.send("DELETE", &self.path(), params, None, Vec::new())?;
+        let Some(items) = v["data"].as_array().filter(|a| a.len() == ids.len()) else {
+            return Err(message(status, &v));
+        };
+        Ok(ids
+            .iter()
+            .zip(items)
+            .map(|(id, it)| {
+                if it["status"] == "success" {
+                    Ok(id.clone())
+                } else {
+                    Err(format!("{}: {}", it["code"].as_str().unwrap_or("ERROR"), it["message"].as_str().unwrap_or("")))
+                }
+            })
+            .collect())
     }
 
     fn batch(&self) -> usize {

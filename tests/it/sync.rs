@@ -602,3 +602,80 @@ fn cases_both_ways_keep_their_contact_and_account() {
     }
     assert_eq!(f.sandbox.servicenow.count("sn_customerservice_case"), cases.len() + 1);
 }
+
+/// Deletes a record through a connection (a script's `invoke_url`).
+fn delete_through(f: &Fixture, connection: &str, path: &str) {
+    let script = format!(r#"invoke_url(#{{ url: "{path}", type: "DELETE", connection: "{connection}" }}); "done""#);
+    assert_eq!(f.env.script(&script, &[]).ok().trim(), "done");
+}
+
+#[test]
+fn deletes_propagate_unlink_or_are_ignored_as_the_sync_says() {
+    let f = start();
+    let propagate = ["servicenow_contacts", "--set", "deletes=propagate"];
+    sync_run(&f, &propagate);
+    let count = |f: &Fixture| (f.sandbox.servicenow.count("customer_contact"), f.sandbox.crm.count("us", "Contacts"));
+    let (sn0, crm0) = count(&f);
+    assert_eq!(sn0, crm0);
+    let with_email = |records: Vec<Value>, field: &str| -> Vec<Value> {
+        records.into_iter().filter(|r| r[field].as_str().is_some_and(|e| !e.is_empty())).collect()
+    };
+    let sn = with_email(f.sandbox.servicenow.records("customer_contact"), "email");
+    let crm_of = |email: &str| f.sandbox.crm.find_by_email("us", "Contacts", email);
+    // One contact deleted in ServiceNow, another in CRM: each pair goes too.
+    let (gone_sn, gone_crm) = (&sn[0], crm_of(sn[1]["email"].as_str().unwrap()).unwrap());
+    delete_through(&f, "sn", &format!("/api/now/table/customer_contact/{}", gone_sn["sys_id"].as_str().unwrap()));
+    delete_through(&f, "crm_a", &format!("/crm/v7/Contacts/{}", gone_crm["id"].as_str().unwrap()));
+    let r = sync_run(&f, &propagate);
+    let c = &r["objects"]["contacts"];
+    assert_eq!((&c["servicenow_to_crm"]["deleted"], &c["crm_to_servicenow"]["deleted"]), (&json!(1), &json!(1)), "{r}");
+    assert_eq!(count(&f), (sn0 - 2, crm0 - 2));
+    assert!(crm_of(gone_sn["email"].as_str().unwrap()).is_none(), "its CRM pair is still there");
+    assert!(!f.sandbox.servicenow.records("customer_contact").iter().any(|x| x["sys_id"] == sn[1]["sys_id"]));
+    // Carried over once: the next run deletes and writes nothing.
+    let again = sync_run(&f, &propagate);
+    for (d, c) in again["objects"]["contacts"].as_object().unwrap() {
+        assert_eq!((writes(c), &c["deleted"]), (0, &json!(0)), "{d}: {again}");
+    }
+    // `unlink`: the pair stays, unpaired; `ignore` (the default): the pair stays, paired.
+    let links = |f: &Fixture| -> u64 {
+        let st: Value =
+            serde_json::from_str(f.env.run(&["sync", "status", "servicenow_contacts", "--json"]).ok()).unwrap();
+        st["links"].as_u64().unwrap()
+    };
+    for (setting, unpaired) in [("deletes=unlink", 1), ("deletes=ignore", 0)] {
+        let (before, sn_email) = (links(&f), sn[2 + unpaired as usize]["email"].as_str().unwrap().to_string());
+        let id = f
+            .sandbox
+            .servicenow
+            .records("customer_contact")
+            .into_iter()
+            .find(|x| x["email"] == sn_email.as_str())
+            .unwrap();
+        delete_through(&f, "sn", &format!("/api/now/table/customer_contact/{}", id["sys_id"].as_str().unwrap()));
+        let r = sync_run(&f, &["servicenow_contacts", "--set", setting]);
+        assert_eq!(r["objects"]["contacts"]["servicenow_to_crm"]["deleted"], json!(unpaired), "{setting}: {r}");
+        assert!(crm_of(&sn_email).is_some(), "{setting}: the CRM contact was deleted");
+        assert_eq!(links(&f), before - unpaired, "{setting}");
+        // The contact that stayed in CRM is not created again in ServiceNow, even when edited.
+        let crm_id = crm_of(&sn_email).unwrap()["id"].as_str().unwrap().to_string();
+        let edit = format!(
+            r#"invoke_url(#{{ url: "/crm/v7/Contacts/{crm_id}", type: "PUT", body: #{{ data: [#{{ Title: "Edited" }}] }}, connection: "crm_a" }}); "done""#
+        );
+        assert_eq!(f.env.script(&edit, &[]).ok().trim(), "done");
+        let sn_before = f.sandbox.servicenow.count("customer_contact");
+        let (code, r) = run_any(&f, &["servicenow_contacts", "--set", setting]);
+        if unpaired == 0 {
+            // Ignored: the edit has nowhere to go, and the run says why.
+            assert_eq!(code, 1, "{r}");
+            let m = r["failures"][0]["message"].as_str().unwrap_or_default();
+            assert!(m.contains("no longer exists") && m.contains("propagate"), "{r}");
+        } else {
+            assert_eq!(code, 0, "{r}");
+        }
+        let recreated =
+            f.sandbox.servicenow.records("customer_contact").iter().any(|x| x["email"] == sn_email.as_str());
+        assert!(!recreated, "{setting}: {r}");
+        assert_eq!(f.sandbox.servicenow.count("customer_contact"), sn_before, "{setting}: {r}");
+    }
+}

@@ -76,7 +76,7 @@ async fn table_api(ctx: Ctx, caller: Caller, method: Method, uri: Uri, headers: 
             (&Method::GET, Some(id)) => get_one(&conn, def, id, &p, base),
             (&Method::POST, None) => insert(&conn, def, &body, &caller, &p, base),
             (&Method::PUT | &Method::PATCH, Some(id)) => update(&conn, def, id, &body, &caller, &p, base),
-            (&Method::DELETE, Some(id)) => delete(&conn, def, id),
+            (&Method::DELETE, Some(id)) => delete(&conn, def, id, &caller),
             _ => Ok(sn_error(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "Method not Supported",
@@ -379,11 +379,23 @@ pub(super) fn update(
     Ok(json_value(StatusCode::OK, &json!({"result": v})))
 }
 
-pub(super) fn delete(conn: &Connection, def: &TableDef, id: &str) -> rusqlite::Result<Response> {
-    let n = conn.execute("DELETE FROM sn_records WHERE tbl = ?1 AND sys_id = ?2", [def.name, id])?;
-    if n == 0 {
-        return Ok(not_found());
+/// `DELETE /table/{t}/{sys_id}`: the record goes, and a `sys_audit_delete` row says so (in the
+/// same transaction), as an audited table's delete does.
+pub(super) fn delete(conn: &Connection, def: &TableDef, id: &str, caller: &Caller) -> rusqlite::Result<Response> {
+    let Some(old) = get_rec(conn, def.name, id)? else { return Ok(not_found()) };
+    let tx = conn.unchecked_transaction()?;
+    tx.execute("DELETE FROM sn_records WHERE tbl = ?1 AND sys_id = ?2", [def.name, id])?;
+    if def.name != "sys_audit_delete" {
+        let now = now_ms();
+        let mut rec = Map::new();
+        rec.insert("tablename".into(), Value::String(def.name.to_string()));
+        rec.insert("documentkey".into(), Value::String(id.to_string()));
+        rec.insert("display_value".into(), Value::String(str_of(&old, def.display)));
+        let audit = new_sys_id();
+        stamp(&mut rec, "sys_audit_delete", &audit, now, now, &caller.name, 0);
+        insert_row(&tx, "sys_audit_delete", &audit, now, &rec)?;
     }
+    tx.commit()?;
     let mut r = Response::new(Body::empty());
     *r.status_mut() = StatusCode::NO_CONTENT;
     Ok(r)

@@ -27,7 +27,7 @@ impl TableDef {
 }
 
 /// The tables the emulator knows.
-pub(super) const TABLES: [TableDef; 7] = [
+pub(super) const TABLES: [TableDef; 8] = [
     TableDef {
         name: "customer_contact",
         columns: &[
@@ -123,9 +123,19 @@ pub(super) const TABLES: [TableDef; 7] = [
         display: "number",
         number: Some("CS"),
     },
+    // Deleted records, as the instance's delete audit keeps them: one row per record deleted
+    // through the API (`tablename`, `documentkey` = its sys_id, `display_value`), stamped when
+    // it was deleted. What a sync reads to carry deletes over.
+    TableDef {
+        name: "sys_audit_delete",
+        columns: &["tablename", "documentkey", "display_value"],
+        refs: &[],
+        display: "documentkey",
+        number: None,
+    },
 ];
 
-/// The names of the tables the emulator serves.
+/// The names of the tables the emulator seeds (it also serves `sys_audit_delete`).
 pub const TABLE_NAMES: [&str; 7] = [
     "customer_contact",
     "customer_account",

@@ -37,7 +37,8 @@ pub(super) struct Query {
     pub(super) order: Vec<(String, bool)>,
 }
 
-/// Operators, longest spellings first where one is a prefix of another.
+/// Operators, longest spellings first where one is a prefix of another. `ON` and the
+/// `RELATIVE..` operators are read into `BETWEEN` and the ordered comparisons ([`parse_cond`]).
 pub(super) const OPS: [(&str, Op); 15] = [
     ("ISNOTEMPTY", Op::IsNotEmpty),
     ("ISEMPTY", Op::IsEmpty),
@@ -126,18 +127,123 @@ pub(super) fn parse_cond(s: &str, def: &TableDef) -> Option<Cond> {
     if field.is_empty() || !valid_field(def, field) {
         return None;
     }
+    if let Some(c) = relative_cond(field, rest) {
+        return Some(c);
+    }
+    if let Some(v) = rest.strip_prefix("ON") {
+        // `ONToday@javascript:gs.beginningOfToday()@javascript:gs.endOfToday()`: the label, then
+        // the span's two ends.
+        let mut parts = v.splitn(3, '@').skip(1);
+        let (lo, hi) = (query_value(parts.next()?), query_value(parts.next()?));
+        return Some(Cond { field: field.to_string(), op: Op::Between, value: format!("{lo}@{hi}") });
+    }
     let (tok, op) = OPS.iter().find(|(tok, _)| rest.starts_with(tok))?;
     Some(Cond { field: field.to_string(), op: *op, value: query_value(&rest[tok.len()..]) })
 }
 
-/// A condition's value, with `javascript:gs.dateGenerate('2024-01-01','00:00:00')` turned into
-/// `2024-01-01 00:00:00`.
+/// `RELATIVEGT@hour@ago@3` (newer than three hours ago), `RELATIVELT@dayofweek@ahead@2`, ...:
+/// an ordered comparison with the moment the unit, direction and count give (UTC, the sandbox
+/// instance's time zone).
+fn relative_cond(field: &str, rest: &str) -> Option<Cond> {
+    let rest = rest.strip_prefix("RELATIVE")?;
+    let mut parts = rest.split('@');
+    let op = match parts.next()? {
+        "GT" => Op::Gt,
+        "LT" => Op::Lt,
+        "GE" | "GTEQ" => Op::Ge,
+        "LE" | "LTEQ" => Op::Le,
+        _ => return None,
+    };
+    let unit = parts.next()?;
+    let sign = match parts.next()? {
+        "ago" => -1,
+        "ahead" => 1,
+        _ => return None,
+    };
+    let n: i64 = parts.next()?.trim().parse().ok()?;
+    let secs = match unit {
+        "second" => 1,
+        "minute" => 60,
+        "hour" => 3600,
+        "dayofweek" | "day" => 86_400,
+        "week" => 7 * 86_400,
+        "month" => 30 * 86_400,
+        "quarter" => 91 * 86_400,
+        "year" => 365 * 86_400,
+        _ => return None,
+    };
+    let at = now_ms() + sign * n * secs * 1000;
+    Some(Cond { field: field.to_string(), op, value: format_time(at) })
+}
+
+/// The value of a `javascript:gs.*` date helper a query may give (UTC): `dateGenerate`,
+/// `beginningOf|endOf` `Today|Yesterday|Tomorrow|ThisWeek|LastWeek|ThisMonth|LastMonth`,
+/// `daysAgo|daysAgoStart|daysAgoEnd`, `hoursAgo|hoursAgoStart|hoursAgoEnd`,
+/// `minutesAgo|minutesAgoStart|minutesAgoEnd`, `monthsAgo|monthsAgoStart`, `now|nowDateTime`.
+fn gs_helper(call: &str) -> Option<String> {
+    use chrono::{Datelike as _, Duration, NaiveTime, Timelike as _};
+    let (name, args) = call.split_once('(')?;
+    let args = args.strip_suffix(')')?;
+    let arg = |i: usize| -> Option<String> {
+        args.split(',').nth(i).map(|a| a.trim().trim_matches(|c| c == '\'' || c == '"').to_string())
+    };
+    let n = || arg(0).and_then(|a| a.parse::<i64>().ok()).unwrap_or(0);
+    let now = chrono::DateTime::from_timestamp_millis(now_ms())?.naive_utc();
+    let day = |d: chrono::NaiveDate, end: bool| {
+        d.and_time(if end { NaiveTime::from_hms_opt(23, 59, 59)? } else { NaiveTime::MIN }).into()
+    };
+    let today = now.date();
+    let week_start = today - Duration::days(i64::from(today.weekday().num_days_from_monday()));
+    let month_start = today.with_day(1)?;
+    let prev_month_end = month_start - Duration::days(1);
+    let hour = |t: chrono::NaiveDateTime, end: bool| {
+        let base = t.with_minute(0)?.with_second(0)?;
+        Some(if end { base + Duration::seconds(3599) } else { base })
+    };
+    let minute = |t: chrono::NaiveDateTime, end: bool| {
+        let base = t.with_second(0)?;
+        Some(if end { base + Duration::seconds(59) } else { base })
+    };
+    let t: Option<chrono::NaiveDateTime> = match name {
+        "dateGenerate" => return Some(format!("{} {}", arg(0)?, arg(1).unwrap_or_else(|| "00:00:00".into()))),
+        "now" | "nowDateTime" | "nowNoTZ" => Some(now),
+        "beginningOfToday" => day(today, false),
+        "endOfToday" => day(today, true),
+        "beginningOfYesterday" => day(today - Duration::days(1), false),
+        "endOfYesterday" => day(today - Duration::days(1), true),
+        "beginningOfTomorrow" => day(today + Duration::days(1), false),
+        "endOfTomorrow" => day(today + Duration::days(1), true),
+        "beginningOfThisWeek" => day(week_start, false),
+        "endOfThisWeek" => day(week_start + Duration::days(6), true),
+        "beginningOfLastWeek" => day(week_start - Duration::days(7), false),
+        "endOfLastWeek" => day(week_start - Duration::days(1), true),
+        "beginningOfThisMonth" => day(month_start, false),
+        "endOfThisMonth" => day((month_start + Duration::days(32)).with_day(1)? - Duration::days(1), true),
+        "beginningOfLastMonth" => day(prev_month_end.with_day(1)?, false),
+        "endOfLastMonth" => day(prev_month_end, true),
+        "daysAgo" => Some(now - Duration::days(n())),
+        "daysAgoStart" => day(today - Duration::days(n()), false),
+        "daysAgoEnd" => day(today - Duration::days(n()), true),
+        "hoursAgo" => Some(now - Duration::hours(n())),
+        "hoursAgoStart" => hour(now - Duration::hours(n()), false),
+        "hoursAgoEnd" => hour(now - Duration::hours(n()), true),
+        "minutesAgo" => Some(now - Duration::minutes(n())),
+        "minutesAgoStart" => minute(now - Duration::minutes(n()), false),
+        "minutesAgoEnd" => minute(now - Duration::minutes(n()), true),
+        "monthsAgo" => now.checked_sub_months(chrono::Months::new(n().max(0) as u32)),
+        "monthsAgoStart" => day(today.checked_sub_months(chrono::Months::new(n().max(0) as u32))?.with_day(1)?, false),
+        _ => None,
+    };
+    t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+}
+
+/// A condition's value, with a `javascript:gs.*` date helper turned into its moment
+/// (`javascript:gs.dateGenerate('2024-01-01','00:00:00')` is `2024-01-01 00:00:00`).
 pub(super) fn query_value(v: &str) -> String {
-    if let Some(args) = v.strip_prefix("javascript:gs.dateGenerate(") {
-        let parts: Vec<&str> = args.split('\'').collect();
-        if let (Some(date), Some(time)) = (parts.get(1), parts.get(3)) {
-            return format!("{date} {time}");
-        }
+    if let Some(call) = v.strip_prefix("javascript:gs.")
+        && let Some(t) = gs_helper(call.trim())
+    {
+        return t;
     }
     v.to_string()
 }

@@ -27,7 +27,7 @@ impl TableDef {
 }
 
 /// The tables the emulator knows.
-pub(super) const TABLES: [TableDef; 8] = [
+pub(super) const TABLES: [TableDef; 9] = [
     TableDef {
         name: "customer_contact",
         columns: &[
@@ -123,6 +123,27 @@ pub(super) const TABLES: [TableDef; 8] = [
         display: "number",
         number: Some("CS"),
     },
+    // Incidents (ITSM), for scripts that open one from an event; not seeded.
+    TableDef {
+        name: "incident",
+        columns: &[
+            "number",
+            "short_description",
+            "description",
+            "caller_id",
+            "category",
+            "state",
+            "priority",
+            "impact",
+            "urgency",
+            "contact_type",
+            "opened_at",
+            "closed_at",
+        ],
+        refs: &[("caller_id", "customer_contact")],
+        display: "number",
+        number: Some("INC"),
+    },
     // Deleted records, as the instance's delete audit keeps them: one row per record deleted
     // through the API (`tablename`, `documentkey` = its sys_id, `display_value`), stamped when
     // it was deleted. What a sync reads to carry deletes over.
@@ -135,7 +156,7 @@ pub(super) const TABLES: [TableDef; 8] = [
     },
 ];
 
-/// The names of the tables the emulator seeds (it also serves `sys_audit_delete`).
+/// The names of the tables the emulator seeds (it also serves `incident` and `sys_audit_delete`).
 pub const TABLE_NAMES: [&str; 7] = [
     "customer_contact",
     "customer_account",

@@ -415,6 +415,38 @@ async fn incremental_sync_query_on_seed_data() {
         assert!(got.iter().all(|x| *x > cut));
         assert!(got.windows(2).all(|w| w[0] <= w[1]), "ascending");
     }
+    // The date helpers and the ON / RELATIVE operators filter as the instance does (UTC here):
+    // a record touched now is updated today, within the last hour, not before yesterday.
+    let touched =
+        t.post("/api/now/table/customer_contact", &json!({"last_name": "Now", "email": "now@example.com"})).await;
+    let now_id = touched.body["result"]["sys_id"].as_str().unwrap().to_string();
+    let now_stamp = touched.body["result"]["sys_updated_on"].as_str().unwrap().to_string();
+    for (q, has) in [
+        ("sys_updated_on>=javascript:gs.beginningOfToday()", true),
+        ("sys_updated_on<=javascript:gs.endOfToday()", true),
+        ("sys_updated_on>=javascript:gs.daysAgoStart(1)", true),
+        ("sys_updated_on<javascript:gs.beginningOfToday()", false),
+        ("sys_updated_on<=javascript:gs.endOfYesterday()", false),
+        ("sys_updated_on>=javascript:gs.minutesAgoStart(5)", true),
+        ("sys_updated_on>=javascript:gs.beginningOfTomorrow()", false),
+        ("sys_updated_onONToday@javascript:gs.beginningOfToday()@javascript:gs.endOfToday()", true),
+        ("sys_updated_onONYesterday@javascript:gs.beginningOfYesterday()@javascript:gs.endOfYesterday()", false),
+        ("sys_updated_onRELATIVEGT@hour@ago@1", true),
+        ("sys_updated_onRELATIVELT@hour@ago@1", false),
+        ("sys_updated_onRELATIVEGT@minute@ahead@5", false),
+    ] {
+        let ids = t.query("customer_contact", &format!("{q}^last_name=now"), "sys_id").await;
+        assert_eq!(ids.contains(&now_id), has, "{q} (updated {now_stamp})");
+    }
+    // Text compares ignoring case.
+    assert_eq!(
+        t.query("customer_contact", "last_name=NOW^email=NOW@EXAMPLE.COM", "sys_id").await,
+        vec![now_id.clone()]
+    );
+    // An incident table, numbered INC.
+    let inc = t.post("/api/now/table/incident", &json!({"short_description": "Line down", "caller_id": now_id})).await;
+    assert_eq!(inc.status, 201, "{}", inc.body);
+    assert!(inc.body["result"]["number"].as_str().unwrap().starts_with("INC"), "{}", inc.body);
     let vendors = t.query("core_company", "vendor=true", "vendor").await;
     assert_eq!(vendors.len(), 30);
     let desc = t.query("sn_customerservice_case", "ORDERBYDESCsys_updated_on", "sys_updated_on").await;

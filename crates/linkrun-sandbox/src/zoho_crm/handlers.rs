@@ -52,11 +52,40 @@ impl Crm {
             Err(r) => return Ok(*r),
         };
         let now = now_ms();
+        let bound = bound_to(module, &fields, per_page, since_ms);
         let token = match p.get("page_token") {
             None => None,
             Some(t) => match PageToken::decode(t) {
-                Some(tok) if now - tok.issued_ms <= cfg.page_token_ttl_secs as i64 * 1000 => Some(tok),
-                _ => return Ok(bad_param("page_token")),
+                None => return Ok(bad_param("page_token")),
+                Some(tok) if now - tok.issued_ms > cfg.page_token_ttl_secs as i64 * 1000 => {
+                    return Ok(error(
+                        StatusCode::BAD_REQUEST,
+                        "EXPIRED_VALUE",
+                        "Page token expired",
+                        json!({"param_name": "page_token"}),
+                    ));
+                }
+                Some(tok)
+                    if tok.bound != bound
+                        || p.get("sort_by").is_some_and(|s| SortBy::parse(s) != Some(tok.sort))
+                        || p.get("sort_order").is_some_and(|o| (o == "desc") != tok.desc) =>
+                {
+                    return Ok(error(
+                        StatusCode::BAD_REQUEST,
+                        "TOKEN_BOUND_DATA_MISMATCH",
+                        "Page token is not bound to the given parameters",
+                        json!({"param_name": "page_token"}),
+                    ));
+                }
+                Some(tok) if tok.page.saturating_mul(per_page) > MAX_PAGED_RECORDS => {
+                    return Ok(error(
+                        StatusCode::BAD_REQUEST,
+                        "PAGINATION_LIMIT_EXCEEDED",
+                        "You can only get the first 100000 records",
+                        json!({"limit": MAX_PAGED_RECORDS}),
+                    ));
+                }
+                Some(tok) => Some(tok),
             },
         };
         if token.is_none() && page.saturating_mul(per_page) > cfg.discrete_limit {
@@ -111,8 +140,15 @@ impl Crm {
         let Some(last) = rows.last() else { return Ok(StatusCode::NO_CONTENT.into_response()) };
         let data: Vec<Value> = rows.iter().map(|r| project(&parse_record(&r.3), &fields)).collect();
         let (next, expiry) = if more && ids.is_none() {
-            let tok =
-                PageToken { sort, desc, key: sort.key(last), id: last.0.clone(), page: shown_page + 1, issued_ms: now };
+            let tok = PageToken {
+                sort,
+                desc,
+                key: sort.key(last),
+                id: last.0.clone(),
+                page: shown_page + 1,
+                issued_ms: now,
+                bound,
+            };
             let expiry = format_time(now + cfg.page_token_ttl_secs as i64 * 1000, self.org_ctx(org).offset_secs);
             (Value::String(tok.encode()), Value::String(expiry))
         } else {
@@ -515,6 +551,9 @@ pub(super) fn duplicate(
     }
     Ok(None)
 }
+
+/// The most records a listing pages through with `page_token` (`PAGINATION_LIMIT_EXCEEDED`).
+const MAX_PAGED_RECORDS: usize = 100_000;
 
 pub(super) fn insert_item(
     conn: &Connection,

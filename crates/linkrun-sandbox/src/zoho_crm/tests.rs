@@ -189,11 +189,12 @@ fn page_tokens_round_trip() {
         id: "4150868000001000001".into(),
         page: 11,
         issued_ms: 7,
+        bound: u64::MAX,
     };
     let back = PageToken::decode(&t.encode()).unwrap();
     assert_eq!(
-        (back.sort, back.desc, back.key, back.id.as_str(), back.page, back.issued_ms),
-        (SortBy::Modified, false, -5, "4150868000001000001", 11, 7)
+        (back.sort, back.desc, back.key, back.id.as_str(), back.page, back.issued_ms, back.bound),
+        (SortBy::Modified, false, -5, "4150868000001000001", 11, 7, u64::MAX)
     );
     assert!(PageToken::decode("zz").is_none());
     assert!(PageToken::decode("abc").is_none());
@@ -635,6 +636,22 @@ async fn list_paging_past_2000_with_page_token() {
     );
     assert_eq!(r.body["info"]["next_page_token"], Value::Null);
     seen.extend(ids_of(&r.body));
+    // A token is bound to what its listing asked for, expires, and pages 100,000 records at most.
+    for other in ["fields=Email,Phone", "fields=Email&per_page=100", "fields=Email&sort_order=asc"] {
+        let r = t.get(&format!("/crm/v7/Leads?{other}&page_token={token}"), &tok).await;
+        assert_eq!((r.status, &r.body["code"]), (400, &json!("TOKEN_BOUND_DATA_MISMATCH")), "{other}: {}", r.text);
+    }
+    let forged = |page: usize, issued_ms: i64| {
+        let bound = page_token::bound_to("Leads", &["Email".to_string()], 200, None);
+        PageToken { sort: SortBy::Id, desc: true, key: 1, id: "1".into(), page, issued_ms, bound }.encode()
+    };
+    let r = t.get(&format!("/crm/v7/Leads?fields=Email&page_token={}", forged(11, 0)), &tok).await;
+    assert_eq!(
+        (r.status, &r.body["code"], &r.body["message"]),
+        (400, &json!("EXPIRED_VALUE"), &json!("Page token expired"))
+    );
+    let r = t.get(&format!("/crm/v7/Leads?fields=Email&page_token={}", forged(501, now_ms())), &tok).await;
+    assert_eq!((r.status, &r.body["code"]), (400, &json!("PAGINATION_LIMIT_EXCEEDED")), "{}", r.text);
     let mut sorted = seen.clone();
     sorted.sort_by(|a, b| b.cmp(a));
     sorted.dedup();

@@ -465,6 +465,31 @@ pub(super) fn clean_fields(
             },
             (f, Value::Number(_) | Value::Null) if numeric_field(f) => v.clone(),
             (f, _) if numeric_field(f) => return Err(invalid_value(i, k, ("expected_data_type", "double".into()))),
+            (f, Value::String(s)) if date_field(module, f) => {
+                if s.is_empty() {
+                    Value::Null
+                } else if chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok() && s.len() == 10 {
+                    v.clone()
+                } else {
+                    return Err(invalid_value(i, k, ("expected_data_type", "date".into())));
+                }
+            }
+            (f, _) if date_field(module, f) && !v.is_null() => {
+                return Err(invalid_value(i, k, ("expected_data_type", "date".into())));
+            }
+            (f, Value::String(s)) if !s.is_empty() && picklist(module, f).is_some_and(|p| !p.contains(&s.as_str())) => {
+                let supported = picklist(module, f).unwrap_or_default();
+                return Err(item_error(
+                    "INVALID_DATA",
+                    "invalid data",
+                    json!({
+                        "expected_data_type": "picklist",
+                        "api_name": k,
+                        "json_path": json_path(i, k),
+                        "supported_values": supported,
+                    }),
+                ));
+            }
             (f, Value::String(s)) => {
                 let max = max_length(f);
                 if s.chars().count() > max {

@@ -278,6 +278,41 @@ pub(super) fn standard_fields(module: &str) -> &'static [&'static str] {
     }
 }
 
+/// The values a picklist takes in the sandbox org (what its admin configured: CRM's defaults
+/// plus the values the ServiceNow extension's mappings add); a value outside them is
+/// `INVALID_DATA` with `supported_values`. Picklists left open here (`Lead_Source`, which orgs
+/// extend the most) take any text.
+pub(super) fn picklist(module: &str, field: &str) -> Option<Vec<&'static str>> {
+    let values: &[&'static str] = match (module, field) {
+        ("Leads", "Lead_Status") => &super::seed::LEAD_STATUSES,
+        ("Deals", "Stage") => {
+            return Some(super::seed::STAGES.iter().map(|(s, _)| *s).chain(["Closed Lost to Competition"]).collect());
+        }
+        ("Cases", "Status") => &["New", "Open", "On Hold", "Escalated", "Awaiting Customer", "Resolved", "Closed"],
+        ("Cases", "Priority") => &["Critical", "High", "Medium", "Low"],
+        ("Cases", "Case_Origin") => &["Email", "Phone", "Web", "Chat", "Social"],
+        ("Purchase_Orders" | "Sales_Orders", "Status") => &["Created", "Approved", "Ordered", "Delivered", "Cancelled"],
+        _ => return None,
+    };
+    Some(values.to_vec())
+}
+
+/// Date fields (`YYYY-MM-DD`; `INVALID_DATA` with `expected_data_type` `date` otherwise).
+pub(super) fn date_field(module: &str, field: &str) -> bool {
+    matches!(
+        (module, field),
+        ("Deals", "Closing_Date")
+            | ("Contacts", "Date_of_Birth")
+            | ("Purchase_Orders" | "Sales_Orders" | "Quotes" | "Invoices", "Due_Date")
+            | ("Purchase_Orders", "PO_Date")
+            | ("Sales_Orders", "SO_Date")
+            | ("Invoices", "Invoice_Date")
+            | ("Quotes", "Valid_Till")
+            | ("Tasks", "Due_Date")
+            | ("Products", "Sales_Start_Date" | "Sales_End_Date" | "Support_Start_Date" | "Support_Expiry_Date")
+    )
+}
+
 /// The module a lookup field points to (`Account_Name` on a contact → `Accounts`).
 pub(super) fn lookup_module(module: &str, field: &str) -> Option<&'static str> {
     match (module, field) {

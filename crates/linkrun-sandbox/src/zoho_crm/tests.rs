@@ -349,6 +349,29 @@ async fn insert_get_update_delete() {
     let po = r.body["data"][0]["details"]["id"].as_str().unwrap().to_string();
     let r = t.get(&format!("/crm/v7/Purchase_Orders/{po}?fields=Vendor_Name"), &tok).await;
     assert_eq!(r.body["data"][0]["Vendor_Name"], json!({"name": "Acme Supply", "id": vendor}), "{}", r.text);
+    // Picklists take their values only (the error lists them); dates are YYYY-MM-DD.
+    let r = t.post("/crm/v7/Deals", &tok, &json!({"data": [{"Deal_Name": "D", "Stage": "Almost there"}]})).await;
+    let d = &r.body["data"][0]["details"];
+    assert_eq!((&d["expected_data_type"], &d["api_name"]), (&json!("picklist"), &json!("Stage")), "{}", r.text);
+    assert!(d["supported_values"].as_array().unwrap().contains(&json!("Closed Won")), "{}", r.text);
+    for bad in ["31/12/2026", "2026-13-01", "2026-12-01T10:00:00+00:00"] {
+        let r = t
+            .post(
+                "/crm/v7/Deals",
+                &tok,
+                &json!({"data": [{"Deal_Name": "D", "Stage": "Qualification", "Closing_Date": bad}]}),
+            )
+            .await;
+        assert_eq!(r.body["data"][0]["details"]["expected_data_type"], "date", "{bad}: {}", r.text);
+    }
+    let r = t
+        .post(
+            "/crm/v7/Deals",
+            &tok,
+            &json!({"data": [{"Deal_Name": "D", "Stage": "Closed Won", "Closing_Date": "2026-12-31"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
     let r = t.post("/crm/v7/Tasks", &tok, &json!({"data": [{}]})).await;
     assert_eq!(r.status, 201);
 

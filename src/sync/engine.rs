@@ -592,8 +592,16 @@ impl Pass<'_, '_> {
         let mut cursor = None;
         loop {
             let page = self.src.changed(since.as_deref(), &mut cursor)?;
-            let last = page.records.iter().map(|r| r.modified.clone()).rfind(|m| !m.is_empty());
             let more = page.more;
+            let last = page.records.iter().map(|r| r.modified.clone()).rfind(|m| !m.is_empty()).map(|m| {
+                // The feed's end, read two seconds or more after the last change's second began
+                // (by the server's clock): that second is over, every change stamped with it has
+                // been read, and the next run starts strictly after it. Else it reads it again.
+                match (more, stamp_secs(&m), page.server_secs) {
+                    (false, Some(s), Some(now)) if now >= s + 2 => format!("{m}{}", super::sides::SECOND_DONE),
+                    _ => m,
+                }
+            });
             self.page(page.records, last, &retried)?;
             self.counts.api_calls = self.src.calls() + self.dst.calls() - before;
             (self.progress)(&self.def.direction_name(self.from_a), &self.counts);

@@ -31,6 +31,21 @@ pub struct Page {
     pub records: Vec<Rec>,
     /// Whether more follow.
     pub more: bool,
+    /// The server's clock when it answered (its `Date` header, seconds since the epoch).
+    pub server_secs: Option<i64>,
+}
+
+/// A checkpoint whose second had ended on the server before the feed was read to its end
+/// carries this suffix: the next run reads strictly after it instead of reading that second
+/// again (no change can still get that stamp).
+pub const SECOND_DONE: char = '>';
+
+/// A checkpoint's stamp and whether its second is done (see [`SECOND_DONE`]).
+pub fn checkpoint_parts(since: &str) -> (&str, bool) {
+    match since.strip_suffix(SECOND_DONE) {
+        Some(s) => (s, true),
+        None => (since, false),
+    }
 }
 
 /// A per-record write result: the record's id, or the API's message.
@@ -75,6 +90,8 @@ struct Api<'a> {
     /// the same state however often they are sent, and are retried.
     retry_post: bool,
     fatal: Option<crate::Error>,
+    /// The `Date` of the last answer, seconds since the epoch.
+    last_date: Option<i64>,
 }
 
 impl Api<'_> {
@@ -121,6 +138,12 @@ impl Api<'_> {
         match r {
             Ok(resp) => {
                 self.calls += u64::from(resp.attempts.made.max(1));
+                self.last_date = resp
+                    .headers
+                    .iter()
+                    .find(|(k, _)| k == "date")
+                    .and_then(|(_, v)| chrono::DateTime::parse_from_rfc2822(v).ok())
+                    .map(|t| t.timestamp());
                 let v = if resp.body.is_empty() {
                     Value::Null
                 } else {
@@ -154,7 +177,8 @@ pub fn open<'a>(
     page_size: usize,
 ) -> Result<Box<dyn Side + 'a>, String> {
     let link = LinkName::parse(&def.connection).map_err(|rule| format!("connection `{}`: {rule}", def.connection))?;
-    let api = Api { invoker, runtime, link, calls: 0, retry_post: def.kind == SideKind::Crm, fatal: None };
+    let api =
+        Api { invoker, runtime, link, calls: 0, retry_post: def.kind == SideKind::Crm, fatal: None, last_date: None };
     Ok(match def.kind {
         SideKind::Servicenow => Box::new(ServiceNow {
             api,
@@ -285,14 +309,18 @@ impl Side for ServiceNow<'_> {
                 let (stamp, id) = (sn_value(stamp), sn_value(id));
                 format!("{base}sys_updated_on={stamp}^sys_id>{id}^NQ{base}sys_updated_on>{stamp}^{order}")
             }
-            (None, Some(s)) => format!("{base}sys_updated_on>={}^{order}", sn_value(s)),
+            (None, Some(s)) => {
+                let (stamp, done) = checkpoint_parts(s);
+                let op = if done { ">" } else { ">=" };
+                format!("{base}sys_updated_on{op}{}^{order}", sn_value(stamp))
+            }
             (None, None) => format!("{base}{order}"),
         };
         let (records, more) = self.list_raw(q, self.page_size)?;
         if let Some(last) = records.last() {
             *cursor = Some(format!("{}|{}", last.modified, last.id));
         }
-        Ok(Page { records, more })
+        Ok(Page { records, more, server_secs: self.api.last_date })
     }
 
     fn get(&mut self, ids: &[String]) -> Result<Vec<Rec>, String> {
@@ -499,12 +527,18 @@ impl Side for Crm<'_> {
         if let Some(token) = cursor.as_deref() {
             params.push(("page_token", token.to_string()));
         }
-        let headers = since.map(|s| vec![("If-Modified-Since".to_string(), second_before(s))]).unwrap_or_default();
+        let headers = since
+            .map(|s| {
+                let (stamp, done) = checkpoint_parts(s);
+                let from = if done { stamp.to_string() } else { second_before(stamp) };
+                vec![("If-Modified-Since".to_string(), from)]
+            })
+            .unwrap_or_default();
         let (status, v) = self.api.send("GET", &self.path(), params, None, headers)?;
         let records = self.rows(status, &v)?;
         let more = v["info"]["more_records"].as_bool().unwrap_or(false);
         *cursor = v["info"]["next_page_token"].as_str().map(str::to_string);
-        Ok(Page { records, more: more && cursor.is_some() })
+        Ok(Page { records, more: more && cursor.is_some(), server_secs: self.api.last_date })
     }
 
     fn get(&mut self, ids: &[String]) -> Result<Vec<Rec>, String> {

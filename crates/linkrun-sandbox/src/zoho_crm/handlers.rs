@@ -474,8 +474,18 @@ pub(super) fn clean_fields(
                     return Err(invalid_value(i, k, ("expected_data_type", "date".into())));
                 }
             }
-            (f, _) if date_field(module, f) && !v.is_null() => {
-                return Err(invalid_value(i, k, ("expected_data_type", "date".into())));
+            (f, Value::String(s)) if datetime_field(module, f) => {
+                if s.is_empty() {
+                    Value::Null
+                } else if chrono::DateTime::parse_from_rfc3339(s).is_ok() {
+                    v.clone()
+                } else {
+                    return Err(invalid_value(i, k, ("expected_data_type", "datetime".into())));
+                }
+            }
+            (f, _) if (date_field(module, f) || datetime_field(module, f)) && !v.is_null() => {
+                let ty = if date_field(module, f) { "date" } else { "datetime" };
+                return Err(invalid_value(i, k, ("expected_data_type", ty.into())));
             }
             (f, Value::String(s)) if !s.is_empty() && picklist(module, f).is_some_and(|p| !p.contains(&s.as_str())) => {
                 let supported = picklist(module, f).unwrap_or_default();

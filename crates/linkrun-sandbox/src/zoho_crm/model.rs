@@ -313,6 +313,17 @@ pub(super) fn date_field(module: &str, field: &str) -> bool {
     )
 }
 
+/// Date-time fields (ISO 8601 with an offset, `2026-12-01T10:00:00+05:30`; `INVALID_DATA`
+/// with `expected_data_type` `datetime` otherwise).
+pub(super) fn datetime_field(module: &str, field: &str) -> bool {
+    matches!(
+        (module, field),
+        ("Calls", "Call_Start_Time")
+            | ("Events", "Start_DateTime" | "End_DateTime")
+            | ("Leads" | "Contacts" | "Deals" | "Cases", "Last_Activity_Time")
+    )
+}
+
 /// The module a lookup field points to (`Account_Name` on a contact → `Accounts`).
 pub(super) fn lookup_module(module: &str, field: &str) -> Option<&'static str> {
     match (module, field) {

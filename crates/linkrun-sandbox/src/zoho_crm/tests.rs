@@ -364,6 +364,11 @@ async fn insert_get_update_delete() {
             .await;
         assert_eq!(r.body["data"][0]["details"]["expected_data_type"], "date", "{bad}: {}", r.text);
     }
+    for (value, ok) in [("2026-12-01 10:00:00", false), ("2026-12-01", false), ("2026-12-01T10:00:00+05:30", true)] {
+        let r = t.post("/crm/v7/Calls", &tok, &json!({"data": [{"Subject": "Call", "Call_Start_Time": value}]})).await;
+        let got = if ok { json!(null) } else { json!("datetime") };
+        assert_eq!(r.body["data"][0]["details"]["expected_data_type"], got, "{value}: {}", r.text);
+    }
     let r = t
         .post(
             "/crm/v7/Deals",

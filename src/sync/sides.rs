@@ -362,19 +362,25 @@ impl Side for ServiceNow<'_> {
     }
 
     fn deleted(&mut self, since: Option<&str>) -> Result<Vec<(String, String)>, String> {
-        // The delete audit, oldest first, a page at a time.
-        let mut q = format!("tablename={}", sn_value(&self.table));
-        if let Some(s) = since {
-            q.push_str(&format!("^sys_created_on>={}", sn_value(s)));
-        }
-        q.push_str("^ORDERBYsys_created_on^ORDERBYsys_id");
+        // The delete audit, oldest first, in keyset pages (after the last row's stamp and sys_id,
+        // as the change feed: a row added meanwhile shifts nothing).
+        let table = format!("tablename={}", sn_value(&self.table));
+        let order = "ORDERBYsys_created_on^ORDERBYsys_id";
         let mut out = Vec::new();
+        let mut after: Option<(String, String)> = None;
         loop {
+            let q = match (&after, since) {
+                (Some((stamp, id)), _) => {
+                    let (stamp, id) = (sn_value(stamp), sn_value(id));
+                    format!("{table}^sys_created_on={stamp}^sys_id>{id}^NQ{table}^sys_created_on>{stamp}^{order}")
+                }
+                (None, Some(s)) => format!("{table}^sys_created_on>={}^{order}", sn_value(s)),
+                (None, None) => format!("{table}^{order}"),
+            };
             let params = vec![
-                ("sysparm_query", q.clone()),
-                ("sysparm_fields", "documentkey,sys_created_on".to_string()),
+                ("sysparm_query", q),
+                ("sysparm_fields", "sys_id,documentkey,sys_created_on".to_string()),
                 ("sysparm_limit", self.page_size.to_string()),
-                ("sysparm_offset", out.len().to_string()),
                 ("sysparm_no_count", "true".into()),
             ];
             let (status, v) = self.api.send("GET", "/api/now/table/sys_audit_delete", params, None, Vec::new())?;
@@ -383,11 +389,14 @@ impl Side for ServiceNow<'_> {
             }
             let rows = v["result"].as_array().cloned().unwrap_or_default();
             let n = rows.len();
-            for r in rows {
+            for r in &rows {
                 out.push((text_of(&r["documentkey"]), text_of(&r["sys_created_on"])));
             }
-            if n < self.page_size {
-                return Ok(out);
+            match rows.last() {
+                Some(last) if n == self.page_size => {
+                    after = Some((text_of(&last["sys_created_on"]), text_of(&last["sys_id"])));
+                }
+                _ => return Ok(out),
             }
         }
     }

@@ -27,8 +27,11 @@ fn vault_error(state: &RunState, f: Failure, ctx: &NativeCallContext) -> Box<Eva
 /// The scope of one script's state: its canonical path (or `--state-key`), and the file stem
 /// older versions used; or none, for a script from standard input without `--state-key`.
 pub(crate) struct StateScope {
-    /// `Err(script name)` when the script has no scope.
-    key: Result<String, String>,
+    /// `Err(script name)` when the script has no scope; the key is worked out (the path made
+    /// canonical, a look at every folder on the way) at the first state call, not for every run.
+    key: Result<std::cell::OnceCell<String>, String>,
+    /// The script whose canonical path is the key, until it is worked out.
+    path: Option<std::path::PathBuf>,
     legacy: String,
     adopted: Cell<bool>,
 }
@@ -37,7 +40,8 @@ impl StateScope {
     /// The scope of the script at `path`.
     pub(crate) fn of(path: &Path) -> StateScope {
         StateScope {
-            key: Ok(scope_key(path)),
+            key: Ok(std::cell::OnceCell::new()),
+            path: Some(path.to_path_buf()),
             legacy: path.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
             adopted: Cell::new(false),
         }
@@ -45,17 +49,23 @@ impl StateScope {
 
     /// The scope `--state-key NAME` gives: NAME as it is.
     pub(crate) fn named(name: &str) -> StateScope {
-        StateScope { key: Ok(name.to_string()), legacy: String::new(), adopted: Cell::new(false) }
+        StateScope {
+            key: Ok(std::cell::OnceCell::from(name.to_string())),
+            path: None,
+            legacy: String::new(),
+            adopted: Cell::new(false),
+        }
     }
 
     /// No scope: the state functions of the script `script` (its name in messages) fail.
     pub(crate) fn none(script: &str) -> StateScope {
-        StateScope { key: Err(script.to_string()), legacy: String::new(), adopted: Cell::new(false) }
+        StateScope { key: Err(script.to_string()), path: None, legacy: String::new(), adopted: Cell::new(false) }
     }
 
     /// The stored scope name, after adopting values stored under the legacy name once per run.
     fn key(&self, vault: &mut crate::vault::Vault) -> Result<&str, crate::vault::VaultError> {
         let Ok(key) = &self.key else { return Ok("") };
+        let key = key.get_or_init(|| self.path.as_deref().map(scope_key).unwrap_or_default());
         if !self.adopted.get() {
             vault.state_adopt(&self.legacy, key)?;
             self.adopted.set(true);

@@ -18,6 +18,12 @@ thread_local! {
     static REUSE: Option<std::rc::Rc<script::Reuse>> = script::Reuse::new().ok().map(std::rc::Rc::new);
 }
 
+/// Ended runs per worker whose record may still be waiting for its commit. Waiting for each
+/// run's end to commit before the next starts held every worker idle for a commit per run (serve
+/// ran at a third of the throughput it has with a few in flight; `benches/serve.sh`); a few is
+/// as fast as unbounded and keeps what a crash can leave unrecorded small.
+const ENDS_IN_FLIGHT: usize = 4;
+
 /// The running pool.
 pub(crate) struct Pool {
     threads: Vec<std::thread::JoinHandle<()>>,
@@ -37,10 +43,12 @@ impl Pool {
             let t = std::thread::Builder::new()
                 .name(format!("linkrun-worker-{i}"))
                 .spawn(move || {
-                    // The commit of this worker's last run's end: waited for before the next run
-                    // starts (it is usually done by then), so a crash finds at most one ended run
-                    // per worker not yet recorded as ended.
-                    let mut last_end: Option<std::sync::mpsc::Receiver<()>> = None;
+                    // The commits of this worker's last runs' ends, oldest first: past
+                    // `ENDS_IN_FLIGHT` the oldest is waited for before the next run starts, so a
+                    // crash finds at most that many ended runs per worker not yet recorded as
+                    // ended (they are marked interrupted, as a run cut off is).
+                    let mut ends: std::collections::VecDeque<std::sync::mpsc::Receiver<()>> =
+                        std::collections::VecDeque::with_capacity(ENDS_IN_FLIGHT);
                     loop {
                         let job = match rx.lock().unwrap_or_else(|e| e.into_inner()).recv() {
                             Ok(j) => j,
@@ -53,11 +61,13 @@ impl Pool {
                         }
                         current.lock().unwrap_or_else(|e| e.into_inner()).push(job.id.clone());
                         let id = job.id.clone();
-                        if let Some(end) = last_end.take() {
-                            let _ = end.recv();
+                        while ends.len() >= ENDS_IN_FLIGHT {
+                            if let Some(end) = ends.pop_front() {
+                                let _ = end.recv();
+                            }
                         }
                         shared.workers_busy.fetch_add(1, Ordering::SeqCst);
-                        last_end = run(&shared, job);
+                        ends.extend(run(&shared, job));
                         shared.workers_busy.fetch_sub(1, Ordering::SeqCst);
                         current.lock().unwrap_or_else(|e| e.into_inner()).retain(|x| *x != id);
                     }

@@ -4,6 +4,3 @@ fn main() {
     let code = linkrun::cli::main();
     std::process::exit(code);
 }
-
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -131,6 +131,13 @@ def engine(n):
     sb = Sandbox()
     try:
         sb.seed(n)
+        # ServiceNow stamps changes to the second, so a sync whose last read is within the second
+        # of the last change must read that second again next time (a record changed later in it
+        # would sort anywhere). A first sync scheduled after an import starts seconds after it;
+        # seeding thousands of records and syncing in the same second would charge the second run
+        # for re-reading the seed's last second (SAME_SECOND=1 measures that case).
+        if os.environ.get("SAME_SECOND") != "1":
+            time.sleep(2.1)
         wall, rss, out, err, code = timed([BIN, "sync", "run", "bench_contacts", "--json"], sb.env, sb.dir)
         if code != 0:
             fail(f"sync run failed ({code}): {err}")
@@ -181,6 +188,10 @@ for n in SIZES:
         budget = n // 1000 + n // 100 + 6
         if c["api_calls"] > budget:
             print(f"bench: MISSED: {c['api_calls']} calls for {n} records (at most {budget})", file=sys.stderr)
+            ok = False
+        # The 100 changed contacts fit one page of 1,000: one read, one batch write.
+        if os.environ.get("SAME_SECOND") != "1" and c2["api_calls"] > 2:
+            print(f"bench: MISSED: the second run made {c2['api_calls']} calls (at most 2)", file=sys.stderr)
             ok = False
         if n == SIZES[0]:
             sw, srss, r = script(n)

@@ -590,10 +590,22 @@ impl Pass<'_, '_> {
             self.store.checkpoint(sync, object, self.key()).map_err(|e| e.to_string())?
         };
         let mut cursor = None;
+        // The last change read so far: an empty last page (the one after a full page) still
+        // tells that the feed has ended, and when, so the mark below applies to it.
+        let mut seen: Option<String> = None;
         loop {
             let page = self.src.changed(since.as_deref(), &mut cursor)?;
             let more = page.more;
-            let last = page.records.iter().map(|r| r.modified.clone()).rfind(|m| !m.is_empty()).map(|m| {
+            let newest = page.records.iter().map(|r| r.modified.clone()).rfind(|m| !m.is_empty());
+            let newest = match newest {
+                Some(m) => {
+                    seen = Some(m.clone());
+                    Some(m)
+                }
+                None if !more => seen.clone(),
+                None => None,
+            };
+            let last = newest.map(|m| {
                 // The feed's end, read two seconds or more after the last change's second began
                 // (by the server's clock): that second is over, every change stamped with it has
                 // been read, and the next run starts strictly after it. Else it reads it again.

@@ -253,9 +253,9 @@ fn state_of(
 }
 
 /// Runs the sync with the `k`-th write held (done, never answered), kills it with SIGKILL there,
-/// then runs it again to the end.
-fn killed_at(k: u64) -> Fixture {
-    let f = start();
+/// then runs it again to the end. `more` contacts are added on each side first.
+fn killed_at(k: u64, more: (usize, usize)) -> Fixture {
+    let f = with_contacts(more);
     f.sandbox.faults.hold_write(k);
     let mut child = f.env.spawn(&["sync", "run", "servicenow_contacts"]);
     let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -276,12 +276,20 @@ fn killed_at(k: u64) -> Fixture {
     f
 }
 
-fn kill_loop(ks: &[u64]) {
-    let reference = start();
+/// The fixture with `sn` more ServiceNow contacts and `crm` more CRM contacts than the seed's.
+fn with_contacts((sn, crm): (usize, usize)) -> Fixture {
+    let f = start();
+    f.sandbox.servicenow.seed_contacts(0, sn).unwrap();
+    f.sandbox.crm.seed("us", 0, crm, 0).unwrap();
+    f
+}
+
+fn kill_loop(ks: &[u64], more: (usize, usize)) {
+    let reference = with_contacts(more);
     sync_run(&reference, &["servicenow_contacts"]);
     let want = state_of(&reference);
     for &k in ks {
-        let f = killed_at(k);
+        let f = killed_at(k, more);
         let got = state_of(&f);
         assert!(got == want, "k={k}: the sides differ from an uninterrupted sync's");
         // And the next run has nothing left to do.
@@ -296,23 +304,24 @@ fn kill_loop(ks: &[u64]) {
 fn a_sync_killed_at_a_write_and_run_again_ends_as_an_uninterrupted_one() {
     // A CRM batch upsert (the 2nd write), and ServiceNow creates early and late (the 3 upserts of
     // 300 contacts come first, then one POST per CRM-only contact).
-    kill_loop(&[2, 4, 120]);
+    kill_loop(&[2, 4, 120], (0, 0));
 }
 
 #[test]
-#[ignore = "heavy: 20 killed syncs; run with `cargo test -p linkrun -- --ignored`"]
-fn syncs_killed_at_twenty_seeded_writes_end_as_uninterrupted_ones() {
-    // A fixed seed, so a failure names a k that can be run again.
+#[ignore = "heavy: 20 killed syncs of 5,000 contacts; run with `cargo test -p linkrun -- --ignored`"]
+fn syncs_of_5000_contacts_killed_at_twenty_seeded_writes_end_as_uninterrupted_ones() {
+    // 4,550 ServiceNow and 450 CRM contacts, both ways: 46 batch upserts into CRM, then a POST
+    // per CRM-only contact. A fixed seed, so a failure names a k that can be run again.
     let mut x: u64 = 0x5eed_1234;
     let ks: Vec<u64> = (0..20)
         .map(|_| {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            1 + x % 150
+            1 + x % 400
         })
         .collect();
-    kill_loop(&ks);
+    kill_loop(&ks, (4_250, 300));
 }
 
 #[test]
@@ -678,4 +687,74 @@ fn deletes_propagate_unlink_or_are_ignored_as_the_sync_says() {
         assert!(!recreated, "{setting}: {r}");
         assert_eq!(f.sandbox.servicenow.count("customer_contact"), sn_before, "{setting}: {r}");
     }
+}
+
+#[test]
+#[ignore = "heavy: 10,000 contacts; run with `cargo test -p linkrun -- --ignored`"]
+fn ten_thousand_contacts_one_way_cost_the_minimum_calls_and_a_second_run_the_changed_page() {
+    let f = start();
+    f.sandbox.servicenow.seed_contacts(0, 10_000).unwrap();
+    f.env.write(
+        "syncs/bulk.toml",
+        r#"name = "bulk"
+object = "contacts"
+type = "one_way"
+direction = "servicenow_to_crm"
+page_size = 1000
+[[sides]]
+kind = "servicenow"
+connection = "sn"
+table = "customer_contact"
+query = "emailENDSWITH@bulk.example.com"
+[[sides]]
+kind = "crm"
+connection = "crm_a"
+module = "Contacts"
+[[fields]]
+servicenow = "email"
+crm = "Email"
+key = true
+normalize = "lower"
+[[fields]]
+servicenow = "first_name"
+crm = "First_Name"
+[[fields]]
+servicenow = "last_name"
+crm = "Last_Name"
+[[fields]]
+servicenow = "title"
+crm = "Title"
+"#,
+    );
+    let first = sync_run(&f, &["bulk"]);
+    let c = &first["objects"]["contacts"]["servicenow_to_crm"];
+    assert_eq!(
+        (c["read"].as_u64(), c["created"].as_u64(), c["failed"].as_u64()),
+        (Some(10_000), Some(10_000), Some(0))
+    );
+    // 10 pages of 1,000 and 100 batches of 100 at least; a few more at most.
+    let calls = c["api_calls"].as_u64().unwrap();
+    assert!((110..=116).contains(&calls), "{calls} calls: {first}");
+    let crm = f.sandbox.crm.records("us", "Contacts");
+    let bulk = emails(&crm, "Email").into_iter().filter(|e| e.ends_with("@bulk.example.com")).count();
+    assert_eq!(bulk, 10_000);
+    // 100 contacts change in ServiceNow (now; the seed is hours old): one page, one batch.
+    let changed = f.env.script(
+        r#"let rows = invoke_url(#{ url: "/api/now/table/customer_contact", connection: "sn", parameters:
+            #{ sysparm_query: "emailENDSWITH@bulk.example.com^ORDERBYsys_id", sysparm_limit: "100", sysparm_fields: "sys_id" } }).result;
+        let reqs = []; for r in rows { reqs.push(#{ url: "/api/now/table/customer_contact/" + r.sys_id, type: "PATCH",
+            body: #{ title: "Changed" }, connection: "sn" }); }
+        let n = 0; for r in invoke_all(reqs, #{ concurrency: 8 }) { if type_of(r) == "map" && "result" in r { n += 1; } } n"#,
+        &[],
+    );
+    assert_eq!(changed.ok().trim(), "100");
+    let second = sync_run(&f, &["bulk"]);
+    let c = &second["objects"]["contacts"]["servicenow_to_crm"];
+    assert_eq!(
+        (c["read"].as_u64(), c["updated"].as_u64(), c["api_calls"].as_u64()),
+        (Some(100), Some(100), Some(2)),
+        "{second}"
+    );
+    let titled = f.sandbox.crm.records("us", "Contacts").iter().filter(|r| r["Title"] == "Changed").count();
+    assert_eq!(titled, 100);
 }

@@ -192,6 +192,18 @@ impl ServiceNow {
         tx.commit()
     }
 
+    /// Adds `n` more contacts for volume tests (see `seed::bulk_contacts`), numbered from
+    /// `from` (so two calls with different `from` add different contacts), in one transaction.
+    pub fn seed_contacts(&self, from: usize, n: usize) -> rusqlite::Result<()> {
+        let mut conn = self.db();
+        let tx = conn.transaction()?;
+        for (rec, updated) in bulk_contacts(now_ms(), from, n) {
+            let id = str_of(&rec, "sys_id");
+            insert_row(&tx, "customer_contact", &id, updated, &rec)?;
+        }
+        tx.commit()
+    }
+
     /// Adds (or replaces) a user: `password` is for Basic authentication, `roles` gate the tables
     /// (see the module documentation). A Bearer token whose user has this name gets these roles.
     pub fn add_user(&self, username: &str, password: &str, roles: &[&str]) {

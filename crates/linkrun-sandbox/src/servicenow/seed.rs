@@ -370,3 +370,41 @@ pub(super) fn seed_records(now: i64) -> Vec<(&'static str, Map<String, Value>, i
     }
     out
 }
+
+/// `n` more `customer_contact` records for volume tests (`ServiceNow::seed_contacts`): names from
+/// the seed's lists, e-mails `first.last.N@bulk.example.com` (unique by N, from `from`), phones
+/// in the seed's formats, times spread over the past six weeks (all at least an hour old). The
+/// same `from` and `n` give the same records; only the times follow the clock.
+pub(super) fn bulk_contacts(now: i64, from: usize, n: usize) -> Vec<(Map<String, Value>, i64)> {
+    let mut rng = Rng(0xb01c_c047_0000_0001 ^ from as u64);
+    let hour = 3600 * 1000;
+    (from..from + n)
+        .map(|i| {
+            let first = rng.pick(&FIRST_NAMES);
+            let last = rng.pick(&LAST_NAMES);
+            let email = format!("{}.{}.{i}@bulk.example.com", ascii_lower(first), ascii_lower(last));
+            let (city, country) = CITIES[rng.below(CITIES.len() as u64) as usize];
+            let mut rec = obj(&[
+                ("first_name", first.into()),
+                ("last_name", last.into()),
+                ("name", format!("{first} {last}")),
+                ("email", email.clone()),
+                ("phone", phone(&mut rng)),
+                ("mobile_phone", String::new()),
+                ("account", String::new()),
+                ("company", String::new()),
+                ("title", rng.pick(&TITLES).into()),
+                ("user_name", email.split('@').next().unwrap_or_default().to_string()),
+                ("active", "true".into()),
+                ("city", city.into()),
+                ("country", country.into()),
+            ]);
+            let created = now - hour - rng.below(42 * 24 * hour as u64) as i64;
+            let room = (now - hour - created).min(7 * 24 * hour);
+            let updated = created + rng.below(room.max(0) as u64 + 1) as i64;
+            let id = rng.sys_id();
+            stamp(&mut rec, "customer_contact", &id, created, updated, "admin", rng.below(5));
+            (rec, updated)
+        })
+        .collect()
+}

@@ -144,6 +144,10 @@ pub struct Field {
     /// whose links translate it into the other side's id (`servicenow_vendors` for a purchase
     /// order's vendor). Written to CRM as `{"id": ...}`.
     pub lookup: Option<String>,
+    /// The source's display value is carried instead of its value: a ServiceNow reference's
+    /// name (the record it points to), a choice's label, a CRM lookup's name; into a text field.
+    /// A name cannot be turned back into a reference, so it travels one way (`only`).
+    pub display: bool,
 }
 
 /// The file's shape.
@@ -277,7 +281,14 @@ impl SyncDef {
         };
         let mut fields = Vec::new();
         for (i, f) in file.fields.iter().enumerate() {
-            fields.push(field(f, &an, &bn).map_err(|m| bad(format!("`[[fields]]` number {}: {m}", i + 1)))?);
+            let f = field(f, &an, &bn).map_err(|m| bad(format!("`[[fields]]` number {}: {m}", i + 1)))?;
+            if f.display && f.only.is_none() && file.sync_type == SyncType::BothWays {
+                return Err(bad(format!(
+                    "`[[fields]]` number {}: `display = true` carries a name, which cannot be turned back into a reference: add `only = \"{an}_to_{bn}\"` (or `{bn}_to_{an}`)",
+                    i + 1
+                )));
+            }
+            fields.push(f);
         }
         if fields.is_empty() {
             return Err(bad("the field map is empty: add `[[fields]]` entries".into()));
@@ -353,6 +364,11 @@ fn field(f: &FieldDef, an: &str, bn: &str) -> Result<Field, String> {
         Some(toml::Value::Boolean(b)) => *b,
         Some(other) => return Err(format!("`key` is true or false, not `{other}`")),
     };
+    let display = match f.names.get("display") {
+        None => false,
+        Some(toml::Value::Boolean(b)) => *b,
+        Some(other) => return Err(format!("`display` is true or false, not `{other}`")),
+    };
     let normalize = match text("normalize")?.as_deref() {
         None => None,
         Some("lower") => Some(Normalize::Lower),
@@ -379,9 +395,9 @@ fn field(f: &FieldDef, an: &str, bn: &str) -> Result<Field, String> {
         Some(d) => return Err(format!("`only = \"{d}\"`: say `{an}_to_{bn}` or `{bn}_to_{an}`")),
     };
     for k in f.names.keys() {
-        if ![an, bn, "key", "normalize", "default", "values", "only", "lookup"].contains(&k.as_str()) {
+        if ![an, bn, "key", "normalize", "default", "values", "only", "lookup", "display"].contains(&k.as_str()) {
             return Err(format!(
-                "unknown key `{k}` (a field has `{an}`, `{bn}`, `key`, `normalize`, `default`, `values`, `only`, `lookup`)"
+                "unknown key `{k}` (a field has `{an}`, `{bn}`, `key`, `normalize`, `default`, `values`, `only`, `lookup`, `display`)"
             ));
         }
     }
@@ -394,7 +410,10 @@ fn field(f: &FieldDef, an: &str, bn: &str) -> Result<Field, String> {
             ));
         }
     }
-    Ok(Field { a, b, key, normalize, default: text("default")?, values, only, lookup })
+    if display && (lookup.is_some() || key) {
+        return Err("`display = true` carries a name: it cannot also be a `key` or a `lookup`".into());
+    }
+    Ok(Field { a, b, key, normalize, default: text("default")?, values, only, lookup, display })
 }
 
 /// `--set KEY=VALUE`: `type`, `direction`, `conflict`, `deletes`, `page_size`, `object`,

@@ -168,7 +168,8 @@ impl<'s> Mapper<'s> {
     /// a lookup's id translated (or [`UNRESOLVED`] and the id when it has no pair yet).
     fn carried(&self, i: usize, rec: &Rec, from_a: bool) -> String {
         let f = &self.def.fields[i];
-        let raw = text(rec.fields.get(if from_a { &f.a } else { &f.b }));
+        let name = if from_a { &f.a } else { &f.b };
+        let raw = text(if f.display { rec.display.get(name).or(rec.fields.get(name)) } else { rec.fields.get(name) });
         let raw = if raw.trim().is_empty() { f.default.clone().unwrap_or_default() } else { raw };
         if f.lookup.is_some() {
             if raw.trim().is_empty() {

@@ -141,9 +141,11 @@ pub fn execute(
     unique(&mut fields_a);
     let mut fields_b: Vec<String> = def.fields.iter().map(|f| f.b.clone()).collect();
     unique(&mut fields_b);
-    let display = !def.recent.is_empty();
-    let mut a = sides::open(&def.a, fields_a, display, &invoker, &rt, def.page_size).map_err(Error::Usage)?;
-    let mut b = sides::open(&def.b, fields_b, false, &invoker, &rt, def.page_size).map_err(Error::Usage)?;
+    // Display values are read where `[recent]` or a `display` field needs them.
+    let shown = def.fields.iter().any(|f| f.display);
+    let mut a = sides::open(&def.a, fields_a, shown || !def.recent.is_empty(), &invoker, &rt, def.page_size)
+        .map_err(Error::Usage)?;
+    let mut b = sides::open(&def.b, fields_b, shown, &invoker, &rt, def.page_size).map_err(Error::Usage)?;
     if !flags.dry_run {
         store.begin_run(run_id, def.name.as_str(), started)?;
     }

@@ -758,3 +758,72 @@ crm = "Title"
     let titled = f.sandbox.crm.records("us", "Contacts").iter().filter(|r| r["Title"] == "Changed").count();
     assert_eq!(titled, 100);
 }
+
+#[test]
+fn a_display_field_carries_a_references_name_one_way_only() {
+    let f = start();
+    let sync = |ty: &str, only: &str| {
+        format!(
+            r#"name = "sn_accounts_named"
+object = "contacts"
+{ty}
+[[sides]]
+kind = "servicenow"
+connection = "sn"
+table = "customer_contact"
+query = "emailSTARTSWITHa"
+[[sides]]
+kind = "crm"
+connection = "crm_a"
+module = "Contacts"
+[[fields]]
+servicenow = "email"
+crm = "Email"
+key = true
+normalize = "lower"
+[[fields]]
+servicenow = "last_name"
+crm = "Last_Name"
+[[fields]]
+servicenow = "account"
+crm = "Description"
+display = true
+{only}
+"#
+        )
+    };
+    // A name cannot become a reference again: both ways, the field must say its direction.
+    f.env.write("syncs/sn_accounts_named.toml", &sync("type = \"both_ways\"", ""));
+    let refused = f.env.run(&["sync", "run", "sn_accounts_named"]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(refused.stderr.contains("only = \"servicenow_to_crm\""), "{}", refused.stderr);
+    let one_way = "type = \"one_way\"\ndirection = \"servicenow_to_crm\"";
+    f.env.write("syncs/sn_accounts_named.toml", &sync(one_way, ""));
+    let first = sync_run(&f, &["sn_accounts_named"]);
+    assert_eq!(first["objects"]["contacts"]["servicenow_to_crm"]["failed"], 0, "{first}");
+    let accounts: std::collections::HashMap<String, String> = f
+        .sandbox
+        .servicenow
+        .records("customer_account")
+        .iter()
+        .map(|a| (a["sys_id"].as_str().unwrap().to_string(), a["name"].as_str().unwrap().to_string()))
+        .collect();
+    let crm = f.sandbox.crm.records("us", "Contacts");
+    let mut named = 0;
+    for c in f.sandbox.servicenow.records("customer_contact") {
+        let email = c["email"].as_str().unwrap().to_lowercase();
+        let Some(name) = accounts.get(c["account"].as_str().unwrap_or_default()) else { continue };
+        if !email.starts_with('a') {
+            continue;
+        }
+        let there = crm.iter().find(|r| r["Email"].as_str().unwrap_or_default().to_lowercase() == email).unwrap();
+        assert_eq!(there["Description"].as_str(), Some(name.as_str()), "{email}");
+        named += 1;
+    }
+    assert!(named > 0, "no seeded contact starting with `a` has an account");
+    // The name read back from CRM equals the reference's name: nothing to write again.
+    let second = sync_run(&f, &["sn_accounts_named"]);
+    for (d, c) in second["objects"]["contacts"].as_object().unwrap() {
+        assert_eq!(writes(c), 0, "{d}: {second}");
+    }
+}

@@ -85,6 +85,12 @@ pub struct SideDef {
     /// CRM: the module's API name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub module: Option<String>,
+    /// A field of this side that records created here carry the source record's id in
+    /// (ServiceNow's `correlation_id` on task tables): a create cut off by a crash before its
+    /// link was kept is found by it on the next run, when the match key cannot find it (a key
+    /// this side assigns, such as a case number).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation: Option<String>,
 }
 
 impl SideDef {
@@ -242,6 +248,14 @@ impl SyncDef {
         for s in [&a, &b] {
             LinkName::parse(&s.connection)
                 .map_err(|rule| bad(format!("side `{}`: `connection = \"{}\"`: {rule}", s.name(), s.connection)))?;
+            if let Some(c) = &s.correlation
+                && (c.is_empty() || !c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_'))
+            {
+                return Err(bad(format!(
+                    "side `{}`: `correlation = \"{c}\"` must name one of its fields (letters, digits, `_`), such as \"correlation_id\"",
+                    s.name()
+                )));
+            }
             match s.kind {
                 SideKind::Servicenow if s.table.as_deref().is_none_or(str::is_empty) => {
                     return Err(bad(format!("side `{}` is a ServiceNow side: give its `table`", s.name())));

@@ -360,6 +360,16 @@ impl Pass<'_, '_> {
                 None => unlinked.push((r, h)),
             }
         }
+        // A record this sync made here from the other side, whose create a crash cut off before
+        // the link was kept: its correlation field names the other side's record, which still
+        // has its intent open. The other direction pairs the two (see below); this one leaves it.
+        let own_correlation = if self.from_a { &def.a } else { &def.b }.correlation.clone();
+        if let (Some(corr), false) = (&own_correlation, unlinked.is_empty()) {
+            let other = if self.from_a { "b" } else { "a" };
+            let open: std::collections::HashSet<String> =
+                self.store.intents(sync, object, other).map_err(|e| e.to_string())?.into_iter().collect();
+            unlinked.retain(|(r, _)| !open.contains(&text(r.fields.get(corr))));
+        }
         // Changed records: their pairs, read to see whether they changed too (both ways).
         let batch = self.dst.batch();
         let mut updates: Vec<(&Rec, String, String)> = Vec::new();
@@ -434,6 +444,38 @@ impl Pass<'_, '_> {
         } else {
             creates = unlinked;
         }
+        // Creates a crash cut off (an intent kept, no link): where the target keeps the source's
+        // id in a correlation field, what that run made is found by it and paired, not made
+        // twice (a match key the target assigns cannot find it).
+        let correlation = if self.from_a { &def.b } else { &def.a }.correlation.clone();
+        if let (Some(corr), false) = (&correlation, creates.is_empty() || self.flags.dry_run) {
+            let open: std::collections::HashSet<String> =
+                self.store.intents(sync, object, self.key()).map_err(|e| e.to_string())?.into_iter().collect();
+            let cut: Vec<String> =
+                creates.iter().filter(|(r, _)| open.contains(&r.id)).map(|(r, _)| r.id.clone()).collect();
+            let mut made: HashMap<String, Rec> = HashMap::new();
+            for chunk in cut.chunks(batch) {
+                for d in self.dst.find(corr, chunk)? {
+                    made.entry(text(d.fields.get(corr))).or_insert(d);
+                }
+            }
+            let mut left = Vec::new();
+            for (r, h) in creates {
+                match made.get(&r.id) {
+                    Some(d) => {
+                        commit.intents_done.push((self.key(), r.id.clone()));
+                        if hash(&self.map.canonical(d, !self.from_a)) == h {
+                            self.counts.created += 1;
+                            commit.links.push(self.link_of(&r.id, &d.id, h));
+                        } else {
+                            updates.push((r, d.id.clone(), h));
+                        }
+                    }
+                    None => left.push((r, h)),
+                }
+            }
+            creates = left;
+        }
         if !self.flags.dry_run {
             // What each write sends; a record whose payload cannot be made (a lookup not paired
             // yet) fails alone.
@@ -447,7 +489,12 @@ impl Pass<'_, '_> {
             let mut new: Vec<(&Rec, String, Map<String, Value>)> = Vec::new();
             for (r, h) in creates {
                 match self.map.payload(r, self.from_a) {
-                    Ok(p) => new.push((r, h, p)),
+                    Ok(mut p) => {
+                        if let Some(corr) = &correlation {
+                            p.insert(corr.clone(), Value::String(r.id.clone()));
+                        }
+                        new.push((r, h, p))
+                    }
                     Err(m) => self.fail(&mut commit, &r.id, m),
                 }
             }

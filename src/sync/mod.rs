@@ -138,8 +138,10 @@ pub fn execute(
     for (_, f) in &def.recent {
         fields_a.push(f.clone());
     }
+    fields_a.extend(def.a.correlation.clone());
     unique(&mut fields_a);
     let mut fields_b: Vec<String> = def.fields.iter().map(|f| f.b.clone()).collect();
+    fields_b.extend(def.b.correlation.clone());
     unique(&mut fields_b);
     // Display values are read where `[recent]` or a `display` field needs them.
     let shown = def.fields.iter().any(|f| f.display);

@@ -827,3 +827,53 @@ display = true
         assert_eq!(writes(c), 0, "{d}: {second}");
     }
 }
+
+#[test]
+fn a_case_opened_in_crm_whose_create_was_killed_reaches_servicenow_once() {
+    let f = start();
+    for s in ["servicenow_accounts", "servicenow_contacts", "servicenow_cases"] {
+        sync_run(&f, &[s]);
+    }
+    let before = f.sandbox.servicenow.count("sn_customerservice_case");
+    let script = r#"invoke_url(#{ url: "/crm/v7/Cases", type: "POST", connection: "crm_a",
+        body: #{ data: [#{ Subject: "Dock keeps rebooting", Status: "New", Priority: "High", Case_Origin: "Web" }] } }).data[0].details.id"#;
+    let crm_id = f.env.script(script, &[]).ok().trim().to_string();
+    // The case's POST to ServiceNow is made there, and the sync killed before it hears back:
+    // its number (the match key) is ServiceNow's, so only its correlation_id can find it.
+    f.sandbox.faults.hold_write(1);
+    let mut child = f.env.spawn(&["sync", "run", "servicenow_cases"]);
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !f.sandbox.faults.write_held() {
+        assert!(std::time::Instant::now() < until, "the sync never wrote");
+        assert!(child.try_wait().unwrap().is_none(), "the sync ended before its write");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    f.sandbox.faults.release_writes();
+    let made: Vec<Value> = f
+        .sandbox
+        .servicenow
+        .records("sn_customerservice_case")
+        .into_iter()
+        .filter(|c| c["short_description"] == "Dock keeps rebooting")
+        .collect();
+    assert_eq!(made.len(), 1, "the held POST was not made");
+    assert_eq!(made[0]["correlation_id"], crm_id.as_str());
+    let again = sync_run(&f, &["servicenow_cases"]);
+    // Found by its correlation_id and paired (written once more where it differs), not made again;
+    // nor is it taken for a new ServiceNow case and copied into CRM.
+    let to_sn = &again["objects"]["cases"]["crm_to_servicenow"];
+    assert_eq!((writes(to_sn), to_sn["failed"].as_u64()), (1, Some(0)), "{again}");
+    assert_eq!(writes(&again["objects"]["cases"]["servicenow_to_crm"]), 0, "{again}");
+    assert_eq!(f.sandbox.servicenow.count("sn_customerservice_case"), before + 1, "a duplicate case: {again}");
+    assert_eq!(f.sandbox.crm.count("us", "Cases"), before + 1, "a duplicate case in CRM: {again}");
+    // Then the number goes back to CRM, and everything settles.
+    sync_run(&f, &["servicenow_cases"]);
+    let crm = f.sandbox.crm.records("us", "Cases").into_iter().find(|x| x["id"] == crm_id.as_str()).unwrap();
+    assert_eq!(crm["SN_Case_Number"], made[0]["number"], "{crm}");
+    let settled = sync_run(&f, &["servicenow_cases"]);
+    for (d, counts) in settled["objects"]["cases"].as_object().unwrap() {
+        assert_eq!(writes(counts), 0, "{d}: {settled}");
+    }
+}

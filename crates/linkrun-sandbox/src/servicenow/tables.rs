@@ -118,6 +118,7 @@ pub(super) const TABLES: [TableDef; 9] = [
             "opened_at",
             "closed_at",
             "u_call_recording_url",
+            "correlation_id",
         ],
         refs: &[("contact", "customer_contact"), ("account", "customer_account"), ("product", "cmdb_model")],
         display: "number",

@@ -272,6 +272,12 @@ impl Pass<'_, '_> {
         if self.from_a { "a" } else { "b" }
     }
 
+    /// The source ids of `side` whose create was begun (an intent kept) and never committed.
+    fn open_intents(&self, side: SideKey) -> Result<std::collections::HashSet<String>, String> {
+        let (sync, key) = (self.def.name.as_str(), self.def.links_key());
+        Ok(self.store.intents(sync, &key, side).map_err(|e| e.to_string())?.into_iter().collect())
+    }
+
     fn fail(&mut self, commit: &mut Commit, id: &str, message: String) {
         self.counts.failed += 1;
         if self.failures.len() < 20 {
@@ -363,11 +369,9 @@ impl Pass<'_, '_> {
         // A record this sync made here from the other side, whose create a crash cut off before
         // the link was kept: its correlation field names the other side's record, which still
         // has its intent open. The other direction pairs the two (see below); this one leaves it.
-        let own_correlation = if self.from_a { &def.a } else { &def.b }.correlation.clone();
-        if let (Some(corr), false) = (&own_correlation, unlinked.is_empty()) {
-            let other = if self.from_a { "b" } else { "a" };
-            let open: std::collections::HashSet<String> =
-                self.store.intents(sync, object, other).map_err(|e| e.to_string())?.into_iter().collect();
+        let (own, theirs) = if self.from_a { (&def.a, &def.b) } else { (&def.b, &def.a) };
+        if let (Some(corr), false) = (&own.correlation, unlinked.is_empty()) {
+            let open = self.open_intents(if self.from_a { "b" } else { "a" })?;
             unlinked.retain(|(r, _)| !open.contains(&text(r.fields.get(corr))));
         }
         // Changed records: their pairs, read to see whether they changed too (both ways).
@@ -447,10 +451,9 @@ impl Pass<'_, '_> {
         // Creates a crash cut off (an intent kept, no link): where the target keeps the source's
         // id in a correlation field, what that run made is found by it and paired, not made
         // twice (a match key the target assigns cannot find it).
-        let correlation = if self.from_a { &def.b } else { &def.a }.correlation.clone();
-        if let (Some(corr), false) = (&correlation, creates.is_empty() || self.flags.dry_run) {
-            let open: std::collections::HashSet<String> =
-                self.store.intents(sync, object, self.key()).map_err(|e| e.to_string())?.into_iter().collect();
+        let correlation = &theirs.correlation;
+        if let (Some(corr), false) = (correlation, creates.is_empty() || self.flags.dry_run) {
+            let open = self.open_intents(self.key())?;
             let cut: Vec<String> =
                 creates.iter().filter(|(r, _)| open.contains(&r.id)).map(|(r, _)| r.id.clone()).collect();
             let mut made: HashMap<String, Rec> = HashMap::new();
@@ -490,7 +493,7 @@ impl Pass<'_, '_> {
             for (r, h) in creates {
                 match self.map.payload(r, self.from_a) {
                     Ok(mut p) => {
-                        if let Some(corr) = &correlation {
+                        if let Some(corr) = correlation {
                             p.insert(corr.clone(), Value::String(r.id.clone()));
                         }
                         new.push((r, h, p))
@@ -644,16 +647,10 @@ impl Pass<'_, '_> {
         loop {
             let page = self.src.changed(since.as_deref(), &mut cursor)?;
             let more = page.more;
-            let newest = page.records.iter().map(|r| r.modified.clone()).rfind(|m| !m.is_empty());
-            let newest = match newest {
-                Some(m) => {
-                    seen = Some(m.clone());
-                    Some(m)
-                }
-                None if !more => seen.clone(),
-                None => None,
-            };
-            let last = newest.map(|m| {
+            if let Some(m) = page.records.iter().map(|r| &r.modified).rfind(|m| !m.is_empty()) {
+                seen = Some(m.clone());
+            }
+            let last = seen.clone().map(|m| {
                 // The feed's end, read two seconds or more after the last change's second began
                 // (by the server's clock): that second is over, every change stamped with it has
                 // been read, and the next run starts strictly after it. Else it reads it again.

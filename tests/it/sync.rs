@@ -252,12 +252,11 @@ fn state_of(
     )
 }
 
-/// Runs the sync with the `k`-th write held (done, never answered), kills it with SIGKILL there,
-/// then runs it again to the end. `more` contacts are added on each side first.
-fn killed_at(k: u64, more: (usize, usize)) -> Fixture {
-    let f = with_contacts(more);
+/// Runs sync `name` until the sandbox holds its `k`-th write (done, never answered), and kills
+/// it with SIGKILL there.
+fn kill_at_write(f: &Fixture, k: u64, name: &str) {
     f.sandbox.faults.hold_write(k);
-    let mut child = f.env.spawn(&["sync", "run", "servicenow_contacts"]);
+    let mut child = f.env.spawn(&["sync", "run", name]);
     let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while !f.sandbox.faults.write_held() {
         assert!(std::time::Instant::now() < until, "k={k}: the sync never made its {k}th write");
@@ -269,6 +268,13 @@ fn killed_at(k: u64, more: (usize, usize)) -> Fixture {
     child.kill().unwrap();
     child.wait().unwrap();
     f.sandbox.faults.release_writes();
+}
+
+/// Runs the sync with the `k`-th write held (done, never answered), kills it with SIGKILL there,
+/// then runs it again to the end. `more` contacts are added on each side first.
+fn killed_at(k: u64, more: (usize, usize)) -> Fixture {
+    let f = with_contacts(more);
+    kill_at_write(&f, k, "servicenow_contacts");
     let again = sync_run(&f, &["servicenow_contacts"]);
     for (d, c) in again["objects"]["contacts"].as_object().unwrap() {
         assert_eq!(c["failed"], 0, "k={k} {d}: {again}");
@@ -840,17 +846,7 @@ fn a_case_opened_in_crm_whose_create_was_killed_reaches_servicenow_once() {
     let crm_id = f.env.script(script, &[]).ok().trim().to_string();
     // The case's POST to ServiceNow is made there, and the sync killed before it hears back:
     // its number (the match key) is ServiceNow's, so only its correlation_id can find it.
-    f.sandbox.faults.hold_write(1);
-    let mut child = f.env.spawn(&["sync", "run", "servicenow_cases"]);
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !f.sandbox.faults.write_held() {
-        assert!(std::time::Instant::now() < until, "the sync never wrote");
-        assert!(child.try_wait().unwrap().is_none(), "the sync ended before its write");
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    f.sandbox.faults.release_writes();
+    kill_at_write(&f, 1, "servicenow_cases");
     let made: Vec<Value> = f
         .sandbox
         .servicenow
